@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// AuraMedia: a JSON-RPC media backend for video editors.
+///
+/// The targets follow the pipe the product is: bytes → `JSONRPC` (framing, dispatch; knows no media) →
+/// `AuraServer` (protocol methods bound to services) → `Proxies` (jobs, catalogue, cache) → `Media`
+/// (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `aura-media` only wires them.
+let package = Package(
+    name: "AuraMedia",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "aura-media", targets: ["aura-media"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
+        ),
+        .target(
+            name: "JSONRPC",
+            dependencies: [.product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Media",
+            dependencies: ["CFFmpeg"]
+        ),
+        .target(
+            name: "Proxies",
+            dependencies: [
+                "Media",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "AuraServer",
+            dependencies: [
+                "JSONRPC", "Media", "Proxies",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "aura-media",
+            dependencies: [
+                "AuraServer", "JSONRPC", "Proxies", "Media",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

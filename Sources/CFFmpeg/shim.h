@@ -1,0 +1,88 @@
+// The parts of FFmpeg 5.1's C API that Swift cannot import directly (function-like macros,
+// compound literals), re-exported as static inline functions. Everything else comes from the headers.
+#ifndef AURA_CFFMPEG_SHIM_H
+#define AURA_CFFMPEG_SHIM_H
+
+#include <libavformat/avformat.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/avutil.h>
+#include <libavutil/opt.h>
+#include <libavutil/imgutils.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/display.h>
+#include <libavutil/audio_fifo.h>
+#include <libavutil/pixdesc.h>
+#include <libavutil/hwcontext.h>
+#include <libswscale/swscale.h>
+#include <libswresample/swresample.h>
+#include <errno.h>
+#include <math.h>
+
+/// AVERROR(e): a POSIX errno as an FFmpeg error code.
+static inline int aura_averror(int e) { return AVERROR(e); }
+/// AVERROR_EOF.
+static inline int aura_averror_eof(void) { return AVERROR_EOF; }
+/// AVERROR(EAGAIN), the send/receive API's "call the other side first".
+static inline int aura_averror_eagain(void) { return AVERROR(EAGAIN); }
+/// AVERROR_INVALIDDATA.
+static inline int aura_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+/// AV_NOPTS_VALUE: "no timestamp".
+static inline int64_t aura_nopts_value(void) { return AV_NOPTS_VALUE; }
+/// AV_TIME_BASE_Q as a value.
+static inline AVRational aura_time_base_q(void) { return AV_TIME_BASE_Q; }
+/// AV_CHANNEL_LAYOUT_STEREO as a value (a compound literal in C).
+static inline AVChannelLayout aura_channel_layout_stereo(void) {
+    AVChannelLayout layout = AV_CHANNEL_LAYOUT_STEREO;
+    return layout;
+}
+/// The human-readable message of an FFmpeg error code, written into `buffer`.
+static inline const char *aura_error_string(int code, char *buffer, size_t size) {
+    av_make_error_string(buffer, size, code);
+    return buffer;
+}
+
+/// Rotates one image plane clockwise by `clockwise_degrees` (90, 180 or 270) into `dst`.
+/// `src` is `width` x `height` elements of `bytes_per_element` bytes (1 for planar 8-bit planes,
+/// 2 for an interleaved NV12 chroma plane); `dst` must hold the rotated size (height x width for 90/270).
+/// Done in C because a per-pixel loop over a 1280x720 frame is too slow in a debug Swift build.
+static inline void aura_rotate_plane(const uint8_t *src, int src_stride, int width, int height,
+                                     uint8_t *dst, int dst_stride, int bytes_per_element,
+                                     int clockwise_degrees) {
+    const int bpe = bytes_per_element;
+    for (int y = 0; y < height; y++) {
+        const uint8_t *row = src + (ptrdiff_t)y * src_stride;
+        for (int x = 0; x < width; x++) {
+            int dx, dy;
+            switch (clockwise_degrees) {
+            case 90:  dx = height - 1 - y; dy = x; break;
+            case 180: dx = width - 1 - x;  dy = height - 1 - y; break;
+            case 270: dx = y;              dy = width - 1 - x; break;
+            default:  dx = x;              dy = y; break;
+            }
+            uint8_t *out = dst + (ptrdiff_t)dy * dst_stride + (ptrdiff_t)dx * bpe;
+            const uint8_t *in = row + (ptrdiff_t)x * bpe;
+            for (int b = 0; b < bpe; b++) out[b] = in[b];
+        }
+    }
+}
+
+/// AV_DISPOSITION_ATTACHED_PIC (a macro; importable, but kept here so all flags come from one place).
+static inline int aura_disposition_attached_pic(void) { return AV_DISPOSITION_ATTACHED_PIC; }
+/// AVIO_FLAG_WRITE.
+static inline int aura_avio_flag_write(void) { return AVIO_FLAG_WRITE; }
+/// AV_CODEC_FLAG_GLOBAL_HEADER.
+static inline int aura_codec_flag_global_header(void) { return AV_CODEC_FLAG_GLOBAL_HEADER; }
+/// AVFMT_GLOBALHEADER.
+static inline int aura_avfmt_globalheader(void) { return AVFMT_GLOBALHEADER; }
+/// AVFMT_NOFILE.
+static inline int aura_avfmt_nofile(void) { return AVFMT_NOFILE; }
+
+/// The display-matrix rotation of a stream in degrees, counter-clockwise as FFmpeg reports it,
+/// or NaN when the stream has no display matrix.
+static inline double aura_stream_display_rotation(const AVStream *st) {
+    const uint8_t *data = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    if (!data) return NAN;
+    return av_display_rotation_get((const int32_t *)data);
+}
+
+#endif

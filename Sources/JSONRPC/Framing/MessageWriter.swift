@@ -1,0 +1,110 @@
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes framed messages to a file descriptor, one whole frame at a time.
+///
+/// Responses, `$/progress` and `window/logMessage` come from many tasks at once; the mutex makes each
+/// frame's bytes contiguous on the wire. Writes are blocking `write(2)` calls: a client that stops reading
+/// eventually blocks its writers (back-pressure) rather than growing an unbounded queue in the server.
+public final class MessageWriter: Sendable {
+    private let fileDescriptor: Int32
+    private let closed = Mutex(false)
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// - Parameter fileDescriptor: the protocol output (normally a duplicate of the original stdout).
+    public init(fileDescriptor: Int32) {
+        self.fileDescriptor = fileDescriptor
+    }
+
+    /// Whether the peer has gone (a write failed with EPIPE or similar); later writes are dropped.
+    public var isClosed: Bool { closed.withLock { $0 } }
+
+    /// Frames and writes one JSON body. Returns false when the peer is gone.
+    @discardableResult
+    public func write(body: Data) -> Bool {
+        let frame = FrameEncoder.frame(body)
+        return closed.withLock { isClosed in
+            if isClosed { return false }
+            let ok = frame.withUnsafeBytes { raw -> Bool in
+                var offset = 0
+                while offset < raw.count {
+                    let written = Glibc.write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
+                    if written < 0 {
+                        if errno == EINTR || errno == EAGAIN { continue }
+                        return false
+                    }
+                    offset += written
+                }
+                return true
+            }
+            if !ok { isClosed = true }
+            return ok
+        }
+    }
+
+    /// Encodes a value with the writer's JSON settings.
+    public func encode<T: Encodable>(_ value: T) throws -> Data {
+        try encoder.encode(value)
+    }
+
+    /// Sends a successful response. `result` is encoded separately so a result that fails to encode still
+    /// produces a response (-32603) for its id.
+    public func sendResponse(id: RequestID, resultJSON: Data) {
+        write(body: resultResponseJSON(id: id, resultJSON: resultJSON))
+    }
+
+    /// Sends an error response.
+    public func sendError(id: RequestID?, _ error: ResponseError) {
+        write(body: errorResponseJSON(id: id, error))
+    }
+
+    /// The body of an error response (batches collect these before sending).
+    public func errorResponseJSON(id: RequestID?, _ error: ResponseError) -> Data {
+        var body = Data(#"{"jsonrpc":"2.0","id":"#.utf8)
+        body.append(idJSON(id))
+        body.append(Data(#","error":"#.utf8))
+        body.append((try? encoder.encode(error)) ?? Data(#"{"code":-32603,"message":"unencodable error"}"#.utf8))
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+
+    /// The body of a successful response.
+    public func resultResponseJSON(id: RequestID, resultJSON: Data) -> Data {
+        var body = Data(#"{"jsonrpc":"2.0","id":"#.utf8)
+        body.append(idJSON(id))
+        body.append(Data(#","result":"#.utf8))
+        body.append(resultJSON)
+        body.append(UInt8(ascii: "}"))
+        return body
+    }
+
+    /// Sends a notification (`$/progress`, `window/logMessage`, ...). Encoding failures are logged by the caller's
+    /// choice of types; a notification that cannot be encoded is dropped.
+    public func sendNotification<Params: Encodable>(_ method: String, _ params: Params) {
+        guard let paramsJSON = try? encoder.encode(params),
+              let methodJSON = try? encoder.encode(method) else { return }
+        var body = Data(#"{"jsonrpc":"2.0","method":"#.utf8)
+        body.append(methodJSON)
+        body.append(Data(#","params":"#.utf8))
+        body.append(paramsJSON)
+        body.append(UInt8(ascii: "}"))
+        write(body: body)
+    }
+
+    private func idJSON(_ id: RequestID?) -> Data {
+        switch id {
+        case nil: return Data("null".utf8)
+        case .number(let number)?: return Data(String(number).utf8)
+        case .string(let string)?: return (try? encoder.encode(string)) ?? Data("null".utf8)
+        }
+    }
+}

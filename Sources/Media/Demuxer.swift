@@ -1,0 +1,91 @@
+import CFFmpeg
+
+/// An opened input file: owns an `AVFormatContext` (closed in `deinit`) whose streams have been analysed.
+///
+/// Invariants: after `init` succeeds the context is open, `avformat_find_stream_info` has run, there is at
+/// least one stream, and the container passed `ContainerIntegrity`'s truncation checks. The pointer is
+/// never shared outside the owning object graph, so the class is not `Sendable`.
+final class Demuxer {
+    let path: String
+    let fileSize: Int64
+    let context: UnsafeMutablePointer<AVFormatContext>
+
+    init(path: String) throws(MediaError) {
+        self.path = path
+        fileSize = try SourceFile.validate(path)
+
+        if let problem = ContainerIntegrity.mp4BoxProblem(path: path, fileSize: fileSize) {
+            throw MediaError.truncated(path: path, reason: problem)
+        }
+        if let problem = ContainerIntegrity.matroskaProblem(path: path, fileSize: fileSize) {
+            throw MediaError.truncated(path: path, reason: problem)
+        }
+
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
+        // "file:" so a relative path containing ':' is not taken for a protocol URL.
+        let rc = avformat_open_input(&ctx, "file:" + path, nil, nil)
+        guard rc >= 0, let opened = ctx else {
+            if rc == FFmpegResult.invalidData || FFmpegResult.isErrno(rc, ENOSYS) {
+                throw MediaError.notMedia(path: path, reason: "no demuxer recognises its contents")
+            }
+            throw FFmpegResult.readError(rc, path: path, operation: "avformat_open_input")
+        }
+        context = opened
+
+        let info = avformat_find_stream_info(opened, nil)
+        if info < 0 {
+            throw MediaError.corrupt(path: path, reason: "stream analysis failed: \(FFmpegResult.message(info))")
+        }
+        guard opened.pointee.nb_streams > 0 else {
+            throw MediaError.notMedia(path: path, reason: "the container holds no streams")
+        }
+        let formatName = String(cString: opened.pointee.iformat.pointee.name)
+        // Demuxers that accept any bytes (text shown as ANSI art, raw data) do not make a file media.
+        if ["tty", "data", "bin"].contains(formatName) {
+            throw MediaError.notMedia(path: path, reason: "only the '\(formatName)' fallback demuxer accepts it")
+        }
+        if streams.allSatisfy({ $0.pointee.codecpar.pointee.codec_id == AV_CODEC_ID_NONE }) {
+            throw MediaError.notMedia(path: path, reason: "no stream has a known codec")
+        }
+        if formatName == "mpegts", let problem = ContainerIntegrity.transportStreamProblem(fileSize: fileSize) {
+            throw MediaError.truncated(path: path, reason: problem)
+        }
+        if let problem = indexProblem() {
+            throw MediaError.truncated(path: path, reason: problem)
+        }
+    }
+
+    deinit {
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = context
+        avformat_close_input(&ctx)
+    }
+
+    var streams: [UnsafeMutablePointer<AVStream>] {
+        (0..<Int(context.pointee.nb_streams)).compactMap { context.pointee.streams[$0] }
+    }
+
+    var formatName: String { String(cString: context.pointee.iformat.pointee.name) }
+
+    /// Reads the next packet into `packet`; returns false at end of file.
+    /// A read error after the header is reported as corruption/IO, never a crash.
+    func read(into packet: Packet) throws(MediaError) -> Bool {
+        let rc = av_read_frame(context, packet.pointer)
+        if rc == FFmpegResult.eof { return false }
+        if rc < 0 { throw FFmpegResult.readError(rc, path: path, operation: "av_read_frame") }
+        return true
+    }
+
+    /// A sample index entry pointing past the end of the file means the file was cut after its index was
+    /// written (e.g. a faststart MP4 whose tail is missing).
+    private func indexProblem() -> String? {
+        for stream in streams {
+            let count = avformat_index_get_entries_count(stream)
+            guard count > 0, let last = avformat_index_get_entry(stream, count - 1) else { continue }
+            let end = last.pointee.pos + Int64(last.pointee.size)
+            if end > fileSize {
+                return "stream \(stream.pointee.index)'s sample index reaches byte \(end) but the file has \(fileSize)"
+            }
+        }
+        return nil
+    }
+}

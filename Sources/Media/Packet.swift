@@ -1,0 +1,49 @@
+import CFFmpeg
+
+/// An owned `AVPacket` (freed in `deinit`). Reused across reads: callers `unref()` after use.
+final class Packet {
+    let pointer: UnsafeMutablePointer<AVPacket>
+
+    init() throws(MediaError) {
+        guard let p = av_packet_alloc() else {
+            throw MediaError.ffmpeg(operation: "av_packet_alloc", code: aura_averror(ENOMEM), message: "out of memory")
+        }
+        pointer = p
+    }
+
+    deinit {
+        var p: UnsafeMutablePointer<AVPacket>? = pointer
+        av_packet_free(&p)
+    }
+
+    func unref() { av_packet_unref(pointer) }
+    var streamIndex: Int { Int(pointer.pointee.stream_index) }
+}
+
+/// An owned `AVFrame` (freed in `deinit`). Reused across decodes: callers `unref()` after use.
+final class Frame {
+    let pointer: UnsafeMutablePointer<AVFrame>
+
+    init() throws(MediaError) {
+        guard let p = av_frame_alloc() else {
+            throw MediaError.ffmpeg(operation: "av_frame_alloc", code: aura_averror(ENOMEM), message: "out of memory")
+        }
+        pointer = p
+    }
+
+    /// A frame with its own picture buffer of the given size and pixel format.
+    convenience init(width: Int, height: Int, pixelFormat: AVPixelFormat) throws(MediaError) {
+        try self.init()
+        pointer.pointee.width = Int32(width)
+        pointer.pointee.height = Int32(height)
+        pointer.pointee.format = pixelFormat.rawValue
+        try FFmpegResult.check(av_frame_get_buffer(pointer, 0), "av_frame_get_buffer")
+    }
+
+    deinit {
+        var p: UnsafeMutablePointer<AVFrame>? = pointer
+        av_frame_free(&p)
+    }
+
+    func unref() { av_frame_unref(pointer) }
+}
