@@ -85,7 +85,7 @@ enum ParamsDecoder {
     static func encodeResult<Result: Encodable>(_ result: Result) throws -> Data {
         do {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
+            encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
             return try encoder.encode(result)
         } catch {
             throw ResponseError.internalError("the result could not be encoded: \(error)")

@@ -1,0 +1,80 @@
+import Foundation
+import JSONRPC
+
+/// The settings a client can change: through `initializationOptions`, `updateSettings`, or CLI flags.
+///
+/// Invariant: a `ServerSettings` value is always valid (limits positive, directory absolute); patches are
+/// validated as a whole before any member is applied, so a bad patch changes nothing.
+public struct ServerSettings: Codable, Sendable, Equatable {
+    /// The proxy cache directory (also holds the catalogue database). Default `$TMPDIR/aura-proxy-cache`.
+    public var cacheDirectory: String
+    /// The proxy cache's size limit in bytes. Default 10 GiB.
+    public var cacheLimitBytes: Int64
+    /// How many proxies are generated at once. Default 1 (each job uses every core).
+    public var maxConcurrentJobs: Int
+    /// `"off"` or `"auto"` (try hardware H.264 encoders, fall back to libx264).
+    public var hardwareAcceleration: String
+
+    public static let defaultCacheLimitBytes: Int64 = 10 << 30
+
+    /// The guide's location: `$TMPDIR/aura-proxy-cache`, `/tmp/aura-proxy-cache` without TMPDIR.
+    public static var defaultCacheDirectory: String {
+        let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        return URL(fileURLWithPath: temporary).appendingPathComponent("aura-proxy-cache").path
+    }
+
+    public init(cacheDirectory: String = ServerSettings.defaultCacheDirectory,
+                cacheLimitBytes: Int64 = ServerSettings.defaultCacheLimitBytes,
+                maxConcurrentJobs: Int = 1, hardwareAcceleration: String = "off") {
+        self.cacheDirectory = cacheDirectory
+        self.cacheLimitBytes = cacheLimitBytes
+        self.maxConcurrentJobs = maxConcurrentJobs
+        self.hardwareAcceleration = hardwareAcceleration
+    }
+
+    /// A partial update: members left out keep their value.
+    public struct Patch: Codable, Sendable, Equatable {
+        public var cacheDirectory: String?
+        public var cacheLimitBytes: Int64?
+        public var maxConcurrentJobs: Int?
+        public var hardwareAcceleration: String?
+
+        public init(cacheDirectory: String? = nil, cacheLimitBytes: Int64? = nil, maxConcurrentJobs: Int? = nil,
+                    hardwareAcceleration: String? = nil) {
+            self.cacheDirectory = cacheDirectory
+            self.cacheLimitBytes = cacheLimitBytes
+            self.maxConcurrentJobs = maxConcurrentJobs
+            self.hardwareAcceleration = hardwareAcceleration
+        }
+    }
+
+    /// This value with `patch` applied, or a -32602 error naming the first invalid member.
+    public func applying(_ patch: Patch, field prefix: String = "settings") throws -> ServerSettings {
+        var updated = self
+        if let directory = patch.cacheDirectory {
+            guard directory.hasPrefix("/") else {
+                throw ResponseError.invalidParams("parameter '\(prefix).cacheDirectory' must be an absolute path, not \(directory.debugDescription)")
+            }
+            updated.cacheDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
+        }
+        if let limit = patch.cacheLimitBytes {
+            guard limit > 0 else {
+                throw ResponseError.invalidParams("parameter '\(prefix).cacheLimitBytes' must be positive")
+            }
+            updated.cacheLimitBytes = limit
+        }
+        if let jobs = patch.maxConcurrentJobs {
+            guard (1...16).contains(jobs) else {
+                throw ResponseError.invalidParams("parameter '\(prefix).maxConcurrentJobs' must be between 1 and 16")
+            }
+            updated.maxConcurrentJobs = jobs
+        }
+        if let acceleration = patch.hardwareAcceleration {
+            guard ["off", "auto"].contains(acceleration) else {
+                throw ResponseError.invalidParams("parameter '\(prefix).hardwareAcceleration' must be \"off\" or \"auto\", not \(acceleration.debugDescription)")
+            }
+            updated.hardwareAcceleration = acceleration
+        }
+        return updated
+    }
+}

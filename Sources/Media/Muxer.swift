@@ -1,0 +1,79 @@
+import CFFmpeg
+import Foundation
+
+/// An MP4 file being written: owns the output `AVFormatContext` and its `AVIOContext` (both released in
+/// `deinit`, the partial file removed unless `finish()` succeeded).
+///
+/// Invariants: streams are added before `writeHeader`; packets are written only between `writeHeader`
+/// and `finish`; write failures map ENOSPC/EDQUOT/EFBIG to `.diskFull`. The output is always MP4
+/// regardless of the path's extension (callers pass temp names) with `movflags=+faststart`, so the
+/// index precedes the media data and a player can start at once.
+final class Muxer {
+    let path: String
+    let context: UnsafeMutablePointer<AVFormatContext>
+    private var finished = false
+
+    init(path: String) throws(MediaError) {
+        self.path = path
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
+        let rc = avformat_alloc_output_context2(&ctx, nil, "mp4", "file:" + path)
+        guard rc >= 0, let ctx else {
+            throw MediaError.ffmpeg(operation: "avformat_alloc_output_context2", code: rc, message: FFmpegResult.message(rc))
+        }
+        context = ctx
+        let open = avio_open(&ctx.pointee.pb, "file:" + path, aura_avio_flag_write())
+        if open < 0 { throw FFmpegResult.writeError(open, path: path, operation: "avio_open") }
+    }
+
+    deinit {
+        if context.pointee.pb != nil { avio_closep(&context.pointee.pb) }
+        avformat_free_context(context)
+        if !finished { unlink(path) }
+    }
+
+    /// Adds a stream carrying `encoder`'s output; returns it.
+    func addStream(for encoder: CodecContext) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
+        guard let st = avformat_new_stream(context, nil) else {
+            throw MediaError.ffmpeg(operation: "avformat_new_stream", code: aura_averror(ENOMEM), message: "out of memory")
+        }
+        try FFmpegResult.check(avcodec_parameters_from_context(st.pointee.codecpar, encoder.pointer), "avcodec_parameters_from_context")
+        st.pointee.time_base = encoder.pointer.pointee.time_base
+        return st
+    }
+
+    var needsGlobalHeader: Bool { (context.pointee.oformat.pointee.flags & aura_avfmt_globalheader()) != 0 }
+
+    func writeHeader() throws(MediaError) {
+        var dict: OpaquePointer? = nil
+        av_dict_set(&dict, "movflags", "+faststart", 0)
+        let rc = avformat_write_header(context, &dict)
+        av_dict_free(&dict)
+        if rc < 0 { throw FFmpegResult.writeError(rc, path: path, operation: "avformat_write_header") }
+    }
+
+    /// Writes one encoded packet (timestamps in `timeBase`) to `stream`; the muxer interleaves.
+    func write(_ packet: UnsafeMutablePointer<AVPacket>, timeBase: AVRational, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+        packet.pointee.stream_index = stream.pointee.index
+        av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
+        let rc = av_interleaved_write_frame(context, packet)
+        if rc < 0 { throw FFmpegResult.writeError(rc, path: path, operation: "av_interleaved_write_frame") }
+        try checkIOError()
+    }
+
+    /// Writes the trailer (and the faststart rewrite) and closes the file; after this the file is kept.
+    func finish() throws(MediaError) {
+        let rc = av_write_trailer(context)
+        if rc < 0 { throw FFmpegResult.writeError(rc, path: path, operation: "av_write_trailer") }
+        try checkIOError()
+        let close = avio_closep(&context.pointee.pb)
+        if close < 0 { throw FFmpegResult.writeError(close, path: path, operation: "avio_close") }
+        finished = true
+    }
+
+    /// avio buffers writes: a failed flush is only visible in `pb->error`.
+    private func checkIOError() throws(MediaError) {
+        if let pb = context.pointee.pb, pb.pointee.error < 0 {
+            throw FFmpegResult.writeError(pb.pointee.error, path: path, operation: "avio_write")
+        }
+    }
+}

@@ -1,0 +1,49 @@
+/// How big a proxy should be.
+///
+/// `.box(width:height:)` is read as **long side × short side**, not as a fixed landscape rectangle: a
+/// 1280×720 box gives 1280×720 for a landscape 1920×1080 source and 720×1280 for a portrait phone clip
+/// (1080×1920, or 1920×1080 with a 90° rotation), so portrait proxies are as sharp as landscape ones.
+/// `.scalePercent(p)` scales both sides by p% (1…100; out-of-range values are clamped).
+public enum ProxyTargetSize: Sendable, Equatable {
+    case box(width: Int, height: Int)
+    case scalePercent(Int)
+}
+
+/// The proxy's pixel dimensions for a source.
+///
+/// Rules, in order: the sample aspect ratio is applied to the width (so the proxy has square pixels);
+/// a 90°/270° rotation swaps width and height (the proxy is stored upright); the result is fitted inside
+/// the target keeping the display aspect ratio, never larger than the (square-pixel) source; both sides
+/// are even (required by 4:2:0 chroma) and at least 2. There is no padding: the proxy has the source's
+/// shape, not the box's.
+public enum ProxyGeometry {
+    public static func outputSize(sourceWidth: Int, sourceHeight: Int, sampleAspectRatio: (num: Int, den: Int)?,
+                                  rotationDegrees: Int, target: ProxyTargetSize) -> (width: Int, height: Int) {
+        guard sourceWidth > 0, sourceHeight > 0 else { return (2, 2) }
+        var displayWidth = Double(sourceWidth)
+        var displayHeight = Double(sourceHeight)
+        if let sar = sampleAspectRatio, sar.num > 0, sar.den > 0, sar.num != sar.den {
+            displayWidth *= Double(sar.num) / Double(sar.den)
+        }
+        let quarterTurns = ((rotationDegrees % 360) + 360) % 360 / 90
+        if quarterTurns % 2 == 1 { swap(&displayWidth, &displayHeight) }
+
+        let scale: Double
+        switch target {
+        case .box(let width, let height):
+            let longSide = Double(max(width, height, 2)), shortSide = Double(max(min(width, height), 2))
+            let (boxWidth, boxHeight) = displayHeight > displayWidth ? (shortSide, longSide) : (longSide, shortSide)
+            scale = min(boxWidth / displayWidth, boxHeight / displayHeight, 1)
+        case .scalePercent(let percent):
+            scale = Double(min(max(percent, 1), 100)) / 100
+        }
+        return (even(displayWidth * scale, limit: displayWidth), even(displayHeight * scale, limit: displayHeight))
+    }
+
+    /// Nearest even integer to `value`, but not above `limit` (so rounding never upscales), at least 2.
+    private static func even(_ value: Double, limit: Double) -> Int {
+        var result = 2 * Int((value / 2).rounded())
+        if Double(result) > limit.rounded(.down) { result -= 2 }
+        return max(result, 2)
+    }
+}

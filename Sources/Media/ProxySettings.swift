@@ -1,0 +1,60 @@
+/// Whether to try GPU encoders before libx264.
+public enum HardwareAcceleration: String, Sendable {
+    /// Always libx264.
+    case off
+    /// Try h264_nvenc, h264_qsv, h264_vaapi in turn; fall back to libx264 and say why.
+    case auto
+}
+
+/// What a proxy should look like. Bit rates are bits per second.
+///
+/// Invariants the transcoder relies on: `videoBitRate > 0`; the GOP is at most `maxGOPSeconds` (default
+/// 1 s) so any frame is reachable by decoding at most one second; `threads == 0` means one per core.
+public struct ProxyEncodingSettings: Sendable {
+    public var target: ProxyTargetSize
+    public var videoBitRate: Int
+    public var audioBitRate: Int
+    public var maxGOPSeconds: Double
+    public var hardwareAcceleration: HardwareAcceleration
+    public var threads: Int
+
+    public init(target: ProxyTargetSize, videoBitRate: Int, audioBitRate: Int = 128_000, maxGOPSeconds: Double = 1,
+                hardwareAcceleration: HardwareAcceleration = .off, threads: Int = 0) {
+        self.target = target
+        self.videoBitRate = videoBitRate
+        self.audioBitRate = audioBitRate
+        self.maxGOPSeconds = maxGOPSeconds
+        self.hardwareAcceleration = hardwareAcceleration
+        self.threads = threads
+    }
+}
+
+/// A progress report from `ProxyTranscoder.run`.
+///
+/// `percent` is in 0...100 and never decreases within one run; `estimatedTotalFrames` and `etaSeconds`
+/// are nil when the source does not state its duration.
+public struct TranscodeProgress: Sendable {
+    public var framesEncoded: Int64
+    public var estimatedTotalFrames: Int64?
+    public var percent: Double
+    public var framesPerSecond: Double
+    public var etaSeconds: Double?
+    public var message: String
+}
+
+/// What a finished proxy is. `frameRate` is the constant output rate; `durationSeconds` is
+/// frameCount / frameRate (video) or the audio length if longer.
+public struct TranscodeResult: Sendable {
+    public var width: Int
+    public var height: Int
+    public var videoBitRate: Int
+    public var audioBitRate: Int?
+    public var durationSeconds: Double
+    public var hasAudio: Bool
+    /// The encoder actually used, e.g. "libx264".
+    public var videoEncoder: String
+    /// Why hardware encoding was not used when `.auto` was requested; nil otherwise.
+    public var hardwareFallbackReason: String?
+    public var frameCount: Int64
+    public var frameRate: Double
+}

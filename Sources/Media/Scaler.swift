@@ -1,0 +1,51 @@
+import CFFmpeg
+
+/// An owned `SwsContext` converting frames of one size/format to another (freed in `deinit`).
+///
+/// Invariant: only frames matching `sourceWidth`×`sourceHeight`/`sourceFormat` are passed to `scale`;
+/// `VideoFrameConverter` rebuilds the scaler when the decoded geometry changes mid-stream.
+final class Scaler {
+    let context: OpaquePointer
+    let sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32
+
+    /// `threads` uses swscale's slice threading (FFmpeg ≥ 5.0, `threads` option; 0 = auto); `fullRange`
+    /// keeps full-range (JPEG) sources full range so the colour tags copied to the output stay true.
+    init(sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, fullRange: Bool,
+         destinationWidth: Int, destinationHeight: Int, destinationFormat: AVPixelFormat,
+         flags: Int32, threads: Int) throws(MediaError) {
+        guard let ctx = sws_alloc_context() else {
+            throw MediaError.ffmpeg(operation: "sws_alloc_context", code: aura_averror(ENOMEM), message: "out of memory")
+        }
+        let opaque = UnsafeMutableRawPointer(ctx)
+        av_opt_set_int(opaque, "srcw", Int64(sourceWidth), 0)
+        av_opt_set_int(opaque, "srch", Int64(sourceHeight), 0)
+        av_opt_set_int(opaque, "src_format", Int64(sourceFormat), 0)
+        av_opt_set_int(opaque, "dstw", Int64(destinationWidth), 0)
+        av_opt_set_int(opaque, "dsth", Int64(destinationHeight), 0)
+        av_opt_set_int(opaque, "dst_format", Int64(destinationFormat.rawValue), 0)
+        av_opt_set_int(opaque, "sws_flags", Int64(flags), 0)
+        av_opt_set_int(opaque, "src_range", fullRange ? 1 : 0, 0)
+        av_opt_set_int(opaque, "dst_range", fullRange ? 1 : 0, 0)
+        av_opt_set_int(opaque, "threads", Int64(threads), 0)
+        let rc = sws_init_context(ctx, nil, nil)
+        if rc < 0 {
+            sws_freeContext(ctx)
+            throw MediaError.ffmpeg(operation: "sws_init_context", code: rc, message: FFmpegResult.message(rc))
+        }
+        context = ctx
+        self.sourceWidth = sourceWidth
+        self.sourceHeight = sourceHeight
+        self.sourceFormat = sourceFormat
+    }
+
+    deinit { sws_freeContext(context) }
+
+    func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
+        frame.pointee.width == sourceWidth && frame.pointee.height == sourceHeight && frame.pointee.format == sourceFormat
+    }
+
+    /// Scales `source` into the already-allocated, writable `destination`.
+    func scale(_ source: UnsafeMutablePointer<AVFrame>, into destination: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+        try FFmpegResult.check(sws_scale_frame(context, destination, source), "sws_scale_frame")
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import AuraServer
+import Foundation
+import JSONRPC
+import Logging
+
+/// `aura-media serve`: speak the protocol on stdin/stdout until `exit` or the end of input.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the JSON-RPC protocol on stdin/stdout (the default).")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .customLong("max-message-bytes"), help: "Largest accepted message body in bytes.")
+    var maxMessageBytes: Int = 64 << 20
+
+    func validate() throws {
+        guard maxMessageBytes > 0 else { throw ValidationError("--max-message-bytes must be positive") }
+        if let directory = common.cacheDirectory, !directory.hasPrefix("/") {
+            throw ValidationError("--cache-dir must be an absolute path")
+        }
+    }
+
+    func run() throws {
+        common.bootstrapLogging()
+        let logger = Logger(label: "aura.serve")
+        let protocolOutput = StdioTransport.takeOverStandardOutput()
+        let writer = MessageWriter(fileDescriptor: protocolOutput)
+        var settings = ServerSettings()
+        if let directory = common.cacheDirectory { settings.cacheDirectory = directory }
+        let server = AuraMediaServer(settings: settings, maxMessageBytes: maxMessageBytes, logger: logger)
+        let dispatcher = Dispatcher(
+            methods: server.makeMethodTable(),
+            writer: writer,
+            hooks: .init(shutdown: { await server.shutdown() }, exit: { code in Foundation.exit(code) }),
+            logger: Logger(label: "aura.jsonrpc"))
+        logger.info("\(AuraMediaServer.name) \(AuraMediaServer.version) serving on stdin/stdout")
+        StdioTransport.serve(input: STDIN_FILENO, dispatcher: dispatcher, maxContentLength: maxMessageBytes,
+                             logger: Logger(label: "aura.transport"))
+    }
+}

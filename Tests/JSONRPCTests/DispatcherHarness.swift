@@ -1,0 +1,99 @@
+import Foundation
+import Logging
+import Synchronization
+@testable import JSONRPC
+
+/// A dispatcher wired to a pipe, with everything it writes parsed back into JSON values.
+final class DispatcherHarness: Sendable {
+    let dispatcher: Dispatcher
+    private let received = Locked<[JSONValue]>([])
+    let exitCodes = Locked<[Int32]>([])
+    let shutdownCount = Locked(0)
+    private let readEnd: Int32
+
+    init(methods: MethodTable) {
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0)
+        readEnd = fds[0]
+        let writer = MessageWriter(fileDescriptor: fds[1])
+        let exitCodes = self.exitCodes
+        let shutdownCount = self.shutdownCount
+        dispatcher = Dispatcher(
+            methods: methods, writer: writer,
+            hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 } },
+                         exit: { code in exitCodes.withLock { $0.append(code) } }),
+            logger: Logger(label: "test"))
+        let readEnd = self.readEnd
+        let received = self.received
+        Thread.detachNewThread {
+            var parser = FrameParser()
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count <= 0 { return }
+                parser.append(buffer[0..<count])
+                while let event = parser.nextEvent() {
+                    if case .frame(let body) = event, let value = try? JSONDecoder().decode(JSONValue.self, from: body) {
+                        received.withLock { $0.append(value) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one message (a JSON text) as the reader would.
+    func send(_ json: String) {
+        dispatcher.handle(body: Data(json.utf8))
+    }
+
+    func request(_ id: Int, _ method: String, _ params: String? = nil) {
+        send(#"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)""# + (params.map { #","params":\#($0)"# } ?? "") + "}")
+    }
+
+    func notify(_ method: String, _ params: String? = nil) {
+        send(#"{"jsonrpc":"2.0","method":"\#(method)""# + (params.map { #","params":\#($0)"# } ?? "") + "}")
+    }
+
+    func initialize() async throws {
+        request(0, "initialize", "{}")
+        _ = try await response(0)
+    }
+
+    var messages: [JSONValue] { received.withLock { $0 } }
+
+    /// Waits (up to `timeout`) until a message satisfies `predicate`, and returns it.
+    func waitFor(timeout: Duration = .seconds(10), _ predicate: @escaping (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let match = messages.first(where: predicate) { return match }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        throw HarnessError.timeout(messages)
+    }
+
+    func response(_ id: Int, timeout: Duration = .seconds(10)) async throws -> JSONValue {
+        try await waitFor(timeout: timeout) { $0["id"] == .int(id) && ($0["result"] != nil || $0["error"] != nil) }
+    }
+
+    /// Position of the first message matching `predicate`, for ordering checks.
+    func index(of predicate: (JSONValue) -> Bool) -> Int? { messages.firstIndex(where: predicate) }
+
+    enum HarnessError: Error { case timeout([JSONValue]) }
+}
+
+extension JSONValue {
+    var errorCode: Int? { if case .int(let code)? = self["error"]?["code"] { return code } else { return nil } }
+    var errorMessage: String? { if case .string(let message)? = self["error"]?["message"] { return message } else { return nil } }
+}
+
+/// A lock-protected value shared by reference between the harness and its reader thread.
+final class Locked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
