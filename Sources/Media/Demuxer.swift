@@ -10,7 +10,11 @@ final class Demuxer {
     let fileSize: Int64
     let context: UnsafeMutablePointer<AVFormatContext>
 
+    /// libav logs warnings about every odd file to stderr; a server only wants real errors there.
+    private static let quietLogging: Void = av_log_set_level(AV_LOG_ERROR)
+
     init(path: String) throws(MediaError) {
+        _ = Self.quietLogging
         self.path = path
         fileSize = try SourceFile.validate(path)
 

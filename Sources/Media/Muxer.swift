@@ -12,6 +12,8 @@ final class Muxer {
     let path: String
     let context: UnsafeMutablePointer<AVFormatContext>
     private var finished = false
+    /// Set once avio_open created the file, so a failure never unlinks a file this object did not make.
+    private var createdFile = false
 
     init(path: String) throws(MediaError) {
         self.path = path
@@ -23,12 +25,13 @@ final class Muxer {
         context = ctx
         let open = avio_open(&ctx.pointee.pb, "file:" + path, aura_avio_flag_write())
         if open < 0 { throw FFmpegResult.writeError(open, path: path, operation: "avio_open") }
+        createdFile = true
     }
 
     deinit {
         if context.pointee.pb != nil { avio_closep(&context.pointee.pb) }
         avformat_free_context(context)
-        if !finished { unlink(path) }
+        if !finished && createdFile { unlink(path) }
     }
 
     /// Adds a stream carrying `encoder`'s output; returns it.

@@ -1,0 +1,57 @@
+import Foundation
+
+/// Small media files made on demand with the ffmpeg CLI (a test-only tool; the product never runs it).
+enum Fixtures {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var made: [String: URL] = [:]
+
+    /// A fresh directory under the system temporary directory, removed by the OS eventually.
+    static func temporaryDirectory(named name: String) -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("aura-tests-\(ProcessInfo.processInfo.processIdentifier)")
+            .appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    private static let root = temporaryDirectory(named: "fixtures")
+
+    /// Runs the ffmpeg CLI once per fixture name and returns the file.
+    static func media(_ name: String, _ arguments: [String]) throws -> URL {
+        try lock.withLock {
+            if let url = made[name] { return url }
+            let url = root.appendingPathComponent(name)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
+            process.arguments = ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [url.path]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw FixtureError.ffmpegFailed(name) }
+            made[name] = url
+            return url
+        }
+    }
+
+    /// 2 s of 320x240 25 fps H.264 with stereo AAC, moov at the front.
+    static func shortClip() throws -> URL {
+        try media("short.mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+                                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+                                "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                                "-movflags", "+faststart", "-shortest"])
+    }
+
+    /// A file with `bytes` as its content.
+    static func file(_ name: String, bytes: Data) throws -> URL {
+        let url = root.appendingPathComponent(name)
+        try bytes.write(to: url)
+        return url
+    }
+
+    /// The first half of `source`.
+    static func truncatedCopy(of source: URL, name: String) throws -> URL {
+        let data = try Data(contentsOf: source)
+        return try file(name, bytes: data.prefix(data.count / 2))
+    }
+
+    enum FixtureError: Error { case ffmpegFailed(String) }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import JSONRPC
+
+/// A real `aura-media` process spawned over pipes, as an editor would spawn it.
+///
+/// Everything the server writes to stdout is parsed back into JSON values with the product's own
+/// `FrameParser` (whose framing is tested separately); stderr is collected for log assertions.
+final class ServerProcess: @unchecked Sendable {
+    // @unchecked: mutable state is guarded by `lock`; the pipes are only written from the test's task.
+    let process = Process()
+    private let stdinPipe = Pipe()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private let lock = NSLock()
+    private var received: [JSONValue] = []
+    private var stderrText = ""
+    private var nextID = 1000
+    let cacheDirectory: String
+
+    /// The built executable, next to the test bundle.
+    static var executable: URL {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("aura-media")
+        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/debug/aura-media")
+    }
+
+    init(arguments: [String] = [], cacheDirectory: String? = nil) throws {
+        self.cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
+        process.executableURL = Self.executable
+        process.arguments = ["serve", "--cache-dir", self.cacheDirectory] + arguments
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        try process.run()
+        let stdoutHandle = stdoutPipe.fileHandleForReading
+        let stderrHandle = stderrPipe.fileHandleForReading
+        Thread.detachNewThread { [self] in
+            var parser = FrameParser()
+            while true {
+                let data = stdoutHandle.availableData
+                if data.isEmpty { return }
+                parser.append(data)
+                while let event = parser.nextEvent() {
+                    guard case .frame(let body) = event else { continue }
+                    let value = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .string("UNPARSEABLE: \(String(decoding: body, as: UTF8.self))")
+                    lock.withLock { received.append(value) }
+                }
+            }
+        }
+        Thread.detachNewThread { [self] in
+            while true {
+                let data = stderrHandle.availableData
+                if data.isEmpty { return }
+                lock.withLock { stderrText += String(decoding: data, as: UTF8.self) }
+            }
+        }
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+
+    var messages: [JSONValue] { lock.withLock { received } }
+    var stderr: String { lock.withLock { stderrText } }
+
+    // MARK: Sending
+
+    func sendRaw(_ bytes: Data) {
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: bytes)
+    }
+
+    func sendRaw(_ text: String) { sendRaw(Data(text.utf8)) }
+
+    func send(json: String) {
+        sendRaw(FrameEncoder.frame(Data(json.utf8)))
+    }
+
+    func send(_ message: [String: JSONValue]) {
+        var full = message
+        full["jsonrpc"] = .string("2.0")
+        let body = try! JSONEncoder().encode(JSONValue.object(full))
+        sendRaw(FrameEncoder.frame(body))
+    }
+
+    func makeID() -> Int { lock.withLock { nextID += 1; return nextID } }
+
+    /// Sends a request and returns its id without waiting.
+    @discardableResult
+    func sendRequest(_ method: String, _ params: [String: JSONValue]? = nil, id: Int? = nil) -> Int {
+        let id = id ?? makeID()
+        var message: [String: JSONValue] = ["id": .int(id), "method": .string(method)]
+        if let params { message["params"] = .object(params) }
+        send(message)
+        return id
+    }
+
+    func notify(_ method: String, _ params: [String: JSONValue]? = nil) {
+        var message: [String: JSONValue] = ["method": .string(method)]
+        if let params { message["params"] = .object(params) }
+        send(message)
+    }
+
+    /// Sends a request and waits for its response (the whole response message).
+    func request(_ method: String, _ params: [String: JSONValue]? = nil, timeout: Duration = .seconds(30)) async throws -> JSONValue {
+        let id = sendRequest(method, params)
+        return try await response(id, timeout: timeout)
+    }
+
+    /// Sends a request and returns its `result`, failing on an error response.
+    func call(_ method: String, _ params: [String: JSONValue]? = nil, timeout: Duration = .seconds(30)) async throws -> JSONValue {
+        let message = try await request(method, params, timeout: timeout)
+        guard let result = message["result"] else { throw SessionError.errorResponse(message) }
+        return result
+    }
+
+    func initialize(options: [String: JSONValue]? = nil) async throws -> JSONValue {
+        var params: [String: JSONValue] = ["clientInfo": .object(["name": .string("EndToEndTests")])]
+        if let options { params["initializationOptions"] = .object(options) }
+        let result = try await call("initialize", params)
+        notify("initialized", [:])
+        return result
+    }
+
+    // MARK: Receiving
+
+    func response(_ id: Int, timeout: Duration = .seconds(30)) async throws -> JSONValue {
+        try await waitFor(timeout: timeout) { $0["id"] == .int(id) && ($0["result"] != nil || $0["error"] != nil) }
+    }
+
+    func waitFor(timeout: Duration = .seconds(30), _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let match = messages.first(where: predicate) { return match }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw SessionError.timeout(messages: messages, stderr: stderr)
+    }
+
+    func notifications(_ method: String) -> [JSONValue] {
+        messages.filter { $0["method"] == .string(method) }.compactMap { $0["params"] }
+    }
+
+    // MARK: Ending
+
+    func closeInput() {
+        try? stdinPipe.fileHandleForWriting.close()
+    }
+
+    /// Waits for the process to exit and returns its status; nil if it is still running at the deadline.
+    func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    enum SessionError: Error, CustomStringConvertible {
+        case timeout(messages: [JSONValue], stderr: String)
+        case errorResponse(JSONValue)
+
+        var description: String {
+            switch self {
+            case .timeout(let messages, let stderr): return "timed out; received \(messages); stderr:\n\(stderr)"
+            case .errorResponse(let message): return "error response: \(message)"
+            }
+        }
+    }
+}
+
+extension JSONValue {
+    var errorCode: Int? { if case .int(let code)? = self["error"]?["code"] { return code } else { return nil } }
+    var errorMessage: String { if case .string(let message)? = self["error"]?["message"] { return message } else { return "" } }
+    var stringValue: String? { if case .string(let value) = self { return value } else { return nil } }
+    var intValue: Int? { if case .int(let value) = self { return value } else { return nil } }
+    var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
+    var boolValue: Bool? { if case .bool(let value) = self { return value } else { return nil } }
+    var arrayValue: [JSONValue]? { if case .array(let value) = self { return value } else { return nil } }
+}
