@@ -31,7 +31,9 @@ final class Muxer {
     deinit {
         if context.pointee.pb != nil { avio_closep(&context.pointee.pb) }
         avformat_free_context(context)
-        if !finished && createdFile { unlink(path) }
+        // Only ever remove a regular file we created (never e.g. /dev/full or a FIFO).
+        var info = stat()
+        if !finished && createdFile && stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { unlink(path) }
     }
 
     /// Adds a stream carrying `encoder`'s output; returns it.

@@ -1,0 +1,90 @@
+import Foundation
+
+/// Small media files made once per test run with the ffmpeg CLI in a private temp directory
+/// (never committed). Each `static let` is created on first use; Swift runs global initialisers once,
+/// so tests running in parallel share them safely.
+enum Fixtures {
+    static let directory: String = {
+        let dir = NSTemporaryDirectory() + "aura-media-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }()
+
+    static func path(_ name: String) -> String { directory + "/" + name }
+
+    /// Runs ffmpeg with `arguments` writing `name`; returns its path.
+    @discardableResult
+    static func make(_ name: String, _ arguments: [String]) -> String {
+        let out = path(name)
+        let result = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [out])
+        precondition(result.status == 0, "ffmpeg failed making \(name): \(result.stderr)")
+        return out
+    }
+
+    static let video = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]
+    static let sine = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+
+    /// 2 s H.264 320x240@25 + mono AAC 48 kHz, faststart.
+    static let h264AAC = make("av.mp4", video + sine + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                                                        "-c:a", "aac", "-movflags", "+faststart"])
+    /// 4 s, index at the end (no faststart), for the "cut in half" case.
+    static let notFaststart = make("nofs.mp4", video + sine + ["-t", "4", "-c:v", "libx264", "-c:a", "aac"])
+    /// 2 s of 320x240 video + 5.1 AAC.
+    static let surround = make("surround.mp4", video + sine + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                                                              "-c:a", "aac", "-ac", "6", "-channel_layout", "5.1"])
+    /// 5.1 audio only.
+    static let audioOnly = make("audio.m4a", sine + ["-t", "2", "-c:a", "aac", "-ac", "6", "-channel_layout", "5.1"])
+    /// Video without audio, bt709-tagged.
+    static let videoOnly = make("video.mp4", video + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                                                      "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"])
+    /// The h264AAC clip with a display matrix (FFmpeg 5.1 only writes it on stream copy).
+    static let rotated = make("rotated.mp4", ["-i", h264AAC, "-c", "copy", "-metadata:s:v", "rotate=90"])
+    /// Variable frame rate: jittered timestamps and dropped frames, nominally 25 fps.
+    static let variableFrameRate = make("vfr.mp4", video + ["-t", "3", "-vf",
+        "select=not(eq(mod(n\\,7)\\,3)),setpts=PTS+0.3*sin(N)/25/TB",
+        "-fps_mode", "vfr", "-enc_time_base", "1/1000", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+    static let png = make("image.png", ["-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1"])
+    static let mkv = make("video.mkv", video + ["-t", "4", "-c:v", "libx264"])
+    static let ts = make("video.ts", video + ["-t", "4", "-c:v", "libx264"])
+
+    /// Writes the first `fraction` of `source` to `name`.
+    static func cut(_ source: String, _ name: String, fraction: Double = 0.5, extraBytes: Int = 0) -> String {
+        let data = FileManager.default.contents(atPath: source)!
+        let out = path(name)
+        _ = FileManager.default.createFile(atPath: out, contents: data.prefix(Int(Double(data.count) * fraction) + extraBytes))
+        return out
+    }
+
+    static func write(_ name: String, _ data: Data) -> String {
+        let out = path(name)
+        _ = FileManager.default.createFile(atPath: out, contents: data)
+        return out
+    }
+}
+
+/// Runs a command-line tool and captures its output.
+enum Tool {
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ executable: String, _ arguments: [String]) -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { return Output(status: -1, stdout: "", stderr: "\(error)") }
+        // Read before waiting so a large output cannot fill the pipe and deadlock.
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// ffprobe's JSON for `path` with `arguments` (e.g. ["-show_streams"]), as a dictionary.
+    static func ffprobe(_ path: String, _ arguments: [String]) -> [String: Any] {
+        let result = run("/usr/bin/ffprobe", ["-v", "error", "-of", "json"] + arguments + [path])
+        return (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+    }
+}

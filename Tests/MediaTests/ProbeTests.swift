@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+@testable import Media
+
+@Suite struct MediaProbeTests {
+    @Test func h264AndAACFields() throws {
+        let info = try MediaProbe.probe(path: Fixtures.h264AAC)
+        #expect(info.formatName.contains("mp4"))
+        #expect(abs((info.durationSeconds ?? 0) - 2.0) < 0.05)
+        #expect(info.sizeBytes == Int64(try FileManager.default.attributesOfItem(atPath: Fixtures.h264AAC)[.size] as! Int))
+        #expect((info.bitRate ?? 0) > 0)
+        #expect(info.streams.count == 2)
+        let v = try #require(info.primaryVideoStream)
+        #expect(v.index == 0 && v.type == "video" && v.codec == "h264")
+        #expect(v.codecLongName?.contains("H.264") == true)
+        #expect(v.profile == "High")
+        #expect(v.width == 320 && v.height == 240)
+        #expect(v.sampleAspectRatio == "1:1")
+        #expect(v.pixelFormat == "yuv420p")
+        #expect(v.frameRate == 25)
+        #expect(v.rotation == nil)
+        #expect(v.frameCount == 50)
+        #expect(v.isAttachedPicture == false)
+        let a = try #require(info.primaryAudioStream)
+        #expect(a.index == 1 && a.codec == "aac" && a.profile == "LC")
+        #expect(a.sampleRate == 48000 && a.channels == 1 && a.channelLayout == "mono")
+        #expect(a.width == nil && a.frameRate == nil)
+    }
+
+    @Test func colourTags() throws {
+        let v = try #require(try MediaProbe.probe(path: Fixtures.videoOnly).primaryVideoStream)
+        #expect(v.colorPrimaries == "bt709" && v.colorTransfer == "bt709" && v.colorSpace == "bt709")
+        #expect(try MediaProbe.probe(path: Fixtures.videoOnly).primaryAudioStream == nil)
+    }
+
+    @Test func multichannelAudio() throws {
+        let a = try #require(try MediaProbe.probe(path: Fixtures.surround).primaryAudioStream)
+        let reference = Tool.ffprobe(Fixtures.surround, ["-show_streams", "-select_streams", "a"])
+        let stream = (reference["streams"] as? [[String: Any]])?.first
+        #expect(a.channels == 6)
+        #expect(a.channelLayout == stream?["channel_layout"] as? String)
+        #expect(a.channelLayout?.hasPrefix("5.1") == true)
+    }
+
+    @Test func rotationIsClockwiseFromTheDisplayMatrix() throws {
+        let v = try #require(try MediaProbe.probe(path: Fixtures.rotated).primaryVideoStream)
+        // ffprobe prints av_display_rotation_get (counter-clockwise); we report the clockwise turn.
+        let reference = Tool.ffprobe(Fixtures.rotated, ["-show_streams", "-select_streams", "v"])
+        let sideData = ((reference["streams"] as? [[String: Any]])?.first?["side_data_list"] as? [[String: Any]])?.first
+        let ccw = try #require(sideData?["rotation"] as? Int)
+        #expect(ccw == 90)
+        #expect(v.rotation == 270)
+        #expect(v.width == 320 && v.height == 240) // stored size; rotation is metadata
+    }
+
+    @Test func audioOnlyAndImage() throws {
+        let audio = try MediaProbe.probe(path: Fixtures.audioOnly)
+        #expect(audio.streams.map(\.type) == ["audio"])
+        #expect(audio.primaryVideoStream == nil)
+        let image = try MediaProbe.probe(path: Fixtures.png)
+        #expect(image.formatName == "png_pipe")
+        #expect(image.streams.count == 1)
+        #expect(image.streams[0].codec == "png" && image.streams[0].width == 320 && image.streams[0].height == 240)
+    }
+
+    // MARK: errors
+
+    func probeError(_ path: String) -> MediaError? {
+        do { _ = try MediaProbe.probe(path: path); return nil } catch { return error as? MediaError }
+    }
+
+    @Test func missingDirectoryEmpty() throws {
+        let missing = Fixtures.path("does-not-exist.mp4")
+        #expect(probeError(missing) == .fileNotFound(path: missing))
+        #expect(probeError(Fixtures.directory) == .notARegularFile(path: Fixtures.directory))
+        let empty = Fixtures.write("empty.mp4", Data())
+        #expect(probeError(empty) == .emptyFile(path: empty))
+        #expect(MediaError.emptyFile(path: empty).description.contains(empty))
+    }
+
+    @Test(.enabled(if: getuid() != 0, "root can read a chmod 000 file"))
+    func unreadable() throws {
+        let file = Fixtures.write("unreadable.mp4", Data([1, 2, 3]))
+        chmod(file, 0)
+        #expect(probeError(file) == .permissionDenied(path: file))
+    }
+
+    @Test func notMedia() throws {
+        let text = Fixtures.write("notes.txt", Data("just some words, not a video\n".utf8))
+        var random = SystemRandomNumberGenerator()
+        let noise = Fixtures.write("noise.mp4", Data((0..<65536).map { _ in UInt8.random(in: 0...255, using: &random) }))
+        for path in [text, noise] {
+            guard case .notMedia(let p, _) = probeError(path) else {
+                Issue.record("\(path) gave \(String(describing: probeError(path)))"); continue
+            }
+            #expect(p == path)
+        }
+    }
+
+    @Test func truncatedContainers() throws {
+        let cases = [
+            Fixtures.cut(Fixtures.notFaststart, "nofs-cut.mp4"),  // moov lost
+            Fixtures.cut(Fixtures.h264AAC, "fs-cut.mp4"),         // index points past EOF
+            Fixtures.cut(Fixtures.mkv, "cut.mkv"),
+            Fixtures.cut(Fixtures.ts, "cut.ts", extraBytes: 7),
+        ]
+        for path in cases {
+            guard case .truncated(let p, let reason) = probeError(path) else {
+                Issue.record("\(path) gave \(String(describing: probeError(path)))"); continue
+            }
+            #expect(p == path)
+            #expect(!reason.isEmpty)
+        }
+        // The intact originals probe fine.
+        for path in [Fixtures.notFaststart, Fixtures.mkv, Fixtures.ts] {
+            #expect(probeError(path) == nil)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Testing
+@testable import Media
+
+/// End-to-end proxy tests, checked with MediaProbe and independently with ffprobe.
+@Suite struct ProxyTranscoderTests {
+    let settings = ProxyEncodingSettings(target: .box(width: 1280, height: 720), videoBitRate: 1_000_000)
+
+    func output(_ name: String) -> String { Fixtures.path("proxy-\(name)-\(UUID().uuidString).mp4") }
+
+    func transcode(_ source: String, _ out: String, _ settings: ProxyEncodingSettings? = nil,
+                   cancelAfter: Int? = nil, progress: ((TranscodeProgress) -> Void)? = nil) throws -> TranscodeResult {
+        var checks = 0
+        return try ProxyTranscoder(sourcePath: source, outputPath: out, settings: settings ?? self.settings)
+            .run(progress: { progress?($0) }, isCancelled: {
+                checks += 1
+                return cancelAfter.map { checks > $0 } ?? false
+            })
+    }
+
+    /// (key_frame, pict_type) of every video frame, from ffprobe.
+    func frames(_ path: String) -> [(key: Bool, type: String)] {
+        let json = Tool.ffprobe(path, ["-select_streams", "v", "-show_frames", "-show_entries", "frame=key_frame,pict_type"])
+        return (json["frames"] as? [[String: Any]] ?? []).map { (($0["key_frame"] as? Int) == 1, $0["pict_type"] as? String ?? "?") }
+    }
+
+    func streams(_ path: String) -> [[String: Any]] {
+        Tool.ffprobe(path, ["-show_streams"])["streams"] as? [[String: Any]] ?? []
+    }
+
+    @Test func h264AACProxy() throws {
+        let out = output("av")
+        var reports: [TranscodeProgress] = []
+        let result = try transcode(Fixtures.h264AAC, out, progress: { reports.append($0) })
+        #expect(result.width == 320 && result.height == 240) // never upscaled
+        #expect(result.videoEncoder == "libx264")
+        #expect(result.hardwareFallbackReason == nil)
+        #expect(result.hasAudio && result.audioBitRate == 128_000)
+        #expect(result.frameCount == 50 && result.frameRate == 25)
+        #expect(reports.last?.percent == 100)
+        #expect(reports.allSatisfy { (0...100).contains($0.percent) })
+
+        // Our own probe.
+        let info = try MediaProbe.probe(path: out)
+        let source = try MediaProbe.probe(path: Fixtures.h264AAC)
+        #expect(abs((info.durationSeconds ?? 0) - (source.durationSeconds ?? 0)) <= 1.0 / 25)
+        let v = try #require(info.primaryVideoStream)
+        #expect(v.codec == "h264" && v.width == 320 && v.height == 240 && v.frameRate == 25 && v.sampleAspectRatio == "1:1")
+
+        // ffprobe as the independent reference.
+        let s = streams(out)
+        #expect(s.count == 2)
+        let video = try #require(s.first { $0["codec_type"] as? String == "video" })
+        let audio = try #require(s.first { $0["codec_type"] as? String == "audio" })
+        #expect(video["codec_name"] as? String == "h264")
+        #expect(video["width"] as? Int == 320 && video["height"] as? Int == 240)
+        #expect(video["has_b_frames"] as? Int == 0)
+        #expect(video["r_frame_rate"] as? String == "25/1" && video["avg_frame_rate"] as? String == "25/1")
+        #expect(audio["codec_name"] as? String == "aac")
+        #expect(audio["channel_layout"] as? String == "stereo" && audio["channels"] as? Int == 2)
+        #expect(audio["sample_rate"] as? String == "48000")
+        let videoDuration = Double(video["duration"] as? String ?? "") ?? 0
+        let audioDuration = Double(audio["duration"] as? String ?? "") ?? 0
+        #expect(abs(videoDuration - 2.0) <= 1.0 / 25)
+        #expect(abs(audioDuration - videoDuration) <= 1.0 / 25) // A/V in step
+
+        let list = frames(out)
+        #expect(list.count == 50)
+        #expect(!list.contains { $0.type == "B" })
+        let keyIndices = list.indices.filter { list[$0].key }
+        #expect(keyIndices.first == 0)
+        let gaps = zip(keyIndices.dropFirst(), keyIndices).map { $0 - $1 } + [list.count - (keyIndices.last ?? 0)]
+        #expect(gaps.allSatisfy { $0 <= 25 }, "keyframe gaps \(gaps)")
+
+        // MP4 with the index first (faststart): 'moov' precedes 'mdat'.
+        let head = try #require(FileManager.default.contents(atPath: out))
+        let moov = head.range(of: Data("moov".utf8))!.lowerBound, mdat = head.range(of: Data("mdat".utf8))!.lowerBound
+        #expect(moov < mdat)
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    @Test func surroundIsDownmixedToStereo() throws {
+        let out = output("surround")
+        _ = try transcode(Fixtures.surround, out)
+        let audio = try #require(streams(out).first { $0["codec_type"] as? String == "audio" })
+        #expect(audio["channels"] as? Int == 2 && audio["codec_name"] as? String == "aac")
+        // The downmix is audible, not silence: mean volume well above digital silence.
+        let volume = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-i", out, "-af", "volumedetect", "-f", "null", "-"]).stderr
+        let mean = volume.split(separator: "\n").first { $0.contains("mean_volume") }
+            .flatMap { Double($0.split(separator: " ").dropLast().last ?? "") } ?? -200
+        #expect(mean > -40, "mean volume \(mean) dB")
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    @Test func variableFrameRateBecomesConstant() throws {
+        let sourceFrames = frames(Fixtures.variableFrameRate).count
+        #expect(sourceFrames < 70) // the fixture really dropped frames (64 of 75)
+        let out = output("vfr")
+        let result = try transcode(Fixtures.variableFrameRate, out)
+        #expect(result.frameRate == 25)
+        let video = try #require(streams(out).first { $0["codec_type"] as? String == "video" })
+        #expect(video["r_frame_rate"] as? String == "25/1")
+        #expect(video["avg_frame_rate"] as? String == "25/1")
+        let count = frames(out).count
+        let sourceDuration = try #require(try MediaProbe.probe(path: Fixtures.variableFrameRate).durationSeconds)
+        #expect(abs(Double(count) / 25 - sourceDuration) <= 1.0 / 25 + 1e-9, "\(count) frames for \(sourceDuration) s")
+        // Every packet lasts exactly one frame.
+        let packets = Tool.ffprobe(out, ["-select_streams", "v", "-show_packets", "-show_entries", "packet=duration_time"])
+        let durations = Set((packets["packets"] as? [[String: Any]] ?? []).compactMap { $0["duration_time"] as? String })
+        #expect(durations == ["0.040000"])
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    @Test func videoWithoutAudio() throws {
+        let out = output("noaudio")
+        let result = try transcode(Fixtures.videoOnly, out)
+        #expect(!result.hasAudio && result.audioBitRate == nil)
+        let s = streams(out)
+        #expect(s.map { $0["codec_type"] as? String } == ["video"])
+        #expect(s.first?["color_primaries"] as? String == "bt709")
+        #expect(s.first?["color_transfer"] as? String == "bt709")
+        #expect(s.first?["color_space"] as? String == "bt709")
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    @Test func rotationIsAppliedToThePixels() throws {
+        let out = output("rotated")
+        let result = try transcode(Fixtures.rotated, out)
+        #expect(result.width == 240 && result.height == 320)
+        let info = try MediaProbe.probe(path: out)
+        #expect(info.primaryVideoStream?.rotation == nil)
+        // Same picture as ffmpeg's own autorotation of the source.
+        let ssim = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-i", out, "-i", Fixtures.rotated,
+                                               "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"]).stderr
+        let all = ssim.split(separator: " ").first { $0.hasPrefix("All:") }.flatMap { Double($0.dropFirst(4)) } ?? 0
+        #expect(all > 0.95, "SSIM vs autorotated source: \(all)")
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    @Test func cancellationRemovesTheOutput() throws {
+        let out = output("cancel")
+        #expect(throws: MediaError.cancelled) { try transcode(Fixtures.h264AAC, out, cancelAfter: 10) }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test func audioOnlyAndStillImagesAreUnsupported() throws {
+        for source in [Fixtures.audioOnly, Fixtures.png] {
+            let out = output("unsupported")
+            do {
+                _ = try transcode(source, out)
+                Issue.record("\(source) transcoded")
+            } catch let error as MediaError {
+                guard case .unsupported(let path, _) = error else { Issue.record("\(error)"); continue }
+                #expect(path == source)
+            }
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+    }
+
+    @Test func hardwareAutoFallsBackToX264WithAReason() throws {
+        let out = output("hw")
+        var hw = settings
+        hw.hardwareAcceleration = .auto
+        let result = try transcode(Fixtures.videoOnly, out, hw)
+        #expect(result.videoEncoder == "libx264")
+        let reason = try #require(result.hardwareFallbackReason)
+        #expect(reason.contains("h264_nvenc") && reason.contains("h264_vaapi") && reason.contains("h264_qsv"))
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full")))
+    func fullDiskIsReported() throws {
+        #expect(throws: MediaError.diskFull(path: "/dev/full")) { try transcode(Fixtures.h264AAC, "/dev/full") }
+        #expect(FileManager.default.fileExists(atPath: "/dev/full"))
+    }
+
+    @Test func brokenSourcesThrow() throws {
+        let missing = Fixtures.path("nope.mp4")
+        #expect(throws: MediaError.fileNotFound(path: missing)) { try transcode(missing, output("missing")) }
+        let cut = Fixtures.cut(Fixtures.h264AAC, "transcode-cut.mp4")
+        #expect(throws: MediaError.self) { try transcode(cut, output("cut")) }
+    }
+}

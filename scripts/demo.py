@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""A scripted AuraMedia session: what an editor front-end does when a clip is imported.
+
+Prints every message exchanged (abridged) so the protocol can be followed on screen.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "clients", "python"))
+from aura_media_client import AuraMediaClient, AuraMediaError  # noqa: E402
+
+
+def show(direction, text):
+    text = text if len(text) < 400 else text[:400] + " …"
+    print(f"{direction} {text}", flush=True)
+
+
+def on_notification(method, params):
+    if method == "$/progress" and params.get("value", {}).get("kind") == "report":
+        value = params["value"]
+        print(f"   ~ progress {params['token']}: {value.get('percentage', '?')}% {value.get('message', '')}", flush=True)
+    else:
+        show("<-", f"{method} {json.dumps(params)}")
+
+
+def call(client, method, params=None):
+    show("->", f"{method} {json.dumps(params) if params is not None else ''}")
+    try:
+        result = client.request(method, params, timeout=900)
+        show("<-", json.dumps(result))
+        return result
+    except AuraMediaError as error:
+        show("<-", f"error {error.code}: {error.message}")
+        return None
+
+
+def sample_clip(directory):
+    """A 20-second 1080p25 clip with audio, made with the ffmpeg CLI (demo input only)."""
+    path = os.path.join(directory, "sample-1080p.mp4")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=20",
+                    "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=20",
+                    "-c:v", "libx264", "-preset", "veryfast", "-b:v", "12M", "-c:a", "aac", "-ac", "2", path],
+                   check=True)
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--binary", default=".build/release/aura-media")
+    parser.add_argument("media", nargs="?")
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="aura-demo-")
+    media = os.path.abspath(args.media) if args.media else sample_clip(work)
+    cache = os.path.join(work, "aura-proxy-cache")
+    client = AuraMediaClient([args.binary, "serve", "--cache-dir", cache, "--log-level", "warning"],
+                             on_notification=on_notification)
+    result = call(client, "initialize", {"clientInfo": {"name": "demo"}})
+    client.notify("initialized", {})
+    methods = set(result["capabilities"]["methods"])
+
+    call(client, "ping", {"echo": "hello"})
+    call(client, "probe", {"path": media})
+    call(client, "probe", {"path": os.path.join(work, "missing.mp4")})
+
+    if "generate" in methods:
+        call(client, "resolve", {"sourcePath": media})
+        started = time.monotonic()
+        call(client, "generate", {"sourcePath": media, "quality": "Preview", "backgroundGeneration": False,
+                                  "workDoneToken": "demo-proxy"})
+        print(f"   (proxy made in {time.monotonic() - started:.1f} s)")
+        call(client, "status", {"sourcePath": media, "quality": "Preview"})
+        call(client, "setQuality", {"mode": "proxy", "quality": "Preview"})
+        call(client, "resolve", {"sourcePath": media})
+        call(client, "setQuality", {"mode": "source"})
+        call(client, "resolve", {"sourcePath": media})
+        call(client, "stats", {})
+
+    show("->", "shutdown")
+    status = client.close()
+    print(f"server exited with status {status}")
+    return 0 if status == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
