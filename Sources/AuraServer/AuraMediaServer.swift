@@ -1,38 +1,53 @@
 import Foundation
 import JSONRPC
 import Logging
+import Proxies
 import Synchronization
 
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
 ///
-/// It owns the session's state (settings, later the preview mode) and the services; the transport
-/// (`JSONRPC`) owns framing, lifecycle and cancellation. One file per protocol area registers its methods.
+/// It owns the session's state (settings, preview mode) and the services; the transport (`JSONRPC`) owns
+/// framing, lifecycle and cancellation. One file per protocol area registers its methods.
 public final class AuraMediaServer: Sendable {
     /// The server's name and version, reported by `initialize`.
     public static let name = "aura-media"
     public static let version = "0.1.0"
 
-    private let logger: Logger
-    private let settings: Mutex<ServerSettings>
+    let logger: Logger
+    let settings: Mutex<ServerSettings>
+    let previewState = Mutex(PreviewState.initial)
+    let progressReporter: ProxyProgressReporter
+    let proxies: ProxyServiceProvider
     private let maxMessageBytes: Int
 
     /// - Parameters:
     ///   - settings: the settings before `initializationOptions` (defaults with CLI flags applied).
+    ///   - client: where notifications (`$/progress`, `window/logMessage`, `previewModeChanged`) go.
     ///   - maxMessageBytes: the frame size limit, reported in the capabilities.
-    public init(settings: ServerSettings, maxMessageBytes: Int, logger: Logger) {
+    public init(settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger) {
         self.settings = Mutex(settings)
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
+        progressReporter = ProxyProgressReporter(client: client)
+        proxies = ProxyServiceProvider(observer: progressReporter, client: client, logger: logger)
     }
 
     /// The settings in force.
     public var currentSettings: ServerSettings { settings.withLock { $0 } }
+
+    /// The proxy service for the current cache directory (-32021 when it is unusable).
+    func proxyService() async throws -> ProxyService {
+        try await proxies.service(for: currentSettings)
+    }
 
     /// The method table to hand to the dispatcher.
     public func makeMethodTable() -> MethodTable {
         var table = MethodTable()
         PingMethod.register(in: &table)
         ProbeMethod.register(in: &table)
+        registerProxyMethods(in: &table)
+        registerPreviewMethods(in: &table)
+        registerSettingsMethods(in: &table)
         table.registerNotification("initialized", JSONValue.self) { [logger] _ in
             logger.debug("client confirmed initialization")
         }
@@ -42,19 +57,20 @@ public final class AuraMediaServer: Sendable {
                 logger.info("initialize from \(client.name) \(client.version ?? "")")
             }
             if let options = params.initializationOptions {
-                let updated = try currentSettings.applying(options, field: "initializationOptions")
-                settings.withLock { $0 = updated }
+                _ = try await apply(options, field: "initializationOptions")
             }
             return InitializeResult(
                 serverInfo: .init(name: Self.name, version: Self.version),
                 capabilities: capabilities,
-                settings: currentSettings)
+                settings: currentSettings,
+                previewState: previewState.withLock { $0 })
         }
         return table
     }
 
-    /// Stops background work and removes temporary files. Called once by the dispatcher's shutdown.
+    /// Cancels proxy jobs and removes their partial files. Called once by the dispatcher's shutdown.
     public func shutdown() async {
         logger.info("shutting down")
+        await proxies.shutdown()
     }
 }

@@ -29,7 +29,7 @@ struct ServeCommand: ParsableCommand {
         let writer = MessageWriter(fileDescriptor: protocolOutput)
         var settings = ServerSettings()
         if let directory = common.cacheDirectory { settings.cacheDirectory = directory }
-        let server = AuraMediaServer(settings: settings, maxMessageBytes: maxMessageBytes, logger: logger)
+        let server = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger)
         let dispatcher = Dispatcher(
             methods: server.makeMethodTable(),
             writer: writer,

@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import Testing
 
 /// `protocol/openrpc.json`, loaded for the end-to-end tests: method and notification names, error codes, and a
 /// small JSON Schema validator for params, results and notifications.
@@ -245,4 +246,42 @@ struct OpenRPCDocument {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "\(value)"
     }
+}
+
+/// The document checks itself: every example in it conforms to its own schemas, and the validator catches a
+/// wrong type with a readable path.
+@Test func openRPCExamplesConformToTheirSchemas() throws {
+    let document = try OpenRPCDocument.load()
+    #expect(document.methodNames.contains("probe") && document.notificationNames.contains("$/progress"))
+    guard case .array(let methods)? = document.document["methods"] else { Issue.record("no methods"); return }
+    for method in methods {
+        guard case .string(let name)? = method["name"], case .array(let examples)? = method["examples"] else { continue }
+        for example in examples {
+            var params: [String: JSONValue] = [:]
+            if case .array(let pairs)? = example["params"] {
+                for pair in pairs { if case .string(let key)? = pair["name"] { params[key] = pair["value"] ?? .null } }
+            }
+            let isNotification = document.notificationNames.contains(name)
+            let paramProblems = isNotification ? document.validateNotification(name, .object(params))
+                : document.validateParams(of: name, .object(params))
+            #expect(paramProblems.isEmpty, "\(name) example params: \(paramProblems)")
+            if let result = example["result"]?["value"] {
+                let problems = document.validateResult(of: name, result)
+                #expect(problems.isEmpty, "\(name) example result: \(problems)")
+            }
+        }
+    }
+    let bad: JSONValue = .object(["formatName": .string("mp4"), "sizeBytes": .int(1),
+                                  "streams": .array([.object(["index": .int(0), "type": .string("video"),
+                                                              "codec": .string("h264"), "width": .string("1920"),
+                                                              "isAttachedPicture": .bool(false)])])])
+    #expect(document.validateResult(of: "probe", bad) == ["$.streams[0].width: expected integer, got string"])
+    #expect(document.errorCodes(of: "probe").contains(-32001))
+    let completedWithoutProxy: JSONValue = .object([
+        "jobId": .string("job-1"), "status": .string("completed"), "sourcePath": .string("/a.mp4"),
+        "quality": .string("Preview"), "progressPercent": .int(100), "joined": .bool(false)])
+    #expect(!document.validateResult(of: "generate", completedWithoutProxy).isEmpty)
+    let wrongBadge: JSONValue = .object(["mode": .string("source"), "quality": .string("Draft"),
+                                         "badge": .object(["label": .string("Proxy Active"), "color": .string("blue")])])
+    #expect(!document.validateResult(of: "setQuality", wrongBadge).isEmpty)
 }

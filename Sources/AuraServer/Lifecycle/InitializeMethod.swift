@@ -24,6 +24,8 @@ struct InitializeResult: Encodable, Sendable {
     var capabilities: ServerCapabilities
     /// The settings in force after `initializationOptions` were applied.
     var settings: ServerSettings
+    /// The preview mode the session starts in.
+    var previewState: PreviewState
 }
 
 /// What the server supports, so a client can adapt without knowing the server's version.
@@ -91,5 +93,5 @@ struct ServerCapabilities: Encodable, Sendable {
 
 /// Notifications the server sends besides the base protocol's.
 enum ServerNotification {
-    static let all: [String] = []
+    static let all: [String] = ["previewModeChanged"]
 }

@@ -3,11 +3,22 @@ import Synchronization
 /// The `value` of a `$/progress` notification for work-done progress (LSP `WorkDoneProgressBegin/Report/End`).
 public enum WorkDoneProgressValue: Sendable, Equatable, Encodable {
     case begin(title: String, cancellable: Bool, message: String? = nil, percentage: Int? = nil)
-    case report(message: String? = nil, percentage: Int? = nil, cancellable: Bool? = nil)
-    case end(message: String? = nil)
+    case report(message: String? = nil, percentage: Int? = nil, cancellable: Bool? = nil, details: [String: JSONValue] = [:])
+    case end(message: String? = nil, details: [String: JSONValue] = [:])
 
-    private enum CodingKeys: String, CodingKey { case kind, title, cancellable, message, percentage }
+    private struct CodingKeys: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+        static let kind = CodingKeys(stringValue: "kind")
+        static let title = CodingKeys(stringValue: "title")
+        static let cancellable = CodingKeys(stringValue: "cancellable")
+        static let message = CodingKeys(stringValue: "message")
+        static let percentage = CodingKeys(stringValue: "percentage")
+    }
 
+    /// Server-specific members (for example `framesPerSecond`) travel beside LSP's; LSP clients ignore them.
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
@@ -17,12 +28,14 @@ public enum WorkDoneProgressValue: Sendable, Equatable, Encodable {
             try container.encode(cancellable, forKey: .cancellable)
             try container.encodeIfPresent(message, forKey: .message)
             try container.encodeIfPresent(percentage, forKey: .percentage)
-        case .report(let message, let percentage, let cancellable):
+        case .report(let message, let percentage, let cancellable, let details):
+            for (key, value) in details { try container.encode(value, forKey: CodingKeys(stringValue: key)) }
             try container.encode("report", forKey: .kind)
             try container.encodeIfPresent(cancellable, forKey: .cancellable)
             try container.encodeIfPresent(message, forKey: .message)
             try container.encodeIfPresent(percentage, forKey: .percentage)
-        case .end(let message):
+        case .end(let message, let details):
+            for (key, value) in details { try container.encode(value, forKey: CodingKeys(stringValue: key)) }
             try container.encode("end", forKey: .kind)
             try container.encodeIfPresent(message, forKey: .message)
         }
@@ -68,7 +81,7 @@ public final class WorkDoneProgress: Sendable {
     }
 
     /// Sends `report`.
-    public func report(message: String? = nil, percentage: Int? = nil) {
+    public func report(message: String? = nil, percentage: Int? = nil, details: [String: JSONValue] = [:]) {
         let clamped: Int?? = state.withLock { state in
             if state.ended { return .none }
             guard let percentage else { return .some(nil) }
@@ -77,17 +90,17 @@ public final class WorkDoneProgress: Sendable {
         }
         guard case .some(let value) = clamped else { return }
         sink.sendNotification("$/progress", ProgressParams(
-            token: token, value: WorkDoneProgressValue.report(message: message, percentage: value)))
+            token: token, value: WorkDoneProgressValue.report(message: message, percentage: value, details: details)))
     }
 
     /// Sends `end`, once.
-    public func end(message: String? = nil) {
+    public func end(message: String? = nil, details: [String: JSONValue] = [:]) {
         let first = state.withLock { state -> Bool in
             defer { state.ended = true }
             return !state.ended
         }
         guard first else { return }
-        sink.sendNotification("$/progress", ProgressParams(token: token, value: WorkDoneProgressValue.end(message: message)))
+        sink.sendNotification("$/progress", ProgressParams(token: token, value: WorkDoneProgressValue.end(message: message, details: details)))
     }
 }
 

@@ -1,0 +1,214 @@
+import Foundation
+import JSONRPC
+import Media
+import Proxies
+
+/// `generate`, `status`, `cancelGeneration`, `stats`, `clearCache`: proxy generation and the cache.
+struct GenerateParams: Decodable, Sendable {
+    var sourcePath: String
+    var quality: QualityParam?
+    var backgroundGeneration: Bool?
+    var priority: Int?
+    var overwrite: Bool?
+    var scalePercent: Int?
+}
+
+struct GenerateResult: Encodable, Sendable {
+    var jobId: String
+    var status: String
+    var sourcePath: String
+    var quality: String
+    var progressPercent: Double
+    var joined: Bool
+    var proxy: ProxyRecordPayload?
+}
+
+struct SlotParams: Decodable, Sendable {
+    var sourcePath: String
+    var quality: QualityParam?
+}
+
+struct NoProxyResult: Encodable, Sendable {
+    var status = "none"
+    var sourcePath: String
+    var quality: String
+}
+
+struct CancelGenerationParams: Decodable, Sendable {
+    var jobId: String?
+    var sourcePath: String?
+    var quality: QualityParam?
+}
+
+struct CancelGenerationResult: Encodable, Sendable {
+    var jobId: String
+    var cancelled: Bool
+    var status: String
+}
+
+struct StatsResult: Encodable, Sendable {
+    struct QualityTotals: Encodable, Sendable {
+        var count: Int
+        var sizeBytes: Int64
+    }
+    var totalProxies: Int
+    var totalCacheSizeBytes: Int64
+    var totalSourceSizeBytes: Int64
+    var compressionRatio: Double
+    var spaceSavedPercent: Double
+    var cacheLimitBytes: Int64
+    var queuedJobs: Int
+    var runningJobs: Int
+    var byQuality: [String: QualityTotals]
+    var cacheDirectory: String
+}
+
+struct ClearCacheParams: Decodable, Sendable {
+    enum Scope: String, Decodable, Sendable { case proxies, waveforms, frames, all }
+    var scope: Scope?
+    var sourcePath: String?
+}
+
+struct ClearCacheResult: Encodable, Sendable {
+    var deletedFiles: Int
+    var freedBytes: Int64
+}
+
+/// Either a record or "nothing known", encoded as one or the other.
+enum StatusResult: Encodable, Sendable {
+    case record(ProxyRecordPayload)
+    case none(NoProxyResult)
+
+    func encode(to encoder: Encoder) throws {
+        switch self {
+        case .record(let record): try record.encode(to: encoder)
+        case .none(let none): try none.encode(to: encoder)
+        }
+    }
+}
+
+extension AuraMediaServer {
+    func registerProxyMethods(in table: inout MethodTable) {
+        table.register("generate", GenerateParams.self) { [self] params, context in
+            try requireSourcePath(params.sourcePath)
+            if let percent = params.scalePercent, !(25...75).contains(percent) {
+                throw ResponseError.invalidParams("parameter 'scalePercent' must be between 25 and 75")
+            }
+            let service = try await proxyService()
+            let preset = params.quality?.preset ?? .default
+            let request = ProxyRequest(sourcePath: params.sourcePath, preset: preset, scalePercent: params.scalePercent,
+                                       priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
+                                       background: params.backgroundGeneration ?? true)
+            let ticket = try await service.generate(request)
+            if ticket.status == .completed, let record = ticket.record {
+                return GenerateResult(ticket, proxy: record)
+            }
+            let snapshot = ProxyJobSnapshot(id: ticket.jobId, sourcePath: ticket.sourcePath, quality: preset, priority: request.priority,
+                                            status: ticket.status, progressPercent: ticket.progressPercent)
+            progressReporter.attach(token: context.workDoneToken ?? .string(ticket.jobId), to: snapshot)
+            if request.background {
+                return GenerateResult(ticket, proxy: nil)
+            }
+            do {
+                let record = try await service.waitForCompletion(jobId: ticket.jobId)
+                var result = GenerateResult(ticket, proxy: record)
+                result.status = ProxyStatus.completed.rawValue
+                result.progressPercent = 100
+                return result
+            } catch MediaError.cancelled {
+                throw ResponseError.cancelled
+            } catch let error as MediaError {
+                throw error.generationError
+            }
+        }
+
+        table.register("status", SlotParams.self) { [self] params, _ -> StatusResult in
+            try requireSourcePath(params.sourcePath)
+            let preset = params.quality?.preset ?? .default
+            let lookup = try await proxyService().lookup(sourcePath: params.sourcePath, preset: preset)
+            guard let record = lookup.visibleRecord else {
+                return .none(NoProxyResult(sourcePath: params.sourcePath, quality: preset.rawValue))
+            }
+            return .record(ProxyRecordPayload(record))
+        }
+
+        table.register("cancelGeneration", CancelGenerationParams.self) { [self] params, _ in
+            let service = try await proxyService()
+            switch (params.jobId, params.sourcePath) {
+            case (let jobID?, nil):
+                if let snapshot = await service.cancel(jobId: jobID) {
+                    return CancelGenerationResult(jobId: snapshot.id, cancelled: true, status: ProxyStatus.cancelled.rawValue)
+                }
+                guard let record = try service.catalogRecord(jobId: jobID) else { throw ProxyServiceError.jobNotFound(jobID) }
+                return CancelGenerationResult(jobId: jobID, cancelled: false, status: record.status.rawValue)
+            case (nil, let sourcePath?):
+                try requireSourcePath(sourcePath)
+                let preset = params.quality?.preset ?? .default
+                if let snapshot = try await service.cancel(sourcePath: sourcePath, preset: preset) {
+                    return CancelGenerationResult(jobId: snapshot.id, cancelled: true, status: ProxyStatus.cancelled.rawValue)
+                }
+                let lookup = try await service.lookup(sourcePath: sourcePath, preset: preset)
+                guard let record = lookup.visibleRecord, let jobID = record.jobId else {
+                    throw ProxyServiceError.jobNotFound("for \(sourcePath) at \(preset.rawValue)")
+                }
+                return CancelGenerationResult(jobId: jobID, cancelled: false, status: record.status.rawValue)
+            default:
+                throw ResponseError.invalidParams("exactly one of 'jobId' and 'sourcePath' is required")
+            }
+        }
+
+        table.register("stats") { [self] _ in
+            let stats = try await proxyService().stats()
+            return StatsResult(
+                totalProxies: stats.totalProxies, totalCacheSizeBytes: stats.totalCacheSizeBytes,
+                totalSourceSizeBytes: stats.totalSourceSizeBytes,
+                compressionRatio: (stats.compressionRatio * 10_000).rounded() / 10_000,
+                spaceSavedPercent: (stats.spaceSavedPercent * 100).rounded() / 100,
+                cacheLimitBytes: stats.cacheLimitBytes, queuedJobs: stats.queuedJobs, runningJobs: stats.runningJobs,
+                byQuality: Dictionary(uniqueKeysWithValues: stats.byQuality.map {
+                    ($0.key.rawValue, StatsResult.QualityTotals(count: $0.value.count, sizeBytes: $0.value.sizeBytes))
+                }),
+                cacheDirectory: currentSettings.cacheDirectory)
+        }
+
+        table.register("clearCache", ClearCacheParams.self) { [self] params, _ in
+            if let sourcePath = params.sourcePath { try requireSourcePath(sourcePath) }
+            var total = ClearResult()
+            switch params.scope ?? .proxies {
+            case .proxies, .all:
+                total = try await proxyService().clear(sourcePath: params.sourcePath)
+            case .waveforms, .frames:
+                // This version keeps no waveform or frame files: those caches are empty by construction.
+                break
+            }
+            return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes)
+        }
+    }
+
+    /// -32602 for an empty or relative source path (relative paths would depend on the server's working directory).
+    func requireSourcePath(_ path: String) throws {
+        guard path.hasPrefix("/") else {
+            throw ResponseError.invalidParams("parameter 'sourcePath' must be an absolute path, not \(path.debugDescription)")
+        }
+    }
+}
+
+extension GenerateResult {
+    init(_ ticket: ProxyTicket, proxy: ProxyRecord?) {
+        self.init(jobId: ticket.jobId, status: ticket.status.rawValue, sourcePath: ticket.sourcePath,
+                  quality: ticket.quality.rawValue, progressPercent: ticket.progressPercent, joined: ticket.joined,
+                  proxy: proxy.map(ProxyRecordPayload.init))
+    }
+}
+
+extension MediaError {
+    /// A failed generation as the client sees it: media causes keep their codes; libav failures are -32022.
+    var generationError: ResponseError {
+        if case .ffmpeg(let operation, _, let message) = self {
+            return ResponseError(code: ServerErrorCode.generationFailed,
+                                 message: "Proxy generation failed in \(operation): \(message)",
+                                 data: .object(["cause": .string("ffmpeg")]))
+        }
+        return responseError
+    }
+}

@@ -1,0 +1,29 @@
+import JSONRPC
+
+/// `getSettings` and `updateSettings`.
+struct UpdateSettingsParams: Decodable, Sendable {
+    var settings: ServerSettings.Patch
+}
+
+extension AuraMediaServer {
+    func registerSettingsMethods(in table: inout MethodTable) {
+        table.register("getSettings") { [self] _ in currentSettings }
+        table.register("updateSettings", UpdateSettingsParams.self) { [self] params, _ in
+            try await apply(params.settings, field: "settings")
+        }
+    }
+
+    /// Validates the whole patch, switches the cache directory if it changes, then applies the rest.
+    /// A patch that fails anywhere changes nothing.
+    func apply(_ patch: ServerSettings.Patch, field: String) async throws -> ServerSettings {
+        let updated = try currentSettings.applying(patch, field: field)
+        if updated.cacheDirectory != currentSettings.cacheDirectory {
+            try await proxies.switchDirectory(to: updated.cacheDirectory)
+        }
+        settings.withLock { $0 = updated }
+        if let service = await proxies.openService {
+            await service.reconfigure(updated.proxyConfiguration)
+        }
+        return updated
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import GRDB
+
+/// The persistent catalogue of proxies: a SQLite database inside the proxy cache directory.
+///
+/// Living inside the cache directory makes a cache self-contained: two cache directories never share
+/// records, and deleting the directory forgets everything. GRDB's `DatabaseQueue` serialises access, so the
+/// catalogue may be used from any thread; WAL mode keeps readers from blocking the writer.
+public final class ProxyCatalog: Sendable {
+    /// The database file name inside the cache directory.
+    public static let fileName = "catalogue.sqlite"
+
+    private let database: DatabaseQueue
+
+    /// Opens (creating and migrating as needed) the catalogue in `directory`.
+    public init(directory: URL) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        database = try DatabaseQueue(path: directory.appendingPathComponent(Self.fileName).path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "proxies") { table in
+                table.autoIncrementedPrimaryKey("id")
+                table.column("sourcePath", .text).notNull().indexed()
+                table.column("sourceFingerprint", .text).notNull()
+                table.column("sourceSizeBytes", .integer).notNull()
+                table.column("sourceModificationTime", .double).notNull()
+                table.column("sourceEdgeHash", .text).notNull()
+                table.column("quality", .text).notNull()
+                table.column("scalePercent", .integer)
+                table.column("proxyPath", .text).notNull()
+                table.column("width", .integer).notNull()
+                table.column("height", .integer).notNull()
+                table.column("videoBitRate", .integer).notNull()
+                table.column("audioBitRate", .integer)
+                table.column("durationSeconds", .double).notNull()
+                table.column("frameRate", .double)
+                table.column("hasAudio", .boolean).notNull()
+                table.column("videoEncoder", .text)
+                table.column("proxySizeBytes", .integer).notNull()
+                table.column("status", .text).notNull()
+                table.column("progressPercent", .double).notNull()
+                table.column("error", .text)
+                table.column("createdAt", .datetime).notNull()
+                table.column("lastAccessedAt", .datetime).notNull()
+                table.column("jobId", .text)
+                table.uniqueKey(["sourceFingerprint", "quality"])
+            }
+        }
+        return migrator
+    }
+
+    /// The record for a content fingerprint and quality.
+    public func record(fingerprint: String, quality: String) throws -> ProxyRecord? {
+        try database.read { db in
+            try ProxyRecord.filter(Column("sourceFingerprint") == fingerprint && Column("quality") == quality).fetchOne(db)
+        }
+    }
+
+    /// The record with this id.
+    public func record(id: Int64) throws -> ProxyRecord? {
+        try database.read { db in try ProxyRecord.fetchOne(db, key: id) }
+    }
+
+    /// The record a job produced (or is producing).
+    public func record(jobId: String) throws -> ProxyRecord? {
+        try database.read { db in try ProxyRecord.filter(Column("jobId") == jobId).fetchOne(db) }
+    }
+
+    /// The most recently created record that was made from `sourcePath` at `quality`, whatever its content.
+    public func latestRecord(sourcePath: String, quality: String) throws -> ProxyRecord? {
+        try database.read { db in
+            try ProxyRecord.filter(Column("sourcePath") == sourcePath && Column("quality") == quality)
+                .order(Column("createdAt").desc).fetchOne(db)
+        }
+    }
+
+    /// Every record made from `sourcePath` (any quality, any content).
+    public func records(sourcePath: String) throws -> [ProxyRecord] {
+        try database.read { db in try ProxyRecord.filter(Column("sourcePath") == sourcePath).fetchAll(db) }
+    }
+
+    /// Every record.
+    public func allRecords() throws -> [ProxyRecord] {
+        try database.read { db in try ProxyRecord.order(Column("id")).fetchAll(db) }
+    }
+
+    /// Completed records, least recently used first.
+    public func completedByLeastRecentUse() throws -> [ProxyRecord] {
+        try database.read { db in
+            try ProxyRecord.filter(Column("status") == ProxyStatus.completed.rawValue)
+                .order(Column("lastAccessedAt").asc, Column("id").asc).fetchAll(db)
+        }
+    }
+
+    /// Inserts `record`, replacing any record for the same fingerprint and quality. Returns it with its id.
+    @discardableResult
+    public func replace(_ record: ProxyRecord) throws -> ProxyRecord {
+        try database.write { db in
+            try ProxyRecord.filter(Column("sourceFingerprint") == record.sourceFingerprint && Column("quality") == record.quality)
+                .deleteAll(db)
+            var inserted = record
+            inserted.id = nil
+            try inserted.insert(db)
+            return inserted
+        }
+    }
+
+    /// Saves changes to an existing record.
+    public func update(_ record: ProxyRecord) throws {
+        try database.write { db in try record.update(db) }
+    }
+
+    /// Marks a record used now (for least-recently-used eviction) and records the path it was reached by.
+    public func touch(id: Int64, sourcePath: String, at date: Date = Date()) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE proxies SET lastAccessedAt = ?, sourcePath = ? WHERE id = ?",
+                           arguments: [date, sourcePath, id])
+        }
+    }
+
+    /// Deletes records by id.
+    public func delete(ids: [Int64]) throws {
+        guard !ids.isEmpty else { return }
+        try database.write { db in _ = try ProxyRecord.deleteAll(db, keys: ids) }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import GRDB
+
+/// Where a proxy is in its life. `stale` is never stored: it is how a record looks from a source path whose
+/// current content no longer matches the record's fingerprint.
+public enum ProxyStatus: String, Sendable, Codable, CaseIterable {
+    case queued, generating, completed, failed, cancelled, stale
+}
+
+/// One row of the catalogue: a proxy (or an attempt at one) for one source content and one quality.
+///
+/// Invariant: `status == .completed` only after the proxy file was fully written and renamed into place, so
+/// a completed record always names a complete file (startup reconciliation drops records whose file vanished).
+public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "proxies"
+
+    public var id: Int64?
+    /// The path the source was last seen at.
+    public var sourcePath: String
+    /// `SourceFingerprint.key` of the source content.
+    public var sourceFingerprint: String
+    public var sourceSizeBytes: Int64
+    public var sourceModificationTime: Double
+    public var sourceEdgeHash: String
+    /// The preset name: "Draft", "Preview" or "High".
+    public var quality: String
+    /// When set, the proxy was scaled by this percentage instead of fitted to the preset's box.
+    public var scalePercent: Int?
+    /// The final proxy file (inside the cache directory); exists only when completed.
+    public var proxyPath: String
+    public var width: Int
+    public var height: Int
+    public var videoBitRate: Int
+    public var audioBitRate: Int?
+    public var durationSeconds: Double
+    public var frameRate: Double?
+    public var hasAudio: Bool
+    public var videoEncoder: String?
+    public var proxySizeBytes: Int64
+    public var status: ProxyStatus
+    public var progressPercent: Double
+    public var error: String?
+    public var createdAt: Date
+    public var lastAccessedAt: Date
+    /// The job that produced (or is producing) the proxy.
+    public var jobId: String?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) {
+        id = inserted.rowID
+    }
+
+    /// The source's fingerprint as recorded.
+    public var fingerprint: SourceFingerprint {
+        SourceFingerprint(sizeBytes: sourceSizeBytes, modificationTime: sourceModificationTime, edgeHash: sourceEdgeHash)
+    }
+}

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Proxy-generation benchmark: a 1280x720 Preview proxy of a 1080p25 camera-like source, made three ways.
+
+  aura-media        `generate` (Preview, backgroundGeneration false, overwrite true) through the Python
+                    client, in a fresh cache directory
+  ffmpeg original   Aura Video Studio's original command (x264 preset fast, scale+pad, 3 Mb/s)
+  ffmpeg veryfast   the same command with `-preset veryfast`
+
+The source is synthetic but not a test card: a zooming Mandelbrot layer, a panning testsrc2 layer and a
+Game of Life layer blended together, with temporal grain, encoded like a camera file (H.264 1080p25,
+~10 Mb/s, fixed GOP of 50, AAC stereo). It is cached under bench/out/ by duration, so reruns skip it.
+
+For each output the table gives the wall time (best of --repeat), the realtime factor, the time ratio vs
+the original command, SSIM against the source downscaled with bicubic to the output's size, the peak RSS,
+the longest GOP in frames and the file size; then it checks the goals: aura-media at most 0.45x the
+original command's time with SSIM >= 0.985, and a 5-minute 1080p source in under 5 minutes.
+"""
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "clients" / "python"))
+from aura_media_client import AuraMediaClient  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+PROXY_W, PROXY_H = 1280, 720
+FIT_1280x720 = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2"
+
+# Layers of the synthetic source (all 25 fps; the frame count bounds the Mandelbrot zoom so it never
+# runs past double precision into flat blocks).
+SOURCE_GRAPH = (
+    "[0:v]scale=1920:1080:flags=bicubic,format=yuv420p[zoom];"
+    "[1:v]crop=1920:1080:x='240+240*sin(t*0.5)':y='135+135*cos(t*0.3)',format=yuv420p[pan];"
+    "[2:v]scale=1920:1080:flags=neighbor,format=yuv420p[life];"
+    "[zoom][pan]blend=all_mode=average[base];"
+    "[base][life]blend=all_mode=softlight:all_opacity=0.5,noise=alls=12:allf=t+u,format=yuv420p[v]"
+)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def run(command, **kwargs):
+    """Runs a command, raising with its stderr tail on failure; returns the CompletedProcess."""
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, command))} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done
+
+
+def probe(path):
+    """(duration s, width, height, video frame count or None) of a media file."""
+    duration = float(run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                          str(path)]).stdout.strip())
+    fields = run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                  "stream=width,height,nb_frames", "-of", "csv=p=0", str(path)]).stdout.strip().split(",")
+    frames = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+    return duration, int(fields[0]), int(fields[1]), frames
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- source --------------------------------------------------------------------------------------------
+def make_source(minutes):
+    """Returns the cached camera-like source of `minutes` minutes, encoding it first if missing."""
+    seconds = round(minutes * 60)
+    path = OUT / f"source-1080p25-{seconds}s.mp4"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    frames = seconds * 25
+    log(f"making a {seconds} s 1080p25 source at {path} (about realtime on 2 cores)...")
+    partial = path.with_suffix(".partial.mp4")
+    run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", f"mandelbrot=s=640x360:r=25:end_pts={frames}:end_scale=0.0005"
+                              ":outer=normalized_iteration_count",
+         "-f", "lavfi", "-i", "testsrc2=s=2400x1350:r=25",
+         "-f", "lavfi", "-i", "life=s=480x270:r=25:mold=10:ratio=0.2:death_color=#202080"
+                              ":life_color=#e0c040:mold_color=#604020",
+         "-f", "lavfi", "-i", "aevalsrc=0.2*sin(2*PI*(220+20*sin(t))*t)+0.05*(random(0)-0.5)"
+                              "|0.2*sin(2*PI*330*t)+0.05*(random(1)-0.5):s=48000",
+         "-filter_complex", SOURCE_GRAPH, "-map", "[v]", "-map", "3:a", "-t", str(seconds),
+         "-c:v", "libx264", "-preset", "veryfast", "-b:v", "10M", "-maxrate", "12M", "-bufsize", "20M",
+         "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+         "-c:a", "aac", "-b:a", "192k", "-ac", "2", "-movflags", "+faststart", str(partial)])
+    partial.rename(path)
+    return path
+
+
+# -- the three ways ------------------------------------------------------------------------------------
+def aura_once(binary, source, cache_dir, timeout):
+    """One `generate` in a fresh cache dir: (wall s, proxy path, peak RSS KB of the server)."""
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    cache_dir.mkdir(parents=True)
+    with open(OUT / "aura-serve.log", "ab") as server_log:
+        client = AuraMediaClient([str(binary), "serve", "--cache-dir", str(cache_dir), "--log-level", "warning"],
+                                 stderr=server_log)
+        try:
+            client.initialize()
+            params = {"sourcePath": str(source), "quality": "Preview", "backgroundGeneration": False,
+                      "overwrite": True}
+            t0 = time.perf_counter()
+            result = client.request("generate", params, timeout)
+            wall = time.perf_counter() - t0
+            peak_kb = vm_hwm_kb(client.process.pid)
+        finally:
+            client.close()
+    if result.get("status") != "completed":
+        raise RuntimeError(f"generate did not complete: {result}")
+    return wall, Path(result["proxy"]["proxyPath"]), peak_kb
+
+
+def vm_hwm_kb(pid):
+    """Peak resident set of a live process (VmHWM), in KB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def ffmpeg_once(source, preset, output):
+    """One run of the original command with `preset`: (wall s, output path, peak RSS KB)."""
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(source), "-vf", FIT_1280x720,
+               "-c:v", "libx264", "-preset", preset, "-b:v", "3000k", "-c:a", "aac", "-b:a", "128k",
+               "-movflags", "+faststart", str(output)]
+    rss_file = OUT / "ffmpeg-rss.txt"
+    timed = Path("/usr/bin/time").exists()
+    if timed:
+        command = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + command
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    run(command)
+    wall = time.perf_counter() - t0
+    if timed:
+        peak_kb = int(rss_file.read_text().split()[-1])
+    else:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_kb = after if after > before else None  # unknown when below an earlier child's peak
+    return wall, output, peak_kb
+
+
+def best_of(repeat, once):
+    """Runs `once()` `repeat` times; keeps the fastest (wall, path, peak RSS)."""
+    runs = [once() for _ in range(repeat)]
+    return min(runs, key=lambda r: r[0])
+
+
+# -- measurements of an output ---------------------------------------------------------------------------
+def ssim(proxy, source, width, height):
+    """SSIM (All) of the proxy against the source scaled with bicubic to width x height."""
+    graph = f"[1:v]scale={width}:{height}:flags=bicubic[ref];[0:v][ref]ssim"
+    done = run(["ffmpeg", "-nostdin", "-hide_banner", "-i", str(proxy), "-i", str(source), "-lavfi", graph,
+                "-f", "null", "-"])
+    return float(re.findall(r"All:([0-9.]+)", done.stderr)[-1])
+
+
+def gop_stats(path):
+    """(longest GOP in frames, frame count): the longest run from a key frame to the next, or to the end."""
+    flags = run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=key_frame",
+                 "-of", "csv", str(path)]).stdout.split()
+    keys = [i for i, line in enumerate(flags) if line.rsplit(",", 1)[-1] == "1"]
+    bounds = keys + [len(flags)]
+    return max(b - a for a, b in zip(bounds, bounds[1:])), len(flags)
+
+
+def measure(name, wall, path, peak_kb, source, source_seconds):
+    _, width, height, _ = probe(path)
+    log(f"measuring {name}: {width}x{height}, SSIM and GOPs...")
+    longest_gop, frames = gop_stats(path)
+    return {"name": name, "wall": wall, "realtime": source_seconds / wall, "width": width, "height": height,
+            "ssim": ssim(path, source, width, height), "rss_mb": peak_kb / 1024 if peak_kb else None,
+            "gop": longest_gop, "frames": frames, "size_mb": path.stat().st_size / 1e6, "path": path}
+
+
+# -- report --------------------------------------------------------------------------------------------
+def print_report(rows, source, source_seconds, source_frames):
+    original = next(r for r in rows if r["name"].startswith("ffmpeg original"))
+    print(f"Proxy generation: {source.name} ({source_seconds:.0f} s, 1080p25 H.264 ~10 Mb/s GOP 50 + AAC, "
+          f"{source_frames} frames) -> 1280x720 Preview\n")
+    print("| variant | wall s | realtime x | ratio vs original | SSIM | peak RSS MB | longest GOP | size MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        rss = f"{r['rss_mb']:.0f}" if r["rss_mb"] else "n/a"
+        print(f"| {r['name']} | {r['wall']:.1f} | {r['realtime']:.2f} | {r['wall'] / original['wall']:.2f}x "
+              f"| {r['ssim']:.4f} | {rss} | {r['gop']} | {r['size_mb']:.1f} |")
+    print()
+    for r in rows:
+        if r["frames"] != source_frames or (r["width"], r["height"]) != (PROXY_W, PROXY_H):
+            print(f"- note: {r['name']} is {r['width']}x{r['height']} with {r['frames']} frames "
+                  f"(source: {source_frames})")
+    aura = next((r for r in rows if r["name"] == "aura-media"), None)
+    if aura is None:
+        print("- aura-media: not measured")
+        return
+    ratio = aura["wall"] / original["wall"]
+    fast_ok, ssim_ok = ratio <= 0.45, aura["ssim"] >= 0.985
+    print(f"- goal: aura-media wall <= 0.45x the original command with SSIM >= 0.985: "
+          f"{ratio:.2f}x, SSIM {aura['ssim']:.4f} -> {'met' if fast_ok and ssim_ok else 'MISSED'}")
+    projected = 300 / aura["realtime"]
+    print(f"- goal: a 5-minute 1080p source in under 5 minutes: projected {projected:.0f} s from aura-media's "
+          f"{aura['realtime']:.2f}x realtime -> {'met' if projected < 300 else 'MISSED'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=str(ROOT / ".build" / "release" / "aura-media"))
+    parser.add_argument("--minutes", type=float, default=2, help="source duration (default 2; 5 for the guide's case)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest counts (default 1)")
+    parser.add_argument("--skip-aura", action="store_true", help="measure only the ffmpeg CLI variants")
+    args = parser.parse_args()
+
+    source = make_source(args.minutes)
+    source_seconds, _, _, source_frames = probe(source)
+    timeout = max(600, 20 * source_seconds)
+    results = []
+    if not args.skip_aura:
+        log("aura-media generate...")
+        cache_dir = OUT / "aura-cache"
+        results.append(("aura-media", *best_of(args.repeat, lambda: aura_once(args.binary, source, cache_dir, timeout))))
+    for label, preset in (("ffmpeg original (fast)", "fast"), ("ffmpeg veryfast", "veryfast")):
+        log(f"{label}...")
+        output = OUT / f"proxy-{preset}.mp4"
+        results.append((label, *best_of(args.repeat, lambda: ffmpeg_once(source, preset, output))))
+    rows = [measure(*r, source, source_seconds) for r in results]
+    print_report(rows, source, source_seconds, source_frames)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
