@@ -54,6 +54,8 @@ actor ProxyServiceProvider {
     /// Validates a new cache directory before the setting changes: refuses while jobs are active in the
     /// current one, and checks (creating) the new one. Closes the current service on success.
     func switchDirectory(to path: String) async throws {
+        let standardized = URL(fileURLWithPath: path).standardizedFileURL.path
+        if let service, service.directory.url.path == standardized { return }
         if let service, await service.activeJobCount > 0 {
             let count = await service.activeJobCount
             throw ResponseError(code: ResponseError.Code.requestFailed,

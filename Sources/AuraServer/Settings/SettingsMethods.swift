@@ -17,7 +17,7 @@ extension AuraMediaServer {
     /// A patch that fails anywhere changes nothing.
     func apply(_ patch: ServerSettings.Patch, field: String) async throws -> ServerSettings {
         let updated = try currentSettings.applying(patch, field: field)
-        if updated.cacheDirectory != currentSettings.cacheDirectory {
+        if patch.cacheDirectory != nil {
             try await proxies.switchDirectory(to: updated.cacheDirectory)
         }
         settings.withLock { $0 = updated }
