@@ -53,6 +53,9 @@ func testMethods() -> MethodTable {
         harness.request(2, "echo", #"{"text":5}"#)
         harness.request(3, "echo", #"{"text":"a","count":"many"}"#)
         harness.request(4, "echo", #"[1,2]"#)
+        harness.request(5, "echo", #"{"text":"a","count":1.5}"#)
+        harness.request(6, "echo", #"{"text":null}"#)
+        harness.request(7, "echo", #"{"text":"a","count":null}"#)
         let missing = try await harness.response(1)
         #expect(missing.errorCode == -32602)
         #expect(missing.errorMessage == "missing required parameter 'text'")
@@ -61,6 +64,9 @@ func testMethods() -> MethodTable {
         #expect(wrongType.errorMessage?.contains("'text'") == true)
         #expect(try await harness.response(3).errorMessage?.contains("'count'") == true)
         #expect(try await harness.response(4).errorMessage == "params must be an object, not array")
+        #expect(try await harness.response(5).errorMessage == "parameter 'count' has the wrong type: expected integer")
+        #expect(try await harness.response(6).errorMessage == "parameter 'text' must not be null")
+        #expect(try await harness.response(7)["result"] == .object(["text": .string("a")]))
     }
 
     @Test func malformedMessagesGetTheRightCodes() async throws {

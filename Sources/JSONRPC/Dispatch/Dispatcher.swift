@@ -72,10 +72,10 @@ public final class Dispatcher: Sendable {
     public func handle(body: Data) {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: body)
+            value = try JSONParser.parse(body)
         } catch {
-            logger.warning("dropping a frame whose body is not JSON (\(body.count) bytes)")
-            writer.sendError(id: nil, .parseError("parse error: the body is not valid JSON (\(Self.describe(decodingError: error)))"))
+            logger.warning("dropping a frame whose body is not JSON (\(body.count) bytes): \(error)")
+            writer.sendError(id: nil, .parseError("parse error: the body is not valid JSON (\(error))"))
             return
         }
         if case .array(let elements) = value {
@@ -316,14 +316,6 @@ public final class Dispatcher: Sendable {
             state.shutdownTask = task
             return task
         }
-    }
-
-    private static func describe(decodingError error: Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            if let underlying = context.underlyingError { return "\(underlying)" }
-            return context.debugDescription
-        }
-        return "\(error)"
     }
 }
 

@@ -59,9 +59,9 @@ public enum IncomingMessage: Sendable, Equatable {
     }
 }
 
-/// Converts between `JSONValue` and typed `Codable` values.
+/// Converts `JSONValue`s into typed `Decodable` values.
 enum JSONValueDecoding {
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(value))
+        try JSONValueDecoder().decode(T.self, from: value)
     }
 }
