@@ -6,8 +6,8 @@
   ffmpeg original   Aura Video Studio's original command (x264 preset fast, scale+pad, 3 Mb/s)
   ffmpeg veryfast   the same command with `-preset veryfast`
 
-The source is synthetic but not a test card: a zooming Mandelbrot layer, a panning testsrc2 layer and a
-Game of Life layer blended together, with temporal grain, encoded like a camera file (H.264 1080p25,
+The source is synthetic but not a test card: a zooming Mandelbrot background, a panning testsrc2 window
+moving over it, a Game of Life patch and temporal grain, encoded like a camera file (H.264 1080p25,
 ~10 Mb/s, fixed GOP of 50, AAC stereo). It is cached under bench/out/ by duration, so reruns skip it.
 
 For each output the table gives the wall time (best of --repeat), the realtime factor, the time ratio vs
@@ -16,7 +16,6 @@ the longest GOP in frames and the file size; then it checks the goals: aura-medi
 original command's time with SSIM >= 0.985, and a 5-minute 1080p source in under 5 minutes.
 """
 import argparse
-import os
 import re
 import resource
 import shutil
@@ -33,14 +32,25 @@ OUT = ROOT / "bench" / "out"
 PROXY_W, PROXY_H = 1280, 720
 FIT_1280x720 = "scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2"
 
-# Layers of the synthetic source (all 25 fps; the frame count bounds the Mandelbrot zoom so it never
-# runs past double precision into flat blocks).
+# The synthetic source: a zooming Mandelbrot background (its zoom speed is fixed, so a shorter source is a
+# prefix of a longer one), a panning testsrc2 window sliding over it, a Game of Life patch updating 5 times a
+# second, and temporal grain. Layers are opaque: blended (semi-transparent) layers move two ways at once,
+# which real footage rarely does and which made x264 at 3 Mb/s fall to SSIM ~0.91 even with the original
+# command; a full-rate Life layer did the same. Calibrated on 8 s: original command SSIM ~0.985 (real footage
+# in the shared notes: 0.992), so this source is somewhat harder than the notes' footage.
+SOURCE_INPUTS = [
+    "mandelbrot=s=640x360:r=25:end_pts=7500:end_scale=0.0005:outer=normalized_iteration_count",
+    "testsrc2=s=1200x675:r=25",
+    "life=s=320x180:r=5:mold=10:ratio=0.2:death_color=#202080:life_color=#e0c040:mold_color=#604020",
+    "aevalsrc=0.2*sin(2*PI*(220+20*sin(t))*t)+0.05*(random(0)-0.5)|0.2*sin(2*PI*330*t)+0.05*(random(1)-0.5)"
+    ":s=48000",
+]
 SOURCE_GRAPH = (
-    "[0:v]scale=1920:1080:flags=bicubic,format=yuv420p[zoom];"
-    "[1:v]crop=1920:1080:x='240+240*sin(t*0.5)':y='135+135*cos(t*0.3)',format=yuv420p[pan];"
-    "[2:v]scale=1920:1080:flags=neighbor,format=yuv420p[life];"
-    "[zoom][pan]blend=all_mode=average[base];"
-    "[base][life]blend=all_mode=softlight:all_opacity=0.5,noise=alls=12:allf=t+u,format=yuv420p[v]"
+    "[0:v]scale=1920:1080:flags=bicubic,format=yuv420p[background];"
+    "[1:v]crop=960:540:x='120+120*sin(t*0.5)':y='67+67*cos(t*0.3)',format=yuv420p[window];"
+    "[2:v]fps=25,scale=640:360:flags=neighbor,format=yuv420p[life];"
+    "[background][window]overlay=x='480+400*sin(t*0.4)':y='270+200*cos(t*0.27)'[moving];"
+    "[moving][life]overlay=x=W-w-40:y=40,noise=alls=4:allf=t+u,format=yuv420p[v]"
 )
 
 
@@ -75,17 +85,10 @@ def make_source(minutes):
     if path.exists():
         return path
     OUT.mkdir(parents=True, exist_ok=True)
-    frames = seconds * 25
     log(f"making a {seconds} s 1080p25 source at {path} (about realtime on 2 cores)...")
     partial = path.with_suffix(".partial.mp4")
-    run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", f"mandelbrot=s=640x360:r=25:end_pts={frames}:end_scale=0.0005"
-                              ":outer=normalized_iteration_count",
-         "-f", "lavfi", "-i", "testsrc2=s=2400x1350:r=25",
-         "-f", "lavfi", "-i", "life=s=480x270:r=25:mold=10:ratio=0.2:death_color=#202080"
-                              ":life_color=#e0c040:mold_color=#604020",
-         "-f", "lavfi", "-i", "aevalsrc=0.2*sin(2*PI*(220+20*sin(t))*t)+0.05*(random(0)-0.5)"
-                              "|0.2*sin(2*PI*330*t)+0.05*(random(1)-0.5):s=48000",
+    inputs = [arg for graph in SOURCE_INPUTS for arg in ("-f", "lavfi", "-i", graph)]
+    run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *inputs,
          "-filter_complex", SOURCE_GRAPH, "-map", "[v]", "-map", "3:a", "-t", str(seconds),
          "-c:v", "libx264", "-preset", "veryfast", "-b:v", "10M", "-maxrate", "12M", "-bufsize", "20M",
          "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
@@ -164,8 +167,10 @@ def ssim(proxy, source, width, height):
 def gop_stats(path):
     """(longest GOP in frames, frame count): the longest run from a key frame to the next, or to the end."""
     flags = run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "frame=key_frame",
-                 "-of", "csv", str(path)]).stdout.split()
-    keys = [i for i, line in enumerate(flags) if line.rsplit(",", 1)[-1] == "1"]
+                 "-of", "csv", str(path)]).stdout.splitlines()
+    # One "frame,<key_frame>" line per frame; a frame with side data gets ",side_data,..." appended.
+    flags = [line.split(",")[1] for line in flags if line.startswith("frame,")]
+    keys = [i for i, flag in enumerate(flags) if flag == "1"]
     bounds = keys + [len(flags)]
     return max(b - a for a, b in zip(bounds, bounds[1:])), len(flags)
 

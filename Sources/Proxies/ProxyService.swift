@@ -111,6 +111,8 @@ public actor ProxyService {
     private var running: [String: Thread] = [:]
     private var waiters: [String: [UUID: CheckedContinuation<ProxyRecord, Error>]] = [:]
     private var finished: [String: CheckedContinuation<Void, Never>] = [:]
+    /// Final status of every job that ended in this session (their records may since have been replaced).
+    private var endedJobs: [String: ProxyStatus] = [:]
     private var nextSequence = 0
     private var isShutDown = false
 
@@ -302,6 +304,10 @@ public actor ProxyService {
     private func transcodeEnded(_ job: ProxyJob, partial: URL, result: Result<TranscodeResult, Error>) {
         running.removeValue(forKey: job.id)
         switch result {
+        case .success where job.isCancelled:
+            // Cancelled (or replaced) after its last packet: the request to stop wins over the finished file.
+            try? FileManager.default.removeItem(at: partial)
+            finish(job, result: .failure(MediaError.cancelled))
         case .success(let transcode):
             if let reason = transcode.hardwareFallbackReason {
                 observer.warning("hardware encoding unavailable, used \(transcode.videoEncoder): \(reason)")
@@ -357,6 +363,7 @@ public actor ProxyService {
     /// Records a job's outcome, wakes its waiters and tells the observer. Used for every ending.
     private func finish(_ job: ProxyJob, result: Result<ProxyRecord, Error>) {
         jobs.removeValue(forKey: job.id)
+        defer { endedJobs[job.id] = job.status }
         if jobsByKey[job.key] == job.id { jobsByKey.removeValue(forKey: job.key) }
         let outcome: ProxyJobOutcome
         switch result {
@@ -419,6 +426,10 @@ public actor ProxyService {
         let fingerprint = try await Self.fingerprint(path: sourcePath)
         let key = ProxyJobKey(fingerprintKey: fingerprint.key, quality: preset)
         if var record = try catalog.record(fingerprint: key.fingerprintKey, quality: preset.rawValue) {
+            if record.sourcePath != sourcePath, let id = record.id {
+                // The same content under a new path: the source was moved (or copied); remember where it is now.
+                try catalog.updateSourcePath(id: id, to: sourcePath)
+            }
             record.sourcePath = sourcePath
             if let jobID = jobsByKey[key], let job = jobs[jobID] {
                 let snapshot = job.snapshot
@@ -438,9 +449,16 @@ public actor ProxyService {
         return .none
     }
 
-    /// The catalogue record a job produced, for jobs no longer active.
+    /// The catalogue record a job produced (or is producing), if the slot still holds it.
     public nonisolated func catalogRecord(jobId: String) throws -> ProxyRecord? {
         try catalog.record(jobId: jobId)
+    }
+
+    /// The final status of a job that is no longer active: remembered for the session, else read from the
+    /// catalogue (jobs of earlier sessions). Nil for an unknown id.
+    public func endedJobStatus(jobId: String) throws -> ProxyStatus? {
+        if let status = endedJobs[jobId] { return status }
+        return try catalog.record(jobId: jobId)?.status
     }
 
     /// Marks a completed proxy as used now (protects it from eviction for a minute).
@@ -486,10 +504,10 @@ public actor ProxyService {
         if let sourcePath {
             currentKey = try? await Self.fingerprint(path: sourcePath).key
         }
-        let activeKeys = Set(jobsByKey.keys.map(\.fingerprintKey))
+        let activeSlots = Set(jobsByKey.keys)
         var result = ClearResult()
         var removedIDs: [Int64] = []
-        for record in try catalog.allRecords() where !activeKeys.contains(record.sourceFingerprint) {
+        for record in try catalog.allRecords() where !activeSlots.contains(record.slot) {
             if let sourcePath, record.sourcePath != sourcePath && record.sourceFingerprint != currentKey { continue }
             if let size = removeFile(URL(fileURLWithPath: record.proxyPath)) {
                 result.deletedFiles += 1
@@ -525,10 +543,10 @@ public actor ProxyService {
             guard total > configuration.cacheLimitBytes else { return }
             let target = configuration.cacheLimitBytes / 10 * 9
             let protectedSince = Date().addingTimeInterval(-60)
-            let activeKeys = Set(jobsByKey.keys.map(\.fingerprintKey))
+            let activeSlots = Set(jobsByKey.keys)
             var evicted: [Int64] = []
             for record in completed where total > target {
-                guard record.lastAccessedAt < protectedSince, !activeKeys.contains(record.sourceFingerprint) else { continue }
+                guard record.lastAccessedAt < protectedSince, !activeSlots.contains(record.slot) else { continue }
                 _ = removeFile(URL(fileURLWithPath: record.proxyPath))
                 total -= record.proxySizeBytes
                 evicted.append(record.id!)
@@ -629,12 +647,15 @@ public actor ProxyService {
 /// Errors of the proxy service that are not about media.
 public enum ProxyServiceError: Error, Sendable, Equatable, CustomStringConvertible {
     case jobNotFound(String)
+    /// No job (active or recorded) for a source at a quality.
+    case noJobForSlot(sourcePath: String, quality: String)
     /// The job was cancelled because a request with other sizing took its slot.
     case replaced(jobId: String, by: String)
 
     public var description: String {
         switch self {
         case .jobNotFound(let id): return "No proxy job \(id) is known."
+        case .noJobForSlot(let path, let quality): return "No \(quality) proxy job is known for \(path)."
         case .replaced(let id, let newID): return "Proxy job \(id) was replaced by job \(newID), which makes the slot's proxy with other sizing."
         }
     }

@@ -13,6 +13,8 @@ final class ServerProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     private let lock = NSLock()
     private var received: [JSONValue] = []
+    /// When each message of `received` arrived, stamped on the reader thread (so a busy test runner cannot skew it).
+    private var arrivals: [ContinuousClock.Instant] = []
     private var stderrText = ""
     private var nextID = 1000
     let cacheDirectory: String
@@ -46,7 +48,11 @@ final class ServerProcess: @unchecked Sendable {
                 while let event = parser.nextEvent() {
                     guard case .frame(let body) = event else { continue }
                     let value = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .string("UNPARSEABLE: \(String(decoding: body, as: UTF8.self))")
-                    lock.withLock { received.append(value) }
+                    let now = ContinuousClock.now
+                    lock.withLock {
+                        received.append(value)
+                        arrivals.append(now)
+                    }
                 }
             }
         }
@@ -130,13 +136,21 @@ final class ServerProcess: @unchecked Sendable {
         try await waitFor(timeout: timeout) { $0["id"] == .int(id) && ($0["result"] != nil || $0["error"] != nil) }
     }
 
+    /// Waits for a message matching `predicate`. The deadline only bounds the wait: a message that arrived in
+    /// time is found even if this task itself was not scheduled until later (a busy test runner).
     func waitFor(timeout: Duration = .seconds(30), _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let match = messages.first(where: predicate) { return match }
             try await Task.sleep(for: .milliseconds(5))
         }
+        if let match = messages.first(where: predicate) { return match }
         throw SessionError.timeout(messages: messages, stderr: stderr)
+    }
+
+    /// When the first message matching `predicate` arrived (stamped by the reader thread), if it did.
+    func arrival(of predicate: (JSONValue) -> Bool) -> ContinuousClock.Instant? {
+        lock.withLock { received.firstIndex(where: predicate).map { arrivals[$0] } }
     }
 
     func notifications(_ method: String) -> [JSONValue] {

@@ -6,7 +6,7 @@ import Synchronization
 /// A dispatcher wired to a pipe, with everything it writes parsed back into JSON values.
 final class DispatcherHarness: Sendable {
     let dispatcher: Dispatcher
-    private let received = Locked<[JSONValue]>([])
+    private let received = Locked<[(value: JSONValue, arrival: ContinuousClock.Instant)]>([])
     let exitCodes = Locked<[Int32]>([])
     let shutdownCount = Locked(0)
     private let readEnd: Int32
@@ -33,17 +33,23 @@ final class DispatcherHarness: Sendable {
                 if count <= 0 { return }
                 parser.append(buffer[0..<count])
                 while let event = parser.nextEvent() {
-                    if case .frame(let body) = event, let value = try? JSONDecoder().decode(JSONValue.self, from: body) {
-                        received.withLock { $0.append(value) }
+                    if case .frame(let body) = event, let value = try? JSONParser.parse(body) {
+                        let now = ContinuousClock.now
+                        received.withLock { $0.append((value, now)) }
                     }
                 }
             }
         }
     }
 
+    /// Delivers messages in order on a thread of its own, as the transport's reader thread does: `handle` may
+    /// block (it runs `initialize` to completion), which must never happen on the concurrency pool.
+    private let reader = DispatchQueue(label: "harness.reader")
+
     /// Sends one message (a JSON text) as the reader would.
     func send(_ json: String) {
-        dispatcher.handle(body: Data(json.utf8))
+        let body = Data(json.utf8)
+        reader.async { [dispatcher] in dispatcher.handle(body: body) }
     }
 
     func request(_ id: Int, _ method: String, _ params: String? = nil) {
@@ -59,20 +65,39 @@ final class DispatcherHarness: Sendable {
         _ = try await response(0)
     }
 
-    var messages: [JSONValue] { received.withLock { $0 } }
+    var messages: [JSONValue] { received.withLock { $0.map(\.value) } }
+
+    /// When the first message matching `predicate` arrived, stamped on the reading thread.
+    func arrival(of predicate: (JSONValue) -> Bool) -> ContinuousClock.Instant? {
+        received.withLock { $0.first { predicate($0.value) }?.arrival }
+    }
 
     /// Waits (up to `timeout`) until a message satisfies `predicate`, and returns it.
-    func waitFor(timeout: Duration = .seconds(10), _ predicate: @escaping (JSONValue) -> Bool) async throws -> JSONValue {
+    /// Waits for a matching message. Generous by default: handlers run on the shared concurrency pool, which
+    /// other suites may keep busy; the deadline only bounds a wait for something that never comes.
+    func waitFor(timeout: Duration = .seconds(60), _ predicate: @escaping (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let match = messages.first(where: predicate) { return match }
             try await Task.sleep(for: .milliseconds(2))
         }
+        if let match = messages.first(where: predicate) { return match }
         throw HarnessError.timeout(messages)
     }
 
-    func response(_ id: Int, timeout: Duration = .seconds(10)) async throws -> JSONValue {
+    func response(_ id: Int, timeout: Duration = .seconds(60)) async throws -> JSONValue {
         try await waitFor(timeout: timeout) { $0["id"] == .int(id) && ($0["result"] != nil || $0["error"] != nil) }
+    }
+
+    /// Waits until the dispatcher has asked to exit, and returns the statuses it gave.
+    func waitForExitCodes(timeout: Duration = .seconds(60)) async throws -> [Int32] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let codes = exitCodes.withLock { $0 }
+            if !codes.isEmpty { return codes }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        throw HarnessError.timeout(messages)
     }
 
     /// Position of the first message matching `predicate`, for ordering checks.

@@ -125,9 +125,15 @@ extension AuraMediaServer {
         table.register("status", SlotParams.self) { [self] params, _ -> StatusResult in
             try requireSourcePath(params.sourcePath)
             let preset = params.quality?.preset ?? .default
-            let lookup = try await proxyService().lookup(sourcePath: params.sourcePath, preset: preset)
-            guard let record = lookup.visibleRecord else {
+            let service = try await proxyService()
+            let lookup = try await service.lookup(sourcePath: params.sourcePath, preset: preset)
+            guard var record = lookup.visibleRecord else {
                 return .none(NoProxyResult(sourcePath: params.sourcePath, quality: preset.rawValue))
+            }
+            if case .record(let current) = lookup, current.status == .completed {
+                // Asking about a proxy is a use of it: it keeps it from eviction like `resolve` does.
+                await service.markUsed(current, at: params.sourcePath)
+                record.lastAccessedAt = Date()
             }
             return .record(ProxyRecordPayload(record))
         }
@@ -139,8 +145,8 @@ extension AuraMediaServer {
                 if let snapshot = await service.cancel(jobId: jobID) {
                     return CancelGenerationResult(jobId: snapshot.id, cancelled: true, status: ProxyStatus.cancelled.rawValue)
                 }
-                guard let record = try service.catalogRecord(jobId: jobID) else { throw ProxyServiceError.jobNotFound(jobID) }
-                return CancelGenerationResult(jobId: jobID, cancelled: false, status: record.status.rawValue)
+                guard let status = try await service.endedJobStatus(jobId: jobID) else { throw ProxyServiceError.jobNotFound(jobID) }
+                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status.rawValue)
             case (nil, let sourcePath?):
                 try requireSourcePath(sourcePath)
                 let preset = params.quality?.preset ?? .default
@@ -149,9 +155,10 @@ extension AuraMediaServer {
                 }
                 let lookup = try await service.lookup(sourcePath: sourcePath, preset: preset)
                 guard let record = lookup.visibleRecord, let jobID = record.jobId else {
-                    throw ProxyServiceError.jobNotFound("for \(sourcePath) at \(preset.rawValue)")
+                    throw ProxyServiceError.noJobForSlot(sourcePath: sourcePath, quality: preset.rawValue)
                 }
-                return CancelGenerationResult(jobId: jobID, cancelled: false, status: record.status.rawValue)
+                let status = try await service.endedJobStatus(jobId: jobID) ?? record.status
+                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status.rawValue)
             default:
                 throw ResponseError.invalidParams("exactly one of 'jobId' and 'sourcePath' is required")
             }

@@ -26,7 +26,7 @@ final class ProxyProgressReporter: ProxyJobObserver {
         let late: (ProxyJobSnapshot, ProxyJobOutcome)? = state.withLock { state in
             if state.progress[job.id]?[token] != nil { return nil }
             if let ended = state.ended.last(where: { $0.jobID == job.id }) { return (ended.snapshot, ended.outcome) }
-            let title = "Generating \(job.quality.rawValue) proxy of \(URL(fileURLWithPath: job.sourcePath).lastPathComponent)"
+            let title = "Generating \(job.quality.rawValue) proxy for \(URL(fileURLWithPath: job.sourcePath).lastPathComponent)"
             state.progress[job.id, default: [:]][token] = WorkDoneProgress(
                 token: token, sink: client, title: title, cancellable: true, message: job.status.rawValue,
                 percentage: Int(job.progressPercent))
@@ -43,7 +43,8 @@ final class ProxyProgressReporter: ProxyJobObserver {
     func jobProgressed(_ job: ProxyJobSnapshot) {
         let reporters = state.withLock { Array(($0.progress[job.id] ?? [:]).values) }
         var details: [String: JSONValue] = [:]
-        if let fps = job.framesPerSecond { details["framesPerSecond"] = .double((fps * 10).rounded() / 10) }
+        // Always present (0 until the first frames are encoded), so clients can show a speed without checks.
+        details["framesPerSecond"] = .double(((job.framesPerSecond ?? 0) * 10).rounded() / 10)
         if let eta = job.etaSeconds { details["etaSeconds"] = .double((eta * 10).rounded() / 10) }
         for reporter in reporters {
             reporter.report(message: job.message ?? job.status.rawValue, percentage: Int(job.progressPercent), details: details)

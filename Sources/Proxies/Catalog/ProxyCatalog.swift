@@ -123,6 +123,13 @@ public final class ProxyCatalog: Sendable {
         }
     }
 
+    /// Records the path a source is now found at (it was moved), without counting as a use.
+    public func updateSourcePath(id: Int64, to sourcePath: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE proxies SET sourcePath = ? WHERE id = ?", arguments: [sourcePath, id])
+        }
+    }
+
     /// Deletes records by id.
     public func delete(ids: [Int64]) throws {
         guard !ids.isEmpty else { return }

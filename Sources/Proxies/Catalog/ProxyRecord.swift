@@ -49,6 +49,11 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
         id = inserted.rowID
     }
 
+    /// The (content, quality) slot the record fills.
+    var slot: ProxyJobKey {
+        ProxyJobKey(fingerprintKey: sourceFingerprint, quality: ProxyPreset(rawValue: quality) ?? .default)
+    }
+
     /// The source's fingerprint as recorded.
     public var fingerprint: SourceFingerprint {
         SourceFingerprint(sizeBytes: sourceSizeBytes, modificationTime: sourceModificationTime, edgeHash: sourceEdgeHash)

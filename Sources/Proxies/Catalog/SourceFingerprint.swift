@@ -51,10 +51,11 @@ public struct SourceFingerprint: Sendable, Hashable, Codable {
         }
         defer { close(descriptor) }
         var hash = FNV1a64()
-        var buffer = [UInt8](repeating: 0, count: edgeBytes)
         let ranges: [(offset: Int64, length: Int)] = size <= Int64(2 * edgeBytes)
             ? [(Int64(0), Int(size))]
             : [(Int64(0), edgeBytes), (size - Int64(edgeBytes), edgeBytes)]
+        // Sized for the longest range: a file of up to 2 MiB is hashed whole in one read.
+        var buffer = [UInt8](repeating: 0, count: ranges.map(\.length).max() ?? 0)
         for range in ranges {
             let count = buffer.withUnsafeMutableBytes { raw -> Int in
                 var done = 0

@@ -1,0 +1,158 @@
+import Foundation
+import JSONRPC
+import Testing
+
+/// The server against `protocol/openrpc.json`: the method list, real results, notifications and error codes.
+@Suite(.timeLimit(.minutes(3)))
+struct ContractEndToEndTests {
+    @Test func capabilitiesListExactlyTheDocumentsMethodsAndNotifications() async throws {
+        let document = try OpenRPCDocument.load()
+        let server = try ServerProcess()
+        let result = try await server.initialize()
+        let methods = result["capabilities"]?["methods"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(methods == methods.sorted(), "methods are sorted")
+        #expect(Set(methods).count == methods.count, "no duplicates: \(methods)")
+        #expect(Set(methods).subtracting(document.methodNames).sorted() == [], "served but not documented")
+        #expect(Set(document.methodNames).subtracting(methods).sorted() == [], "documented but not served")
+        let server2client = document.notificationNames.filter { document.direction(of: $0) == "serverToClient" }
+        let client2server = document.notificationNames.filter { document.direction(of: $0) == "clientToServer" }
+        let sent = result["capabilities"]?["notifications"]?["server"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let accepted = result["capabilities"]?["notifications"]?["client"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(Set(sent) == Set(server2client), "server notifications: \(sent) vs \(server2client)")
+        #expect(Set(accepted) == Set(client2server), "client notifications: \(accepted) vs \(client2server)")
+        // Every documented request really exists: none is answered "method not found".
+        for method in document.methodNames where method != "initialize" && method != "shutdown" {
+            let response = try await server.request(method, [:])
+            #expect(response.errorCode != -32601, "\(method): \(response)")
+        }
+        // errorCodes name every server-defined code of the spec.
+        let codes = result["capabilities"]?["errorCodes"]
+        let expected: [String: Int] = [
+            "fileNotFound": -32001, "notARegularFile": -32003, "permissionDenied": -32004, "emptyFile": -32005,
+            "notMedia": -32006, "truncatedMedia": -32007, "corruptMedia": -32008, "unsupportedMedia": -32009,
+            "diskFull": -32010, "ioError": -32011, "jobNotFound": -32020, "cacheDirectoryRejected": -32021,
+            "generationFailed": -32022]
+        #expect(codes == .object(expected.mapValues { .int($0) }))
+    }
+
+    @Test func realResultsAndNotificationsConformToTheDocument() async throws {
+        let document = try OpenRPCDocument.load()
+        let clip = try ProxyE2E.copy(Fixtures.shortClip(), as: "contract-clip.mp4")
+        let server = try ServerProcess()
+        var results: [(String, JSONValue)] = []
+        func check(_ method: String, _ params: [String: JSONValue] = [:], timeout: Duration = .seconds(30)) async throws -> JSONValue {
+            let result = try await server.call(method, params, timeout: timeout)
+            results.append((method, result))
+            return result
+        }
+        let initialized = try await server.initialize()
+        results.append(("initialize", initialized))
+        _ = try await check("ping")
+        _ = try await check("ping", ["echo": .object(["n": .int(1)]), "delayMilliseconds": .int(50), "workDoneToken": .string("ping-1")])
+        _ = try await check("probe", ["path": .string(clip.path)])
+        _ = try await check("getSettings")
+        _ = try await check("stats")
+        _ = try await check("status", ["sourcePath": .string(clip.path)])
+        _ = try await check("resolve", ["sourcePath": .string(clip.path)])
+        let background = try await check("generate", ["sourcePath": .string(clip.path), "quality": .string("Draft")])
+        _ = try await check("generate", ["sourcePath": .string(clip.path), "quality": .string("Draft")])  // joins or is completed
+        let jobID = try #require(background["jobId"])
+        try await ProxyE2E.waitForEnd(server, token: jobID)
+        _ = try await check("generate", ["sourcePath": .string(clip.path), "backgroundGeneration": .bool(false),
+                                         "workDoneToken": .int(7)], timeout: .seconds(60))
+        _ = try await check("status", ["sourcePath": .string(clip.path), "quality": .string("Draft")])
+        _ = try await check("stats")
+        _ = try await check("resolve", ["sourcePath": .string(clip.path)])
+        _ = try await check("setQuality", ["mode": .string("source")])
+        _ = try await check("resolve", ["sourcePath": .string(clip.path)])
+        _ = try await check("setQuality", ["mode": .string("proxy"), "quality": .string("High")])
+        _ = try await check("cancelGeneration", ["jobId": jobID])
+        _ = try await check("clearCache", ["scope": .string("all")])
+        _ = try await check("updateSettings", ["settings": .object(["cacheLimitBytes": .int(1 << 30)])])
+        let shutdown = try await server.request("shutdown")
+        #expect(shutdown["result"] == .null)
+
+        for (method, result) in results {
+            #expect(document.validateResult(of: method, result) == [], "\(method): \(result)")
+        }
+        #expect(results.count == 20)
+
+        // Every notification of the session matches its schema; job progress matches the job schemas.
+        let notifications = server.messages.filter { $0["method"] != nil && $0["id"] == nil }
+        #expect(notifications.contains { $0["method"] == .string("$/progress") })
+        #expect(notifications.contains { $0["method"] == .string("previewModeChanged") })
+        for notification in notifications {
+            let method = try #require(notification["method"]?.stringValue)
+            #expect(document.direction(of: method) == "serverToClient", "\(method) is not a documented server notification")
+            #expect(document.validateNotification(method, notification["params"] ?? .null) == [], "\(notification)")
+        }
+        for token in [jobID, .int(7)] {
+            let values = ProxyE2E.progress(server, token: token)
+            #expect(values.first?["kind"] == .string("begin") && values.last?["kind"] == .string("end"), "\(token): \(values)")
+            #expect(ProxyE2E.jobProgressProblems(values, document) == [])
+        }
+        let pingValues = ProxyE2E.progress(server, token: .string("ping-1"))
+        for value in pingValues {
+            let schema = ["begin": "WorkDoneProgressBegin", "report": "WorkDoneProgressReport", "end": "WorkDoneProgressEnd"][value["kind"]?.stringValue ?? ""] ?? "?"
+            #expect(document.validate(value, against: schema) == [], "\(value)")
+        }
+        #expect(pingValues.count == 12)
+    }
+
+    @Test func logMessagesConformToTheDocument() async throws {
+        let document = try OpenRPCDocument.load()
+        let file = try Fixtures.file("contract-cache-file-\(UUID().uuidString.prefix(6))", bytes: Data("x".utf8))
+        let server = try ServerProcess(cacheDirectory: file.path)
+        _ = try await server.initialize()
+        let refused = try await server.request("stats")
+        #expect(refused.errorCode == -32021 && refused["error"]?["data"]?["cause"] == .string("notADirectory"), "\(refused)")
+        let log = try await server.waitFor(timeout: .seconds(5)) { $0["method"] == .string("window/logMessage") }
+        #expect(document.validateNotification("window/logMessage", log["params"] ?? .null) == [])
+        #expect(log["params"]?["type"] == .int(2))
+        #expect(log["params"]?["message"]?.stringValue?.contains(file.path) == true)
+    }
+
+    @Test func errorsUseCodesTheDocumentListsForTheirMethod() async throws {
+        let document = try OpenRPCDocument.load()
+        let clip = try Fixtures.shortClip()
+        let audio = try ProxyE2E.audioOnly()
+        let directory = Fixtures.temporaryDirectory(named: "contract-dir")
+        let empty = try Fixtures.file("contract-empty.mp4", bytes: Data())
+        let text = try Fixtures.file("contract-text.mp4", bytes: Data("not a video at all\n".utf8))
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        let cases: [(method: String, params: [String: JSONValue], code: Int)] = [
+            ("ping", ["delayMilliseconds": .int(-1)], -32602),
+            ("probe", ["path": .string("/no/such.mp4")], -32001),
+            ("probe", ["path": .string(directory.path)], -32003),
+            ("probe", ["path": .string(empty.path)], -32005),
+            ("probe", ["path": .string(text.path)], -32006),
+            ("probe", ["path": .string("")], -32602),
+            ("generate", ["sourcePath": .string(audio.path)], -32009),
+            ("generate", ["sourcePath": .string("/no/such.mp4")], -32001),
+            ("generate", ["sourcePath": .string(text.path)], -32006),
+            ("generate", ["sourcePath": .string(clip.path), "quality": .string("Best")], -32602),
+            ("status", ["sourcePath": .string("/no/such.mp4")], -32001),
+            ("status", ["sourcePath": .string(directory.path)], -32003),
+            ("resolve", ["sourcePath": .string("/no/such.mp4")], -32001),
+            ("cancelGeneration", ["jobId": .string("job-unknown")], -32020),
+            ("cancelGeneration", ["sourcePath": .string(clip.path)], -32020),
+            ("cancelGeneration", [:], -32602),
+            ("clearCache", ["scope": .int(3)], -32602),
+            ("setQuality", [:], -32602),
+            ("updateSettings", ["settings": .object(["maxConcurrentJobs": .int(0)])], -32602),
+            ("updateSettings", ["settings": .object(["cacheDirectory": .string(empty.path)])], -32021),
+        ]
+        for (method, params, code) in cases {
+            let response = try await server.request(method, params)
+            let error = try #require(response["error"], "\(method) \(params) should fail: \(response)")
+            #expect(response.errorCode == code, "\(method) \(params): \(response)")
+            #expect(document.errorCodes(of: method).contains(code), "\(method) may not answer \(code) according to openrpc.json")
+            #expect(document.validate(error, against: "ResponseError") == [], "\(error)")
+            if (-32099 ... -32000).contains(code) && code != -32002 {
+                // Server-defined codes carry `data` with a `cause` (protocol/spec.md §6.2).
+                #expect(document.validate(error["data"] ?? .null, against: "ErrorData") == [], "\(method): \(error)")
+            }
+        }
+    }
+}
