@@ -10,12 +10,16 @@ struct ColorTags {
 
 /// Opens the proxy's H.264 encoder: a hardware one first when asked, libx264 otherwise.
 ///
-/// x264 choice (see the measurements note): preset `superfast`, no B-frames, GOP ≤ 1 s, ABR at the
-/// target bit rate with VBV (maxrate = bit rate, buffer = 2 s). Measured at 1080p→720p/3 Mb/s it
-/// encodes in ~1/3 of the original `-preset fast` command's time at SSIM ≈ 0.987 (≥ 0.985 required);
-/// `veryfast` was ~0.44× — too close to the 0.45× budget.
+/// x264 choice: preset `superfast` plus a 10-frame lookahead with macroblock-tree rate control, no B-frames,
+/// GOP ≤ 1 s, ABR at the target bit rate with VBV (maxrate = bit rate, buffer = 2 s).
+/// Measured on the benchmark's camera-like 1080p25 source at 3 Mb/s (bench/proxy.py, 2 minutes):
+/// plain `superfast` 0.39× of the original `-preset fast` command's time at SSIM 0.9846 (under the 0.985
+/// floor); `veryfast` 0.47× at 0.9868 (over the 0.45× budget); `superfast` + lookahead + mbtree 0.41× at
+/// 0.9859; adding `subme=2` 0.45× at 0.9866. Lookahead and mbtree are what `superfast` lacks for quality at a
+/// fixed bitrate, and they cost only ~3 % of the time here.
 enum VideoEncoderFactory {
     static let x264Preset = "superfast"
+    static let x264Parameters = "rc-lookahead=10:mbtree=1"
 
     struct Configuration {
         var width: Int
@@ -45,7 +49,7 @@ enum VideoEncoderFactory {
         }
         let ctx = try CodecContext(codec: codec)
         configure(ctx, config, pixelFormat: AV_PIX_FMT_YUV420P)
-        let rc = ctx.open(options: ["preset": x264Preset])
+        let rc = ctx.open(options: ["preset": x264Preset, "x264-params": x264Parameters])
         if rc < 0 { throw MediaError.ffmpeg(operation: "avcodec_open2(libx264)", code: rc, message: FFmpegResult.message(rc)) }
         return (ctx, hardware == .auto ? reasons.joined(separator: "; ") : nil)
     }
