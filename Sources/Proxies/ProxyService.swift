@@ -390,6 +390,9 @@ public actor ProxyService {
             }
             logger.info("job \(job.id) \(cancelled ? "cancelled" : "failed: \(mediaError)")")
         }
+        // The limit is enforced before the outcome is announced, so whoever hears "completed" finds the
+        // cache already back under its limit.
+        if case .completed = outcome { enforceLimit() }
         for (_, continuation) in waiters.removeValue(forKey: job.id) ?? [:] {
             switch outcome {
             case .completed(let record): continuation.resume(returning: record)
@@ -399,7 +402,6 @@ public actor ProxyService {
             }
         }
         observer.jobFinished(job.snapshot, outcome: outcome)
-        if case .completed = outcome { enforceLimit() }
     }
 
     private func updateRecord(id: Int64, _ change: (inout ProxyRecord) -> Void) {

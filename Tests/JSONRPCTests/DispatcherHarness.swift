@@ -52,6 +52,12 @@ final class DispatcherHarness: Sendable {
         reader.async { [dispatcher] in dispatcher.handle(body: body) }
     }
 
+    /// Ends the input the way the transport does: after every message sent so far has been handled.
+    func endOfInput() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in reader.async { done.resume() } }
+        await dispatcher.endOfInput()
+    }
+
     func request(_ id: Int, _ method: String, _ params: String? = nil) {
         send(#"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)""# + (params.map { #","params":\#($0)"# } ?? "") + "}")
     }

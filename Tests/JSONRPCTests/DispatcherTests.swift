@@ -204,7 +204,7 @@ func testMethods() -> MethodTable {
         let harness = DispatcherHarness(methods: testMethods())
         try await harness.initialize()
         harness.request(1, "sleep", #"{"text":"long","count":1000}"#)
-        await harness.dispatcher.endOfInput()
+        await harness.endOfInput()
         #expect(harness.shutdownCount.withLock { $0 } == 1)
         #expect(harness.exitCodes.withLock { $0 } == [0])
         #expect(try await harness.response(1).errorCode == -32802)

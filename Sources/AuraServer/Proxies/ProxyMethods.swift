@@ -118,7 +118,7 @@ extension AuraMediaServer {
             } catch MediaError.cancelled {
                 throw ResponseError.cancelled
             } catch let error as MediaError {
-                throw error.generationError
+                throw error.generationError(jobId: ticket.jobId)
             }
         }
 
@@ -209,12 +209,13 @@ extension GenerateResult {
 }
 
 extension MediaError {
-    /// A failed generation as the client sees it: media causes keep their codes; libav failures are -32022.
-    var generationError: ResponseError {
+    /// A failed generation as the client sees it: media causes keep their codes; libav failures are -32022
+    /// with `data: {cause: "generationFailed", jobId}`.
+    func generationError(jobId: String) -> ResponseError {
         if case .ffmpeg(let operation, _, let message) = self {
             return ResponseError(code: ServerErrorCode.generationFailed,
                                  message: "Proxy generation failed in \(operation): \(message)",
-                                 data: .object(["cause": .string("ffmpeg")]))
+                                 data: .object(["cause": .string("generationFailed"), "jobId": .string(jobId)]))
         }
         return responseError
     }

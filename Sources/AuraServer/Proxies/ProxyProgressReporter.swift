@@ -81,7 +81,7 @@ final class ProxyProgressReporter: ProxyJobObserver {
                          details: ["outcome": .string("completed"), "jobId": .string(snapshot.id)])
         case .failed(let error):
             progress.end(message: "failed: \(error.description)",
-                         details: ["outcome": .string("failed"), "error": errorObject(error.generationError), "jobId": .string(snapshot.id)])
+                         details: ["outcome": .string("failed"), "error": errorObject(error.generationError(jobId: snapshot.id)), "jobId": .string(snapshot.id)])
         case .cancelled:
             progress.end(message: "cancelled",
                          details: ["outcome": .string("cancelled"), "error": errorObject(.cancelled), "jobId": .string(snapshot.id)])

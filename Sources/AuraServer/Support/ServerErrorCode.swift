@@ -53,7 +53,7 @@ extension MediaError: ResponseErrorConvertible {
         case .diskFull(let path): return error(ServerErrorCode.diskFull, path, "diskFull")
         case .ioFailure(let path, _): return error(ServerErrorCode.ioError, path, "ioFailure")
         case .cancelled: return .cancelled
-        case .ffmpeg: return error(ResponseError.Code.requestFailed, nil, "ffmpeg")
+        case .ffmpeg: return error(ResponseError.Code.requestFailed, nil, "libav")
         }
     }
 }
