@@ -51,6 +51,14 @@ final class Demuxer {
         if streams.allSatisfy({ $0.pointee.codecpar.pointee.codec_id == AV_CODEC_ID_NONE }) {
             throw MediaError.notMedia(path: path, reason: "no stream has a known codec")
         }
+        // Text demuxers (lyrics, subtitles) accept many arbitrary files; without sound or picture a file is not
+        // media to an editor.
+        guard streams.contains(where: {
+            let type = $0.pointee.codecpar.pointee.codec_type
+            return type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_VIDEO
+        }) else {
+            throw MediaError.notMedia(path: path, reason: "it has no audio or video stream ('\(formatName)' found only subtitles or data)")
+        }
         if formatName == "mpegts", let problem = ContainerIntegrity.transportStreamProblem(fileSize: fileSize) {
             throw MediaError.truncated(path: path, reason: problem)
         }

@@ -111,8 +111,8 @@ public actor ProxyService {
     private var running: [String: Thread] = [:]
     private var waiters: [String: [UUID: CheckedContinuation<ProxyRecord, Error>]] = [:]
     private var finished: [String: CheckedContinuation<Void, Never>] = [:]
-    /// Final status of every job that ended in this session (their records may since have been replaced).
-    private var endedJobs: [String: ProxyStatus] = [:]
+    /// How every job that ended in this session ended (their records may since have been replaced).
+    private var endedJobs: [String: ProxyJobOutcome] = [:]
     private var nextSequence = 0
     private var isShutDown = false
 
@@ -205,14 +205,9 @@ public actor ProxyService {
     /// the job (no background request, no other waiter), the job is cancelled too.
     public func waitForCompletion(jobId: String) async throws -> ProxyRecord {
         guard let job = jobs[jobId] else {
-            guard let record = try catalog.record(jobId: jobId) else {
-                throw ProxyServiceError.jobNotFound(jobId)
-            }
-            switch record.status {
-            case .completed: return record
-            case .cancelled: throw MediaError.cancelled
-            default: throw MediaError.ffmpeg(operation: "proxy generation", code: 0, message: record.error ?? "failed")
-            }
+            // Already over (a quick failure can end a job before its requester starts waiting).
+            guard let outcome = endedJobs[jobId] else { throw ProxyServiceError.jobNotFound(jobId) }
+            return try Self.result(of: outcome, jobID: jobId).get()
         }
         let waiterID = UUID()
         return try await withTaskCancellationHandler {
@@ -363,7 +358,6 @@ public actor ProxyService {
     /// Records a job's outcome, wakes its waiters and tells the observer. Used for every ending.
     private func finish(_ job: ProxyJob, result: Result<ProxyRecord, Error>) {
         jobs.removeValue(forKey: job.id)
-        defer { endedJobs[job.id] = job.status }
         if jobsByKey[job.key] == job.id { jobsByKey.removeValue(forKey: job.key) }
         let outcome: ProxyJobOutcome
         switch result {
@@ -390,18 +384,24 @@ public actor ProxyService {
             }
             logger.info("job \(job.id) \(cancelled ? "cancelled" : "failed: \(mediaError)")")
         }
+        endedJobs[job.id] = outcome
         // The limit is enforced before the outcome is announced, so whoever hears "completed" finds the
         // cache already back under its limit.
         if case .completed = outcome { enforceLimit() }
         for (_, continuation) in waiters.removeValue(forKey: job.id) ?? [:] {
-            switch outcome {
-            case .completed(let record): continuation.resume(returning: record)
-            case .failed(let error): continuation.resume(throwing: error)
-            case .cancelled: continuation.resume(throwing: MediaError.cancelled)
-            case .replaced(let newJobID): continuation.resume(throwing: ProxyServiceError.replaced(jobId: job.id, by: newJobID))
-            }
+            continuation.resume(with: Self.result(of: outcome, jobID: job.id))
         }
         observer.jobFinished(job.snapshot, outcome: outcome)
+    }
+
+    /// What a waiter gets for an outcome.
+    private static func result(of outcome: ProxyJobOutcome, jobID: String) -> Result<ProxyRecord, Error> {
+        switch outcome {
+        case .completed(let record): return .success(record)
+        case .failed(let error): return .failure(error)
+        case .cancelled: return .failure(MediaError.cancelled)
+        case .replaced(let newJobID): return .failure(ProxyServiceError.replaced(jobId: jobID, by: newJobID))
+        }
     }
 
     private func updateRecord(id: Int64, _ change: (inout ProxyRecord) -> Void) {
@@ -459,8 +459,12 @@ public actor ProxyService {
     /// The final status of a job that is no longer active: remembered for the session, else read from the
     /// catalogue (jobs of earlier sessions). Nil for an unknown id.
     public func endedJobStatus(jobId: String) throws -> ProxyStatus? {
-        if let status = endedJobs[jobId] { return status }
-        return try catalog.record(jobId: jobId)?.status
+        switch endedJobs[jobId] {
+        case .completed?: return .completed
+        case .failed?: return .failed
+        case .cancelled?, .replaced?: return .cancelled
+        case nil: return try catalog.record(jobId: jobId)?.status
+        }
     }
 
     /// Marks a completed proxy as used now (protects it from eviction for a minute).

@@ -34,8 +34,13 @@ struct ProbeEndToEndTests {
         let directory = Fixtures.temporaryDirectory(named: "a-directory")
         let empty = try Fixtures.file("empty.mp4", bytes: Data())
         let text = try Fixtures.file("notes.mp4", bytes: Data("just some text, not a video\n".utf8))
-        var generator = SystemRandomNumberGenerator()
-        let noise = try Fixtures.file("noise.mov", bytes: Data((0..<65536).map { _ in UInt8.random(in: 0...255, using: &generator) }))
+        // Repeatable noise (a fixed pattern from a linear congruential sequence), not the system generator.
+        var state: UInt32 = 0x2545_F491
+        let noise = try Fixtures.file("noise.mov", bytes: Data((0..<65536).map { _ -> UInt8 in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return UInt8(truncatingIfNeeded: state >> 24)
+        }))
+        let lyrics = try Fixtures.file("lyrics.mov", bytes: Data("[00:01.00]first line\n[00:02.50]second line\n".utf8))
         let truncated = try Fixtures.truncatedCopy(of: clip, name: "truncated.mp4")
         let cases: [(path: String, code: Int)] = [
             ("/no/such/file.mp4", -32001),
@@ -43,6 +48,7 @@ struct ProbeEndToEndTests {
             (empty.path, -32005),
             (text.path, -32006),
             (noise.path, -32006),
+            (lyrics.path, -32006),
             (truncated.path, -32007),
         ]
         let server = try ServerProcess()

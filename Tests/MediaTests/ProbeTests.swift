@@ -87,9 +87,12 @@ import Testing
 
     @Test func notMedia() throws {
         let text = Fixtures.write("notes.txt", Data("just some words, not a video\n".utf8))
-        var random = SystemRandomNumberGenerator()
+        // Seeded, so the run is repeatable: some random byte strings look like a text format to libav.
+        var random = SplitMix64(seed: 0xA0_2A_ED_1A)
         let noise = Fixtures.write("noise.mp4", Data((0..<65536).map { _ in UInt8.random(in: 0...255, using: &random) }))
-        for path in [text, noise] {
+        // Lyrics (LRC) open with a demuxer but hold only a subtitle stream: not media to an editor.
+        let lyrics = Fixtures.write("lyrics.mov", Data("[00:01.00]first line\n[00:02.50]second line\n".utf8))
+        for path in [text, noise, lyrics] {
             guard case .notMedia(let p, _) = probeError(path) else {
                 Issue.record("\(path) gave \(String(describing: probeError(path)))"); continue
             }
@@ -115,5 +118,18 @@ import Testing
         for path in [Fixtures.notFaststart, Fixtures.mkv, Fixtures.ts] {
             #expect(probeError(path) == nil)
         }
+    }
+}
+
+/// A small seeded generator (SplitMix64) for repeatable "random" bytes.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
