@@ -101,6 +101,7 @@ public struct ClearResult: Sendable, Equatable {
 public actor ProxyService {
     public nonisolated let directory: CacheDirectory
     nonisolated let catalog: ProxyCatalog
+    private nonisolated let fingerprints = FingerprintCache()
     private let observer: ProxyJobObserver
     private let logger: Logger
     private var configuration: ProxyServiceConfiguration
@@ -136,7 +137,7 @@ public actor ProxyService {
     public func generate(_ request: ProxyRequest) async throws -> ProxyTicket {
         guard !isShutDown else { throw MediaError.cancelled }
         let path = request.sourcePath
-        let (fingerprint, info) = try await Self.inspect(path: path)
+        let (fingerprint, info) = try await inspect(path: path)
         guard let video = info.streams.first(where: { $0.type == "video" && !$0.isAttachedPicture }) else {
             let kind = info.streams.contains { $0.type == "audio" } ? "an audio-only file" : "a file without a video stream"
             throw MediaError.unsupported(path: path, reason: "\(kind) cannot have a video proxy")
@@ -242,7 +243,7 @@ public actor ProxyService {
 
     /// Cancels the active job for a source and quality; nil when there is none.
     public func cancel(sourcePath: String, preset: ProxyPreset) async throws -> ProxyJobSnapshot? {
-        let fingerprint = try await Self.fingerprint(path: sourcePath)
+        let fingerprint = try await fingerprint(path: sourcePath)
         guard let jobID = jobsByKey[ProxyJobKey(fingerprintKey: fingerprint.key, quality: preset)] else { return nil }
         return cancel(jobId: jobID)
     }
@@ -425,7 +426,7 @@ public actor ProxyService {
     /// What is known about `sourcePath` at `preset`. When the source was moved, the record found by content
     /// is reported under the new path (and remembered there).
     public func lookup(sourcePath: String, preset: ProxyPreset) async throws -> ProxyLookup {
-        let fingerprint = try await Self.fingerprint(path: sourcePath)
+        let fingerprint = try await fingerprint(path: sourcePath)
         let key = ProxyJobKey(fingerprintKey: fingerprint.key, quality: preset)
         if var record = try catalog.record(fingerprint: key.fingerprintKey, quality: preset.rawValue) {
             if record.sourcePath != sourcePath, let id = record.id {
@@ -508,7 +509,7 @@ public actor ProxyService {
     public func clear(sourcePath: String?) async throws -> ClearResult {
         var currentKey: String?
         if let sourcePath {
-            currentKey = try? await Self.fingerprint(path: sourcePath).key
+            currentKey = try? await fingerprint(path: sourcePath).key
         }
         let activeSlots = Set(jobsByKey.keys)
         var result = ClearResult()
@@ -597,16 +598,16 @@ public actor ProxyService {
         "job-" + UUID().uuidString.lowercased().prefix(13).replacingOccurrences(of: "-", with: "")
     }
 
-    /// Fingerprints a source off the actor (it reads 2 MiB).
-    static func fingerprint(path: String) async throws -> SourceFingerprint {
-        try await runBlocking { try SourceFingerprint.of(path: path) }
+    /// Fingerprints a source off the actor (reading 2 MiB unless the file is unchanged since last time).
+    func fingerprint(path: String) async throws -> SourceFingerprint {
+        try await runBlocking { [fingerprints] in try fingerprints.fingerprint(path: path) }
     }
 
     /// Fingerprint and probe of a source, off the actor.
-    static func inspect(path: String) async throws -> (SourceFingerprint, MediaInfo) {
-        try await runBlocking {
+    func inspect(path: String) async throws -> (SourceFingerprint, MediaInfo) {
+        try await runBlocking { [fingerprints] in
             let info = try MediaProbe.probe(path: path)
-            return (try SourceFingerprint.of(path: path), info)
+            return (try fingerprints.fingerprint(path: path), info)
         }
     }
 

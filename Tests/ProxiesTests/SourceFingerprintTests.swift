@@ -103,3 +103,27 @@ import Testing
         }
     }
 }
+
+@Suite struct FingerprintCacheTests {
+    @Test func anUnchangedFileIsNotHashedAgainButAnyRewriteIs() throws {
+        let directory = ProxyFixtures.scratch("fingerprint-cache")
+        let file = directory.appendingPathComponent("clip.bin")
+        try Data(repeating: 7, count: 300_000).write(to: file)
+        let cache = FingerprintCache()
+        let first = try cache.fingerprint(path: file.path)
+        #expect(try cache.fingerprint(path: file.path) == first)
+
+        // Rewrite one byte in place, then put size and mtime back: only ctime tells, and it must. (File times
+        // come from a coarse clock, so let it tick first.)
+        Thread.sleep(forTimeInterval: 0.05)
+        let mtime = ProxyFixtures.modificationTime(file)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seek(toOffset: 10)
+        try handle.write(contentsOf: Data([8]))
+        try handle.close()
+        ProxyFixtures.setModificationTime(file, seconds: Int(mtime.tv_sec), nanoseconds: Int(mtime.tv_nsec))
+        let second = try cache.fingerprint(path: file.path)
+        #expect(second != first)
+        #expect(second == (try SourceFingerprint.of(path: file.path)))
+    }
+}
