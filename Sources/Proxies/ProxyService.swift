@@ -600,12 +600,12 @@ public actor ProxyService {
 
     /// Fingerprints a source off the actor (reading 2 MiB unless the file is unchanged since last time).
     func fingerprint(path: String) async throws -> SourceFingerprint {
-        try await runBlocking { [fingerprints] in try fingerprints.fingerprint(path: path) }
+        try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
     }
 
     /// Fingerprint and probe of a source, off the actor.
     func inspect(path: String) async throws -> (SourceFingerprint, MediaInfo) {
-        try await runBlocking { [fingerprints] in
+        try await BlockingQueue.run { [fingerprints] in
             let info = try MediaProbe.probe(path: path)
             return (try fingerprints.fingerprint(path: path), info)
         }
@@ -664,15 +664,6 @@ public enum ProxyServiceError: Error, Sendable, Equatable, CustomStringConvertib
         case .jobNotFound(let id): return "No proxy job \(id) is known."
         case .noJobForSlot(let path, let quality): return "No \(quality) proxy job is known for \(path)."
         case .replaced(let id, let newID): return "Proxy job \(id) was replaced by job \(newID), which makes the slot's proxy with other sizing."
-        }
-    }
-}
-
-/// Runs blocking work on a Dispatch queue, off the concurrency pool.
-func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global(qos: .userInitiated).async {
-            continuation.resume(with: Result { try body() })
         }
     }
 }

@@ -12,7 +12,7 @@ enum ProbeMethod {
             guard !params.path.isEmpty else {
                 throw ResponseError.invalidParams("parameter 'path' must not be empty")
             }
-            return try await BlockingWork.run { _ in try MediaProbe.probe(path: params.path) }
+            return try await BlockingQueue.run { try MediaProbe.probe(path: params.path) }
         }
     }
 }

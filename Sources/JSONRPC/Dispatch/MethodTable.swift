@@ -51,15 +51,6 @@ public struct MethodTable: Sendable {
     }
 }
 
-/// A result with no members, encoded as JSON `null` (the result of `shutdown`).
-public struct NullResult: Encodable, Sendable {
-    public init() {}
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encodeNil()
-    }
-}
-
 /// Decodes params and encodes results, translating Swift's decoding errors into -32602 messages that name the
 /// offending field (`params.quality: expected one of Draft, Preview, High`).
 enum ParamsDecoder {

@@ -51,17 +51,6 @@ public final class MessageWriter: Sendable {
         }
     }
 
-    /// Encodes a value with the writer's JSON settings.
-    public func encode<T: Encodable>(_ value: T) throws -> Data {
-        try encoder.encode(value)
-    }
-
-    /// Sends a successful response. `result` is encoded separately so a result that fails to encode still
-    /// produces a response (-32603) for its id.
-    public func sendResponse(id: RequestID, resultJSON: Data) {
-        write(body: resultResponseJSON(id: id, resultJSON: resultJSON))
-    }
-
     /// Sends an error response.
     public func sendError(id: RequestID?, _ error: ResponseError) {
         write(body: errorResponseJSON(id: id, error))
