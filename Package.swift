@@ -56,8 +56,9 @@ let package = Package(
         ),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "MediaTests", dependencies: ["Media"]),
-        .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,9 +1,8 @@
 import Foundation
+import TestSupport
 
 /// Small media files made on demand with the ffmpeg CLI (a test-only tool; the product never runs it).
 enum Fixtures {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var made: [String: URL] = [:]
 
     /// A fresh directory under the system temporary directory, removed by the OS eventually.
     static func temporaryDirectory(named name: String) -> URL {
@@ -16,20 +15,11 @@ enum Fixtures {
 
     private static let root = temporaryDirectory(named: "fixtures")
 
+    private static let cache = FixtureCache(directory: root)
+
     /// Runs the ffmpeg CLI once per fixture name and returns the file.
     static func media(_ name: String, _ arguments: [String]) throws -> URL {
-        try lock.withLock {
-            if let url = made[name] { return url }
-            let url = root.appendingPathComponent(name)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-            process.arguments = ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [url.path]
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw FixtureError.ffmpegFailed(name) }
-            made[name] = url
-            return url
-        }
+        try cache.media(name, arguments)
     }
 
     /// 2 s of 320x240 25 fps H.264 with stereo AAC, moov at the front.
@@ -53,5 +43,4 @@ enum Fixtures {
         return try file(name, bytes: data.prefix(data.count / 2))
     }
 
-    enum FixtureError: Error { case ffmpegFailed(String) }
 }

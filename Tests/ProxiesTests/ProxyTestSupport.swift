@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Logging
 import Media
 @testable import Proxies
@@ -8,8 +9,6 @@ import Testing
 /// Small media files made once per test run with the ffmpeg CLI (a test-only tool; the product never runs it),
 /// plus scratch directories and file helpers for the proxy tests.
 enum ProxyFixtures {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var made: [String: URL] = [:]
 
     static let root: URL = {
         let url = FileManager.default.temporaryDirectory
@@ -25,20 +24,11 @@ enum ProxyFixtures {
         return url
     }
 
+    private static let cache = FixtureCache(directory: root)
+
     /// Runs ffmpeg once per name (cached for the whole run).
     static func media(_ name: String, _ arguments: [String]) throws -> URL {
-        try lock.withLock {
-            if let url = made[name] { return url }
-            let url = root.appendingPathComponent("fixture-" + name)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-            process.arguments = ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [url.path]
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw FixtureError.ffmpegFailed(name) }
-            made[name] = url
-            return url
-        }
+        try cache.media("fixture-" + name, arguments)
     }
 
     /// 1 s of 160x120 25 fps H.264 with stereo AAC: the fastest useful proxy source.
@@ -105,7 +95,6 @@ enum ProxyFixtures {
         proxyFiles(cache).reduce(0) { $0 + (size(cache.appendingPathComponent("proxies").appendingPathComponent($1)) ?? 0) }
     }
 
-    enum FixtureError: Error { case ffmpegFailed(String) }
 }
 
 /// Records every event a `ProxyService` reports, thread-safely, in order.
