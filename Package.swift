@@ -4,8 +4,9 @@ import PackageDescription
 /// AuraMedia: a JSON-RPC media backend for video editors.
 ///
 /// The targets follow the pipe the product is: bytes → `JSONRPC` (framing, dispatch; knows no media) →
-/// `AuraServer` (protocol methods bound to services) → `Proxies` (jobs, catalogue, cache) → `Media`
-/// (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `aura-media` only wires them.
+/// `AuraServer` (protocol methods bound to services) → `Proxies` (jobs, catalogue, cache) → `MediaCache` (the
+/// cache directory every service shares: content identity, cross-process locks, the catalogue database) →
+/// `Media` (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `aura-media` only wires them.
 let package = Package(
     name: "AuraMedia",
     platforms: [.macOS(.v14)],
@@ -32,9 +33,16 @@ let package = Package(
             dependencies: ["CFFmpeg"]
         ),
         .target(
-            name: "Proxies",
+            name: "MediaCache",
             dependencies: [
                 "Media",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "Proxies",
+            dependencies: [
+                "Media", "MediaCache",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -42,22 +50,23 @@ let package = Package(
         .target(
             name: "AuraServer",
             dependencies: [
-                "JSONRPC", "Media", "Proxies",
+                "JSONRPC", "Media", "MediaCache", "Proxies",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "aura-media",
             dependencies: [
-                "AuraServer", "JSONRPC", "Proxies", "Media",
+                "AuraServer", "JSONRPC", "Proxies", "Media", "MediaCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "TestSupport"]),
+        .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "TestSupport"]),
+        .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -59,7 +59,7 @@ final class Demuxer {
         }) else {
             throw MediaError.notMedia(path: path, reason: "it has no audio or video stream ('\(formatName)' found only subtitles or data)")
         }
-        if formatName == "mpegts", let problem = ContainerIntegrity.transportStreamProblem(fileSize: fileSize) {
+        if formatName == "mpegts", let problem = ContainerIntegrity.transportStreamProblem(path: path, fileSize: fileSize) {
             throw MediaError.truncated(path: path, reason: problem)
         }
         if let problem = indexProblem() {
@@ -88,14 +88,18 @@ final class Demuxer {
     }
 
     /// A sample index entry pointing past the end of the file means the file was cut after its index was
-    /// written (e.g. a faststart MP4 whose tail is missing).
+    /// written (e.g. a faststart MP4 whose tail is missing). Every entry is checked: tracks are interleaved, so
+    /// the last entry of a stream is not always its furthest.
     private func indexProblem() -> String? {
         for stream in streams {
             let count = avformat_index_get_entries_count(stream)
-            guard count > 0, let last = avformat_index_get_entry(stream, count - 1) else { continue }
-            let end = last.pointee.pos + Int64(last.pointee.size)
-            if end > fileSize {
-                return "stream \(stream.pointee.index)'s sample index reaches byte \(end) but the file has \(fileSize)"
+            var furthest: Int64 = 0
+            for index in 0..<count {
+                guard let entry = avformat_index_get_entry(stream, index) else { continue }
+                furthest = max(furthest, entry.pointee.pos + Int64(entry.pointee.size))
+            }
+            if furthest > fileSize {
+                return "stream \(stream.pointee.index)'s sample index reaches byte \(furthest) but the file has \(fileSize)"
             }
         }
         return nil

@@ -1,92 +1,7 @@
 import Foundation
 import Logging
 import Media
-
-/// Tunables of the proxy service that may change while it runs.
-public struct ProxyServiceConfiguration: Sendable, Equatable {
-    /// Completed proxies beyond this many bytes are evicted, least recently used first, down to 90 %.
-    public var cacheLimitBytes: Int64
-    /// How many jobs run at once.
-    public var maxConcurrentJobs: Int
-    /// Whether to try hardware H.264 encoders.
-    public var hardwareAcceleration: HardwareAcceleration
-
-    public init(cacheLimitBytes: Int64 = 10 << 30, maxConcurrentJobs: Int = 1, hardwareAcceleration: HardwareAcceleration = .off) {
-        self.cacheLimitBytes = cacheLimitBytes
-        self.maxConcurrentJobs = maxConcurrentJobs
-        self.hardwareAcceleration = hardwareAcceleration
-    }
-}
-
-/// The answer to a generation request: the job that will make (or made) the proxy.
-public struct ProxyTicket: Sendable, Equatable {
-    public var jobId: String
-    public var status: ProxyStatus
-    public var sourcePath: String
-    public var quality: ProxyPreset
-    public var progressPercent: Double
-    /// True when the request joined a job that was already queued or running.
-    public var joined: Bool
-    /// The finished proxy, when `status == .completed`.
-    public var record: ProxyRecord?
-}
-
-/// What the catalogue knows about a source at one quality.
-public enum ProxyLookup: Sendable, Equatable {
-    /// Nothing: never requested (or cleared).
-    case none
-    /// A queued or running job (its record carries live progress).
-    case active(ProxyRecord, ProxyJobSnapshot)
-    /// A record for the source's current content: completed, failed or cancelled.
-    case record(ProxyRecord)
-    /// A record made from this path when it held other content: the source changed since.
-    case stale(ProxyRecord)
-
-    /// The record with the status a client should see.
-    public var visibleRecord: ProxyRecord? {
-        switch self {
-        case .none: return nil
-        case .active(let record, _), .record(let record): return record
-        case .stale(var record):
-            record.status = .stale
-            return record
-        }
-    }
-}
-
-/// Totals over completed proxies, matching the files on disk.
-public struct ProxyCacheStats: Sendable, Equatable {
-    public struct QualityTotals: Sendable, Equatable {
-        public var count: Int
-        public var sizeBytes: Int64
-    }
-    public var totalProxies: Int
-    public var totalCacheSizeBytes: Int64
-    public var totalSourceSizeBytes: Int64
-    public var cacheLimitBytes: Int64
-    public var queuedJobs: Int
-    public var runningJobs: Int
-    public var byQuality: [ProxyPreset: QualityTotals]
-
-    /// totalCacheSizeBytes / totalSourceSizeBytes; 0 without sources.
-    public var compressionRatio: Double {
-        totalSourceSizeBytes > 0 ? Double(totalCacheSizeBytes) / Double(totalSourceSizeBytes) : 0
-    }
-    /// (1 − compressionRatio) × 100; 0 without sources.
-    public var spaceSavedPercent: Double {
-        totalSourceSizeBytes > 0 ? (1 - compressionRatio) * 100 : 0
-    }
-}
-
-/// What `clear` removed.
-public struct ClearResult: Sendable, Equatable {
-    public var deletedFiles: Int
-    public var freedBytes: Int64
-    public init(deletedFiles: Int = 0, freedBytes: Int64 = 0) {
-        self.deletedFiles = deletedFiles
-        self.freedBytes = freedBytes
-    }
-}
+import MediaCache
 
 /// Proxy generation, catalogue and cache for one cache directory.
 ///
@@ -94,40 +9,58 @@ public struct ClearResult: Sendable, Equatable {
 /// thread per job (never on the concurrency pool), which reports progress through the job's mutex and
 /// finishes by calling back into the actor.
 ///
+/// Several processes may share the cache directory (two editor windows, a server and the CLI). Each service
+/// holds a `ProcessLease` there, and a job holds its slot's `WorkLock` from the moment it starts until its
+/// record says how it ended; a job whose slot another process holds waits (without using a worker) and then
+/// reuses that process's proxy instead of making it again. Cleanup (`ProxyCacheJanitor`), eviction and `clear`
+/// only touch slots whose lock they can take and records whose owner is gone.
+///
 /// Invariants:
-/// - At most one job per (source content, quality); later requests join it.
+/// - At most one job per slot (source content, quality) in a process, and one writer per slot across processes.
 /// - A record is `completed` only after its file was written completely and renamed into place.
-/// - Partial files live under `*.partial.mp4` names and are removed on failure, cancellation and at startup.
+/// - Partial files live under `*.partial.mp4` names and are removed on failure, cancellation and shutdown, and
+///   by whoever next finds their slot's lock free.
 public actor ProxyService {
     public nonisolated let directory: CacheDirectory
     nonisolated let catalog: ProxyCatalog
+    /// This service's sign of life in the cache; the records of its jobs carry its id.
+    nonisolated let lease: ProcessLease
+    nonisolated let janitor: ProxyCacheJanitor
     private nonisolated let fingerprints = FingerprintCache()
-    private let observer: ProxyJobObserver
-    private let logger: Logger
-    private var configuration: ProxyServiceConfiguration
+    let observer: ProxyJobObserver
+    let logger: Logger
+    var configuration: ProxyServiceConfiguration
 
     private var jobs: [String: ProxyJob] = [:]
-    private var jobsByKey: [ProxyJobKey: String] = [:]
-    private var queue: [ProxyJob] = []
-    private var running: [String: Thread] = [:]
+    var jobsBySlot: [ProxySlot: String] = [:]
+    var queue: [ProxyJob] = []
+    var running: [String: Thread] = [:]
+    /// The slot locks of running jobs, by job id.
+    private var slotLocks: [String: WorkLock] = [:]
     private var waiters: [String: [UUID: CheckedContinuation<ProxyRecord, Error>]] = [:]
     private var finished: [String: CheckedContinuation<Void, Never>] = [:]
     /// How every job that ended in this session ended (their records may since have been replaced).
     private var endedJobs: [String: ProxyJobOutcome] = [:]
     private var nextSequence = 0
     private var isShutDown = false
+    /// Wakes the queue while jobs wait for slots other processes hold.
+    private var retryTask: Task<Void, Never>?
 
-    /// Opens the cache in `directory` (created 0700 when missing), reconciles the catalogue with the files
-    /// (leftover partial files removed, interrupted jobs marked failed, records of vanished files dropped,
-    /// unreferenced proxy files deleted), then enforces the size limit.
+    /// How often a job waiting for another process's slot looks again.
+    static let waitPollInterval = Duration.milliseconds(250)
+
+    /// Opens the cache in `directory` (created 0700 when missing), takes a lease in it, and cleans up what
+    /// processes that are gone left behind (`ProxyCacheJanitor.cleanUpAtStart`).
     public init(directoryPath: String, configuration: ProxyServiceConfiguration, observer: ProxyJobObserver,
                 logger: Logger) throws {
-        directory = try CacheDirectory.prepare(path: directoryPath)
-        catalog = try ProxyCatalog(directory: directory.url)
+        directory = try CacheDirectory.prepareProxyCache(path: directoryPath)
+        lease = try ProcessLease.take(in: directory)
+        catalog = try ProxyCatalog(cache: directory)
+        janitor = ProxyCacheJanitor(directory: directory, catalog: catalog, logger: logger)
         self.configuration = configuration
         self.observer = observer
         self.logger = logger
-        try Self.reconcile(directory: directory, catalog: catalog, logger: logger)
+        try janitor.cleanUpAtStart()
     }
 
     // MARK: - Generation
@@ -145,50 +78,48 @@ public actor ProxyService {
         if info.formatName == "image2" || info.formatName.hasSuffix("_pipe") || (video.frameCount == 1 && (info.durationSeconds ?? 0) < 0.1) {
             throw MediaError.unsupported(path: path, reason: "a still image cannot have a video proxy")
         }
-        let key = ProxyJobKey(fingerprintKey: fingerprint.key, quality: request.preset)
+        guard !isShutDown else { throw MediaError.cancelled }
+        let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: request.preset)
 
-        var replacing: ProxyJob?
-        if let jobID = jobsByKey[key], let job = jobs[jobID] {
+        if let jobID = jobsBySlot[slot], let job = jobs[jobID] {
             guard job.scalePercent == request.scalePercent else {
-                replacing = job  // Other sizing: the slot holds one proxy, so the new request wins.
-                return try enqueue(request, key: key, fingerprint: fingerprint, info: info, replacing: replacing)
+                // Other sizing: the slot holds one proxy, so the new request wins.
+                return try enqueue(request, slot: slot, fingerprint: fingerprint, info: info, replacing: job)
             }
             if job.raisePriority(to: request.priority), job.status == .queued { sortQueue() }
             if request.background { job.markWantedInBackground() }
-            return try ticket(for: job, joined: true)
+            return ticket(for: job, joined: true)
         }
-        if !request.overwrite, var record = try catalog.record(fingerprint: key.fingerprintKey, quality: key.quality.rawValue),
+        if !request.overwrite, var record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue),
            record.status == .completed, record.scalePercent == request.scalePercent,
            fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes {
-            try catalog.touch(id: record.id!, sourcePath: path)
+            try noteUse(of: record, at: path)
             record.sourcePath = path
             record.lastAccessedAt = Date()
             return ProxyTicket(jobId: record.jobId ?? "", status: .completed, sourcePath: path, quality: request.preset,
                                progressPercent: 100, joined: false, record: record)
         }
-
-        return try enqueue(request, key: key, fingerprint: fingerprint, info: info, replacing: nil)
+        return try enqueue(request, slot: slot, fingerprint: fingerprint, info: info, replacing: nil)
     }
 
-    private func enqueue(_ request: ProxyRequest, key: ProxyJobKey, fingerprint: SourceFingerprint, info: MediaInfo,
+    private func enqueue(_ request: ProxyRequest, slot: ProxySlot, fingerprint: SourceFingerprint, info: MediaInfo,
                          replacing: ProxyJob?) throws -> ProxyTicket {
-        let path = request.sourcePath
         let jobID = Self.makeJobID()
-        let now = Date()
-        let record = try catalog.replace(ProxyRecord(
-            id: nil, sourcePath: path, sourceFingerprint: key.fingerprintKey, sourceSizeBytes: fingerprint.sizeBytes,
-            sourceModificationTime: fingerprint.modificationTime, sourceEdgeHash: fingerprint.edgeHash,
-            quality: request.preset.rawValue, scalePercent: request.scalePercent,
-            proxyPath: directory.proxyURL(fingerprintKey: key.fingerprintKey, quality: request.preset.rawValue).path,
-            width: 0, height: 0, videoBitRate: request.preset.videoBitRate, audioBitRate: nil,
-            durationSeconds: info.durationSeconds ?? 0, frameRate: nil, hasAudio: false, videoEncoder: nil,
-            proxySizeBytes: 0, status: .queued, progressPercent: 0, error: nil, createdAt: now, lastAccessedAt: now,
-            jobId: jobID))
+        let current = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
         nextSequence += 1
-        let job = ProxyJob(id: jobID, key: key, sourcePath: path, fingerprint: fingerprint, scalePercent: request.scalePercent,
-                           priority: request.priority, sequence: nextSequence, recordID: record.id!, background: request.background)
+        let job = ProxyJob(id: jobID, slot: slot, sourcePath: request.sourcePath, fingerprint: fingerprint,
+                           scalePercent: request.scalePercent, priority: request.priority, sequence: nextSequence,
+                           background: request.background, overwrite: request.overwrite,
+                           supersedesJobId: request.overwrite ? current?.jobId : nil,
+                           sourceDurationSeconds: info.durationSeconds ?? 0)
+        // The slot's record says "queued" from now on, unless a job (another process's, or the one being
+        // replaced) holds the slot: its record stays until this job takes the slot over when it starts.
+        if let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) {
+            defer { lock.release() }
+            try catalog.replace(plannedRecord(for: job, status: .queued))
+        }
         jobs[jobID] = job
-        jobsByKey[key] = jobID
+        jobsBySlot[slot] = jobID
         if let replacing {
             logger.info("job \(jobID) replaces job \(replacing.id) (other sizing)")
             replacing.replace(by: jobID)
@@ -198,7 +129,19 @@ public actor ProxyService {
         sortQueue()
         observer.jobQueued(job.snapshot)
         startJobsIfPossible()
-        return try ticket(for: job, joined: false)
+        return ticket(for: job, joined: false)
+    }
+
+    /// The record a job writes before its proxy exists: planned facts, sizes 0.
+    private func plannedRecord(for job: ProxyJob, status: ProxyStatus) -> ProxyRecord {
+        ProxyRecord(
+            id: nil, sourcePath: job.sourcePath, sourceFingerprint: job.slot.fingerprintKey,
+            sourceSizeBytes: job.fingerprint.sizeBytes, sourceModificationTime: job.fingerprint.modificationTime,
+            sourceEdgeHash: job.fingerprint.edgeHash, quality: job.slot.quality.rawValue, scalePercent: job.scalePercent,
+            proxyPath: directory.proxyURL(job.slot).path, width: 0, height: 0, videoBitRate: job.slot.quality.videoBitRate,
+            audioBitRate: nil, durationSeconds: job.sourceDurationSeconds, frameRate: nil, hasAudio: false,
+            videoEncoder: nil, proxySizeBytes: 0, status: status, progressPercent: 0, error: nil,
+            createdAt: job.enqueuedAt, lastAccessedAt: job.enqueuedAt, jobId: job.id, ownerId: lease.id)
     }
 
     /// Waits until the job ends and returns its proxy. Throws the job's `MediaError` when it failed and
@@ -241,10 +184,10 @@ public actor ProxyService {
         return job.snapshot
     }
 
-    /// Cancels the active job for a source and quality; nil when there is none.
+    /// Cancels this process's active job for a source and quality; nil when there is none.
     public func cancel(sourcePath: String, preset: ProxyPreset) async throws -> ProxyJobSnapshot? {
         let fingerprint = try await fingerprint(path: sourcePath)
-        guard let jobID = jobsByKey[ProxyJobKey(fingerprintKey: fingerprint.key, quality: preset)] else { return nil }
+        guard let jobID = jobsBySlot[ProxySlot(fingerprintKey: fingerprint.key, quality: preset)] else { return nil }
         return cancel(jobId: jobID)
     }
 
@@ -253,6 +196,7 @@ public actor ProxyService {
         if let index = queue.firstIndex(where: { $0.id == job.id }) {
             queue.remove(at: index)
             finish(job, result: .failure(MediaError.cancelled))
+            startJobsIfPossible()
         }
         // A running job notices the flag between packets and finishes through `finish`.
     }
@@ -261,30 +205,108 @@ public actor ProxyService {
         queue.sort { ($0.priority, -$0.sequence) > ($1.priority, -$1.sequence) }
     }
 
-    private func startJobsIfPossible() {
-        while !isShutDown && running.count < configuration.maxConcurrentJobs && !queue.isEmpty {
-            let job = queue.removeFirst()
-            start(job)
+    // MARK: - Scheduling
+
+    /// Starts queued jobs, highest priority first, while workers are free. A job whose slot is held elsewhere
+    /// stays queued without taking a worker (the jobs behind it go ahead) and is looked at again shortly.
+    func startJobsIfPossible() {
+        guard !isShutDown else { return }
+        var index = 0
+        var waitingElsewhere = false
+        while running.count < configuration.maxConcurrentJobs && index < queue.count {
+            let job = queue[index]
+            let lock: WorkLock?
+            do {
+                lock = try WorkLock.tryAcquire(job.slot.lockName, in: directory)
+            } catch {
+                queue.remove(at: index)
+                finish(job, result: .failure(error))
+                continue
+            }
+            guard let lock else {
+                // This process's own earlier job of the slot (one being replaced) ends soon and starts the queue
+                // again; another process's is polled.
+                if !running.keys.contains(where: { jobs[$0]?.slot == job.slot }) {
+                    noteWaitingElsewhere(job)
+                    waitingElsewhere = true
+                }
+                index += 1
+                continue
+            }
+            queue.remove(at: index)
+            start(job, holding: lock)
+        }
+        if waitingElsewhere || queue.contains(where: \.isWaitingElsewhere) { scheduleRetry() }
+    }
+
+    private func scheduleRetry() {
+        guard retryTask == nil else { return }
+        retryTask = Task { [weak self] in
+            try? await Task.sleep(for: Self.waitPollInterval)
+            await self?.retryWaitingJobs()
         }
     }
 
-    private func start(_ job: ProxyJob) {
+    private func retryWaitingJobs() {
+        retryTask = nil
+        startJobsIfPossible()
+    }
+
+    /// Shows the progress of the process that holds a queued job's slot as the job's own.
+    private func noteWaitingElsewhere(_ job: ProxyJob) {
+        let record = try? catalog.record(fingerprint: job.slot.fingerprintKey, quality: job.slot.quality.rawValue)
+        let percent = record.flatMap { $0.status == .generating && $0.jobId != job.id ? $0.progressPercent : nil } ?? 0
+        let message = "another aura-media process is generating this proxy (\(Int(percent))%)"
+        if job.recordElsewhere(percent: percent, message: message) {
+            observer.jobProgressed(job.snapshot)
+        }
+    }
+
+    /// Starts a job that holds its slot's lock: reuses a proxy another process made meanwhile, or takes the
+    /// slot's record over and transcodes on a thread of its own.
+    private func start(_ job: ProxyJob, holding lock: WorkLock) {
+        do {
+            if let made = try proxyMadeElsewhere(for: job) {
+                logger.info("job \(job.id) reuses the proxy made by job \(made.jobId ?? "?") of another process")
+                lock.release()
+                finish(job, result: .success(made))
+                return
+            }
+            // Take the slot over: what a process that died while generating it left goes, and its record becomes
+            // the job's (the job's own queued record, or whatever was there).
+            janitor.removePartialFiles(of: job.slot, keeping: job.id)
+            var record = try catalog.record(jobId: job.id) ?? plannedRecord(for: job, status: .generating)
+            record.status = .generating
+            try catalog.replace(record)
+        } catch {
+            lock.release()
+            finish(job, result: .failure(error))
+            return
+        }
+        slotLocks[job.id] = lock
         job.setStatus(.generating)
-        updateRecord(id: job.recordID) { $0.status = .generating }
-        let partial = directory.partialURL(fingerprintKey: job.key.fingerprintKey, quality: job.key.quality.rawValue, jobID: job.id)
+        let partial = directory.partialURL(job.slot, jobID: job.id)
         let settings = ProxyEncodingSettings(
-            target: job.scalePercent.map { .scalePercent($0) } ?? .box(width: job.key.quality.width, height: job.key.quality.height),
-            videoBitRate: job.key.quality.videoBitRate, audioBitRate: ProxyPreset.audioBitRate,
+            target: job.scalePercent.map { .scalePercent($0) } ?? .box(width: job.slot.quality.width, height: job.slot.quality.height),
+            videoBitRate: job.slot.quality.videoBitRate, audioBitRate: ProxyPreset.audioBitRate,
             hardwareAcceleration: configuration.hardwareAcceleration)
         let observer = self.observer
+        let catalog = self.catalog
+        let recordID = try? catalog.record(jobId: job.id)?.id
         observer.jobProgressed(job.snapshot)
         let thread = Thread { [weak self] in
             let transcoder = ProxyTranscoder(sourcePath: job.sourcePath, outputPath: partial.path, settings: settings)
+            var lastShared = Date.distantPast
             let result = Result {
                 try transcoder.run(
                     progress: { progress in
                         job.record(progress)
                         observer.jobProgressed(job.snapshot)
+                        // Other processes show this job's progress from its record: about once a second.
+                        if let recordID, Date().timeIntervalSince(lastShared) >= 1 {
+                            lastShared = Date()
+                            try? catalog.updateProgress(id: recordID, jobId: job.id, percent: progress.percent)
+                        }
                     },
                     isCancelled: { job.isCancelled })
             }
@@ -293,8 +315,21 @@ public actor ProxyService {
         thread.name = "aura.proxy.\(job.id)"
         thread.stackSize = 8 << 20
         running[job.id] = thread
-        logger.info("generating \(job.key.quality.rawValue) proxy of \(job.sourcePath) (job \(job.id))")
+        logger.info("generating \(job.slot.quality.rawValue) proxy of \(job.sourcePath) (job \(job.id))")
         thread.start()
+    }
+
+    /// A completed proxy of the job's slot that another process made while the job waited, when it fits the
+    /// request (same sizing; for `overwrite`, made by a job that started after the request).
+    private func proxyMadeElsewhere(for job: ProxyJob) throws -> ProxyRecord? {
+        guard var record = try catalog.record(fingerprint: job.slot.fingerprintKey, quality: job.slot.quality.rawValue),
+              record.status == .completed, record.jobId != job.id, record.scalePercent == job.scalePercent,
+              fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes else { return nil }
+        if job.overwrite && (record.jobId == nil || record.jobId == job.supersedesJobId) { return nil }
+        try noteUse(of: record, at: job.sourcePath)
+        record.sourcePath = job.sourcePath
+        record.lastAccessedAt = Date()
+        return record
     }
 
     private func transcodeEnded(_ job: ProxyJob, partial: URL, result: Result<TranscodeResult, Error>) {
@@ -313,13 +348,15 @@ public actor ProxyService {
             try? FileManager.default.removeItem(at: partial)
             finish(job, result: .failure(error))
         }
+        // The record says how the job ended: the slot is free for others.
+        slotLocks.removeValue(forKey: job.id)?.release()
         if let waiter = finished.removeValue(forKey: job.id) { waiter.resume() }
         startJobsIfPossible()
     }
 
     /// Moves a finished partial file into place and records it as completed.
     private func install(_ job: ProxyJob, partial: URL, transcode: TranscodeResult) throws -> ProxyRecord {
-        let final = URL(fileURLWithPath: directory.proxyURL(fingerprintKey: job.key.fingerprintKey, quality: job.key.quality.rawValue).path)
+        let final = directory.proxyURL(job.slot)
         do {
             // The source must still be what was transcoded; a proxy of half-old, half-new content is worthless.
             let now = try SourceFingerprint.of(path: job.sourcePath)
@@ -336,7 +373,7 @@ public actor ProxyService {
             throw error
         }
         let size = fileSize(final) ?? 0
-        var record = try catalog.record(id: job.recordID) ?? {
+        var record = try catalog.record(jobId: job.id) ?? {
             throw MediaError.ioFailure(path: final.path, reason: "its catalogue record vanished")
         }()
         record.status = .completed
@@ -352,14 +389,16 @@ public actor ProxyService {
         record.proxySizeBytes = size
         record.error = nil
         record.lastAccessedAt = Date()
-        try catalog.update(record)
+        guard try catalog.update(record, ifJobId: job.id) else {
+            throw MediaError.ioFailure(path: final.path, reason: "its catalogue record was taken over")
+        }
         return record
     }
 
     /// Records a job's outcome, wakes its waiters and tells the observer. Used for every ending.
     private func finish(_ job: ProxyJob, result: Result<ProxyRecord, Error>) {
         jobs.removeValue(forKey: job.id)
-        if jobsByKey[job.key] == job.id { jobsByKey.removeValue(forKey: job.key) }
+        if jobsBySlot[job.slot] == job.id { jobsBySlot.removeValue(forKey: job.slot) }
         let outcome: ProxyJobOutcome
         switch result {
         case .success(let record):
@@ -374,15 +413,7 @@ public actor ProxyService {
             } else {
                 outcome = cancelled ? .cancelled : .failed(mediaError)
             }
-            updateRecord(id: job.recordID) { record in
-                record.status = cancelled ? .cancelled : .failed
-                record.error = cancelled ? nil : mediaError.description
-            }
-            if jobsByKey[job.key] == nil {
-                // An overwritten proxy's old file must not outlive a record that no longer says completed.
-                try? FileManager.default.removeItem(atPath: directory.proxyURL(
-                    fingerprintKey: job.key.fingerprintKey, quality: job.key.quality.rawValue).path)
-            }
+            recordEnding(of: job, cancelled: cancelled, error: mediaError)
             logger.info("job \(job.id) \(cancelled ? "cancelled" : "failed: \(mediaError)")")
         }
         endedJobs[job.id] = outcome
@@ -395,6 +426,26 @@ public actor ProxyService {
         observer.jobFinished(job.snapshot, outcome: outcome)
     }
 
+    /// Marks the job's record (if the slot's record is still the job's) failed or cancelled. A proxy file the
+    /// record used to describe (an `overwrite` that did not finish) is deleted: it must not outlive a record that
+    /// no longer says completed.
+    private func recordEnding(of job: ProxyJob, cancelled: Bool, error: MediaError) {
+        do {
+            guard var record = try catalog.record(jobId: job.id) else { return }
+            record.status = cancelled ? .cancelled : .failed
+            record.error = cancelled ? nil : error.description
+            guard try catalog.update(record, ifJobId: job.id), jobsBySlot[job.slot] == nil else { return }
+            let ownLock = slotLocks[job.id]
+            let lock = ownLock == nil ? try WorkLock.tryAcquire(job.slot.lockName, in: directory) : nil
+            defer { lock?.release() }
+            if ownLock != nil || lock != nil {
+                directory.removeFile(named: job.slot.fileName, inArea: CacheDirectory.proxiesArea)
+            }
+        } catch {
+            logger.error("catalogue update failed: \(error)")
+        }
+    }
+
     /// What a waiter gets for an outcome.
     private static func result(of outcome: ProxyJobOutcome, jobID: String) -> Result<ProxyRecord, Error> {
         switch outcome {
@@ -405,51 +456,17 @@ public actor ProxyService {
         }
     }
 
-    private func updateRecord(id: Int64, _ change: (inout ProxyRecord) -> Void) {
-        do {
-            guard var record = try catalog.record(id: id) else { return }
-            change(&record)
-            try catalog.update(record)
-        } catch {
-            logger.error("catalogue update failed: \(error)")
-        }
-    }
-
-    private func ticket(for job: ProxyJob, joined: Bool) throws -> ProxyTicket {
+    private func ticket(for job: ProxyJob, joined: Bool) -> ProxyTicket {
         let snapshot = job.snapshot
-        return ProxyTicket(jobId: job.id, status: snapshot.status, sourcePath: job.sourcePath, quality: job.key.quality,
+        return ProxyTicket(jobId: job.id, status: snapshot.status, sourcePath: job.sourcePath, quality: job.slot.quality,
                            progressPercent: snapshot.progressPercent, joined: joined, record: nil)
     }
 
-    // MARK: - Queries
+    // MARK: - Jobs
 
-    /// What is known about `sourcePath` at `preset`. When the source was moved, the record found by content
-    /// is reported under the new path (and remembered there).
-    public func lookup(sourcePath: String, preset: ProxyPreset) async throws -> ProxyLookup {
-        let fingerprint = try await fingerprint(path: sourcePath)
-        let key = ProxyJobKey(fingerprintKey: fingerprint.key, quality: preset)
-        if var record = try catalog.record(fingerprint: key.fingerprintKey, quality: preset.rawValue) {
-            if record.sourcePath != sourcePath, let id = record.id {
-                // The same content under a new path: the source was moved (or copied); remember where it is now.
-                try catalog.updateSourcePath(id: id, to: sourcePath)
-            }
-            record.sourcePath = sourcePath
-            if let jobID = jobsByKey[key], let job = jobs[jobID] {
-                let snapshot = job.snapshot
-                record.status = snapshot.status
-                record.progressPercent = snapshot.progressPercent
-                return .active(record, snapshot)
-            }
-            if record.status == .completed && fileSize(URL(fileURLWithPath: record.proxyPath)) == nil {
-                try catalog.delete(ids: [record.id!])
-                return .none
-            }
-            return .record(record)
-        }
-        if let old = try catalog.latestRecord(sourcePath: sourcePath, quality: preset.rawValue) {
-            return .stale(old)
-        }
-        return .none
+    /// This process's active job for a slot.
+    func activeJob(for slot: ProxySlot) -> ProxyJob? {
+        jobsBySlot[slot].flatMap { jobs[$0] }
     }
 
     /// The catalogue record a job produced (or is producing), if the slot still holds it.
@@ -468,128 +485,29 @@ public actor ProxyService {
         }
     }
 
-    /// Marks a completed proxy as used now (protects it from eviction for a minute).
-    public func markUsed(_ record: ProxyRecord, at path: String) {
-        guard let id = record.id else { return }
-        try? catalog.touch(id: id, sourcePath: path)
-    }
-
-    /// Totals over completed proxies plus the job counts.
-    public func stats() throws -> ProxyCacheStats {
-        var stats = ProxyCacheStats(totalProxies: 0, totalCacheSizeBytes: 0, totalSourceSizeBytes: 0,
-                                    cacheLimitBytes: configuration.cacheLimitBytes,
-                                    queuedJobs: queue.count, runningJobs: running.count,
-                                    byQuality: Dictionary(uniqueKeysWithValues: ProxyPreset.allCases.map { ($0, .init(count: 0, sizeBytes: 0)) }))
-        for record in try catalog.completedByLeastRecentUse() {
-            stats.totalProxies += 1
-            stats.totalCacheSizeBytes += record.proxySizeBytes
-            stats.totalSourceSizeBytes += record.sourceSizeBytes
-            if let preset = ProxyPreset(rawValue: record.quality) {
-                stats.byQuality[preset]?.count += 1
-                stats.byQuality[preset]?.sizeBytes += record.proxySizeBytes
-            }
-        }
-        return stats
-    }
-
-    // MARK: - Cache management
-
-    /// Applies new limits: a lower cache limit evicts at once; a higher concurrency starts queued jobs.
-    public func reconfigure(_ configuration: ProxyServiceConfiguration) {
-        self.configuration = configuration
-        enforceLimit()
-        startJobsIfPossible()
-    }
-
     /// Queued plus running jobs.
     public var activeJobCount: Int { jobs.count }
 
-    /// Deletes proxies (all, or those of one source path — by path and by its current content) and their
-    /// records. Queued and running jobs are left alone; only files inside the cache directory are touched.
-    public func clear(sourcePath: String?) async throws -> ClearResult {
-        var currentKey: String?
-        if let sourcePath {
-            currentKey = try? await fingerprint(path: sourcePath).key
-        }
-        let activeSlots = Set(jobsByKey.keys)
-        var result = ClearResult()
-        var removedIDs: [Int64] = []
-        for record in try catalog.allRecords() where !activeSlots.contains(record.slot) {
-            if let sourcePath, record.sourcePath != sourcePath && record.sourceFingerprint != currentKey { continue }
-            if let size = removeFile(URL(fileURLWithPath: record.proxyPath)) {
-                result.deletedFiles += 1
-                result.freedBytes += size
-            }
-            removedIDs.append(record.id!)
-        }
-        try catalog.delete(ids: removedIDs)
-        if sourcePath == nil {
-            // Stray files (a partial file of a crashed job, an unreferenced proxy) go too.
-            let known = Set(try catalog.allRecords().map { URL(fileURLWithPath: $0.proxyPath).lastPathComponent })
-            let runningPartials = Set(jobs.values.map {
-                directory.partialURL(fingerprintKey: $0.key.fingerprintKey, quality: $0.key.quality.rawValue, jobID: $0.id).lastPathComponent
-            })
-            for name in directory.proxyFileNames() where CacheDirectory.isProxyFile(name) || CacheDirectory.isPartialFile(name) {
-                guard !known.contains(name) && !runningPartials.contains(name) else { continue }
-                if let size = removeFile(directory.proxiesURL.appendingPathComponent(name)) {
-                    result.deletedFiles += 1
-                    result.freedBytes += size
-                }
-            }
-        }
-        logger.info("cleared \(result.deletedFiles) proxy files (\(result.freedBytes) bytes)")
-        return result
-    }
-
-    /// Evicts least-recently-used completed proxies while the cache is over its limit, down to 90 % of it.
-    /// Never evicts a proxy being generated or one resolved in the last minute.
-    private func enforceLimit() {
-        do {
-            let completed = try catalog.completedByLeastRecentUse()
-            var total = completed.reduce(Int64(0)) { $0 + $1.proxySizeBytes }
-            guard total > configuration.cacheLimitBytes else { return }
-            let target = configuration.cacheLimitBytes / 10 * 9
-            let protectedSince = Date().addingTimeInterval(-60)
-            let activeSlots = Set(jobsByKey.keys)
-            var evicted: [Int64] = []
-            for record in completed where total > target {
-                guard record.lastAccessedAt < protectedSince, !activeSlots.contains(record.slot) else { continue }
-                _ = removeFile(URL(fileURLWithPath: record.proxyPath))
-                total -= record.proxySizeBytes
-                evicted.append(record.id!)
-                logger.info("evicted \(record.quality) proxy of \(record.sourcePath) (\(record.proxySizeBytes) bytes)")
-            }
-            try catalog.delete(ids: evicted)
-            if !evicted.isEmpty {
-                observer.notice("evicted \(evicted.count) least recently used proxies to keep the cache under its limit of \(configuration.cacheLimitBytes) bytes")
-            }
-            if total > configuration.cacheLimitBytes {
-                observer.warning("the proxy cache holds \(total) bytes, over its limit of \(configuration.cacheLimitBytes): the remaining proxies are in use")
-            }
-        } catch {
-            logger.error("cache limit enforcement failed: \(error)")
-        }
-    }
-
-    private func removeFile(_ url: URL) -> Int64? {
-        guard url.deletingLastPathComponent().standardizedFileURL == directory.proxiesURL.standardizedFileURL, let size = fileSize(url) else { return nil }
-        return unlink(url.path) == 0 ? size : nil
-    }
-
     // MARK: - Shutdown
 
-    /// Cancels every job, waits for running transcodes to stop and their partial files to be removed.
+    /// Cancels every job, waits for running transcodes to stop and their partial files to be removed, and
+    /// gives up the lease. Files of other processes are left alone.
     public func shutdown() async {
         isShutDown = true
+        retryTask?.cancel()
+        retryTask = nil
         for job in queue { cancel(job) }
         let runningIDs = Array(running.keys)
         for id in runningIDs { jobs[id]?.cancel() }
         for id in runningIDs where running[id] != nil {
             await withCheckedContinuation { continuation in finished[id] = continuation }
         }
-        for name in directory.proxyFileNames() where CacheDirectory.isPartialFile(name) {
-            unlink(directory.proxiesURL.appendingPathComponent(name).path)
+        for name in directory.proxyFileNames() {
+            if let jobID = ProxySlot.parse(fileName: name)?.partialOfJob, endedJobs[jobID] != nil {
+                directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+            }
         }
+        lease.release()
     }
 
     // MARK: - Helpers
@@ -616,54 +534,5 @@ public actor ProxyService {
         guard descriptor >= 0 else { return }
         defer { close(descriptor) }
         if fsync(descriptor) != 0 && errno == ENOSPC { throw MediaError.diskFull(path: url.path) }
-    }
-
-    /// Startup reconciliation; see `init`.
-    private static func reconcile(directory: CacheDirectory, catalog: ProxyCatalog, logger: Logger) throws {
-        for name in directory.proxyFileNames() where CacheDirectory.isPartialFile(name) {
-            logger.info("removing leftover partial file \(name)")
-            unlink(directory.proxiesURL.appendingPathComponent(name).path)
-        }
-        var vanished: [Int64] = []
-        var keep = Set<String>()
-        for var record in try catalog.allRecords() {
-            switch record.status {
-            case .queued, .generating:
-                record.status = .failed
-                record.error = "interrupted: the server stopped before the proxy was finished"
-                try catalog.update(record)
-            case .completed:
-                if fileSize(URL(fileURLWithPath: record.proxyPath)) == nil {
-                    vanished.append(record.id!)
-                } else {
-                    keep.insert(URL(fileURLWithPath: record.proxyPath).lastPathComponent)
-                }
-            default:
-                break
-            }
-        }
-        if !vanished.isEmpty { logger.info("dropping \(vanished.count) catalogue records whose proxy files vanished") }
-        try catalog.delete(ids: vanished)
-        for name in directory.proxyFileNames() where CacheDirectory.isProxyFile(name) && !keep.contains(name) {
-            logger.info("removing unreferenced proxy file \(name)")
-            unlink(directory.proxiesURL.appendingPathComponent(name).path)
-        }
-    }
-}
-
-/// Errors of the proxy service that are not about media.
-public enum ProxyServiceError: Error, Sendable, Equatable, CustomStringConvertible {
-    case jobNotFound(String)
-    /// No job (active or recorded) for a source at a quality.
-    case noJobForSlot(sourcePath: String, quality: String)
-    /// The job was cancelled because a request with other sizing took its slot.
-    case replaced(jobId: String, by: String)
-
-    public var description: String {
-        switch self {
-        case .jobNotFound(let id): return "No proxy job \(id) is known."
-        case .noJobForSlot(let path, let quality): return "No \(quality) proxy job is known for \(path)."
-        case .replaced(let id, let newID): return "Proxy job \(id) was replaced by job \(newID), which makes the slot's proxy with other sizing."
-        }
     }
 }

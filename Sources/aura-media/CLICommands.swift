@@ -121,6 +121,7 @@ struct StatsCommand: AsyncParsableCommand {
             rows.append([preset.rawValue, "\(totals?.count ?? 0) (\(ByteCountFormatter.string(fromByteCount: totals?.sizeBytes ?? 0, countStyle: .file)))"])
         }
         print(Table.render(header: ["", "value"], rows: rows))
+        await service.shutdown()
     }
 }
 
@@ -139,7 +140,9 @@ struct ClearCommand: AsyncParsableCommand {
         let service = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
                                        observer: SilentObserver(), logger: Logger(label: "aura.clear"))
         let result = try await service.clear(sourcePath: sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
-        print("deleted \(result.deletedFiles) files, freed \(ByteCountFormatter.string(fromByteCount: result.freedBytes, countStyle: .file))")
+        await service.shutdown()
+        print("deleted \(result.deletedFiles) files, freed \(ByteCountFormatter.string(fromByteCount: result.freedBytes, countStyle: .file))"
+              + (result.keptInUse > 0 ? "; kept \(result.keptInUse) proxies another aura-media process is generating or using" : ""))
     }
 }
 

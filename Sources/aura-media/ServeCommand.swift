@@ -33,7 +33,12 @@ struct ServeCommand: ParsableCommand {
         let dispatcher = Dispatcher(
             methods: server.makeMethodTable(),
             writer: writer,
-            hooks: .init(shutdown: { await server.shutdown() }, exit: { code in Foundation.exit(code) }),
+            hooks: .init(shutdown: { await server.shutdown() }, exit: { code in
+                // What was answered before `exit` (the shutdown response, last notifications) reaches the client
+                // unless it has stopped reading for seconds.
+                writer.output.flush(timeout: 5)
+                Foundation.exit(code)
+            }),
             logger: Logger(label: "aura.jsonrpc"))
         logger.info("\(AuraMediaServer.name) \(AuraMediaServer.version) serving on stdin/stdout")
         StdioTransport.serve(input: STDIN_FILENO, dispatcher: dispatcher, maxContentLength: maxMessageBytes,

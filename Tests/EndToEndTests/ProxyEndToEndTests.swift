@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import TestSupport
 import Testing
 
 /// Media and file helpers for the proxy end-to-end tests. `ffprobe` is the independent reference for what
@@ -90,16 +91,7 @@ enum ProxyE2E {
     }
 
     static func run(_ executable: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return data
+        try Spawn.run(executable, arguments).stdout
     }
 
     /// `ffprobe -show_streams -show_format` as JSON.
@@ -483,10 +475,10 @@ struct ProxyEndToEndTests {
         #expect(stats["queuedJobs"] == .int(0) && stats["runningJobs"] == .int(0))
 
         let nothing = try await server.call("clearCache", ["scope": .string("waveforms")])
-        #expect(nothing == .object(["deletedFiles": .int(0), "freedBytes": .int(0)]))
+        #expect(nothing == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0)]))
         let cleared = try await server.call("clearCache", ["scope": .string("proxies"), "sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "clearCache", cleared) == [])
-        #expect(cleared == .object(["deletedFiles": .int(2), "freedBytes": .int(onDisk)]))
+        #expect(cleared == .object(["deletedFiles": .int(2), "freedBytes": .int(onDisk), "keptInUse": .int(0)]))
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty)
         #expect(try Data(contentsOf: source) == sourceBytes, "the source is never touched")
         #expect(FileManager.default.fileExists(atPath: server.cacheDirectory + "/catalogue.sqlite"))
@@ -494,7 +486,7 @@ struct ProxyEndToEndTests {
         let after = try await server.call("stats")
         #expect(after["totalProxies"] == .int(0) && after["totalCacheSizeBytes"] == .int(0))
         #expect(after["compressionRatio"]?.doubleValue == 0 && after["spaceSavedPercent"]?.doubleValue == 0)
-        #expect(try await server.call("clearCache", ["scope": .string("all")]) == .object(["deletedFiles": .int(0), "freedBytes": .int(0)]))
+        #expect(try await server.call("clearCache", ["scope": .string("all")]) == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0)]))
         let badScope = try await server.request("clearCache", ["scope": .string("everything")])
         #expect(badScope.errorCode == -32602 && badScope.errorMessage.contains("'scope'"))
     }

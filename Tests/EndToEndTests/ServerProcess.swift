@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import TestSupport
 
 /// A real `aura-media` process spawned over pipes, as an editor would spawn it.
 ///
@@ -7,10 +8,10 @@ import JSONRPC
 /// `FrameParser` (whose framing is tested separately); stderr is collected for log assertions.
 final class ServerProcess: @unchecked Sendable {
     // @unchecked: mutable state is guarded by `lock`; the pipes are only written from the test's task.
-    let process = Process()
-    private let stdinPipe = Pipe()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
+    let process: Process
+    private let stdinPipe: Pipe
+    private let stdoutPipe: Pipe
+    private let stderrPipe: Pipe
     private let lock = NSLock()
     private var received: [JSONValue] = []
     /// When each message of `received` arrived, stamped on the reader thread (so a busy test runner cannot skew it).
@@ -30,13 +31,19 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     init(arguments: [String] = [], cacheDirectory: String? = nil) throws {
-        self.cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
-        process.executableURL = Self.executable
-        process.arguments = ["serve", "--cache-dir", self.cacheDirectory] + arguments
-        process.standardInput = stdinPipe
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        try process.run()
+        let cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
+        self.cacheDirectory = cacheDirectory
+        (process, stdinPipe, stdoutPipe, stderrPipe) = try Spawn.start { () throws -> (Process, Pipe, Pipe, Pipe) in
+            let process = Process()
+            let pipes = (Pipe(), Pipe(), Pipe())
+            process.executableURL = Self.executable
+            process.arguments = ["serve", "--cache-dir", cacheDirectory] + arguments
+            process.standardInput = pipes.0
+            process.standardOutput = pipes.1
+            process.standardError = pipes.2
+            try process.run()
+            return (process, pipes.0, pipes.1, pipes.2)
+        }
         let stdoutHandle = stdoutPipe.fileHandleForReading
         let stderrHandle = stderrPipe.fileHandleForReading
         Thread.detachNewThread { [self] in

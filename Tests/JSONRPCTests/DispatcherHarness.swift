@@ -11,7 +11,7 @@ final class DispatcherHarness: Sendable {
     let shutdownCount = Locked(0)
     private let readEnd: Int32
 
-    init(methods: MethodTable) {
+    init(methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight) {
         var fds: [Int32] = [0, 0]
         precondition(pipe(&fds) == 0)
         readEnd = fds[0]
@@ -22,7 +22,7 @@ final class DispatcherHarness: Sendable {
             methods: methods, writer: writer,
             hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 } },
                          exit: { code in exitCodes.withLock { $0.append(code) } }),
-            logger: Logger(label: "test"))
+            logger: Logger(label: "test"), maxRequestsInFlight: maxRequestsInFlight)
         let readEnd = self.readEnd
         let received = self.received
         Thread.detachNewThread {
@@ -45,6 +45,11 @@ final class DispatcherHarness: Sendable {
     /// Delivers messages in order on a thread of its own, as the transport's reader thread does: `handle` may
     /// block (it runs `initialize` to completion), which must never happen on the concurrency pool.
     private let reader = DispatchQueue(label: "harness.reader")
+
+    /// Runs `body` on the reader after every message sent so far was handled (or is being handled).
+    func afterQueuedMessages(_ body: @escaping @Sendable () -> Void) {
+        reader.async(execute: body)
+    }
 
     /// Sends one message (a JSON text) as the reader would.
     func send(_ json: String) {

@@ -106,6 +106,28 @@ func testMethods() -> MethodTable {
         _ = try await harness.response(1)
     }
 
+    /// With `maxRequestsInFlight` requests running, the reader stops handing over input until one finishes.
+    @Test func theReaderWaitsWhileTheMostRequestsAreInFlight() async throws {
+        let harness = DispatcherHarness(methods: testMethods(), maxRequestsInFlight: 2)
+        try await harness.initialize()
+        harness.request(1, "sleep", #"{"text":"a","count":15}"#)
+        harness.request(2, "sleep", #"{"text":"b","count":15}"#)
+        harness.request(3, "echo", #"{"text":"third"}"#)
+        let readerFree = Locked(false)
+        harness.afterQueuedMessages { readerFree.withLock { $0 = true } }
+        try await Task.sleep(for: .milliseconds(150))
+        #expect(!readerFree.withLock { $0 }, "the reader should be waiting for a request slot")
+        #expect(harness.index { $0["id"] == .int(3) } == nil)
+        _ = try await harness.response(3)
+        let third = try #require(harness.index { $0["id"] == .int(3) })
+        let firstDone = try #require(harness.index { $0["id"] == .int(1) || $0["id"] == .int(2) })
+        #expect(firstDone < third, "the third request ran only after one of the first two finished")
+        #expect(readerFree.withLock { $0 })
+        _ = try await harness.response(1)
+        _ = try await harness.response(2)
+        #expect(harness.dispatcher.inFlightCount == 0)
+    }
+
     @Test func cancelRequestAnswersPromptlyAndOnce() async throws {
         let harness = DispatcherHarness(methods: testMethods())
         try await harness.initialize()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Small media files made once per test run with the ffmpeg CLI in a private temp directory
 /// (never committed). Each `static let` is created on first use; Swift runs global initialisers once,
@@ -46,6 +47,9 @@ enum Fixtures {
     static let png = make("image.png", ["-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1"])
     static let mkv = make("video.mkv", video + ["-t", "4", "-c:v", "libx264"])
     static let ts = make("video.ts", video + ["-t", "4", "-c:v", "libx264"])
+    /// 4 s fragmented MP4 (moof/mdat pairs of 1 s), as live recorders write.
+    static let fragmented = make("fragmented.mp4", video + ["-t", "4", "-c:v", "libx264", "-g", "25",
+                                                            "-movflags", "+frag_keyframe+empty_moov"])
 
     /// Writes the first `fraction` of `source` to `name`.
     static func cut(_ source: String, _ name: String, fraction: Double = 0.5, extraBytes: Int = 0) -> String {
@@ -62,24 +66,17 @@ enum Fixtures {
     }
 }
 
-/// Runs a command-line tool and captures its output.
+/// Runs a command-line tool and captures its output (through the tests' one spawn helper).
 enum Tool {
     struct Output { var status: Int32; var stdout: String; var stderr: String }
 
     static func run(_ executable: String, _ arguments: [String]) -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch { return Output(status: -1, stdout: "", stderr: "\(error)") }
-        // Read before waiting so a large output cannot fill the pipe and deadlock.
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        do {
+            let result = try Spawn.run(executable, arguments)
+            return Output(status: result.status, stdout: result.text, stderr: result.stderr)
+        } catch {
+            return Output(status: -1, stdout: "", stderr: "\(error)")
+        }
     }
 
     /// ffprobe's JSON for `path` with `arguments` (e.g. ["-show_streams"]), as a dictionary.

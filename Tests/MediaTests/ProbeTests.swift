@@ -115,8 +115,33 @@ import Testing
             #expect(!reason.isEmpty)
         }
         // The intact originals probe fine.
-        for path in [Fixtures.notFaststart, Fixtures.mkv, Fixtures.ts] {
+        for path in [Fixtures.notFaststart, Fixtures.mkv, Fixtures.ts, Fixtures.fragmented] {
             #expect(probeError(path) == nil)
+        }
+        // A fragmented MP4 whose last fragment is cut off.
+        let cutFragment = Fixtures.cut(Fixtures.fragmented, "frag-cut.mp4", fraction: 0.97)
+        if case .truncated = probeError(cutFragment) {} else { Issue.record("cut fragment gave \(String(describing: probeError(cutFragment)))") }
+    }
+
+    /// Bytes after the media are not missing media: padding, a recovered copy, a recorder that pre-allocates.
+    @Test func trailingBytesAreNotTruncation() throws {
+        var random = SplitMix64(seed: 0x7A11)
+        let junk = Data((0..<50_000).map { _ in UInt8.random(in: 0...255, using: &random) })
+        let fakeBox = Data([0x7f, 0xff, 0xff, 0xff]) + Data("mdat".utf8) + Data(count: 1000)
+        let tails: [(String, Data)] = [("junk", junk), ("zeros", Data(count: 4096)), ("few", Data("ABC".utf8)), ("box", fakeBox)]
+        for (source, ext) in [(Fixtures.h264AAC, "mp4"), (Fixtures.notFaststart, "mp4"), (Fixtures.fragmented, "mp4"),
+                              (Fixtures.mkv, "mkv"), (Fixtures.ts, "ts")] {
+            let original = try #require(FileManager.default.contents(atPath: source))
+            let duration = try MediaProbe.probe(path: source).durationSeconds
+            for (name, tail) in tails {
+                let path = Fixtures.write("tail-\(name)-\(URL(fileURLWithPath: source).lastPathComponent).\(ext)", original + tail)
+                do {
+                    let info = try MediaProbe.probe(path: path)
+                    if let duration, let found = info.durationSeconds { #expect(abs(found - duration) < 0.2, "\(path)") }
+                } catch {
+                    Issue.record("\(path) with \(name) appended: \(error)")
+                }
+            }
         }
     }
 }

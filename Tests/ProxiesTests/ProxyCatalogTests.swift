@@ -1,4 +1,5 @@
 import Foundation
+import MediaCache
 @testable import Proxies
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import MediaCache
 @testable import Proxies
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import TestSupport
 import Logging
 import Media
+import MediaCache
 @testable import Proxies
 import Synchronization
 import Testing
@@ -10,21 +11,10 @@ import Testing
 /// plus scratch directories and file helpers for the proxy tests.
 enum ProxyFixtures {
 
-    static let root: URL = {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("aura-proxies-tests-\(ProcessInfo.processInfo.processIdentifier)")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }()
-
     /// A fresh empty directory.
-    static func scratch(_ name: String) -> URL {
-        let url = root.appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func scratch(_ name: String) -> URL { TestFiles.scratch(name) }
 
-    private static let cache = FixtureCache(directory: root)
+    private static let cache = FixtureCache(directory: TestFiles.scratch("fixtures"))
 
     /// Runs ffmpeg once per name (cached for the whole run).
     static func media(_ name: String, _ arguments: [String]) throws -> URL {
@@ -67,21 +57,12 @@ enum ProxyFixtures {
     }
 
     static func setModificationTime(_ url: URL, seconds: Int, nanoseconds: Int) {
-        var times = [timespec(tv_sec: seconds, tv_nsec: nanoseconds), timespec(tv_sec: seconds, tv_nsec: nanoseconds)]
-        let rc = utimensat(AT_FDCWD, url.path, &times, 0)
-        precondition(rc == 0, "utimensat failed on \(url.path)")
+        TestFiles.setModificationTime(url, seconds: seconds, nanoseconds: nanoseconds)
     }
 
-    static func modificationTime(_ url: URL) -> timespec {
-        var info = stat()
-        precondition(stat(url.path, &info) == 0)
-        return info.st_mtim
-    }
+    static func modificationTime(_ url: URL) -> timespec { TestFiles.modificationTime(url) }
 
-    static func size(_ url: URL) -> Int64? {
-        var info = stat()
-        return stat(url.path, &info) == 0 ? Int64(info.st_size) : nil
-    }
+    static func size(_ url: URL) -> Int64? { TestFiles.size(url) }
 
     static func size(_ path: String) -> Int64? { size(URL(fileURLWithPath: path)) }
 

@@ -19,12 +19,8 @@ public final class FixtureCache: @unchecked Sendable {
         try lock.withLock {
             if let url = made[fileName] { return url }
             let url = directory.appendingPathComponent(fileName)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/ffmpeg")
-            process.arguments = ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [url.path]
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw FixtureError.ffmpegFailed(fileName) }
+            let result = try Spawn.run("/usr/bin/ffmpeg", ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [url.path])
+            guard result.status == 0 else { throw FixtureError.ffmpegFailed(fileName + ": " + result.stderr) }
             made[fileName] = url
             return url
         }

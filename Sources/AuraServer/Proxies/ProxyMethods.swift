@@ -72,6 +72,7 @@ struct ClearCacheParams: Decodable, Sendable {
 struct ClearCacheResult: Encodable, Sendable {
     var deletedFiles: Int
     var freedBytes: Int64
+    var keptInUse: Int
 }
 
 /// Either a record or "nothing known", encoded as one or the other.
@@ -188,7 +189,7 @@ extension AuraMediaServer {
                 // This version keeps no waveform or frame files: those caches are empty by construction.
                 break
             }
-            return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes)
+            return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes, keptInUse: total.keptInUse)
         }
     }
 

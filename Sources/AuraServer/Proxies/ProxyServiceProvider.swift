@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import Logging
 import Media
+import MediaCache
 import Proxies
 
 /// Opens the proxy service for the configured cache directory on first use, and swaps it when the
@@ -62,7 +63,7 @@ actor ProxyServiceProvider {
                                 message: "The cache directory cannot change while \(count) proxy jobs are queued or running; cancel them or wait.",
                                 data: .object(["cause": .string("jobsActive")]))
         }
-        _ = try CacheDirectory.prepare(path: path)
+        _ = try CacheDirectory.prepareProxyCache(path: path)
         if let service { await service.shutdown() }
         service = nil
     }

@@ -1,6 +1,7 @@
 import Foundation
 import JSONRPC
 import Media
+import MediaCache
 import Proxies
 
 /// A quality name in params: exactly "Draft", "Preview" or "High"; anything else is -32602 naming the field.

@@ -14,6 +14,8 @@ import Synchronization
 /// - Cancellation: `$/cancelRequest {id}` answers the request -32800 at once and cancels its task; the
 ///   handler's eventual result is dropped. Shutdown cancels everything in flight with -32802.
 /// - `$/`-notifications that are not known are ignored; unknown requests get -32601.
+/// - Back-pressure: at most `maxRequestsInFlight` requests run at once, and the reader pauses (`waitForRoom`)
+///   while the client is behind reading responses; a client that stops reading stops being read.
 /// - Batches (JSON arrays) are answered with an array holding one response per request in the batch, sent
 ///   once all of them have finished; an empty batch is one -32600 error; a batch of notifications gets nothing.
 public final class Dispatcher: Sendable {
@@ -52,12 +54,21 @@ public final class Dispatcher: Sendable {
     private let hooks: Hooks
     private let logger: Logger
     private let state = Mutex(State())
+    /// One permit per request allowed in flight; the reader takes one before starting a request (waiting when
+    /// none is left) and whoever removes the request from `inFlight` gives it back.
+    private let requestPermits: DispatchSemaphore
 
-    public init(methods: MethodTable, writer: MessageWriter, hooks: Hooks, logger: Logger) {
+    /// The default bound on requests in flight: far above what an editor has outstanding, low enough that a
+    /// flood of slow requests cannot grow the server without bound.
+    public static let defaultMaxRequestsInFlight = 4096
+
+    public init(methods: MethodTable, writer: MessageWriter, hooks: Hooks, logger: Logger,
+                maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight) {
         self.methods = methods
         self.writer = writer
         self.hooks = hooks
         self.logger = logger
+        requestPermits = DispatchSemaphore(value: maxRequestsInFlight)
     }
 
     /// The current lifecycle state.
@@ -67,6 +78,12 @@ public final class Dispatcher: Sendable {
     public var inFlightCount: Int { state.withLock { $0.inFlight.count } }
 
     // MARK: - Input
+
+    /// Blocks the input reader while the client is behind reading what the server wrote (see `OutputQueue`).
+    /// Called by the reader before it handles each frame.
+    public func waitForRoom() {
+        writer.output.waitForRoom()
+    }
 
     /// Handles one frame's body. Called by the reader, in arrival order.
     public func handle(body: Data) {
@@ -213,12 +230,19 @@ public final class Dispatcher: Sendable {
             respond(writer.errorResponseJSON(id: id, .methodNotFound(method)))
             return
         }
+        if state.withLock({ $0.inFlight[id] != nil }) {
+            respond(writer.errorResponseJSON(id: id, .invalidRequest("request id \(id) is already in use by a request in flight")))
+            return
+        }
+        // Runs on the reader: when `maxRequestsInFlight` requests are running, input waits for one to finish.
+        requestPermits.wait()
         let duplicate = state.withLock { state -> Bool in
             if state.inFlight[id] != nil { return true }
             state.inFlight[id] = InFlight(task: nil, respond: respond)
             return false
         }
         if duplicate {
+            requestPermits.signal()
             respond(writer.errorResponseJSON(id: id, .invalidRequest("request id \(id) is already in use by a request in flight")))
             return
         }
@@ -287,7 +311,9 @@ public final class Dispatcher: Sendable {
 
     /// Takes the request out of the in-flight table; only the caller that gets it back may respond.
     private func claim(_ id: RequestID) -> InFlight? {
-        state.withLock { $0.inFlight.removeValue(forKey: id) }
+        let entry = state.withLock { $0.inFlight.removeValue(forKey: id) }
+        if entry != nil { requestPermits.signal() }
+        return entry
     }
 
     private func cancel(_ id: RequestID, with error: ResponseError) {
@@ -306,6 +332,7 @@ public final class Dispatcher: Sendable {
             state.lifecycle = .shuttingDown
             let inFlight = state.inFlight
             state.inFlight.removeAll()
+            for _ in inFlight { requestPermits.signal() }
             let task = Task { [writer, hooks] in
                 for (id, entry) in inFlight {
                     entry.respond(writer.errorResponseJSON(id: id, .serverCancelled))

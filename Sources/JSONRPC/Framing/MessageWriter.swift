@@ -1,19 +1,13 @@
 import Foundation
-import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
-/// Writes framed messages to a file descriptor, one whole frame at a time.
+/// Frames messages and hands them to the `OutputQueue`, which writes them to the client in order.
 ///
-/// Responses, `$/progress` and `window/logMessage` come from many tasks at once; the mutex makes each
-/// frame's bytes contiguous on the wire. Writes are blocking `write(2)` calls: a client that stops reading
-/// eventually blocks its writers (back-pressure) rather than growing an unbounded queue in the server.
+/// Responses, `$/progress` and `window/logMessage` come from many tasks and threads at once; each call hands
+/// over one whole frame, so frames are never interleaved on the wire, and no caller ever blocks on the client
+/// (back-pressure pauses the input reader instead: see `OutputQueue`).
 public final class MessageWriter: Sendable {
-    private let fileDescriptor: Int32
-    private let closed = Mutex(false)
+    /// The frames on their way out.
+    public let output: OutputQueue
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
@@ -21,34 +15,17 @@ public final class MessageWriter: Sendable {
     }()
 
     /// - Parameter fileDescriptor: the protocol output (normally a duplicate of the original stdout).
-    public init(fileDescriptor: Int32) {
-        self.fileDescriptor = fileDescriptor
+    public init(fileDescriptor: Int32, limits: OutputQueue.Limits = .standard) {
+        output = OutputQueue(fileDescriptor: fileDescriptor, limits: limits)
     }
 
     /// Whether the peer has gone (a write failed with EPIPE or similar); later writes are dropped.
-    public var isClosed: Bool { closed.withLock { $0 } }
+    public var isClosed: Bool { output.isClosed }
 
-    /// Frames and writes one JSON body. Returns false when the peer is gone.
+    /// Frames and queues one JSON body. Returns false when the peer is gone.
     @discardableResult
     public func write(body: Data) -> Bool {
-        let frame = FrameEncoder.frame(body)
-        return closed.withLock { isClosed in
-            if isClosed { return false }
-            let ok = frame.withUnsafeBytes { raw -> Bool in
-                var offset = 0
-                while offset < raw.count {
-                    let written = Glibc.write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
-                    if written < 0 {
-                        if errno == EINTR || errno == EAGAIN { continue }
-                        return false
-                    }
-                    offset += written
-                }
-                return true
-            }
-            if !ok { isClosed = true }
-            return ok
-        }
+        output.enqueue(FrameEncoder.frame(body))
     }
 
     /// Sends an error response.

@@ -39,6 +39,8 @@ public enum StdioTransport {
             if count == 0 { break }
             parser.append(UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
             while let event = parser.nextEvent() {
+                // Back-pressure: while the client is behind reading responses, stop taking its requests.
+                dispatcher.waitForRoom()
                 switch event {
                 case .frame(let body):
                     dispatcher.handle(body: body)

@@ -1,11 +1,16 @@
 import Foundation
 import GRDB
+import MediaCache
 
 /// The persistent catalogue of proxies: a SQLite database inside the proxy cache directory.
 ///
 /// Living inside the cache directory makes a cache self-contained: two cache directories never share
-/// records, and deleting the directory forgets everything. GRDB's `DatabaseQueue` serialises access, so the
-/// catalogue may be used from any thread; WAL mode keeps readers from blocking the writer.
+/// records, and deleting the directory forgets everything. Several processes may use one catalogue at once
+/// (`CatalogueDatabase`: WAL, busy timeout); inside a process GRDB's `DatabaseQueue` serialises access, so the
+/// catalogue may be used from any thread.
+///
+/// Cross-process rule: a slot's record is created, replaced or deleted only by whoever holds the slot's
+/// `WorkLock`; a job updates its record only while the record still names the job (`update(_:ifJobId:)`).
 public final class ProxyCatalog: Sendable {
     /// The database file name inside the cache directory.
     public static let fileName = "catalogue.sqlite"
@@ -13,11 +18,13 @@ public final class ProxyCatalog: Sendable {
     private let database: DatabaseQueue
 
     /// Opens (creating and migrating as needed) the catalogue in `directory`.
-    public init(directory: URL) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
-        database = try DatabaseQueue(path: directory.appendingPathComponent(Self.fileName).path, configuration: configuration)
-        try Self.migrator.migrate(database)
+    public convenience init(directory: URL) throws {
+        try self.init(cache: CacheDirectory.prepareProxyCache(path: directory.path))
+    }
+
+    /// Opens (creating and migrating as needed) the catalogue of `cache`.
+    init(cache: CacheDirectory) throws {
+        database = try CatalogueDatabase.open(Self.fileName, in: cache, migrator: Self.migrator)
     }
 
     private static var migrator: DatabaseMigrator {
@@ -49,6 +56,18 @@ public final class ProxyCatalog: Sendable {
                 table.column("lastAccessedAt", .datetime).notNull()
                 table.column("jobId", .text)
                 table.uniqueKey(["sourceFingerprint", "quality"])
+            }
+        }
+        migrator.registerMigration("v2-processes") { db in
+            // The `ProcessLease` of the process whose job the record belongs to.
+            try db.alter(table: "proxies") { table in table.add(column: "ownerId", .text) }
+            // Who used which proxy when: `clear` spares proxies another live process handed out recently.
+            try db.create(table: "proxyUses") { table in
+                table.column("sourceFingerprint", .text).notNull()
+                table.column("quality", .text).notNull()
+                table.column("processId", .text).notNull()
+                table.column("usedAt", .datetime).notNull()
+                table.primaryKey(["sourceFingerprint", "quality", "processId"])
             }
         }
         return migrator
@@ -113,6 +132,48 @@ public final class ProxyCatalog: Sendable {
     /// Saves changes to an existing record.
     public func update(_ record: ProxyRecord) throws {
         try database.write { db in try record.update(db) }
+    }
+
+    /// Saves changes to a record only while it still belongs to job `jobId` (another process may have taken the
+    /// slot over since). Returns whether it was saved.
+    @discardableResult
+    public func update(_ record: ProxyRecord, ifJobId jobId: String) throws -> Bool {
+        try database.write { db in
+            guard let id = record.id, let current = try ProxyRecord.fetchOne(db, key: id), current.jobId == jobId else { return false }
+            try record.update(db)
+            return true
+        }
+    }
+
+    /// Records a running job's progress, for other processes to show.
+    public func updateProgress(id: Int64, jobId: String, percent: Double) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE proxies SET progressPercent = ? WHERE id = ? AND jobId = ?", arguments: [percent, id, jobId])
+        }
+    }
+
+    /// Notes that `processId` handed out the slot's proxy at `date`.
+    func recordUse(of slot: ProxySlot, by processId: String, at date: Date = Date()) throws {
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT INTO proxyUses (sourceFingerprint, quality, processId, usedAt) VALUES (?, ?, ?, ?)
+                ON CONFLICT(sourceFingerprint, quality, processId) DO UPDATE SET usedAt = excluded.usedAt
+                """, arguments: [slot.fingerprintKey, slot.quality.rawValue, processId, date])
+        }
+    }
+
+    /// The processes other than `processId` that used the slot's proxy since `date`.
+    func users(of slot: ProxySlot, since date: Date, excluding processId: String) throws -> [String] {
+        try database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT processId FROM proxyUses WHERE sourceFingerprint = ? AND quality = ? AND usedAt >= ? AND processId != ?
+                """, arguments: [slot.fingerprintKey, slot.quality.rawValue, date, processId])
+        }
+    }
+
+    /// Forgets uses older than `date`.
+    func forgetUses(before date: Date) throws {
+        try database.write { db in try db.execute(sql: "DELETE FROM proxyUses WHERE usedAt < ?", arguments: [date]) }
     }
 
     /// Marks a record used now (for least-recently-used eviction) and records the path it was reached by.

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import MediaCache
 
 /// Where a proxy is in its life. `stale` is never stored: it is how a record looks from a source path whose
 /// current content no longer matches the record's fingerprint.
@@ -44,14 +45,16 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     public var lastAccessedAt: Date
     /// The job that produced (or is producing) the proxy.
     public var jobId: String?
+    /// The `ProcessLease` id of the process whose job made (or is making) the proxy.
+    public var ownerId: String? = nil
 
     public mutating func didInsert(_ inserted: InsertionSuccess) {
         id = inserted.rowID
     }
 
     /// The (content, quality) slot the record fills.
-    var slot: ProxyJobKey {
-        ProxyJobKey(fingerprintKey: sourceFingerprint, quality: ProxyPreset(rawValue: quality) ?? .default)
+    var slot: ProxySlot {
+        ProxySlot(fingerprintKey: sourceFingerprint, quality: ProxyPreset(rawValue: quality) ?? .default)
     }
 
     /// The source's fingerprint as recorded.

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import MediaCache
 import Synchronization
 
 /// What the caller asks for when it requests a proxy.
@@ -72,29 +73,30 @@ public protocol ProxyJobObserver: Sendable {
     func notice(_ message: String)
 }
 
-/// Identifies the work a job does: one source content at one quality. A second request with the same key
-/// joins the job instead of starting another.
-struct ProxyJobKey: Hashable, Sendable {
-    var fingerprintKey: String
-    var quality: ProxyPreset
-}
-
 /// One proxy generation, queued or running. Its mutable state is behind a mutex because the transcoding
 /// thread reports progress while the service reads it for `status` and `stats`.
 final class ProxyJob: Sendable {
     let id: String
-    let key: ProxyJobKey
+    let slot: ProxySlot
     let sourcePath: String
     let fingerprint: SourceFingerprint
     let scalePercent: Int?
     /// Order of arrival, for first-come-first-served within a priority.
     let sequence: Int
-    let recordID: Int64
+    let enqueuedAt: Date
+    /// For `overwrite`: the job whose proxy (finished or in the making) the request wants replaced. A proxy made
+    /// by that job is not reused; one made by any later job (another process's) is.
+    let supersedesJobId: String?
+    let overwrite: Bool
+    /// The source's duration as probed, for the planned record.
+    let sourceDurationSeconds: Double
 
     private struct State {
         var priority: Int
         var status: ProxyStatus = .queued
         var progress: TranscodeProgress?
+        /// While another process generates the slot: its progress, shown as this job's.
+        var elsewhere: (percent: Double, message: String)?
         var cancelled = false
         var replacedBy: String?
         /// Whether someone wants the proxy even if no caller waits (a background request joined).
@@ -102,15 +104,19 @@ final class ProxyJob: Sendable {
     }
     private let state: Mutex<State>
 
-    init(id: String, key: ProxyJobKey, sourcePath: String, fingerprint: SourceFingerprint, scalePercent: Int?,
-         priority: Int, sequence: Int, recordID: Int64, background: Bool) {
+    init(id: String, slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, scalePercent: Int?,
+         priority: Int, sequence: Int, background: Bool, overwrite: Bool, supersedesJobId: String?,
+         sourceDurationSeconds: Double) {
         self.id = id
-        self.key = key
+        self.slot = slot
         self.sourcePath = sourcePath
         self.fingerprint = fingerprint
         self.scalePercent = scalePercent
         self.sequence = sequence
-        self.recordID = recordID
+        self.overwrite = overwrite
+        self.supersedesJobId = supersedesJobId
+        self.sourceDurationSeconds = sourceDurationSeconds
+        enqueuedAt = Date()
         state = Mutex(State(priority: priority, wantedInBackground: background))
     }
 
@@ -129,19 +135,37 @@ final class ProxyJob: Sendable {
     }
 
     func markWantedInBackground() { state.withLock { $0.wantedInBackground = true } }
-    func setStatus(_ status: ProxyStatus) { state.withLock { $0.status = status } }
+    func setStatus(_ status: ProxyStatus) {
+        state.withLock { state in
+            state.status = status
+            if status != .queued { state.elsewhere = nil }
+        }
+    }
     func cancel() { state.withLock { $0.cancelled = true } }
     /// Cancels the job because `newJobID` takes its slot.
     func replace(by newJobID: String) { state.withLock { $0.cancelled = true; $0.replacedBy = newJobID } }
     var replacedBy: String? { state.withLock { $0.replacedBy } }
-    func record(_ progress: TranscodeProgress) { state.withLock { $0.progress = progress } }
+    func record(_ progress: TranscodeProgress) { state.withLock { $0.progress = progress; $0.elsewhere = nil } }
+
+    /// Notes the progress of another process that generates the slot; returns whether it changed.
+    func recordElsewhere(percent: Double, message: String) -> Bool {
+        state.withLock { state in
+            if let current = state.elsewhere, current.percent == percent, current.message == message { return false }
+            state.elsewhere = (percent, message)
+            return true
+        }
+    }
+
+    /// Whether the job waits for another process that holds its slot.
+    var isWaitingElsewhere: Bool { state.withLock { $0.elsewhere != nil } }
 
     var snapshot: ProxyJobSnapshot {
         state.withLock { state in
             ProxyJobSnapshot(
-                id: id, sourcePath: sourcePath, quality: key.quality, priority: state.priority, status: state.status,
-                progressPercent: state.progress?.percent ?? 0, framesPerSecond: state.progress?.framesPerSecond,
-                etaSeconds: state.progress?.etaSeconds, message: state.progress?.message)
+                id: id, sourcePath: sourcePath, quality: slot.quality, priority: state.priority, status: state.status,
+                progressPercent: state.progress?.percent ?? state.elsewhere?.percent ?? 0,
+                framesPerSecond: state.progress?.framesPerSecond,
+                etaSeconds: state.progress?.etaSeconds, message: state.progress?.message ?? state.elsewhere?.message)
         }
     }
 }

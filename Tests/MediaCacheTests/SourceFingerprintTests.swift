@@ -1,6 +1,7 @@
 import Foundation
 import Media
-@testable import Proxies
+@testable import MediaCache
+import TestSupport
 import Testing
 
 /// The content identity proxies are keyed by: size, mtime, and the first and last MiB.
@@ -20,14 +21,14 @@ import Testing
     static func write(_ data: Data, _ directory: URL, _ name: String, mtime: (Int, Int) = (1_700_000_000, 123_456_789)) throws -> URL {
         let url = directory.appendingPathComponent(name)
         try data.write(to: url)
-        ProxyFixtures.setModificationTime(url, seconds: mtime.0, nanoseconds: mtime.1)
+        TestFiles.setModificationTime(url, seconds: mtime.0, nanoseconds: mtime.1)
         return url
     }
 
     @Test func sameContentAndTimeInAnotherFolderHasTheSameKey() throws {
         let data = Self.bytes()
-        let one = try Self.write(data, ProxyFixtures.scratch("fp-a"), "clip.mp4")
-        let two = try Self.write(data, ProxyFixtures.scratch("fp-b"), "renamed.mov")
+        let one = try Self.write(data, TestFiles.scratch("fp-a"), "clip.mp4")
+        let two = try Self.write(data, TestFiles.scratch("fp-b"), "renamed.mov")
         let first = try SourceFingerprint.of(path: one.path)
         let second = try SourceFingerprint.of(path: two.path)
         #expect(first == second)
@@ -39,7 +40,7 @@ import Testing
 
     @Test func oneChangedByteAtEitherEdgeChangesTheKey() throws {
         let data = Self.bytes()
-        let directory = ProxyFixtures.scratch("fp-edges")
+        let directory = TestFiles.scratch("fp-edges")
         let original = try SourceFingerprint.of(path: Self.write(data, directory, "original.mp4").path)
         var first = data
         first[0] ^= 0x01
@@ -59,12 +60,12 @@ import Testing
     }
 
     @Test func touchingTheModificationTimeChangesTheKey() throws {
-        let directory = ProxyFixtures.scratch("fp-touch")
+        let directory = TestFiles.scratch("fp-touch")
         let url = try Self.write(Self.bytes(count: 4096), directory, "small.mp4")
         let before = try SourceFingerprint.of(path: url.path)
-        ProxyFixtures.setModificationTime(url, seconds: 1_700_000_000, nanoseconds: 124_456_789)  // +1 ms
+        TestFiles.setModificationTime(url, seconds: 1_700_000_000, nanoseconds: 124_456_789)  // +1 ms
         let afterMillisecond = try SourceFingerprint.of(path: url.path)
-        ProxyFixtures.setModificationTime(url, seconds: 1_700_000_001, nanoseconds: 124_456_789)  // +1 s
+        TestFiles.setModificationTime(url, seconds: 1_700_000_001, nanoseconds: 124_456_789)  // +1 s
         let afterSecond = try SourceFingerprint.of(path: url.path)
         #expect(before.edgeHash == afterSecond.edgeHash && before.sizeBytes == afterSecond.sizeBytes)
         #expect(before.key != afterMillisecond.key)
@@ -72,7 +73,7 @@ import Testing
     }
 
     @Test func aChangedSizeChangesTheKey() throws {
-        let directory = ProxyFixtures.scratch("fp-size")
+        let directory = TestFiles.scratch("fp-size")
         let data = Self.bytes(count: 10_000)
         let one = try SourceFingerprint.of(path: Self.write(data, directory, "a.mp4").path)
         let two = try SourceFingerprint.of(path: Self.write(data + Data([0]), directory, "b.mp4").path)
@@ -83,7 +84,7 @@ import Testing
     /// such a file into the 1 MiB buffer overruns it and traps, which would otherwise end the whole test run.
     @Test func aFileBetweenOneAndTwoMiBIsHashedWhole() async {
         await #expect(processExitsWith: .success) {
-            let directory = ProxyFixtures.scratch("fp-mid")
+            let directory = TestFiles.scratch("fp-mid")
             let data = SourceFingerprintTests.bytes(count: 3 << 19)  // 1.5 MiB
             var middle = data
             middle[data.count / 2] ^= 0x01
@@ -94,7 +95,7 @@ import Testing
     }
 
     @Test func missingAndNonRegularFilesAreMediaErrors() throws {
-        let directory = ProxyFixtures.scratch("fp-errors")
+        let directory = TestFiles.scratch("fp-errors")
         #expect(throws: MediaError.fileNotFound(path: directory.path + "/gone.mp4")) {
             try SourceFingerprint.of(path: directory.path + "/gone.mp4")
         }
@@ -106,7 +107,7 @@ import Testing
 
 @Suite struct FingerprintCacheTests {
     @Test func anUnchangedFileIsNotHashedAgainButAnyRewriteIs() throws {
-        let directory = ProxyFixtures.scratch("fingerprint-cache")
+        let directory = TestFiles.scratch("fingerprint-cache")
         let file = directory.appendingPathComponent("clip.bin")
         try Data(repeating: 7, count: 300_000).write(to: file)
         let cache = FingerprintCache()
@@ -116,12 +117,12 @@ import Testing
         // Rewrite one byte in place, then put size and mtime back: only ctime tells, and it must. (File times
         // come from a coarse clock, so let it tick first.)
         Thread.sleep(forTimeInterval: 0.05)
-        let mtime = ProxyFixtures.modificationTime(file)
+        let mtime = TestFiles.modificationTime(file)
         let handle = try FileHandle(forWritingTo: file)
         try handle.seek(toOffset: 10)
         try handle.write(contentsOf: Data([8]))
         try handle.close()
-        ProxyFixtures.setModificationTime(file, seconds: Int(mtime.tv_sec), nanoseconds: Int(mtime.tv_nsec))
+        TestFiles.setModificationTime(file, seconds: Int(mtime.tv_sec), nanoseconds: Int(mtime.tv_nsec))
         let second = try cache.fingerprint(path: file.path)
         #expect(second != first)
         #expect(second == (try SourceFingerprint.of(path: file.path)))

@@ -1,7 +1,12 @@
 import Foundation
 
 /// A cache directory the server owns: created with mode 0700, and refused when it is a symlink or belongs
-/// to another user (another user could otherwise plant or read proxies through it).
+/// to another user (another user could otherwise plant or read cached files through it).
+///
+/// It holds named **areas**, one folder per kind of cached thing (`proxies/`, later `waveforms/`), plus the
+/// areas of the cache's own cross-process bookkeeping: `locks/` (`WorkLock`) and `processes/` (`ProcessLease`).
+/// Every area is a real directory inside the cache (a symlink in its place is refused), so deleting inside an
+/// area can never reach outside the cache.
 public struct CacheDirectory: Sendable, Equatable {
     /// The directory, standardised.
     public let url: URL
@@ -18,12 +23,15 @@ public struct CacheDirectory: Sendable, Equatable {
         public var description: String { "The cache directory \(path) cannot be used: \(reason)." }
     }
 
-    /// Finished proxies and in-progress (`.partial.mp4`) outputs.
-    public var proxiesURL: URL { url.appendingPathComponent("proxies") }
+    /// Where `WorkLock` files live.
+    public static let locksArea = "locks"
+    /// Where `ProcessLease` files live.
+    public static let processesArea = "processes"
 
-    /// Creates the directory (and its parents) when missing, then checks it: a real directory, not a
-    /// symlink, owned by this user, mode tightened to 0700.
-    public static func prepare(path: String) throws -> CacheDirectory {
+    /// Creates the directory (and its parents) when missing, then checks it: a real directory, not a symlink,
+    /// owned by this user, mode tightened to 0700. Then makes sure every area in `areas` (and the bookkeeping
+    /// areas) exists as a real directory inside it.
+    public static func prepare(path: String, areas: [String] = []) throws -> CacheDirectory {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         var info = stat()
         if lstat(url.path, &info) != 0 {
@@ -54,38 +62,42 @@ public struct CacheDirectory: Sendable, Equatable {
             throw Rejected(path: url.path, cause: .notWritable, reason: "it is not writable")
         }
         let directory = CacheDirectory(url: url)
-        var proxiesInfo = stat()
-        if lstat(directory.proxiesURL.path, &proxiesInfo) == 0 {
-            guard (proxiesInfo.st_mode & S_IFMT) == S_IFDIR else {
-                throw Rejected(path: directory.proxiesURL.path, cause: .notADirectory, reason: "it is not a real directory")
-            }
-        } else if mkdir(directory.proxiesURL.path, 0o700) != 0 {
-            throw Rejected(path: directory.proxiesURL.path, cause: .notCreatable, reason: String(cString: strerror(errno)))
+        for area in [locksArea, processesArea] + areas {
+            try directory.prepareArea(area)
         }
         return directory
     }
 
-    /// The final file of a proxy: named from the source fingerprint and the quality, never from the source's name.
-    func proxyURL(fingerprintKey: String, quality: String) -> URL {
-        proxiesURL.appendingPathComponent("\(fingerprintKey)-\(quality).mp4")
+    /// The folder of an area (which `prepare` created).
+    public func areaURL(_ area: String) -> URL {
+        url.appendingPathComponent(area)
     }
 
-    /// Where a job writes before the atomic rename. The `.partial` marker lets startup sweep leftovers.
-    func partialURL(fingerprintKey: String, quality: String, jobID: String) -> URL {
-        proxiesURL.appendingPathComponent("\(fingerprintKey)-\(quality).\(jobID).partial.mp4")
+    /// The names of the files in an area (empty when it cannot be listed).
+    public func fileNames(inArea area: String) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: areaURL(area).path)) ?? []
     }
 
-    static func isPartialFile(_ name: String) -> Bool { name.hasSuffix(".partial.mp4") }
-    static func isProxyFile(_ name: String) -> Bool { name.hasSuffix(".mp4") && !isPartialFile(name) }
-
-    /// The names of the files in `proxies/`.
-    func proxyFileNames() -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: proxiesURL.path)) ?? []
+    /// Deletes `name` from an area; returns its size when a file was deleted. Never follows a symlink out: the
+    /// name is a single path component inside a real directory of the cache.
+    @discardableResult
+    public func removeFile(named name: String, inArea area: String) -> Int64? {
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return nil }
+        let path = areaURL(area).appendingPathComponent(name).path
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG || (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
+        return unlink(path) == 0 ? Int64(info.st_size) : nil
     }
-}
 
-/// Size of a file in bytes, or nil when it does not exist.
-func fileSize(_ url: URL) -> Int64? {
-    var info = stat()
-    return stat(url.path, &info) == 0 ? Int64(info.st_size) : nil
+    private func prepareArea(_ area: String) throws {
+        let areaURL = areaURL(area)
+        var info = stat()
+        if lstat(areaURL.path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw Rejected(path: areaURL.path, cause: .notADirectory, reason: "it is not a real directory")
+            }
+        } else if mkdir(areaURL.path, 0o700) != 0 && errno != EEXIST {
+            throw Rejected(path: areaURL.path, cause: .notCreatable, reason: String(cString: strerror(errno)))
+        }
+    }
 }

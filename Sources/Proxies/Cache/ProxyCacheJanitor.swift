@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import Media
+import MediaCache
+
+/// Cleans up what processes that are gone left in a proxy cache, and nothing else.
+///
+/// Several processes share a cache, so "leftover" cannot mean "not mine". It means: nobody holds the slot's
+/// `WorkLock` (whoever writes a slot's files holds it until its record says how the job ended) and, for a job that
+/// was only queued, its process's `ProcessLease` is gone. Everything here takes the slot's lock before changing
+/// anything, and looks at the record again under it.
+struct ProxyCacheJanitor: Sendable {
+    let directory: CacheDirectory
+    let catalog: ProxyCatalog
+    let logger: Logger
+
+    /// Why an interrupted job's record says `failed`.
+    static let interruptedReason = "interrupted: the server stopped before the proxy was finished"
+
+    /// At start: records of jobs whose process is gone become `failed`; their partial files, proxy files no
+    /// completed record names, and records of completed proxies whose file vanished are removed; lease files of
+    /// gone processes and old use notes are dropped. Slots another process is working on are left alone.
+    func cleanUpAtStart() throws {
+        ProcessLease.sweep(in: directory)
+        try catalog.forgetUses(before: Date().addingTimeInterval(-3600))
+        var slots = Set<ProxySlot>()
+        var named = Set<String>()
+        for record in try catalog.allRecords() {
+            switch record.status {
+            case .queued, .generating:
+                slots.insert(record.slot)
+            case .completed:
+                named.insert(URL(fileURLWithPath: record.proxyPath).lastPathComponent)
+                if fileSize(URL(fileURLWithPath: record.proxyPath)) == nil { slots.insert(record.slot) }
+            default:
+                break
+            }
+        }
+        for name in directory.proxyFileNames() {
+            guard let (slot, partialOfJob) = ProxySlot.parse(fileName: name) else { continue }
+            if partialOfJob != nil || !named.contains(name) { slots.insert(slot) }
+        }
+        var left = 0
+        for slot in slots where try !cleanUp(slot) { left += 1 }
+        if left > 0 { logger.info("left \(left) proxy slots alone: other processes are working on them") }
+    }
+
+    /// Settles one slot if nobody is working on it: an interrupted job's record becomes `failed`, partial files
+    /// are deleted, a completed record whose file vanished is dropped, a proxy file no completed record names is
+    /// deleted. Returns false (changing nothing) when someone holds the slot's lock.
+    @discardableResult
+    func cleanUp(_ slot: ProxySlot) throws -> Bool {
+        guard let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { return false }
+        defer { lock.release() }
+        try settle(slot)
+        return true
+    }
+
+    /// Deletes the slot's partial files but `keeping`'s; the caller holds the slot's lock, so nobody writes them.
+    func removePartialFiles(of slot: ProxySlot, keeping jobID: String) {
+        for name in directory.proxyFileNames() {
+            guard let parsed = ProxySlot.parse(fileName: name), parsed.slot == slot,
+                  let partialOfJob = parsed.partialOfJob, partialOfJob != jobID else { continue }
+            logger.info("removing leftover partial file \(name)")
+            directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+        }
+    }
+
+    /// `cleanUp` for a caller that holds the slot's lock.
+    private func settle(_ slot: ProxySlot) throws {
+        var record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
+        if var interrupted = record, try isAbandoned(interrupted) {
+            logger.info("marking interrupted job \(interrupted.jobId ?? "?") of \(interrupted.sourcePath) failed")
+            interrupted.status = .failed
+            interrupted.error = Self.interruptedReason
+            try catalog.update(interrupted)
+            record = interrupted
+        }
+        if let completed = record, completed.status == .completed, fileSize(URL(fileURLWithPath: completed.proxyPath)) == nil {
+            logger.info("dropping the record of \(completed.sourcePath)'s \(completed.quality) proxy: its file vanished")
+            try catalog.delete(ids: [completed.id!])
+            record = nil
+        }
+        for name in directory.proxyFileNames() {
+            guard let (fileSlot, partialOfJob) = ProxySlot.parse(fileName: name), fileSlot == slot else { continue }
+            if partialOfJob != nil {
+                logger.info("removing leftover partial file \(name)")
+                directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+            } else if record?.status != .completed || URL(fileURLWithPath: record!.proxyPath).lastPathComponent != name {
+                logger.info("removing unreferenced proxy file \(name)")
+                directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+            }
+        }
+    }
+
+    /// Deletes proxy and partial files that no completed record names and that nobody is writing, except in
+    /// `sparing` (slots with a job in this process). Returns how many files and bytes went.
+    func removeStrayFiles(sparing: Set<ProxySlot>) throws -> (files: Int, bytes: Int64) {
+        var removed: (files: Int, bytes: Int64) = (0, 0)
+        let named = Set(try catalog.allRecords().filter { $0.status == .completed }.map { URL(fileURLWithPath: $0.proxyPath).lastPathComponent })
+        for name in directory.proxyFileNames() where !named.contains(name) {
+            guard let (slot, _) = ProxySlot.parse(fileName: name), !sparing.contains(slot),
+                  let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { continue }
+            defer { lock.release() }
+            let record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
+            if let record, record.status == .completed, URL(fileURLWithPath: record.proxyPath).lastPathComponent == name { continue }
+            if let size = directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea) {
+                removed.files += 1
+                removed.bytes += size
+            }
+        }
+        return removed
+    }
+
+    /// Whether `record` is of a job nobody will finish, seen by a caller that holds the slot's lock: generating
+    /// (so its writer is gone), or queued by a process that is gone.
+    private func isAbandoned(_ record: ProxyRecord) throws -> Bool {
+        switch record.status {
+        case .generating: return true
+        case .queued: return try !ownerIsAlive(record)
+        default: return false
+        }
+    }
+
+    /// Whether the process that queued or is generating `record` is still at it: a generating job holds its
+    /// slot's lock; a queued one's process holds its lease.
+    func isLive(_ record: ProxyRecord) throws -> Bool {
+        switch record.status {
+        case .generating: return try WorkLock.isHeld(record.slot.lockName, in: directory)
+        case .queued: return try ownerIsAlive(record)
+        default: return false
+        }
+    }
+
+    /// Whether the process that wrote `record` still runs (false for records of old versions without an owner).
+    func ownerIsAlive(_ record: ProxyRecord) throws -> Bool {
+        guard let owner = record.ownerId else { return false }
+        return try ProcessLease.isAlive(owner, in: directory)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import MediaCache
+
+/// One source content at one quality: the unit the catalogue keeps one record for, a job makes, and the
+/// cross-process `WorkLock` protects. A second request for the same slot joins its job instead of starting
+/// another; another process's request for it waits for the holder of its lock and reuses the result.
+struct ProxySlot: Hashable, Sendable {
+    /// `SourceFingerprint.key` of the source content.
+    var fingerprintKey: String
+    var quality: ProxyPreset
+
+    /// The `WorkLock` held by whoever writes this slot's files or changes its record's ownership.
+    var lockName: String { "proxy-\(fingerprintKey)-\(quality.rawValue)" }
+
+    /// The finished proxy's file name: named from the content, never from the source's name.
+    var fileName: String { "\(fingerprintKey)-\(quality.rawValue).mp4" }
+
+    /// Where job `jobID` writes before the atomic rename. The `.partial` marker lets cleanup find leftovers.
+    func partialFileName(jobID: String) -> String { "\(fingerprintKey)-\(quality.rawValue).\(jobID).partial.mp4" }
+
+    /// The slot a file in `proxies/` belongs to, and the job for a partial file; nil for other names.
+    static func parse(fileName name: String) -> (slot: ProxySlot, partialOfJob: String?)? {
+        guard name.hasSuffix(".mp4"), let dash = name.firstIndex(of: "-") else { return nil }
+        let fingerprint = String(name[..<dash])
+        guard fingerprint.count == 16, fingerprint.allSatisfy(\.isHexDigit) else { return nil }
+        let rest = name[name.index(after: dash)...].dropLast(4)  // "<quality>" or "<quality>.<job>.partial"
+        let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
+        guard let quality = ProxyPreset(rawValue: String(parts[0])) else { return nil }
+        let slot = ProxySlot(fingerprintKey: fingerprint, quality: quality)
+        switch parts.count {
+        case 1: return (slot, nil)
+        case 3 where parts[2] == "partial" && !parts[1].isEmpty: return (slot, String(parts[1]))
+        default: return nil
+        }
+    }
+}
+
+extension CacheDirectory {
+    /// The area of finished proxies and in-progress (`.partial.mp4`) outputs.
+    static let proxiesArea = "proxies"
+
+    var proxiesURL: URL { areaURL(Self.proxiesArea) }
+
+    func proxyURL(_ slot: ProxySlot) -> URL { proxiesURL.appendingPathComponent(slot.fileName) }
+
+    func partialURL(_ slot: ProxySlot, jobID: String) -> URL {
+        proxiesURL.appendingPathComponent(slot.partialFileName(jobID: jobID))
+    }
+
+    /// The names of the files in `proxies/`.
+    func proxyFileNames() -> [String] { fileNames(inArea: Self.proxiesArea) }
+
+    /// Opens a proxy cache: the directory checked (created when missing) with its `proxies/` area.
+    public static func prepareProxyCache(path: String) throws -> CacheDirectory {
+        try prepare(path: path, areas: [proxiesArea])
+    }
+}
+
+/// Size of a file in bytes, or nil when it does not exist.
+func fileSize(_ url: URL) -> Int64? {
+    var info = stat()
+    return stat(url.path, &info) == 0 ? Int64(info.st_size) : nil
+}

@@ -1,0 +1,213 @@
+import Foundation
+import JSONRPC
+import TestSupport
+import Testing
+
+/// Two editor windows on one cache, or an editor and the CLI: real processes sharing a cache directory.
+@Suite(.timeLimit(.minutes(4)))
+struct SharedCacheEndToEndTests {
+    /// 90 s of 1280x720: a High proxy of it takes several seconds, long enough for other processes to act meanwhile.
+    static func ninetySeconds() throws -> URL {
+        try Fixtures.media("shared-90s-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
+                                                   "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+    }
+
+    /// Runs the CLI on `cache`; returns its exit status and stdout.
+    static func cli(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {
+        let result = try Spawn.run(ServerProcess.executable.path, arguments + ["--cache-dir", cache])
+        return (result.status, result.text)
+    }
+
+    static func partialFiles(_ cache: String) -> [String] {
+        ProxyE2E.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
+    }
+
+    @Test func theCLIAndASecondServerLeaveARunningJobAlone() async throws {
+        let source = try Self.ninetySeconds()
+        let cache = Fixtures.temporaryDirectory(named: "cache-two-windows").path
+        let first = try ServerProcess(cacheDirectory: cache)
+        _ = try await first.initialize()
+        let token = JSONValue.string("first")
+        let started = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("High"),
+                                                       "workDoneToken": token])
+        let jobID = try #require(started["jobId"]?.stringValue)
+        try await ProxyE2E.waitForReport(first, token: token)
+        let partials = Self.partialFiles(cache)
+        try #require(partials.count == 1)
+
+        // The CLI's stats and clear, then a second editor window on the same cache.
+        let stats = try Self.cli(["stats"], cache: cache)
+        #expect(stats.status == 0 && stats.output.contains("proxies"), "\(stats)")
+        let clear = try Self.cli(["clear"], cache: cache)
+        #expect(clear.status == 0 && clear.output.contains("kept 1"), "\(clear)")
+        let second = try ServerProcess(cacheDirectory: cache)
+        _ = try await second.initialize()
+        #expect(try await second.call("stats")["totalProxies"] == .int(0))
+        let cleared = try await second.call("clearCache", ["scope": .string("all")])
+        #expect(cleared == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(1)]))
+        let seen = try await second.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
+        #expect(seen["status"] == .string("generating") && seen["jobId"] == .string(jobID), "\(seen)")
+
+        // Everything above happened while the first server's job ran, and touched nothing of it.
+        let during = try await first.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
+        try #require(during["status"] == .string("generating"), "the job ended before the other processes acted: \(during)")
+        #expect(Self.partialFiles(cache) == partials)
+
+        let end = try await ProxyE2E.waitForEnd(first, token: token, timeout: .seconds(180))
+        #expect(end["outcome"] == .string("completed"), "\(end)")
+        _ = try await first.call("setQuality", ["mode": .string("proxy"), "quality": .string("High")])
+        let served = try await first.call("resolve", ["sourcePath": .string(source.path)])
+        #expect(served["usingProxy"] == .bool(true), "\(served)")
+        let path = try #require(served["path"]?.stringValue)
+        #expect(FileManager.default.fileExists(atPath: path))
+        // The second window sees the first's completed proxy.
+        _ = try await second.call("setQuality", ["mode": .string("proxy"), "quality": .string("High")])
+        #expect(try await second.call("resolve", ["sourcePath": .string(source.path)])["path"] == .string(path))
+        #expect(Self.partialFiles(cache).isEmpty)
+        #expect(first.stderr.contains("does not exist") == false)
+    }
+
+    @Test func twoServersAskedForTheSameProxyEncodeItOnceAndBothGetIt() async throws {
+        let source = try ProxyE2E.copy(Self.ninetySeconds(), as: "same-proxy.mp4")
+        let cache = Fixtures.temporaryDirectory(named: "cache-same-proxy").path
+        let first = try ServerProcess(cacheDirectory: cache)
+        let second = try ServerProcess(cacheDirectory: cache)
+        _ = try await first.initialize()
+        _ = try await second.initialize()
+        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "quality": .string("Draft"),
+                                           "backgroundGeneration": .bool(false)]
+        var firstParams = params, secondParams = params
+        firstParams["workDoneToken"] = .string("a")
+        secondParams["workDoneToken"] = .string("b")
+        let firstID = first.sendRequest("generate", firstParams)
+        try await ProxyE2E.waitForReport(first, token: .string("a"))
+        let secondID = second.sendRequest("generate", secondParams)
+
+        // Both catalogues are busy meanwhile (progress writes, lookups): no request fails on a locked database.
+        var lookups: [(ServerProcess, Int)] = []
+        for _ in 0..<40 {
+            for server in [first, second] {
+                lookups.append((server, server.sendRequest("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])))
+                lookups.append((server, server.sendRequest("resolve", ["sourcePath": .string(source.path)])))
+            }
+        }
+        for (server, id) in lookups {
+            let response = try await server.response(id, timeout: .seconds(60))
+            #expect(response["result"] != nil, "\(response)")
+        }
+
+        let a = try await first.response(firstID, timeout: .seconds(180))
+        let b = try await second.response(secondID, timeout: .seconds(180))
+        let proxyA = try #require(a["result"]?["proxy"], "\(a)")
+        let proxyB = try #require(b["result"]?["proxy"], "\(b)")
+        #expect(proxyA["proxyPath"] == proxyB["proxyPath"])
+        #expect(proxyA["jobId"] == proxyB["jobId"] && proxyA["jobId"] == a["result"]?["jobId"], "one job made the proxy")
+        #expect(b["result"]?["jobId"] != a["result"]?["jobId"], "the second server's own job reused it")
+        let waited = ProxyE2E.progress(second, token: .string("b"))
+        #expect(waited.contains { $0["message"]?.stringValue?.contains("another aura-media process") == true }, "\(waited)")
+        #expect(!waited.contains { $0["message"]?.stringValue?.hasPrefix("Encoding") == true }, "the second server encoded too")
+        #expect(ProxyE2E.proxyFiles(cache) == [URL(fileURLWithPath: proxyA["proxyPath"]?.stringValue ?? "").lastPathComponent])
+        #expect(!first.stderr.contains("database is locked") && !second.stderr.contains("database is locked"))
+    }
+
+    @Test func anMP4WithBytesAfterItsLastBoxIsProbedAndProxied() async throws {
+        let clip = try Fixtures.shortClip()
+        let original = try Data(contentsOf: clip)
+        var state: UInt32 = 0x1234_5678
+        let random = Data((0..<100_000).map { _ -> UInt8 in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return UInt8(truncatingIfNeeded: state >> 24)
+        })
+        let variants: [(String, Data)] = [
+            ("trailing-random.mp4", original + random),
+            ("trailing-zeros.mp4", original + Data(count: 65_536)),
+            ("trailing-few.mp4", original + Data("ABCDEFG".utf8)),
+            // A header that looks like a box declaring far more than the file holds (a pre-allocating recorder).
+            ("trailing-fake-box.mp4", original + Data([0x7f, 0xff, 0xff, 0xff]) + Data("mdat".utf8) + Data(count: 4096)),
+        ]
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        for (name, bytes) in variants {
+            let file = try Fixtures.file(name, bytes: bytes)
+            let probe = try await server.request("probe", ["path": .string(file.path)])
+            #expect(probe["result"]?["durationSeconds"]?.doubleValue.map { abs($0 - 2) < 0.1 } == true, "\(name): \(probe)")
+        }
+        let file = try Fixtures.file("trailing-random.mp4", bytes: original + random)
+        let made = try await server.call("generate", ["sourcePath": .string(file.path), "quality": .string("Draft"),
+                                                     "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+        let proxyPath = try #require(made["proxy"]?["proxyPath"]?.stringValue)
+        let frames = try ProxyE2E.videoFrames(proxyPath)
+        #expect(frames.count == 50, "every frame of the 2 s source is in the proxy: \(frames.count)")
+        // The CLI takes it too.
+        let cli = try Self.cli(["generate", "--quality", "Preview", file.path], cache: server.cacheDirectory)
+        #expect(cli.status == 0, "\(cli.output)")
+        // Really missing data is still refused.
+        let truncated = try Fixtures.truncatedCopy(of: clip, name: "still-truncated.mp4")
+        #expect(try await server.request("probe", ["path": .string(truncated.path)]).errorCode == -32007)
+    }
+
+    /// The client sends 60,000 pings and reads nothing for 3 s: the server stops reading instead of buffering
+    /// (its memory stays flat and the client's writes block), then delivers every response once it reads.
+    @Test func aClientThatStopsReadingPausesTheServerAndLosesNothing() async throws {
+        let cache = Fixtures.temporaryDirectory(named: "cache-backpressure").path
+        let (process, input, output) = try Spawn.start { () throws -> (Process, Pipe, Pipe) in
+            let process = Process()
+            process.executableURL = ServerProcess.executable
+            process.arguments = ["serve", "--cache-dir", cache]
+            let input = Pipe(), output = Pipe()
+            process.standardInput = input
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return (process, input, output)
+        }
+        defer { if process.isRunning { process.terminate() } }
+        let count = 60_000
+        let echo = String(repeating: "x", count: 200)
+        let written = Locked(0)
+        let writer = input.fileHandleForWriting
+        Thread.detachNewThread {
+            writer.write(FrameEncoder.frame(Data(#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#.utf8)))
+            for id in 1...count {
+                writer.write(FrameEncoder.frame(Data(#"{"jsonrpc":"2.0","id":\#(id),"method":"ping","params":{"echo":"\#(echo)"}}"#.utf8)))
+                written.withLock { $0 = id }
+            }
+            try? writer.close()
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let rssAtStart = try #require(Self.residentMegabytes(process.processIdentifier))
+        var rssMax = rssAtStart
+        for _ in 0..<12 {
+            try await Task.sleep(for: .milliseconds(250))
+            rssMax = max(rssMax, Self.residentMegabytes(process.processIdentifier) ?? 0)
+        }
+        let writtenWhilePaused = written.withLock { $0 }
+        #expect(writtenWhilePaused < count / 2, "the server kept reading a client that does not read: \(writtenWhilePaused) sent")
+        #expect(rssMax - rssAtStart < 40, "memory grew from \(rssAtStart) MB to \(rssMax) MB")
+
+        // Reading again: every response arrives, once.
+        var parser = FrameParser()
+        var seen = Set<Int>()
+        let reader = output.fileHandleForReading
+        let deadline = ContinuousClock.now + .seconds(120)
+        while seen.count < count + 1 && ContinuousClock.now < deadline {
+            let data = reader.availableData
+            if data.isEmpty { break }
+            parser.append(data)
+            while let event = parser.nextEvent() {
+                guard case .frame(let body) = event, case .int(let id)? = try JSONParser.parse(body)["id"] else { continue }
+                #expect(seen.insert(id).inserted, "response \(id) arrived twice")
+            }
+        }
+        #expect(seen.count == count + 1, "\(seen.count) of \(count + 1) responses arrived")
+        #expect(written.withLock { $0 } == count)
+    }
+
+    /// The process's resident set size in MB, from /proc.
+    static func residentMegabytes(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+        return kilobytes / 1024
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Media
+import MediaCache
+@testable import Proxies
+import Testing
+
+/// Two `ProxyService`s on one cache directory, as two editor windows (or a server and the CLI) have them. Each
+/// service takes its own `ProcessLease`, and their slot locks conflict exactly as two processes' do, so these
+/// tests run the cross-process rules in one process; the end-to-end tests repeat the main ones with real
+/// processes.
+@Suite(.timeLimit(.minutes(2)))
+struct SharedCacheTests {
+    @Test func openingTheCacheAgainLeavesARunningJobAlone() async throws {
+        let (first, observer, cache) = try makeService()
+        let blocker = try ProxyFixtures.blocker()
+        observer.hold(sourcePath: blocker.path, percent: 0...99)
+        defer { observer.release() }
+        let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, preset: .high))
+        try await observer.waitUntilHeld()
+        let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
+        try #require(partials.count == 1)
+
+        // A second window opens the cache (start-up cleanup), reads stats, clears, looks the slot up.
+        let (second, _, _) = try makeService(cache: cache)
+        #expect(ProxyFixtures.proxyFiles(cache) == partials, "start-up cleanup must not touch a live job's partial file")
+        #expect(try first.catalogRecord(jobId: ticket.jobId)?.status == .generating)
+        #expect(try await second.stats().totalProxies == 0)
+        #expect(try await second.clear(sourcePath: nil) == ClearResult(keptInUse: 1))
+        #expect(try await second.clear(sourcePath: blocker.path) == ClearResult(keptInUse: 1))
+        let seen = try await second.lookup(sourcePath: blocker.path, preset: .high)
+        #expect(seen.kind == "active", "another process's running job is reported as active: \(seen)")
+        #expect(seen.visibleRecord?.status == .generating && seen.visibleRecord?.jobId == ticket.jobId)
+        #expect(ProxyFixtures.proxyFiles(cache) == partials)
+
+        observer.release()
+        let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+        #expect(ProxyFixtures.size(record.proxyPath) == record.proxySizeBytes)
+        // Each sees the other's completed work.
+        let found = try await second.lookup(sourcePath: blocker.path, preset: .high)
+        #expect(found.kind == "record" && found.visibleRecord?.proxyPath == record.proxyPath)
+        #expect(try await second.stats().totalProxies == 1)
+        await second.shutdown()
+        await first.shutdown()
+    }
+
+    @Test func twoServicesAskedForTheSameProxyMakeItOnce() async throws {
+        let (first, firstObserver, cache) = try makeService()
+        let (second, secondObserver, _) = try makeService(cache: cache)
+        let source = try ProxyFixtures.copy(ProxyFixtures.blocker(), into: ProxyFixtures.scratch("shared-once"))
+        firstObserver.hold(sourcePath: source.path, percent: 0...99)
+        defer { firstObserver.release() }
+        let made = try await first.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        try await firstObserver.waitUntilHeld()
+        let waiting = try await second.generate(ProxyRequest(sourcePath: source.path, preset: .draft, background: false))
+        #expect(!waiting.joined && waiting.jobId != made.jobId)
+        #expect(waiting.status == .queued)
+        // The waiting job shows the other process's progress and takes no worker: other work goes ahead.
+        try await secondObserver.waitUntil("the waiting job reports the other process") { events in
+            events.contains { if case .progressed(let job) = $0 { return job.id == waiting.jobId && job.message?.contains("another aura-media process") == true } else { return false } }
+        }
+        let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, preset: .draft))
+        #expect(try await secondObserver.waitForOutcome(of: other.jobId).name == "completed")
+        #expect(try await second.stats().queuedJobs == 1, "the waiting job is still queued")
+
+        firstObserver.release()
+        let original = try #require(try await firstObserver.waitForOutcome(of: made.jobId).completedRecord)
+        let reused = try #require(try await secondObserver.waitForOutcome(of: waiting.jobId).completedRecord)
+        #expect(reused.jobId == made.jobId && reused.proxyPath == original.proxyPath, "the second reuses the first's proxy")
+        #expect(!secondObserver.startOrder.contains(waiting.jobId), "the second never encoded it")
+        #expect(ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }.isEmpty)
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    @Test func aJobWhoseProcessDiedIsTakenOverAndItsLeftoversRemoved() async throws {
+        let (service, observer, cache) = try makeService()
+        let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("takeover"))
+        let fingerprint = try SourceFingerprint.of(path: source.path)
+        // What a killed process leaves: a generating record owned by a lease nobody holds, and a partial file.
+        let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: .draft)
+        let directory = try CacheDirectory.prepareProxyCache(path: cache.path)
+        let dead = try ProcessLease.take(in: directory)
+        dead.release()
+        try service.catalog.replace(makeRecord(fingerprint: fingerprint.key, quality: "Draft", sourcePath: source.path,
+                                               status: .generating, proxyPath: directory.proxyURL(slot).path,
+                                               proxySizeBytes: 0, jobId: "job-dead"))
+        var record = try #require(try service.catalog.record(jobId: "job-dead"))
+        record.ownerId = dead.id
+        try service.catalog.update(record)
+        try Data(count: 4096).write(to: directory.partialURL(slot, jobID: "job-dead"))
+
+        // Looking it up settles it: the dead job failed, its partial file is gone.
+        let looked = try await service.lookup(sourcePath: source.path, preset: .draft)
+        #expect(looked.kind == "record" && looked.visibleRecord?.status == .failed)
+        #expect(looked.visibleRecord?.error?.contains("interrupted") == true)
+        #expect(ProxyFixtures.proxyFiles(cache).isEmpty)
+
+        // The same leftovers found by a new job starting: it takes the slot over.
+        try service.catalog.replace(record)
+        try Data(count: 4096).write(to: directory.partialURL(slot, jobID: "job-dead"))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let made = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+        #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: made.proxyPath).lastPathComponent])
+        #expect(made.ownerId == service.lease.id)
+        await service.shutdown()
+    }
+
+    @Test func aQueuedRecordOfALiveProcessIsLeftAloneAndOneOfAGoneProcessFails() async throws {
+        let cache = ProxyFixtures.scratch("queued-owner")
+        let directory = try CacheDirectory.prepareProxyCache(path: cache.path)
+        let live = try ProcessLease.take(in: directory)
+        let gone = try ProcessLease.take(in: directory)
+        gone.release()
+        do {
+            let catalog = try ProxyCatalog(directory: cache)
+            for (fingerprint, owner, job) in [("00000000000000a1", live.id, "job-live"), ("00000000000000a2", gone.id, "job-gone")] {
+                var record = makeRecord(fingerprint: fingerprint, quality: "Draft", status: .queued, proxySizeBytes: 0, jobId: job)
+                record.ownerId = owner
+                try catalog.replace(record)
+            }
+        }
+        let (service, _, _) = try makeService(cache: cache)
+        #expect(try service.catalogRecord(jobId: "job-live")?.status == .queued, "a live process's queued job waits its turn")
+        #expect(try service.catalogRecord(jobId: "job-gone")?.status == .failed)
+        #expect(try await service.clear(sourcePath: nil).keptInUse == 1)
+        #expect(try service.catalogRecord(jobId: "job-live") != nil)
+        live.release()
+        await service.shutdown()
+    }
+
+    @Test func clearSparesAProxyAnotherProcessJustHandedOut() async throws {
+        let (first, observer, cache) = try makeService()
+        let (second, _, _) = try makeService(cache: cache)
+        let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("handed-out"))
+        let ticket = try await first.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+
+        // The second process resolves it: the first's clear keeps it.
+        guard case .record(let seen) = try await second.lookup(sourcePath: source.path, preset: .draft) else {
+            Issue.record("the second process does not see the proxy")
+            return
+        }
+        await second.markUsed(seen, at: source.path)
+        #expect(try await first.clear(sourcePath: nil) == ClearResult(keptInUse: 1))
+        #expect(FileManager.default.fileExists(atPath: record.proxyPath))
+        // A use older than a minute no longer protects it.
+        try first.catalog.recordUse(of: record.slot, by: second.lease.id, at: Date().addingTimeInterval(-120))
+        let cleared = try await first.clear(sourcePath: nil)
+        #expect(cleared == ClearResult(deletedFiles: 1, freedBytes: record.proxySizeBytes))
+        #expect(!FileManager.default.fileExists(atPath: record.proxyPath))
+        await first.shutdown()
+        await second.shutdown()
+    }
+}
