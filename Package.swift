@@ -32,6 +32,7 @@ let package = Package(
             name: "Media",
             dependencies: ["CFFmpeg"]
         ),
+        .target(name: "Jobs"),
         .target(
             name: "MediaCache",
             dependencies: [
@@ -42,7 +43,7 @@ let package = Package(
         .target(
             name: "Proxies",
             dependencies: [
-                "Media", "MediaCache",
+                "Media", "MediaCache", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -50,7 +51,7 @@ let package = Package(
         .target(
             name: "AuraServer",
             dependencies: [
-                "JSONRPC", "Media", "MediaCache", "Proxies",
+                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -65,6 +66,7 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "TestSupport"]),
         .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),

@@ -71,10 +71,12 @@ enum ProxyE2E {
         return message["params"]?["value"] ?? .null
     }
 
-    /// Waits for a `report` on `token` (the job is running and has made progress).
+    /// Waits for an encoding `report` on `token` (the job is transcoding: its partial file exists). The `report`
+    /// that says the job started (message "generating") comes before the file does.
     static func waitForReport(_ server: ServerProcess, token: JSONValue, timeout: Duration = .seconds(30)) async throws {
         _ = try await server.waitFor(timeout: timeout) {
             $0["method"] == .string("$/progress") && $0["params"]?["token"] == token && $0["params"]?["value"]?["kind"] == .string("report")
+                && $0["params"]?["value"]?["message"]?.stringValue?.hasPrefix("Encoding") == true
         }
     }
 

@@ -1,5 +1,6 @@
 import JSONRPC
 import Media
+import Jobs
 
 /// `probe {path}` → `MediaInfo`: the container and every stream of a local media file.
 struct ProbeParams: Decodable, Sendable {

@@ -100,13 +100,10 @@ extension AuraMediaServer {
             let request = ProxyRequest(sourcePath: params.sourcePath, preset: preset, scalePercent: params.scalePercent,
                                        priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
                                        background: params.backgroundGeneration ?? true)
-            let ticket = try await service.generate(request)
+            let ticket = try await service.generate(request, listener: progressReporter.listener(for: context.workDoneToken))
             if ticket.status == .completed, let record = ticket.record {
                 return GenerateResult(ticket, proxy: record)
             }
-            let snapshot = ProxyJobSnapshot(id: ticket.jobId, sourcePath: ticket.sourcePath, quality: preset, priority: request.priority,
-                                            status: ticket.status, progressPercent: ticket.progressPercent)
-            progressReporter.attach(token: context.workDoneToken ?? .string(ticket.jobId), to: snapshot)
             if request.background {
                 return GenerateResult(ticket, proxy: nil)
             }
@@ -144,7 +141,7 @@ extension AuraMediaServer {
             switch (params.jobId, params.sourcePath) {
             case (let jobID?, nil):
                 if let snapshot = await service.cancel(jobId: jobID) {
-                    return CancelGenerationResult(jobId: snapshot.id, cancelled: true, status: ProxyStatus.cancelled.rawValue)
+                    return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.status.rawValue)
                 }
                 guard let status = try await service.endedJobStatus(jobId: jobID) else { throw ProxyServiceError.jobNotFound(jobID) }
                 return CancelGenerationResult(jobId: jobID, cancelled: false, status: status.rawValue)
@@ -152,7 +149,7 @@ extension AuraMediaServer {
                 try requireSourcePath(sourcePath)
                 let preset = params.quality?.preset ?? .default
                 if let snapshot = try await service.cancel(sourcePath: sourcePath, preset: preset) {
-                    return CancelGenerationResult(jobId: snapshot.id, cancelled: true, status: ProxyStatus.cancelled.rawValue)
+                    return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.status.rawValue)
                 }
                 let lookup = try await service.lookup(sourcePath: sourcePath, preset: preset)
                 guard let record = lookup.visibleRecord, let jobID = record.jobId else {

@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import JSONRPC
 import Logging
 import Media
@@ -25,13 +26,20 @@ actor ProxyServiceProvider {
     }
 
     /// The service for `settings.cacheDirectory`, opened if needed; -32021 when the directory is unusable.
-    func service(for settings: ServerSettings) throws -> ProxyService {
+    func service(for settings: ServerSettings) async throws -> ProxyService {
         if let service, service.directory.url.path == URL(fileURLWithPath: settings.cacheDirectory).standardizedFileURL.path {
             return service
         }
         do {
-            let opened = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.proxyConfiguration,
-                                          observer: observer, logger: logger)
+            // Opening reads and may migrate the catalogue and cleans up after gone processes: off the pool.
+            let opened = try await BlockingQueue.run { [observer, logger] in
+                try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.proxyConfiguration,
+                                 observer: observer, logger: logger)
+            }
+            if let service, service.directory.url.path == opened.directory.url.path {
+                await opened.shutdown()  // Another request opened it meanwhile.
+                return service
+            }
             service = opened
             warnedAbout = nil
             logger.info("proxy cache at \(opened.directory.url.path)")
@@ -63,7 +71,7 @@ actor ProxyServiceProvider {
                                 message: "The cache directory cannot change while \(count) proxy jobs are queued or running; cancel them or wait.",
                                 data: .object(["cause": .string("jobsActive")]))
         }
-        _ = try CacheDirectory.prepareProxyCache(path: path)
+        _ = try await BlockingQueue.run { try CacheDirectory.prepareProxyCache(path: path) }
         if let service { await service.shutdown() }
         service = nil
     }

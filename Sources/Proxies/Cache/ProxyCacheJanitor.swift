@@ -93,17 +93,18 @@ struct ProxyCacheJanitor: Sendable {
         }
     }
 
-    /// Deletes proxy and partial files that no completed record names and that nobody is writing, except in
-    /// `sparing` (slots with a job in this process). Returns how many files and bytes went.
-    func removeStrayFiles(sparing: Set<ProxySlot>) throws -> (files: Int, bytes: Int64) {
+    /// Deletes proxy and partial files that no completed record names, that nobody is writing, and whose slot no
+    /// live process has a job queued for. Returns how many files and bytes went.
+    func removeStrayFiles() throws -> (files: Int, bytes: Int64) {
         var removed: (files: Int, bytes: Int64) = (0, 0)
         let named = Set(try catalog.allRecords().filter { $0.status == .completed }.map { URL(fileURLWithPath: $0.proxyPath).lastPathComponent })
         for name in directory.proxyFileNames() where !named.contains(name) {
-            guard let (slot, _) = ProxySlot.parse(fileName: name), !sparing.contains(slot),
+            guard let (slot, _) = ProxySlot.parse(fileName: name),
                   let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { continue }
             defer { lock.release() }
             let record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
             if let record, record.status == .completed, URL(fileURLWithPath: record.proxyPath).lastPathComponent == name { continue }
+            if let record, record.status == .queued, try ownerIsAlive(record) { continue }
             if let size = directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea) {
                 removed.files += 1
                 removed.bytes += size

@@ -1,0 +1,89 @@
+import Foundation
+
+/// Runs blocking work — libav calls, SQLite, fsync, file reads — on threads of its own instead of the Swift
+/// concurrency pool or an actor's executor.
+///
+/// Why its own threads: the concurrency pool has one thread per core (two on this project's machines), and a
+/// Dispatch concurrent queue also runs only about one CPU-busy item per core at a time — a quick catalogue lookup
+/// behind two long probes would wait for them. Here every item gets a thread at once (up to `maxThreads`; beyond
+/// that items wait in arrival order), and idle threads are kept a while for the next item. A C call cannot be
+/// interrupted, so a cancelled caller still waits for `body` to return: no work outlives its request.
+///
+/// Lock: `condition` guards the pending items and the thread counts.
+public enum BlockingQueue {
+    /// Threads at most; more items wait for one to be free.
+    public static let maxThreads = 64
+    /// How long an idle thread waits for work before it ends.
+    static let idleSeconds: TimeInterval = 10
+
+    private final class Pool: @unchecked Sendable {
+        let condition = NSCondition()
+        var pending: [@Sendable () -> Void] = []
+        var head = 0
+        var threads = 0
+        /// Threads waiting for work that no submitter has woken yet.
+        var idle = 0
+        /// Wake-ups handed to idle threads and not yet taken.
+        var wakeups = 0
+
+        func submit(_ item: @escaping @Sendable () -> Void) {
+            condition.lock()
+            pending.append(item)
+            var spawn = false
+            if idle > 0 {
+                idle -= 1
+                wakeups += 1
+                condition.signal()
+            } else if threads < BlockingQueue.maxThreads {
+                threads += 1
+                spawn = true
+            }
+            condition.unlock()
+            if spawn {
+                let thread = Thread { [self] in work() }
+                thread.stackSize = 4 << 20
+                thread.start()
+            }
+        }
+
+        private func work() {
+            let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+            if comm >= 0 { _ = write(comm, "aura-blocking", 13); close(comm) }
+            condition.lock()
+            while true {
+                if head < pending.count {
+                    let item = pending[head]
+                    head += 1
+                    if head > 256 && head * 2 > pending.count {
+                        pending.removeFirst(head)
+                        head = 0
+                    }
+                    condition.unlock()
+                    item()
+                    condition.lock()
+                    continue
+                }
+                idle += 1
+                let deadline = Date().addingTimeInterval(BlockingQueue.idleSeconds)
+                while wakeups == 0 {
+                    if !condition.wait(until: deadline) && wakeups == 0 {
+                        idle -= 1
+                        threads -= 1
+                        condition.unlock()
+                        return
+                    }
+                }
+                wakeups -= 1
+            }
+        }
+    }
+
+    private static let pool = Pool()
+
+    /// Runs `body` on a blocking-work thread and returns (or throws) its result.
+    public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            pool.submit { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}

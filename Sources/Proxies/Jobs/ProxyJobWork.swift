@@ -1,0 +1,190 @@
+import Foundation
+import Jobs
+import Media
+import MediaCache
+import Synchronization
+
+/// What one proxy job does, in the steps the `JobQueue` runs:
+///
+/// 1. `prepare` (when queued): the slot's record says "queued" — unless a job holds the slot (another process's,
+///    or the one this job replaces), whose record stays until this job takes the slot over.
+/// 2. `claim`: the slot's `WorkLock`, held from the start to the final record. While another process holds it
+///    the job waits without a worker, showing that process's progress (`progressElsewhere`).
+/// 3. `run`, on the job's thread: reuse the proxy another process made meanwhile, or take the slot over (its
+///    record and any partial file a dead process left), transcode into a partial file, and at the point of no
+///    return move it into place, fsync, record it completed, and enforce the cache limit.
+/// 4. `endedWithoutRunning`: a job cancelled while queued marks its queued record cancelled.
+final class ProxyJobWork: Sendable {
+    let store: ProxyStore
+    let slot: ProxySlot
+    let request: ProxyRequest
+    let fingerprint: SourceFingerprint
+    let sourceDurationSeconds: Double
+    let enqueuedAt = Date()
+    /// For `overwrite`: the job whose proxy (finished or in the making) the request wants replaced, as found when
+    /// the job was queued. A proxy made by that job is not reused; one made by any later job is.
+    private let supersedes = Mutex<String?>(nil)
+
+    init(store: ProxyStore, slot: ProxySlot, request: ProxyRequest, fingerprint: SourceFingerprint, sourceDurationSeconds: Double) {
+        self.store = store
+        self.slot = slot
+        self.request = request
+        self.fingerprint = fingerprint
+        self.sourceDurationSeconds = sourceDurationSeconds
+    }
+
+    var jobWork: JobWork<ProxyRecord> {
+        JobWork(prepare: prepare, claim: { [slot, store] in try WorkLock.tryAcquire(slot.lockName, in: store.directory) },
+                progressElsewhere: progressElsewhere, run: run, endedWithoutRunning: endedWithoutRunning)
+    }
+
+    /// The record a job writes before its proxy exists: planned facts, sizes 0.
+    func plannedRecord(jobID: String, status: ProxyStatus) -> ProxyRecord {
+        ProxyRecord(
+            id: nil, sourcePath: request.sourcePath, sourceFingerprint: slot.fingerprintKey,
+            sourceSizeBytes: fingerprint.sizeBytes, sourceModificationTime: fingerprint.modificationTime,
+            sourceEdgeHash: fingerprint.edgeHash, quality: slot.quality.rawValue, scalePercent: request.scalePercent,
+            proxyPath: store.directory.proxyURL(slot).path, width: 0, height: 0, videoBitRate: slot.quality.videoBitRate,
+            audioBitRate: nil, durationSeconds: sourceDurationSeconds, frameRate: nil, hasAudio: false, videoEncoder: nil,
+            proxySizeBytes: 0, status: status, progressPercent: 0, error: nil, createdAt: enqueuedAt,
+            lastAccessedAt: enqueuedAt, jobId: jobID, ownerId: store.lease.id)
+    }
+
+    // MARK: - Steps
+
+    private func prepare(jobID: String) throws {
+        let current = try store.catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
+        supersedes.withLock { $0 = request.overwrite ? current?.jobId : nil }
+        guard let lock = try WorkLock.tryAcquire(slot.lockName, in: store.directory) else { return }
+        defer { lock.release() }
+        if try store.catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)?.jobId != jobID {
+            try store.catalog.replace(plannedRecord(jobID: jobID, status: .queued))
+        }
+    }
+
+    private func progressElsewhere(jobID: String) -> JobProgress? {
+        guard let record = try? store.catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue),
+              record.status == .generating, record.jobId != jobID else { return nil }
+        if record.ownerId == store.lease.id {
+            return JobProgress(percent: 0, message: "waiting for job \(record.jobId ?? "?") to stop")
+        }
+        return JobProgress(percent: record.progressPercent,
+                           message: "another aura-media process is generating this proxy (\(Int(record.progressPercent))%)")
+    }
+
+    private func endedWithoutRunning(jobID: String, outcome: JobOutcome<ProxyRecord>) {
+        switch outcome {
+        case .completed: return
+        case .failed(let error): store.recordEnding(of: jobID, slot: slot, cancelled: false, error: MediaError(describing: error), holdingLock: false)
+        case .cancelled, .replaced: store.recordEnding(of: jobID, slot: slot, cancelled: true, error: nil, holdingLock: false)
+        }
+    }
+
+    /// Runs on the job's thread, holding the slot's lock.
+    private func run(_ context: JobContext) throws -> ProxyRecord {
+        if let made = try proxyMadeElsewhere(jobID: context.id) {
+            store.logger.info("job \(context.id) reuses the proxy made by job \(made.jobId ?? "?")")
+            return made
+        }
+        // Take the slot over: what a process that died while generating it left goes, and its record becomes the
+        // job's (the job's own queued record, or whatever was there).
+        store.janitor.removePartialFiles(of: slot, keeping: context.id)
+        var record = try store.catalog.record(jobId: context.id) ?? plannedRecord(jobID: context.id, status: .generating)
+        record.status = .generating
+        record.ownerId = store.lease.id
+        record = try store.catalog.replace(record)
+
+        let partial = store.directory.partialURL(slot, jobID: context.id)
+        do {
+            let transcode = try transcode(into: partial, recordID: record.id!, context: context)
+            if let reason = transcode.hardwareFallbackReason {
+                store.observer.warning("hardware encoding unavailable, used \(transcode.videoEncoder): \(reason)")
+            }
+            // The point of no return: a cancellation accepted before it wins over the finished file.
+            return try context.commit { try install(partial, transcode: transcode, jobID: context.id) }
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            let cancelled = error is JobCancelled || (error as? MediaError) == .cancelled
+            store.recordEnding(of: context.id, slot: slot, cancelled: cancelled, error: cancelled ? nil : MediaError(describing: error),
+                               holdingLock: true)
+            store.logger.info("job \(context.id) \(cancelled ? "cancelled" : "failed: \(error)")")
+            throw cancelled ? JobCancelled() : error
+        }
+    }
+
+    /// A completed proxy of the slot that another process made while the job waited, when it fits the request
+    /// (same sizing; for `overwrite`, made by a job that started after the request).
+    private func proxyMadeElsewhere(jobID: String) throws -> ProxyRecord? {
+        guard let record = try store.reusableProxy(for: slot, scalePercent: request.scalePercent, at: request.sourcePath),
+              record.jobId != jobID else { return nil }
+        if request.overwrite && (record.jobId == nil || record.jobId == supersedes.withLock({ $0 })) { return nil }
+        return record
+    }
+
+    private func transcode(into partial: URL, recordID: Int64, context: JobContext) throws -> TranscodeResult {
+        let configuration = store.configuration
+        let settings = ProxyEncodingSettings(
+            target: request.scalePercent.map { .scalePercent($0) } ?? .box(width: slot.quality.width, height: slot.quality.height),
+            videoBitRate: slot.quality.videoBitRate, audioBitRate: ProxyPreset.audioBitRate,
+            hardwareAcceleration: configuration.hardwareAcceleration)
+        store.logger.info("generating \(slot.quality.rawValue) proxy of \(request.sourcePath) (job \(context.id))")
+        let transcoder = ProxyTranscoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings)
+        var lastShared = Date.distantPast
+        return try transcoder.run(
+            progress: { progress in
+                context.report(JobProgress(percent: progress.percent, message: progress.message,
+                                           rate: progress.framesPerSecond, etaSeconds: progress.etaSeconds))
+                // Other processes show this job's progress from its record: about once a second.
+                if Date().timeIntervalSince(lastShared) >= 1 {
+                    lastShared = Date()
+                    try? store.catalog.updateProgress(id: recordID, jobId: context.id, percent: progress.percent)
+                }
+            },
+            isCancelled: { context.isCancelled })
+    }
+
+    /// Moves a finished partial file into place, records it completed and brings the cache back under its limit,
+    /// all before the outcome is announced.
+    private func install(_ partial: URL, transcode: TranscodeResult, jobID: String) throws -> ProxyRecord {
+        let final = store.directory.proxyURL(slot)
+        // The source must still be what was transcoded; a proxy of half-old, half-new content is worthless.
+        guard try SourceFingerprint.of(path: request.sourcePath) == fingerprint else {
+            throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
+        }
+        try Self.syncToDisk(partial)
+        guard rename(partial.path, final.path) == 0 else {
+            throw errno == ENOSPC ? MediaError.diskFull(path: final.path)
+                : MediaError.ioFailure(path: final.path, reason: String(cString: strerror(errno)))
+        }
+        var record = try store.catalog.record(jobId: jobID) ?? {
+            throw MediaError.ioFailure(path: final.path, reason: "its catalogue record vanished")
+        }()
+        record.status = .completed
+        record.progressPercent = 100
+        record.width = transcode.width
+        record.height = transcode.height
+        record.videoBitRate = transcode.videoBitRate
+        record.audioBitRate = transcode.audioBitRate
+        record.durationSeconds = transcode.durationSeconds
+        record.frameRate = transcode.frameRate
+        record.hasAudio = transcode.hasAudio
+        record.videoEncoder = transcode.videoEncoder
+        record.proxySizeBytes = fileSize(final) ?? 0
+        record.error = nil
+        record.lastAccessedAt = Date()
+        guard try store.catalog.update(record, ifJobId: jobID) else {
+            throw MediaError.ioFailure(path: final.path, reason: "its catalogue record was taken over")
+        }
+        store.enforceLimit()
+        return record
+    }
+
+    private static func syncToDisk(_ url: URL) throws {
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        if fsync(descriptor) != 0 && errno == ENOSPC { throw MediaError.diskFull(path: url.path) }
+    }
+}
+
+extension WorkLock: JobClaim {}
