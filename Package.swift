@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "Proxies",
             dependencies: [
-                "Media", "MediaCache", "Jobs",
+                "CFFmpeg", "Media", "MediaCache", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

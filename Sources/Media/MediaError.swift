@@ -1,5 +1,3 @@
-import CFFmpeg
-
 /// Everything that can go wrong in the media layer, as a Swift error.
 ///
 /// Invariant: every failure of a libav call surfaces as one of these cases — never a crash — and the
@@ -40,51 +38,5 @@ public enum MediaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .ffmpeg(let operation, let code, let message):
             return "FFmpeg failed in \(operation) with error \(code): \(message)."
         }
-    }
-}
-
-/// Helpers that turn libav return codes into `MediaError`s.
-enum FFmpegResult {
-    /// The human-readable text of an FFmpeg error code.
-    static func message(_ code: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        return buffer.withUnsafeMutableBufferPointer { buf in
-            String(cString: aura_error_string(code, buf.baseAddress, buf.count))
-        }
-    }
-
-    static let eof = aura_averror_eof()
-    static let eagain = aura_averror_eagain()
-    static let invalidData = aura_averror_invaliddata()
-
-    /// Whether `code` is AVERROR(errno) for one of `errnos`.
-    static func isErrno(_ code: Int32, _ errnos: Int32...) -> Bool {
-        errnos.contains { aura_averror($0) == code }
-    }
-
-    /// Throws a generic `.ffmpeg` error when `code` is negative; returns it otherwise.
-    @discardableResult
-    static func check(_ code: Int32, _ operation: String) throws(MediaError) -> Int32 {
-        if code < 0 { throw MediaError.ffmpeg(operation: operation, code: code, message: message(code)) }
-        return code
-    }
-
-    /// Maps an error from reading `path` (open, read_frame) to the most specific case.
-    static func readError(_ code: Int32, path: String, operation: String) -> MediaError {
-        if isErrno(code, ENOENT) { return .fileNotFound(path: path) }
-        if isErrno(code, EACCES, EPERM) { return .permissionDenied(path: path) }
-        if isErrno(code, EISDIR) { return .notARegularFile(path: path) }
-        if isErrno(code, EIO) { return .ioFailure(path: path, reason: message(code)) }
-        if code == invalidData { return .corrupt(path: path, reason: "\(operation): \(message(code))") }
-        return .ffmpeg(operation: operation, code: code, message: message(code))
-    }
-
-    /// Maps an error from writing `path` (avio, muxer) to the most specific case.
-    static func writeError(_ code: Int32, path: String, operation: String) -> MediaError {
-        if isErrno(code, ENOSPC, EDQUOT, EFBIG) { return .diskFull(path: path) }
-        if isErrno(code, EACCES, EPERM, EROFS) { return .permissionDenied(path: path) }
-        if isErrno(code, ENOENT) { return .fileNotFound(path: path) }
-        if isErrno(code, EIO) { return .ioFailure(path: path, reason: message(code)) }
-        return .ffmpeg(operation: operation, code: code, message: message(code))
     }
 }

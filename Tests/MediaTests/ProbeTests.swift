@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Media
+import TestSupport
 
 @Suite struct MediaProbeTests {
     @Test func h264AndAACFields() throws {

@@ -1,12 +1,14 @@
 import Foundation
 import Testing
-@testable import Media
+import Media
+@testable import Proxies
+import TestSupport
 
 /// End-to-end proxy tests, checked with MediaProbe and independently with ffprobe.
 @Suite struct ProxyTranscoderTests {
     let settings = ProxyEncodingSettings(target: .box(width: 1280, height: 720), videoBitRate: 1_000_000)
 
-    func output(_ name: String) -> String { Fixtures.path("proxy-\(name)-\(UUID().uuidString).mp4") }
+    func output(_ name: String) -> String { MediaFixtures.path("proxy-\(name)-\(UUID().uuidString).mp4") }
 
     func transcode(_ source: String, _ out: String, _ settings: ProxyEncodingSettings? = nil,
                    cancelAfter: Int? = nil, progress: ((TranscodeProgress) -> Void)? = nil) throws -> TranscodeResult {
@@ -31,7 +33,7 @@ import Testing
     @Test func h264AACProxy() throws {
         let out = output("av")
         var reports: [TranscodeProgress] = []
-        let result = try transcode(Fixtures.h264AAC, out, progress: { reports.append($0) })
+        let result = try transcode(MediaFixtures.h264AAC, out, progress: { reports.append($0) })
         #expect(result.width == 320 && result.height == 240) // never upscaled
         #expect(result.videoEncoder == "libx264")
         #expect(result.hardwareFallbackReason == nil)
@@ -42,7 +44,7 @@ import Testing
 
         // Our own probe.
         let info = try MediaProbe.probe(path: out)
-        let source = try MediaProbe.probe(path: Fixtures.h264AAC)
+        let source = try MediaProbe.probe(path: MediaFixtures.h264AAC)
         #expect(abs((info.durationSeconds ?? 0) - (source.durationSeconds ?? 0)) <= 1.0 / 25)
         let v = try #require(info.primaryVideoStream)
         #expect(v.codec == "h264" && v.width == 320 && v.height == 240 && v.frameRate == 25 && v.sampleAspectRatio == "1:1")
@@ -81,7 +83,7 @@ import Testing
 
     @Test func surroundIsDownmixedToStereo() throws {
         let out = output("surround")
-        _ = try transcode(Fixtures.surround, out)
+        _ = try transcode(MediaFixtures.surround, out)
         let audio = try #require(streams(out).first { $0["codec_type"] as? String == "audio" })
         #expect(audio["channels"] as? Int == 2 && audio["codec_name"] as? String == "aac")
         // The downmix is audible, not silence: mean volume well above digital silence.
@@ -93,16 +95,16 @@ import Testing
     }
 
     @Test func variableFrameRateBecomesConstant() throws {
-        let sourceFrames = frames(Fixtures.variableFrameRate).count
+        let sourceFrames = frames(MediaFixtures.variableFrameRate).count
         #expect(sourceFrames < 70) // the fixture really dropped frames (64 of 75)
         let out = output("vfr")
-        let result = try transcode(Fixtures.variableFrameRate, out)
+        let result = try transcode(MediaFixtures.variableFrameRate, out)
         #expect(result.frameRate == 25)
         let video = try #require(streams(out).first { $0["codec_type"] as? String == "video" })
         #expect(video["r_frame_rate"] as? String == "25/1")
         #expect(video["avg_frame_rate"] as? String == "25/1")
         let count = frames(out).count
-        let sourceDuration = try #require(try MediaProbe.probe(path: Fixtures.variableFrameRate).durationSeconds)
+        let sourceDuration = try #require(try MediaProbe.probe(path: MediaFixtures.variableFrameRate).durationSeconds)
         #expect(abs(Double(count) / 25 - sourceDuration) <= 1.0 / 25 + 1e-9, "\(count) frames for \(sourceDuration) s")
         // Every packet lasts exactly one frame.
         let packets = Tool.ffprobe(out, ["-select_streams", "v", "-show_packets", "-show_entries", "packet=duration_time"])
@@ -113,7 +115,7 @@ import Testing
 
     @Test func videoWithoutAudio() throws {
         let out = output("noaudio")
-        let result = try transcode(Fixtures.videoOnly, out)
+        let result = try transcode(MediaFixtures.videoOnly, out)
         #expect(!result.hasAudio && result.audioBitRate == nil)
         let s = streams(out)
         #expect(s.map { $0["codec_type"] as? String } == ["video"])
@@ -125,12 +127,12 @@ import Testing
 
     @Test func rotationIsAppliedToThePixels() throws {
         let out = output("rotated")
-        let result = try transcode(Fixtures.rotated, out)
+        let result = try transcode(MediaFixtures.rotated, out)
         #expect(result.width == 240 && result.height == 320)
         let info = try MediaProbe.probe(path: out)
         #expect(info.primaryVideoStream?.rotation == nil)
         // Same picture as ffmpeg's own autorotation of the source.
-        let ssim = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-i", out, "-i", Fixtures.rotated,
+        let ssim = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-i", out, "-i", MediaFixtures.rotated,
                                                "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"]).stderr
         let all = ssim.split(separator: " ").first { $0.hasPrefix("All:") }.flatMap { Double($0.dropFirst(4)) } ?? 0
         #expect(all > 0.95, "SSIM vs autorotated source: \(all)")
@@ -139,12 +141,12 @@ import Testing
 
     @Test func cancellationRemovesTheOutput() throws {
         let out = output("cancel")
-        #expect(throws: MediaError.cancelled) { try transcode(Fixtures.h264AAC, out, cancelAfter: 10) }
+        #expect(throws: MediaError.cancelled) { try transcode(MediaFixtures.h264AAC, out, cancelAfter: 10) }
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 
     @Test func audioOnlyAndStillImagesAreUnsupported() throws {
-        for source in [Fixtures.audioOnly, Fixtures.png] {
+        for source in [MediaFixtures.audioOnly, MediaFixtures.png] {
             let out = output("unsupported")
             do {
                 _ = try transcode(source, out)
@@ -161,7 +163,7 @@ import Testing
         let out = output("hw")
         var hw = settings
         hw.hardwareAcceleration = .auto
-        let result = try transcode(Fixtures.videoOnly, out, hw)
+        let result = try transcode(MediaFixtures.videoOnly, out, hw)
         #expect(result.videoEncoder == "libx264")
         let reason = try #require(result.hardwareFallbackReason)
         #expect(reason.contains("h264_nvenc") && reason.contains("h264_vaapi") && reason.contains("h264_qsv"))
@@ -170,14 +172,14 @@ import Testing
 
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full")))
     func fullDiskIsReported() throws {
-        #expect(throws: MediaError.diskFull(path: "/dev/full")) { try transcode(Fixtures.h264AAC, "/dev/full") }
+        #expect(throws: MediaError.diskFull(path: "/dev/full")) { try transcode(MediaFixtures.h264AAC, "/dev/full") }
         #expect(FileManager.default.fileExists(atPath: "/dev/full"))
     }
 
     @Test func brokenSourcesThrow() throws {
-        let missing = Fixtures.path("nope.mp4")
+        let missing = MediaFixtures.path("nope.mp4")
         #expect(throws: MediaError.fileNotFound(path: missing)) { try transcode(missing, output("missing")) }
-        let cut = Fixtures.cut(Fixtures.h264AAC, "transcode-cut.mp4")
+        let cut = MediaFixtures.cut(MediaFixtures.h264AAC, "transcode-cut.mp4")
         #expect(throws: MediaError.self) { try transcode(cut, output("cut")) }
     }
 }

@@ -1,10 +1,10 @@
 import CFFmpeg
 
 /// An owned `AVPacket` (freed in `deinit`). Reused across reads: callers `unref()` after use.
-final class Packet {
-    let pointer: UnsafeMutablePointer<AVPacket>
+package final class Packet {
+    package let pointer: UnsafeMutablePointer<AVPacket>
 
-    init() throws(MediaError) {
+    package init() throws(MediaError) {
         guard let p = av_packet_alloc() else {
             throw MediaError.ffmpeg(operation: "av_packet_alloc", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -16,15 +16,15 @@ final class Packet {
         av_packet_free(&p)
     }
 
-    func unref() { av_packet_unref(pointer) }
-    var streamIndex: Int { Int(pointer.pointee.stream_index) }
+    package func unref() { av_packet_unref(pointer) }
+    package var streamIndex: Int { Int(pointer.pointee.stream_index) }
 }
 
 /// An owned `AVFrame` (freed in `deinit`). Reused across decodes: callers `unref()` after use.
-final class Frame {
-    let pointer: UnsafeMutablePointer<AVFrame>
+package final class Frame {
+    package let pointer: UnsafeMutablePointer<AVFrame>
 
-    init() throws(MediaError) {
+    package init() throws(MediaError) {
         guard let p = av_frame_alloc() else {
             throw MediaError.ffmpeg(operation: "av_frame_alloc", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -32,7 +32,7 @@ final class Frame {
     }
 
     /// A frame with its own picture buffer of the given size and pixel format.
-    convenience init(width: Int, height: Int, pixelFormat: AVPixelFormat) throws(MediaError) {
+    package convenience init(width: Int, height: Int, pixelFormat: AVPixelFormat) throws(MediaError) {
         try self.init()
         pointer.pointee.width = Int32(width)
         pointer.pointee.height = Int32(height)
@@ -45,5 +45,5 @@ final class Frame {
         av_frame_free(&p)
     }
 
-    func unref() { av_frame_unref(pointer) }
+    package func unref() { av_frame_unref(pointer) }
 }

@@ -1,5 +1,7 @@
 import Testing
-@testable import Media
+import Media
+@testable import Proxies
+import TestSupport
 
 @Suite struct ProxyGeometryTests {
     let preview = ProxyTargetSize.box(width: 1280, height: 720)

@@ -1,4 +1,5 @@
 import CFFmpeg
+import Media
 
 /// Colour description copied from the source to the proxy so it looks the same in a colour-managed player.
 struct ColorTags {

@@ -1,11 +1,12 @@
 import CFFmpeg
+import Media
 import Foundation
 
 /// Makes an H.264/AAC MP4 proxy of a media file for preview and scrubbing, entirely in-process.
 ///
-/// Pipeline: demux → threaded decode → swscale (+ quarter-turn for rotated sources) → libx264 (or a GPU
-/// encoder) → MP4 with `+faststart`; the first audio stream → swresample (stereo, float planar) → FIFO of
-/// 1024-sample frames → native AAC.
+/// Pipeline: the shared decode layer (`MediaSource` → `StreamDecoder`, threaded, → `PictureConverter`: swscale
+/// plus a quarter-turn for rotated sources) → libx264 (or a GPU encoder) → `Muxer` (MP4 with `+faststart`); the
+/// source's primary audio stream → swresample (stereo, float planar) → FIFO of 1024-sample frames → native AAC.
 ///
 /// Guarantees: the output is constant frame rate at the source's rate (variable-rate sources are mapped to
 /// frame slots `round((pts - start) × fps)`, dropping or repeating the previous frame like `-vsync cfr`);
@@ -34,7 +35,7 @@ public final class ProxyTranscoder {
         guard settings.videoBitRate > 0 else {
             throw MediaError.unsupported(path: sourcePath, reason: "the video bit rate must be positive")
         }
-        let job = try TranscodeJob(source: sourcePath, output: outputPath, settings: settings)
+        let job = try TranscodeJob(path: sourcePath, output: outputPath, settings: settings)
         return try job.run(progress: progress, isCancelled: isCancelled)
     }
 }
@@ -44,16 +45,16 @@ public final class ProxyTranscoder {
 private final class TranscodeJob {
     let sourcePath: String
     let settings: ProxyEncodingSettings
-    let demuxer: Demuxer
+    let source: MediaSource
     let videoStream: UnsafeMutablePointer<AVStream>
-    let videoDecoder: CodecContext
+    let videoDecoder: StreamDecoder
     let audioStream: UnsafeMutablePointer<AVStream>?
-    let audioDecoder: CodecContext?
+    let audioDecoder: StreamDecoder?
     let muxer: Muxer
     let videoEncoder: CodecContext
     let videoOut: UnsafeMutablePointer<AVStream>
     let hardwareFallbackReason: String?
-    let converter: VideoFrameConverter
+    let converter: PictureConverter
     let frameRate: AVRational
     let width: Int, height: Int
     /// Where output time 0 is, in microseconds of source time.
@@ -77,36 +78,26 @@ private final class TranscodeJob {
     private var framesDecoded: Int64 = 0
 
     private let packet: Packet
-    private let decoded: Frame
     private let outPacket: Packet
 
-    init(source: String, output: String, settings: ProxyEncodingSettings) throws(MediaError) {
-        sourcePath = source
+    init(path: String, output: String, settings: ProxyEncodingSettings) throws(MediaError) {
+        sourcePath = path
         self.settings = settings
-        demuxer = try Demuxer(path: source)
-        let format = demuxer.formatName
-        let attached = aura_disposition_attached_pic()
-        guard let video = demuxer.streams.first(where: {
-            $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && ($0.pointee.disposition & attached) == 0
-        }) else {
-            let hasAudio = demuxer.streams.contains { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
-            throw MediaError.unsupported(path: source, reason: hasAudio ? "it has audio but no video stream" : "it has no video stream")
+        let source = try MediaSource(path: path)
+        self.source = source
+        guard let video = source.video else {
+            let hasAudio = source.audio != nil
+            throw MediaError.unsupported(path: path, reason: hasAudio ? "it has audio but no video stream" : "it has no video stream")
         }
-        if format == "image2" || format.hasSuffix("_pipe") || video.pointee.nb_frames == 1 {
-            throw MediaError.unsupported(path: source, reason: "it is a still image, not a video")
+        if source.info.isStillImage {
+            throw MediaError.unsupported(path: path, reason: "it is a still image, not a video")
         }
         videoStream = video
-        guard let vdec = try CodecContext.decoder(for: video, threads: settings.threads, path: source) else {
-            throw MediaError.unsupported(path: source, reason: "no decoder for video codec \(String(cString: avcodec_get_name(video.pointee.codecpar.pointee.codec_id)))")
-        }
-        videoDecoder = vdec
-
-        audioStream = demuxer.streams.first { $0.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
-        if let audioStream {
-            guard let adec = try CodecContext.decoder(for: audioStream, threads: 1, path: source) else {
-                throw MediaError.unsupported(path: source, reason: "no decoder for audio codec \(String(cString: avcodec_get_name(audioStream.pointee.codecpar.pointee.codec_id)))")
-            }
-            audioDecoder = adec
+        videoDecoder = try StreamDecoder(video, of: source, threads: settings.threads)
+        let vdec = videoDecoder.codec
+        audioStream = source.audio
+        if let audio = source.audio {
+            audioDecoder = try StreamDecoder(audio, of: source, threads: 1)
         } else {
             audioDecoder = nil
         }
@@ -119,7 +110,7 @@ private final class TranscodeJob {
         (width, height) = ProxyGeometry.outputSize(sourceWidth: Int(par.width), sourceHeight: Int(par.height),
                                                    sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
                                                    rotationDegrees: rotation, target: settings.target)
-        frameRate = Self.outputFrameRate(demuxer.context, video)
+        frameRate = Self.outputFrameRate(source.demuxer.context, video)
         let fps = av_q2d(frameRate)
 
         var color = ColorTags(primaries: par.color_primaries, transfer: par.color_trc, space: par.color_space, range: par.color_range)
@@ -135,16 +126,16 @@ private final class TranscodeJob {
                                                        color: color, globalHeader: muxer.needsGlobalHeader)
         (videoEncoder, hardwareFallbackReason) = try VideoEncoderFactory.open(config, hardware: settings.hardwareAcceleration)
         videoOut = try muxer.addStream(for: videoEncoder)
-        converter = try VideoFrameConverter(width: width, height: height, clockwiseRotation: rotation,
+        converter = try PictureConverter(width: width, height: height, clockwiseRotation: rotation,
                                             pixelFormat: videoEncoder.pointer.pointee.pix_fmt, fullRange: fullRange,
                                             threads: settings.threads)
 
-        if audioStream != nil, let audioDecoder {
+        if let audioDecoder {
             guard let aac = avcodec_find_encoder_by_name("aac") else {
                 throw MediaError.ffmpeg(operation: "avcodec_find_encoder_by_name", code: aura_averror(ENOSYS), message: "no aac encoder")
             }
             let enc = try CodecContext(codec: aac)
-            let sourceRate = audioDecoder.pointer.pointee.sample_rate
+            let sourceRate = audioDecoder.codec.pointer.pointee.sample_rate
             let aacRates: [Int32] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000]
             audioRate = aacRates.contains(sourceRate) ? sourceRate : 48000
             enc.pointer.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
@@ -165,16 +156,12 @@ private final class TranscodeJob {
             audioRate = 0
         }
 
-        // Output time 0 = the earliest stream start; the other stream keeps its offset.
-        let starts = [videoStream, audioStream].compactMap { $0 }.compactMap { st -> Int64? in
-            st.pointee.start_time == aura_nopts_value() ? nil : av_rescale_q(st.pointee.start_time, st.pointee.time_base, aura_time_base_q())
-        }
-        globalStartMicros = starts.min() ?? 0
-        let durationMicros = demuxer.context.pointee.duration
+        // Output time 0 = the source timeline's 0 (the earliest stream start); the other stream keeps its offset.
+        globalStartMicros = source.startMicros
+        let durationMicros = source.demuxer.context.pointee.duration
         estimatedTotalFrames = durationMicros > 0 ? Int64((Double(durationMicros) / 1e6 * fps).rounded()) : nil
 
         packet = try Packet()
-        decoded = try Frame()
         outPacket = try Packet()
         try muxer.writeHeader()
     }
@@ -222,12 +209,12 @@ private final class TranscodeJob {
         let audioIndex = audioStream.map { Int($0.pointee.index) }
         while true {
             if isCancelled() { throw MediaError.cancelled }
-            guard try demuxer.read(into: packet) else { break }
+            guard try source.read(into: packet) else { break }
             defer { packet.unref() }
             if packet.streamIndex == videoIndex {
-                try decode(packet.pointer, with: videoDecoder) { frame throws(MediaError) in try self.handleVideo(frame) }
+                try videoDecoder.decode(packet.pointer) { frame throws(MediaError) in try self.handleVideo(frame) }
             } else if packet.streamIndex == audioIndex, let audioDecoder {
-                try decode(packet.pointer, with: audioDecoder) { frame throws(MediaError) in try self.handleAudio(frame) }
+                try audioDecoder.decode(packet.pointer) { frame throws(MediaError) in try self.handleAudio(frame) }
             }
             let now = clock.now
             if now - lastReport >= .milliseconds(250) {
@@ -238,9 +225,9 @@ private final class TranscodeJob {
         if isCancelled() { throw MediaError.cancelled }
 
         // Flush decoders, then the audio tail, then encoders.
-        try decode(nil, with: videoDecoder) { frame throws(MediaError) in try self.handleVideo(frame) }
+        try videoDecoder.decode(nil) { frame throws(MediaError) in try self.handleVideo(frame) }
         if let audioDecoder {
-            try decode(nil, with: audioDecoder) { frame throws(MediaError) in try self.handleAudio(frame) }
+            try audioDecoder.decode(nil) { frame throws(MediaError) in try self.handleAudio(frame) }
         }
         guard haveFrame else {
             throw MediaError.corrupt(path: sourcePath, reason: "no video frame could be decoded")
@@ -269,34 +256,12 @@ private final class TranscodeJob {
                                frameCount: nextSlot, frameRate: fps)
     }
 
-    // MARK: decoding
-
-    /// Sends `packet` (nil = end of stream) and hands every frame that comes out to `body`.
-    /// Undecodable packets are skipped, as players do; other errors are thrown.
-    private func decode(_ packet: UnsafeMutablePointer<AVPacket>?, with decoder: CodecContext,
-                        _ body: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
-        let sent = avcodec_send_packet(decoder.pointer, packet)
-        if sent < 0 && sent != FFmpegResult.eof && sent != FFmpegResult.eagain && sent != FFmpegResult.invalidData {
-            throw FFmpegResult.readError(sent, path: sourcePath, operation: "avcodec_send_packet(\(decoder.name))")
-        }
-        while true {
-            let rc = avcodec_receive_frame(decoder.pointer, decoded.pointer)
-            if rc == FFmpegResult.eagain || rc == FFmpegResult.eof { return }
-            if rc == FFmpegResult.invalidData { continue }
-            if rc < 0 { throw FFmpegResult.readError(rc, path: sourcePath, operation: "avcodec_receive_frame(\(decoder.name))") }
-            defer { decoded.unref() }
-            try body(decoded.pointer)
-        }
-    }
-
     // MARK: video
 
     private func handleVideo(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         framesDecoded += 1
-        var ts = frame.pointee.best_effort_timestamp
-        if ts == aura_nopts_value() { ts = frame.pointee.pts }
         var slot = nextSlot
-        if ts != aura_nopts_value() {
+        if let ts = StreamDecoder.timestamp(of: frame) {
             let tb = videoStream.pointee.time_base
             let start = av_rescale_q(globalStartMicros, aura_time_base_q(), tb)
             let rounding = AVRounding(rawValue: AV_ROUND_NEAR_INF.rawValue | AV_ROUND_PASS_MINMAX.rawValue)
@@ -344,9 +309,7 @@ private final class TranscodeJob {
         }
         if !audioStarted {
             audioStarted = true
-            var ts = frame.pointee.best_effort_timestamp
-            if ts == aura_nopts_value() { ts = frame.pointee.pts }
-            if ts != aura_nopts_value() {
+            if let ts = StreamDecoder.timestamp(of: frame) {
                 let micros = av_rescale_q(ts, audioStream.pointee.time_base, aura_time_base_q()) - globalStartMicros
                 let offset = Int64((Double(micros) / 1e6 * Double(audioRate)).rounded())
                 if offset > 0 {

@@ -1,0 +1,82 @@
+import CFFmpeg
+
+/// A media file opened once for reading: its container, the streams an editor uses, the timeline they share,
+/// seeking, and packets. Proxies, waveforms and frames all read sources through it.
+///
+/// - Usable streams follow one rule (`MediaInfo.primaryVideoStream`, `primaryAudioStream`, `isStillImage`): the
+///   first video stream that is not cover art, the first audio stream.
+/// - Start-time normalisation: the source's timeline starts at 0 at the earliest start of its primary video and
+///   audio streams; each stream keeps its offset from there (audio that starts 0.2 s after the video starts at
+///   0.2 s).
+///
+/// Not thread-safe: one reader at a time (its owner's thread). The libav objects are freed with it.
+public final class MediaSource {
+    public let path: String
+    /// What the container and its streams say (as `MediaProbe` reports them).
+    public let info: MediaInfo
+    package let demuxer: Demuxer
+    /// The primary video stream, if any.
+    package let video: UnsafeMutablePointer<AVStream>?
+    /// The primary audio stream, if any.
+    package let audio: UnsafeMutablePointer<AVStream>?
+    /// Where time 0 of the source's timeline is, in microseconds of container time.
+    public let startMicros: Int64
+
+    /// Opens and checks `path` (missing, unreadable, empty, not media, truncated and corrupt files are
+    /// `MediaError`s, as for `MediaProbe`).
+    public init(path: String) throws(MediaError) {
+        self.path = path
+        demuxer = try Demuxer(path: path)
+        info = MediaProbe.info(of: demuxer)
+        let streams = demuxer.streams
+        video = info.primaryVideoStream.map { streams[$0.index] }
+        audio = info.primaryAudioStream.map { streams[$0.index] }
+        let starts = [video, audio].compactMap { $0 }.compactMap { stream -> Int64? in
+            stream.pointee.start_time == aura_nopts_value() ? nil
+                : av_rescale_q(stream.pointee.start_time, stream.pointee.time_base, aura_time_base_q())
+        }
+        startMicros = starts.min() ?? 0
+    }
+
+    /// The container's duration in seconds, when it says.
+    public var durationSeconds: Double? { info.durationSeconds }
+
+    /// Reads the next packet of any stream; false at the end of the file.
+    package func read(into packet: Packet) throws(MediaError) -> Bool {
+        try demuxer.read(into: packet)
+    }
+
+    /// A timestamp of `stream` as seconds on the source's timeline.
+    package func seconds(_ timestamp: Int64, in stream: UnsafeMutablePointer<AVStream>) -> Double {
+        Double(av_rescale_q(timestamp, stream.pointee.time_base, aura_time_base_q()) - startMicros) / 1e6
+    }
+
+    /// Seconds on the source's timeline as a timestamp of `stream`.
+    package func timestamp(_ seconds: Double, in stream: UnsafeMutablePointer<AVStream>) -> Int64 {
+        av_rescale_q(Int64((seconds * 1e6).rounded()) + startMicros, aura_time_base_q(), stream.pointee.time_base)
+    }
+
+    /// Moves reading to the keyframe at or before `seconds` (source timeline) of `stream`; decoders reading it
+    /// must be flushed. Seeking before the start lands on the start.
+    package func seek(to seconds: Double, in stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+        let target = timestamp(max(seconds, 0), in: stream)
+        var rc = av_seek_frame(demuxer.context, stream.pointee.index, target, AVSEEK_FLAG_BACKWARD)
+        if rc < 0 {
+            // Some demuxers cannot seek backward to an exact point; any position at or before will do.
+            rc = avformat_seek_file(demuxer.context, stream.pointee.index, Int64.min, target, target, 0)
+        }
+        if rc < 0 { throw FFmpegResult.readError(rc, path: path, operation: "av_seek_frame") }
+    }
+}
+
+extension MediaInfo {
+    /// Whether the primary video is a still image: a file an image demuxer reads, an image codec (png, mjpeg,
+    /// bmp, tiff, webp, gif…) with at most one frame, or any single frame shorter than 0.1 s.
+    public var isStillImage: Bool {
+        guard let video = primaryVideoStream else { return false }
+        if formatName == "image2" || formatName.hasSuffix("_pipe") { return true }
+        let imageCodecs: Set<String> = ["png", "apng", "mjpeg", "jpeg2000", "bmp", "tiff", "webp", "gif", "jpegxl", "qoi"]
+        if imageCodecs.contains(video.codec) && (video.frameCount ?? 1) <= 1 { return true }
+        return video.frameCount == 1 && (durationSeconds ?? 0) < 0.1
+    }
+}

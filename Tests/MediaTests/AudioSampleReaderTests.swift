@@ -1,0 +1,76 @@
+import Foundation
+@testable import Media
+import TestSupport
+import Testing
+
+/// `AudioSampleReader` against the ffmpeg CLI's own decode of the same files (an independent reference).
+@Suite struct AudioSampleReaderTests {
+    static let formats: [(String, Int)] = [
+        (Fixtures.wavMono, 1), (Fixtures.flacStereo, 2), (Fixtures.mp3Stereo, 2), (Fixtures.aacSurround, 6),
+        (Fixtures.opusStereo, 2),
+    ]
+
+    /// The CLI's float samples of the first audio stream, per channel.
+    static func reference(_ path: String, channels: Int) throws -> [[Float]] {
+        let output = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
+        try #require(output.status == 0, "\(output.stderr)")
+        let samples = output.stdout.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        return (0..<channels).map { channel in stride(from: channel, to: samples.count, by: channels).map { samples[$0] } }
+    }
+
+    /// Everything the reader delivers from `sample` on (a seek) or from the start, per channel.
+    static func read(_ path: String, from sample: Int64? = nil) throws -> (first: Int64, channels: [[Float]]) {
+        let reader = try AudioSampleReader(source: MediaSource(path: path))
+        var channels = Array(repeating: [Float](), count: reader.channelCount)
+        var first: Int64?
+        var expected: Int64?
+        try reader.read(from: sample) { chunk in
+            if first == nil { first = chunk.firstSample }
+            if let expected { #expect(chunk.firstSample == expected, "chunks are contiguous") }
+            expected = chunk.firstSample + Int64(chunk.frameCount)
+            for (index, buffer) in chunk.channels.enumerated() { channels[index].append(contentsOf: buffer) }
+            return true
+        }
+        return (first ?? -1, channels)
+    }
+
+    @Test(arguments: formats)
+    func aStraightReadGivesTheSamplesTheCLIDecodes(path: String, channels: Int) throws {
+        let reader = try AudioSampleReader(source: MediaSource(path: path))
+        #expect(reader.channelCount == channels)
+        let expected = try Self.reference(path, channels: channels)
+        let (first, got) = try Self.read(path)
+        #expect(first == 0)
+        #expect(got.map(\.count) == expected.map(\.count), "sample counts per channel")
+        for channel in 0..<channels {
+            let difference = zip(got[channel], expected[channel]).map { abs($0 - $1) }.max() ?? 0
+            #expect(difference < 1e-6, "\(URL(fileURLWithPath: path).lastPathComponent) channel \(channel): max difference \(difference)")
+        }
+    }
+
+    /// A read that starts mid-file (a seek with pre-roll) gives the same samples as a straight read, placed at the
+    /// same indices.
+    @Test(arguments: formats)
+    func aReadFromASampleMatchesAStraightRead(path: String, channels: Int) throws {
+        let whole = try Self.read(path).channels
+        let start: Int64 = 40_000
+        let (first, part) = try Self.read(path, from: start)
+        #expect(first == start)
+        for channel in 0..<channels {
+            let reference = Array(whole[channel][Int(start)...])
+            #expect(part[channel].count == reference.count)
+            let difference = zip(part[channel], reference).map { abs($0 - $1) }.max() ?? 0
+            #expect(difference < 1e-4, "\(URL(fileURLWithPath: path).lastPathComponent) channel \(channel): max difference \(difference)")
+        }
+    }
+
+    @Test func aFileWithoutAudioIsUnsupported() throws {
+        #expect(throws: MediaError.self) { try AudioSampleReader(source: MediaSource(path: Fixtures.videoOnly)) }
+        do {
+            _ = try AudioSampleReader(source: MediaSource(path: Fixtures.videoOnly))
+        } catch let error as MediaError {
+            guard case .unsupported(let path, let reason) = error else { Issue.record("\(error)"); return }
+            #expect(path == Fixtures.videoOnly && reason.contains("no audio"))
+        }
+    }
+}
