@@ -36,7 +36,7 @@ let package = Package(
         .target(
             name: "MediaCache",
             dependencies: [
-                "Media",
+                "Media", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -49,16 +49,23 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Waveforms",
+            dependencies: [
+                "Media", "MediaCache", "Jobs",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "AuraServer",
             dependencies: [
-                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies",
+                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "aura-media",
             dependencies: [
-                "AuraServer", "JSONRPC", "Proxies", "Media", "MediaCache",
+                "AuraServer", "JSONRPC", "Proxies", "Waveforms", "Media", "MediaCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -67,7 +74,8 @@ let package = Package(
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
-        .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "TestSupport"]),
+        .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "Jobs", "TestSupport"]),
+        .testTarget(name: "WaveformsTests", dependencies: ["Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],

@@ -1,7 +1,9 @@
 import Foundation
 import JSONRPC
 import Logging
+import MediaCache
 import Proxies
+import Waveforms
 import Synchronization
 
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
@@ -17,7 +19,10 @@ public final class AuraMediaServer: Sendable {
     let settings: Mutex<ServerSettings>
     let previewState = Mutex(PreviewState.initial)
     let progressReporter: ProxyProgressReporter
-    let proxies: ProxyServiceProvider
+    let proxies: CacheServiceProvider<ProxyService>
+    let waveforms: CacheServiceProvider<WaveformService>
+    /// Source fingerprints, shared by every cache (a file is hashed once whatever asks).
+    let fingerprints = FingerprintCache()
     private let maxMessageBytes: Int
 
     /// - Parameters:
@@ -28,8 +33,16 @@ public final class AuraMediaServer: Sendable {
         self.settings = Mutex(settings)
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
-        progressReporter = ProxyProgressReporter(client: client)
-        proxies = ProxyServiceProvider(observer: progressReporter, client: client, logger: logger)
+        let progressReporter = ProxyProgressReporter(client: client)
+        self.progressReporter = progressReporter
+        let fingerprints = self.fingerprints
+        proxies = CacheServiceProvider(kind: "proxy", client: client, logger: logger) { directory, settings in
+            try ProxyService(directoryPath: directory, configuration: settings.proxyConfiguration, fingerprints: fingerprints,
+                             observer: progressReporter, logger: logger)
+        }
+        waveforms = CacheServiceProvider(kind: "waveform", client: client, logger: logger) { directory, _ in
+            try WaveformService(directoryPath: directory, fingerprints: fingerprints, logger: logger)
+        }
     }
 
     /// The settings in force.
@@ -37,7 +50,14 @@ public final class AuraMediaServer: Sendable {
 
     /// The proxy service for the current cache directory (-32021 when it is unusable).
     func proxyService() async throws -> ProxyService {
-        try await proxies.service(for: currentSettings)
+        let settings = currentSettings
+        return try await proxies.service(for: settings.cacheDirectory, settings: settings)
+    }
+
+    /// The waveform service for the current waveform cache directory (-32021 when it is unusable).
+    func waveformService() async throws -> WaveformService {
+        let settings = currentSettings
+        return try await waveforms.service(for: settings.waveformCacheDirectory, settings: settings)
     }
 
     /// The method table to hand to the dispatcher.
@@ -48,6 +68,7 @@ public final class AuraMediaServer: Sendable {
         registerProxyMethods(in: &table)
         registerPreviewMethods(in: &table)
         registerSettingsMethods(in: &table)
+        registerWaveformMethods(in: &table)
         table.registerNotification("initialized", JSONValue.self) { [logger] _ in
             logger.debug("client confirmed initialization")
         }
@@ -68,9 +89,12 @@ public final class AuraMediaServer: Sendable {
         return table
     }
 
-    /// Cancels proxy jobs and removes their partial files. Called once by the dispatcher's shutdown.
+    /// Cancels proxy jobs and waveform analyses and removes their partial files. Called once by the dispatcher's
+    /// shutdown.
     public func shutdown() async {
         logger.info("shutting down")
-        await proxies.shutdown()
+        async let proxiesDone: Void = proxies.shutdown()
+        async let waveformsDone: Void = waveforms.shutdown()
+        _ = await (proxiesDone, waveformsDone)
     }
 }

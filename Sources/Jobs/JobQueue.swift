@@ -359,9 +359,10 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         isShutDown = true
         pollTask?.cancel()
         pollTask = nil
-        for job in queue { await cancel(job) }
+        // Every job is told at once, before anything is awaited.
         let active = Array(jobs.values)
         for job in active { _ = job.context.cancel() }
+        for job in queue { await stop(job) }
         for job in active where jobs[job.id] != nil {
             await withCheckedContinuation { continuation in endWaiters[job.id, default: []].append(continuation) }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import Media
 import Synchronization
 
@@ -92,3 +93,6 @@ public final class WorkLock: Sendable {
         }
     }
 }
+
+/// A job of the `JobQueue` holds its piece of work's lock for as long as it runs.
+extension WorkLock: JobClaim {}

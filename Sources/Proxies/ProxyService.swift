@@ -24,7 +24,7 @@ import MediaCache
 public final class ProxyService: Sendable {
     let store: ProxyStore
     let queue: JobQueue<ProxySlot, ProxyRecord>
-    private let fingerprints = FingerprintCache()
+    private let fingerprints: FingerprintCache
 
     public var directory: CacheDirectory { store.directory }
     var catalog: ProxyCatalog { store.catalog }
@@ -34,8 +34,9 @@ public final class ProxyService: Sendable {
     /// Opens the cache in `directory` (created 0700 when missing), takes a lease in it, and cleans up what
     /// processes that are gone left behind (`ProxyCacheJanitor.cleanUpAtStart`). Blocks: call it off the
     /// concurrency pool (or accept a short block at start-up).
-    public init(directoryPath: String, configuration: ProxyServiceConfiguration, observer: ProxyJobObserver,
-                logger: Logger) throws {
+    public init(directoryPath: String, configuration: ProxyServiceConfiguration, fingerprints: FingerprintCache = FingerprintCache(),
+                observer: ProxyJobObserver, logger: Logger) throws {
+        self.fingerprints = fingerprints
         store = try ProxyStore(directoryPath: directoryPath, configuration: configuration, observer: observer, logger: logger)
         queue = JobQueue(idPrefix: "job", maxConcurrent: configuration.maxConcurrentJobs,
                          observer: JobListener(observer: observer))

@@ -20,6 +20,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("cache-dir"), help: "Proxy cache directory (default: $TMPDIR/aura-proxy-cache).")
     var cacheDirectory: String?
 
+    @Option(name: .customLong("waveform-cache-dir"), help: "Waveform cache directory (default: $TMPDIR/aura-waveform-cache).")
+    var waveformCacheDirectory: String?
+
     @Option(name: .customLong("log-level"), help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: info for serve, warning otherwise).")
     var logLevel: String?
 
@@ -41,6 +44,10 @@ extension CommonOptions {
         if let cacheDirectory {
             guard cacheDirectory.hasPrefix("/") else { throw ValidationError("--cache-dir must be an absolute path") }
             settings.cacheDirectory = cacheDirectory
+        }
+        if let waveformCacheDirectory {
+            guard waveformCacheDirectory.hasPrefix("/") else { throw ValidationError("--waveform-cache-dir must be an absolute path") }
+            settings.waveformCacheDirectory = waveformCacheDirectory
         }
         return settings
     }

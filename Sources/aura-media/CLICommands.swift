@@ -5,6 +5,7 @@ import Logging
 import Media
 import Proxies
 import Synchronization
+import Waveforms
 
 /// `aura-media generate FILE...`: batch proxy generation with the server's engine and catalogue.
 struct GenerateCommand: AsyncParsableCommand {
@@ -120,29 +121,53 @@ struct StatsCommand: AsyncParsableCommand {
             let totals = stats.byQuality[preset]
             rows.append([preset.rawValue, "\(totals?.count ?? 0) (\(ByteCountFormatter.string(fromByteCount: totals?.sizeBytes ?? 0, countStyle: .file)))"])
         }
+        let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: Logger(label: "aura.stats"))
+        let usage = try await waveforms.usage()
+        rows.append(["waveform cache", "\(waveforms.directory.url.path): \(usage.files) files (\(ByteCountFormatter.string(fromByteCount: usage.bytes, countStyle: .file)))"])
         print(Table.render(header: ["", "value"], rows: rows))
+        await waveforms.shutdown()
         await service.shutdown()
     }
 }
 
-/// `aura-media clear`: delete cached proxies (never sources).
+/// `aura-media clear`: delete cached proxies and/or waveforms (never sources).
 struct ClearCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "clear", abstract: "Delete cached proxies (sources are never touched).")
+    static let configuration = CommandConfiguration(commandName: "clear", abstract: "Delete cached proxies or waveforms (sources are never touched).")
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .customLong("source"), help: "Only the proxies of this source file.")
+    @Option(name: .customLong("source"), help: "Only what was made from this source file.")
     var sourcePath: String?
+
+    @Option(help: "What to delete: proxies, waveforms or all.")
+    var scope: String = "proxies"
+
+    func validate() throws {
+        guard ["proxies", "waveforms", "all"].contains(scope) else { throw ValidationError("--scope must be proxies, waveforms or all") }
+    }
 
     func run() async throws {
         common.bootstrapLogging(default: .warning)
         let settings = try common.settings()
-        let service = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
-                                       observer: SilentObserver(), logger: Logger(label: "aura.clear"))
-        let result = try await service.clear(sourcePath: sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
-        await service.shutdown()
-        print("deleted \(result.deletedFiles) files, freed \(ByteCountFormatter.string(fromByteCount: result.freedBytes, countStyle: .file))"
-              + (result.keptInUse > 0 ? "; kept \(result.keptInUse) proxies another aura-media process is generating or using" : ""))
+        let source = sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        var deleted = 0, freed: Int64 = 0, kept = 0
+        if scope != "waveforms" {
+            let service = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
+                                           observer: SilentObserver(), logger: Logger(label: "aura.clear"))
+            let result = try await service.clear(sourcePath: source)
+            await service.shutdown()
+            (deleted, freed, kept) = (result.deletedFiles, result.freedBytes, result.keptInUse)
+        }
+        if scope != "proxies" {
+            let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: Logger(label: "aura.clear"))
+            let result = try await waveforms.clear(sourcePath: source)
+            await waveforms.shutdown()
+            deleted += result.files
+            freed += result.bytes
+            kept += result.kept
+        }
+        print("deleted \(deleted) files, freed \(ByteCountFormatter.string(fromByteCount: freed, countStyle: .file))"
+              + (kept > 0 ? "; kept \(kept) files another aura-media process is generating or using" : ""))
     }
 }
 

@@ -17,9 +17,7 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard maxMessageBytes > 0 else { throw ValidationError("--max-message-bytes must be positive") }
-        if let directory = common.cacheDirectory, !directory.hasPrefix("/") {
-            throw ValidationError("--cache-dir must be an absolute path")
-        }
+        _ = try common.settings()
     }
 
     func run() throws {
@@ -27,8 +25,7 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "aura.serve")
         let protocolOutput = StdioTransport.takeOverStandardOutput()
         let writer = MessageWriter(fileDescriptor: protocolOutput)
-        var settings = ServerSettings()
-        if let directory = common.cacheDirectory { settings.cacheDirectory = directory }
+        let settings = try common.settings()
         let server = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger)
         let dispatcher = Dispatcher(
             methods: server.makeMethodTable(),

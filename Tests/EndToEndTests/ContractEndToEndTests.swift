@@ -67,6 +67,21 @@ struct ContractEndToEndTests {
         _ = try await check("resolve", ["sourcePath": .string(clip.path)])
         _ = try await check("setQuality", ["mode": .string("proxy"), "quality": .string("High")])
         _ = try await check("cancelGeneration", ["jobId": jobID])
+        // Waveforms: cold with streamed windows, warm with windows in the response (both encodings), an export.
+        let waveformParams: [String: JSONValue] = ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(2),
+                                                    "samplesPerPixel": .int(512), "windowSeconds": .double(0.5)]
+        var streamed = waveformParams
+        streamed["partialResultToken"] = .string("wave-1")
+        streamed["visibleStart"] = .double(1)
+        _ = try await check("requestWaveformRange", streamed)
+        var inline = waveformParams
+        inline["channels"] = .string("all")
+        _ = try await check("requestWaveformRange", inline)
+        inline["encoding"] = .string("base64")
+        _ = try await check("requestWaveformRange", inline)
+        let exported = Fixtures.temporaryDirectory(named: "contract-export").appendingPathComponent("clip.json")
+        _ = try await check("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string(exported.path), "format": .string("json")])
+        _ = try await check("stats")
         _ = try await check("clearCache", ["scope": .string("all")])
         _ = try await check("updateSettings", ["settings": .object(["cacheLimitBytes": .int(1 << 30)])])
         let shutdown = try await server.request("shutdown")
@@ -75,7 +90,7 @@ struct ContractEndToEndTests {
         for (method, result) in results {
             #expect(document.validateResult(of: method, result) == [], "\(method): \(result)")
         }
-        #expect(results.count == 20)
+        #expect(results.count == 25)
 
         // Every notification of the session matches its schema; job progress matches the job schemas.
         let notifications = server.messages.filter { $0["method"] != nil && $0["id"] == nil }
@@ -90,6 +105,11 @@ struct ContractEndToEndTests {
             let values = ProxyE2E.progress(server, token: token)
             #expect(values.first?["kind"] == .string("begin") && values.last?["kind"] == .string("end"), "\(token): \(values)")
             #expect(ProxyE2E.jobProgressProblems(values, document) == [])
+        }
+        let windows = ProxyE2E.progress(server, token: .string("wave-1"))
+        #expect(windows.count == 4, "one partial result per window: \(windows.count)")
+        for value in windows {
+            #expect(document.validate(value, against: "WaveformPartialResult") == [], "\(value)")
         }
         let pingValues = ProxyE2E.progress(server, token: .string("ping-1"))
         for value in pingValues {
@@ -119,6 +139,7 @@ struct ContractEndToEndTests {
         let directory = Fixtures.temporaryDirectory(named: "contract-dir")
         let empty = try Fixtures.file("contract-empty.mp4", bytes: Data())
         let text = try Fixtures.file("contract-text.mp4", bytes: Data("not a video at all\n".utf8))
+        let portrait = try ProxyE2E.portrait()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let cases: [(method: String, params: [String: JSONValue], code: Int)] = [
@@ -142,6 +163,21 @@ struct ContractEndToEndTests {
             ("setQuality", [:], -32602),
             ("updateSettings", ["settings": .object(["maxConcurrentJobs": .int(0)])], -32602),
             ("updateSettings", ["settings": .object(["cacheDirectory": .string(empty.path)])], -32021),
+            ("updateSettings", ["settings": .object(["waveformCacheDirectory": .string("relative")])], -32602),
+            ("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1)], -32602),
+            ("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(9), "endTime": .int(10),
+                                      "samplesPerPixel": .int(256)], -32602),
+            ("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1),
+                                      "samplesPerPixel": .int(0)], -32602),
+            ("requestWaveformRange", ["sourcePath": .string(portrait.path), "startTime": .int(0), "endTime": .int(1),
+                                      "samplesPerPixel": .int(256)], -32009),
+            ("requestWaveformRange", ["sourcePath": .string(text.path), "startTime": .int(0), "endTime": .int(1),
+                                      "samplesPerPixel": .int(256)], -32006),
+            ("requestWaveformRange", ["sourcePath": .string("/no/such.wav"), "startTime": .int(0), "endTime": .int(1),
+                                      "samplesPerPixel": .int(256)], -32001),
+            ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string(directory.path)], -32003),
+            ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string("/no/such/dir/x.dat")], -32001),
+            ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string("/tmp/x.dat"), "bits": .int(12)], -32602),
         ]
         for (method, params, code) in cases {
             let response = try await server.request(method, params)

@@ -26,9 +26,10 @@ enum ProxyE2E {
                                                   "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p"])
     }
 
-    /// 30 s of 1280x720 25 fps H.264, no audio: still running when a test cancels or kills its job.
+    /// 90 s of 1280x720 25 fps H.264, no audio: still running when a test cancels or kills its job, or when other
+    /// processes act on the cache meanwhile, even on a busy machine.
     static func long() throws -> URL {
-        try Fixtures.media("proxy-long-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=30",
+        try Fixtures.media("proxy-long-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
                                                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
     }
 
@@ -714,7 +715,8 @@ struct ProxyEndToEndTests {
         let settings = try await server.call("getSettings")
         #expect(document.validateResult(of: "getSettings", settings) == [])
         #expect(settings == .object(["cacheDirectory": .string(server.cacheDirectory), "cacheLimitBytes": .int(10_737_418_240),
-                                     "maxConcurrentJobs": .int(1), "hardwareAcceleration": .string("off")]))
+                                     "maxConcurrentJobs": .int(1), "hardwareAcceleration": .string("off"),
+                                     "waveformCacheDirectory": .string(server.waveformCacheDirectory)]))
         let zeroJobs = try await server.request("updateSettings", ["settings": .object(["cacheLimitBytes": .int(5000), "maxConcurrentJobs": .int(0)])])
         #expect(zeroJobs.errorCode == -32602)
         #expect(zeroJobs.errorMessage == "parameter 'settings.maxConcurrentJobs' must be between 1 and 16")
@@ -733,18 +735,22 @@ struct ProxyEndToEndTests {
         #expect(try await server.call("getSettings") == settings)
 
         let newDirectory = Fixtures.temporaryDirectory(named: "cache-moved").path + "/sub/../cache"
+        let newWaveforms = Fixtures.temporaryDirectory(named: "waveforms-moved").path + "/w"
         let updated = try await server.call("updateSettings", ["settings": .object([
             "cacheLimitBytes": .int(5_368_709_120), "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
-            "cacheDirectory": .string(newDirectory)])])
+            "cacheDirectory": .string(newDirectory), "waveformCacheDirectory": .string(newWaveforms)])])
         #expect(document.validateResult(of: "updateSettings", updated) == [])
         let normalised = URL(fileURLWithPath: newDirectory).standardizedFileURL.path
         #expect(updated == .object(["cacheDirectory": .string(normalised), "cacheLimitBytes": .int(5_368_709_120),
-                                    "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto")]))
+                                    "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
+                                    "waveformCacheDirectory": .string(newWaveforms)]))
         #expect(try await server.call("getSettings") == updated)
         var info = stat()
         #expect(lstat(normalised, &info) == 0 && info.st_mode & 0o777 == 0o700, "the new directory is created 0700")
         let stats = try await server.call("stats")
         #expect(stats["cacheDirectory"] == .string(normalised) && stats["cacheLimitBytes"] == .int(5_368_709_120))
+        #expect(stats["waveformCache"]?["cacheDirectory"] == .string(newWaveforms))
+        #expect(lstat(newWaveforms, &info) == 0 && info.st_mode & 0o777 == 0o700)
     }
 
     @Test func aSymlinkedCacheDirectoryIsRefused() async throws {

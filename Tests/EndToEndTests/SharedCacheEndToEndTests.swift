@@ -6,11 +6,8 @@ import Testing
 /// Two editor windows on one cache, or an editor and the CLI: real processes sharing a cache directory.
 @Suite(.timeLimit(.minutes(4)))
 struct SharedCacheEndToEndTests {
-    /// 90 s of 1280x720: a High proxy of it takes several seconds, long enough for other processes to act meanwhile.
-    static func ninetySeconds() throws -> URL {
-        try Fixtures.media("shared-90s-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
-                                                   "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-    }
+    /// A source whose High proxy takes several seconds, long enough for other processes to act meanwhile.
+    static func ninetySeconds() throws -> URL { try ProxyE2E.long() }
 
     /// Runs the CLI on `cache`; returns its exit status and stdout.
     static func cli(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {

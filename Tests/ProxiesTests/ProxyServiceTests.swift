@@ -535,7 +535,8 @@ struct ProxyServiceTests {
         let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft))
         try await observer.waitUntilHeld()
         async let stopped: Void = service.shutdown()
-        try await Task.sleep(for: .milliseconds(50))
+        // Shutdown tells every job at once, then ends the queued one: once that has ended, the running one knows.
+        _ = try await observer.waitForOutcome(of: queued.jobId)
         observer.release()
         await stopped
         #expect(observer.outcome(of: running.jobId)?.name == "cancelled")

@@ -61,6 +61,14 @@ struct StatsResult: Encodable, Sendable {
     var runningJobs: Int
     var byQuality: [String: QualityTotals]
     var cacheDirectory: String
+    /// The waveform cache (omitted when its directory is unusable).
+    var waveformCache: WaveformCacheStats?
+
+    struct WaveformCacheStats: Encodable, Sendable {
+        var cacheDirectory: String
+        var files: Int
+        var sizeBytes: Int64
+    }
 }
 
 struct ClearCacheParams: Decodable, Sendable {
@@ -164,6 +172,10 @@ extension AuraMediaServer {
 
         table.register("stats") { [self] _ in
             let stats = try await proxyService().stats()
+            var waveformCache: StatsResult.WaveformCacheStats?
+            if let waveforms = try? await waveformService(), let usage = try? await waveforms.usage() {
+                waveformCache = .init(cacheDirectory: waveforms.directory.url.path, files: usage.files, sizeBytes: usage.bytes)
+            }
             return StatsResult(
                 totalProxies: stats.totalProxies, totalCacheSizeBytes: stats.totalCacheSizeBytes,
                 totalSourceSizeBytes: stats.totalSourceSizeBytes,
@@ -173,19 +185,23 @@ extension AuraMediaServer {
                 byQuality: Dictionary(uniqueKeysWithValues: stats.byQuality.map {
                     ($0.key.rawValue, StatsResult.QualityTotals(count: $0.value.count, sizeBytes: $0.value.sizeBytes))
                 }),
-                cacheDirectory: currentSettings.cacheDirectory)
+                cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache)
         }
 
         table.register("clearCache", ClearCacheParams.self) { [self] params, _ in
             if let sourcePath = params.sourcePath { try requireSourcePath(sourcePath) }
             var total = ClearResult()
-            switch params.scope ?? .proxies {
-            case .proxies, .all:
+            let scope = params.scope ?? .proxies
+            if scope == .proxies || scope == .all {
                 total = try await proxyService().clear(sourcePath: params.sourcePath)
-            case .waveforms, .frames:
-                // This version keeps no waveform or frame files: those caches are empty by construction.
-                break
             }
+            if scope == .waveforms || scope == .all {
+                let cleared = try await waveformService().clear(sourcePath: params.sourcePath)
+                total.deletedFiles += cleared.files
+                total.freedBytes += cleared.bytes
+                total.keptInUse += cleared.kept
+            }
+            // This version keeps no frame files: the `frames` scope has nothing to delete.
             return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes, keptInUse: total.keptInUse)
         }
     }

@@ -14,22 +14,31 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var maxConcurrentJobs: Int
     /// `"off"` or `"auto"` (try hardware H.264 encoders, fall back to libx264).
     public var hardwareAcceleration: String
+    /// The waveform cache directory. Default `$TMPDIR/aura-waveform-cache`.
+    public var waveformCacheDirectory: String
 
     public static let defaultCacheLimitBytes: Int64 = 10 << 30
 
     /// The guide's location: `$TMPDIR/aura-proxy-cache`, `/tmp/aura-proxy-cache` without TMPDIR.
-    public static var defaultCacheDirectory: String {
+    public static var defaultCacheDirectory: String { temporaryDirectory(named: "aura-proxy-cache") }
+
+    /// The guide's location: `$TMPDIR/aura-waveform-cache`, `/tmp/aura-waveform-cache` without TMPDIR.
+    public static var defaultWaveformCacheDirectory: String { temporaryDirectory(named: "aura-waveform-cache") }
+
+    private static func temporaryDirectory(named name: String) -> String {
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        return URL(fileURLWithPath: temporary).appendingPathComponent("aura-proxy-cache").path
+        return URL(fileURLWithPath: temporary).appendingPathComponent(name).path
     }
 
     public init(cacheDirectory: String = ServerSettings.defaultCacheDirectory,
                 cacheLimitBytes: Int64 = ServerSettings.defaultCacheLimitBytes,
-                maxConcurrentJobs: Int = 1, hardwareAcceleration: String = "off") {
+                maxConcurrentJobs: Int = 1, hardwareAcceleration: String = "off",
+                waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory) {
         self.cacheDirectory = cacheDirectory
         self.cacheLimitBytes = cacheLimitBytes
         self.maxConcurrentJobs = maxConcurrentJobs
         self.hardwareAcceleration = hardwareAcceleration
+        self.waveformCacheDirectory = waveformCacheDirectory
     }
 
     /// A partial update: members left out keep their value.
@@ -38,13 +47,15 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         public var cacheLimitBytes: Int64?
         public var maxConcurrentJobs: Int?
         public var hardwareAcceleration: String?
+        public var waveformCacheDirectory: String?
 
         public init(cacheDirectory: String? = nil, cacheLimitBytes: Int64? = nil, maxConcurrentJobs: Int? = nil,
-                    hardwareAcceleration: String? = nil) {
+                    hardwareAcceleration: String? = nil, waveformCacheDirectory: String? = nil) {
             self.cacheDirectory = cacheDirectory
             self.cacheLimitBytes = cacheLimitBytes
             self.maxConcurrentJobs = maxConcurrentJobs
             self.hardwareAcceleration = hardwareAcceleration
+            self.waveformCacheDirectory = waveformCacheDirectory
         }
     }
 
@@ -52,10 +63,10 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public func applying(_ patch: Patch, field prefix: String = "settings") throws -> ServerSettings {
         var updated = self
         if let directory = patch.cacheDirectory {
-            guard directory.hasPrefix("/") else {
-                throw ResponseError.invalidParams("parameter '\(prefix).cacheDirectory' must be an absolute path, not \(directory.debugDescription)")
-            }
-            updated.cacheDirectory = URL(fileURLWithPath: directory).standardizedFileURL.path
+            updated.cacheDirectory = try Self.absolute(directory, field: "\(prefix).cacheDirectory")
+        }
+        if let directory = patch.waveformCacheDirectory {
+            updated.waveformCacheDirectory = try Self.absolute(directory, field: "\(prefix).waveformCacheDirectory")
         }
         if let limit = patch.cacheLimitBytes {
             guard limit > 0 else {
@@ -76,5 +87,12 @@ public struct ServerSettings: Codable, Sendable, Equatable {
             updated.hardwareAcceleration = acceleration
         }
         return updated
+    }
+
+    private static func absolute(_ directory: String, field: String) throws -> String {
+        guard directory.hasPrefix("/") else {
+            throw ResponseError.invalidParams("parameter '\(field)' must be an absolute path, not \(directory.debugDescription)")
+        }
+        return URL(fileURLWithPath: directory).standardizedFileURL.path
     }
 }

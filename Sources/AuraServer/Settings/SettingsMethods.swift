@@ -18,7 +18,10 @@ extension AuraMediaServer {
     func apply(_ patch: ServerSettings.Patch, field: String) async throws -> ServerSettings {
         let updated = try currentSettings.applying(patch, field: field)
         if patch.cacheDirectory != nil {
-            try await proxies.switchDirectory(to: updated.cacheDirectory)
+            try await proxies.switchDirectory(to: updated.cacheDirectory, settings: updated)
+        }
+        if patch.waveformCacheDirectory != nil {
+            try await waveforms.switchDirectory(to: updated.waveformCacheDirectory, settings: updated)
         }
         settings.withLock { $0 = updated }
         if let service = await proxies.openService {

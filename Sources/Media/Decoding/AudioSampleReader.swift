@@ -72,6 +72,9 @@ public final class AudioSampleReader {
         }
     }
 
+    /// The index of the next sample a read without a starting sample delivers; nil right after a seek.
+    public var position: Int64? { nextSample }
+
     /// Decodes chunks and hands each to `body` until `body` returns false or the stream ends. With `sample`,
     /// reading starts at that sample (a seek); without, it goes on where it stopped (from sample 0 at first).
     public func read(from sample: Int64? = nil, _ body: (AudioChunk) throws(MediaError) -> Bool) throws(MediaError) {

@@ -187,4 +187,3 @@ final class ProxyJobWork: Sendable {
     }
 }
 
-extension WorkLock: JobClaim {}

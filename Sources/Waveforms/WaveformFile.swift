@@ -1,0 +1,157 @@
+import Foundation
+import Media
+
+/// The on-disk form of a `WaveformPyramid`: one file per source content, named by its fingerprint.
+///
+/// Layout (little-endian):
+/// ```
+/// "AURAWAVE"                      8 bytes
+/// version                         UInt32 (1)
+/// fingerprint key                 16 ASCII bytes
+/// sampleRate, channelCount        UInt32, UInt32
+/// sampleCount                     UInt64
+/// startSeconds                    Float64
+/// levelCount                      UInt32
+/// per level: bucketSamples        UInt32, bucketCount UInt64
+/// per level, per series:          min Int16 × bucketCount, max Int16 × bucketCount, rms UInt16 × bucketCount
+/// checksum                        UInt64: FNV-1a over 8-byte words of everything before it
+/// ```
+/// A file whose length, header or checksum is wrong (cut short by a crash or a full disk, or damaged) is refused
+/// by `decode`, and the cache rebuilds it; it is never served.
+enum WaveformFile {
+    static let magic = Array("AURAWAVE".utf8)
+    static let version: UInt32 = 1
+
+    /// Why a file was refused.
+    struct Invalid: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { "invalid waveform file: \(reason)" }
+    }
+
+    static func encode(_ pyramid: WaveformPyramid, fingerprintKey: String) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64 + pyramid.levels.count * 12 + pyramid.byteCount + 8)
+        bytes += magic
+        append(&bytes, version)
+        let key = Array(fingerprintKey.utf8)
+        precondition(key.count == 16)
+        bytes += key
+        append(&bytes, UInt32(pyramid.sampleRate))
+        append(&bytes, UInt32(pyramid.channelCount))
+        append(&bytes, UInt64(pyramid.sampleCount))
+        append(&bytes, pyramid.startSeconds.bitPattern)
+        append(&bytes, UInt32(pyramid.levels.count))
+        for level in pyramid.levels {
+            append(&bytes, UInt32(level.bucketSamples))
+            append(&bytes, UInt64(level.bucketCount))
+        }
+        for level in pyramid.levels {
+            for series in level.series {
+                appendArray(&bytes, series.min)
+                appendArray(&bytes, series.max)
+                appendArray(&bytes, series.rms)
+            }
+        }
+        append(&bytes, checksum(bytes[...]))
+        return bytes
+    }
+
+    static func decode(_ bytes: [UInt8], fingerprintKey: String) throws(Invalid) -> WaveformPyramid {
+        var reader = Reader(bytes: bytes)
+        guard bytes.count >= 8 + 8, Array(bytes[0..<8]) == magic else { throw Invalid(reason: "not a waveform file") }
+        reader.offset = 8
+        guard try reader.read(UInt32.self) == version else { throw Invalid(reason: "unknown version") }
+        let key = try reader.bytes(16)
+        guard String(decoding: key, as: UTF8.self) == fingerprintKey else { throw Invalid(reason: "made for other content") }
+        let sampleRate = Int(try reader.read(UInt32.self))
+        let channelCount = Int(try reader.read(UInt32.self))
+        let sampleCount = Int64(try reader.read(UInt64.self))
+        let startSeconds = Double(bitPattern: try reader.read(UInt64.self))
+        let levelCount = Int(try reader.read(UInt32.self))
+        guard sampleRate > 0, (1...64).contains(channelCount), sampleCount >= 0, (1...64).contains(levelCount) else {
+            throw Invalid(reason: "impossible header values")
+        }
+        let seriesCount = channelCount > 1 ? channelCount + 1 : 1
+        var shapes: [(bucketSamples: Int, bucketCount: Int)] = []
+        var expected = reader.offset + levelCount * 12 + 8
+        for index in 0..<levelCount {
+            let bucketSamples = Int(try reader.read(UInt32.self))
+            let bucketCount = try reader.read(UInt64.self)
+            guard bucketSamples == WaveformPyramid.baseBucketSamples << index, bucketCount < 1 << 40 else {
+                throw Invalid(reason: "impossible level \(index)")
+            }
+            shapes.append((bucketSamples, Int(bucketCount)))
+            expected += Int(bucketCount) * 6 * seriesCount
+        }
+        guard bytes.count == expected else { throw Invalid(reason: "\(bytes.count) bytes where \(expected) belong (cut short?)") }
+        let stored = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self) }
+        guard UInt64(littleEndian: stored) == checksum(bytes[..<(bytes.count - 8)]) else { throw Invalid(reason: "checksum mismatch") }
+        var levels: [WaveformPyramid.Level] = []
+        for shape in shapes {
+            var series: [WaveformPyramid.Series] = []
+            for _ in 0..<seriesCount {
+                let min: [Int16] = reader.array(shape.bucketCount)
+                let max: [Int16] = reader.array(shape.bucketCount)
+                let rms: [UInt16] = reader.array(shape.bucketCount)
+                series.append(.init(min: min, max: max, rms: rms))
+            }
+            levels.append(.init(bucketSamples: shape.bucketSamples, series: series))
+        }
+        return WaveformPyramid(sampleRate: sampleRate, channelCount: channelCount, sampleCount: sampleCount,
+                               startSeconds: startSeconds, levels: levels)
+    }
+
+    /// FNV-1a over little-endian 8-byte words (the tail zero-padded): fast enough to check tens of MB on every load.
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        bytes.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            for index in 0..<words {
+                hash = (hash ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))) &* 0x0000_0100_0000_01b3
+            }
+            var tail: UInt64 = 0
+            for index in (words * 8)..<raw.count { tail |= UInt64(raw[index]) << (UInt64(index - words * 8) * 8) }
+            hash = (hash ^ tail) &* 0x0000_0100_0000_01b3
+        }
+        return hash
+    }
+
+    private static func append<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    private static func appendArray<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ values: [T]) {
+        // Little-endian hosts only (x86_64, arm64): the arrays are written as they are in memory.
+        values.withUnsafeBytes { bytes += $0 }
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var offset = 0
+
+        mutating func read<T: FixedWidthInteger>(_ type: T.Type) throws(Invalid) -> T {
+            guard offset + MemoryLayout<T>.size <= bytes.count else { throw Invalid(reason: "cut short in the header") }
+            let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+            offset += MemoryLayout<T>.size
+            return T(littleEndian: value)
+        }
+
+        mutating func bytes(_ count: Int) throws(Invalid) -> [UInt8] {
+            guard offset + count <= bytes.count else { throw Invalid(reason: "cut short in the header") }
+            defer { offset += count }
+            return Array(bytes[offset..<(offset + count)])
+        }
+
+        /// `count` values (the length was checked against the header beforehand).
+        mutating func array<T: FixedWidthInteger>(_ count: Int) -> [T] {
+            let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                bytes.withUnsafeBytes { raw in
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count * MemoryLayout<T>.size)]))
+                }
+                initialized = count
+            }
+            offset += count * MemoryLayout<T>.size
+            return values
+        }
+    }
+}

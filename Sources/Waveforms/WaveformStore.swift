@@ -1,0 +1,152 @@
+import Foundation
+import Logging
+import Media
+import MediaCache
+import Synchronization
+
+/// The waveform cache: pyramid files on disk (`waveforms/<fingerprint>.wave`, written whole under the source's
+/// `WorkLock` and renamed into place) and the most recently used pyramids in memory.
+///
+/// Synchronous and blocking (file system): called from job threads and `BlockingQueue`. Cross-process rules as for
+/// proxies: a source's file is written or deleted only under its lock; leftovers are removed only when their lock
+/// is free (their writer is gone).
+final class WaveformStore: Sendable {
+    static let area = "waveforms"
+
+    let directory: CacheDirectory
+    let lease: ProcessLease
+    let logger: Logger
+    private let memory: Mutex<MemoryCache>
+    let memoryLimitBytes: Int
+
+    private struct MemoryCache {
+        var entries: [String: (pyramid: WaveformPyramid, lastUse: UInt64)] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+    }
+
+    init(directoryPath: String, memoryLimitBytes: Int = 256 << 20, logger: Logger) throws {
+        directory = try CacheDirectory.prepare(path: directoryPath, areas: [Self.area])
+        lease = try ProcessLease.take(in: directory)
+        self.logger = logger
+        self.memoryLimitBytes = memoryLimitBytes
+        memory = Mutex(MemoryCache())
+    }
+
+    static func lockName(_ key: String) -> String { "wave-\(key)" }
+    func fileURL(_ key: String) -> URL { directory.areaURL(Self.area).appendingPathComponent("\(key).wave") }
+    func partialURL(_ key: String, jobID: String) -> URL {
+        directory.areaURL(Self.area).appendingPathComponent("\(key).\(jobID).partial")
+    }
+
+    // MARK: - Memory
+
+    /// The pyramid of `key` if it is in memory.
+    func cached(_ key: String) -> WaveformPyramid? {
+        memory.withLock { cache in
+            guard let entry = cache.entries[key] else { return nil }
+            cache.clock += 1
+            cache.entries[key] = (entry.pyramid, cache.clock)
+            return entry.pyramid
+        }
+    }
+
+    /// Keeps a pyramid in memory, dropping the least recently used ones beyond the limit.
+    func remember(_ pyramid: WaveformPyramid, key: String) {
+        memory.withLock { cache in
+            cache.clock += 1
+            if let old = cache.entries.updateValue((pyramid, cache.clock), forKey: key) { cache.bytes -= old.pyramid.byteCount }
+            cache.bytes += pyramid.byteCount
+            while cache.bytes > memoryLimitBytes, cache.entries.count > 1,
+                  let oldest = cache.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                cache.entries.removeValue(forKey: oldest.key)
+                cache.bytes -= oldest.value.pyramid.byteCount
+            }
+        }
+    }
+
+    private func forgetAll() {
+        memory.withLock { $0 = MemoryCache() }
+    }
+
+    private func forget(_ key: String) {
+        memory.withLock { cache in
+            if let old = cache.entries.removeValue(forKey: key) { cache.bytes -= old.pyramid.byteCount }
+        }
+    }
+
+    // MARK: - Disk
+
+    /// The pyramid stored for `key`, loaded and checked (length, header, checksum); nil when there is none. A
+    /// damaged file is deleted (when nobody is writing it) so it is rebuilt, never served.
+    func load(_ key: String) -> WaveformPyramid? {
+        let url = fileURL(key)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        do {
+            let pyramid = try WaveformFile.decode([UInt8](data), fingerprintKey: key)
+            remember(pyramid, key: key)
+            return pyramid
+        } catch {
+            logger.warning("discarding the waveform cache file of \(key): \(error)")
+            if let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) {
+                defer { lock.release() }
+                unlink(url.path)
+            }
+            return nil
+        }
+    }
+
+    /// Writes a pyramid: to a partial file, fsynced, renamed into place. The caller holds the source's lock.
+    func save(_ pyramid: WaveformPyramid, key: String, jobID: String) throws {
+        try DurableFile.write(WaveformFile.encode(pyramid, fingerprintKey: key), to: fileURL(key), via: partialURL(key, jobID: jobID))
+        remember(pyramid, key: key)
+    }
+
+    // MARK: - Housekeeping
+
+    /// Files and bytes on disk (complete pyramids only).
+    func usage() -> (files: Int, bytes: Int64) {
+        var files = 0, bytes: Int64 = 0
+        for name in directory.fileNames(inArea: Self.area) where name.hasSuffix(".wave") {
+            var info = stat()
+            if stat(directory.areaURL(Self.area).appendingPathComponent(name).path, &info) == 0 {
+                files += 1
+                bytes += Int64(info.st_size)
+            }
+        }
+        return (files, bytes)
+    }
+
+    /// Deletes the pyramids (all, or the one of `only`) and leftover files nobody is writing; returns files and
+    /// bytes freed and how many were left because an analysis (here or in another process) is writing them.
+    func clear(only: String? = nil, sparing active: Set<String>) -> (files: Int, bytes: Int64, kept: Int) {
+        if let only { forget(only) } else { forgetAll() }
+        var result: (files: Int, bytes: Int64, kept: Int) = (0, 0, 0)
+        for name in directory.fileNames(inArea: Self.area) {
+            guard let key = name.split(separator: ".").first.map(String.init), key.count == 16 else { continue }
+            if let only, key != only { continue }
+            guard !active.contains(key), let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) else {
+                result.kept += name.hasSuffix(".wave") ? 1 : 0
+                continue
+            }
+            defer { lock.release() }
+            if let size = directory.removeFile(named: name, inArea: Self.area) {
+                result.files += 1
+                result.bytes += size
+            }
+        }
+        return result
+    }
+
+    /// At start: partial files of analyses whose process is gone are deleted.
+    func cleanUpAtStart() {
+        ProcessLease.sweep(in: directory)
+        for name in directory.fileNames(inArea: Self.area) where name.hasSuffix(".partial") {
+            guard let key = name.split(separator: ".").first.map(String.init),
+                  let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) else { continue }
+            defer { lock.release() }
+            logger.info("removing leftover waveform partial file \(name)")
+            directory.removeFile(named: name, inArea: Self.area)
+        }
+    }
+}

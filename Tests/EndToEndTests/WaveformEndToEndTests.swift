@@ -1,0 +1,196 @@
+import Foundation
+import JSONRPC
+import TestSupport
+import Testing
+
+/// Waveforms through the real binary: streamed windows in priority order, the persistent cache, invalidation,
+/// recovery from a damaged cache file, cancellation, a killed analysis, and exports read back.
+@Suite(.timeLimit(.minutes(4)))
+struct WaveformEndToEndTests {
+    /// 20 minutes of stereo tones (FLAC): long enough that its analysis is still running while a test acts.
+    static func twentyMinutes() throws -> URL {
+        try Fixtures.media("waveform-20min.flac", ["-f", "lavfi", "-i",
+            "aevalsrc=0.6*sin(2*PI*440*t)*sin(2*PI*0.05*t)|0.3*sin(2*PI*660*t):s=48000:d=1200", "-c:a", "flac"])
+    }
+
+    /// 6 s of stereo tones (FLAC).
+    static func sixSeconds() throws -> URL {
+        try Fixtures.media("waveform-6s.flac", ["-f", "lavfi", "-i",
+            "aevalsrc=0.8*sin(2*PI*220*t)|0.4*sin(2*PI*330*t):s=44100:d=6", "-c:a", "flac"])
+    }
+
+    static func server(_ waveforms: String? = nil) throws -> ServerProcess {
+        try ServerProcess(waveformCacheDirectory: waveforms)
+    }
+
+    /// The windows streamed on `token`, in arrival order.
+    static func streamed(_ server: ServerProcess, token: String) -> [JSONValue] {
+        ProxyE2E.progress(server, token: .string(token)).flatMap { $0["windows"]?.arrayValue ?? [] }
+    }
+
+    @Test func windowsStreamVisibleFirstThenByDistanceAndComeFromTheCacheAfterwards() async throws {
+        let source = try Self.twentyMinutes()
+        let server = try Self.server()
+        _ = try await server.initialize()
+        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+                                           "pixelsPerSecond": .int(100), "visibleStart": .int(600), "visibleEnd": .int(630),
+                                           "partialResultToken": .string("cold")]
+        let summary = try await server.call("requestWaveformRange", params, timeout: .seconds(120))
+        #expect(summary["fromCache"] == .bool(false))
+        #expect(summary["samplesPerPixel"] == .int(512), "48000/100 = 480 is served at the nearest multiple of 256")
+        let windows = Self.streamed(server, token: "cold")
+        let count = try #require(summary["windowCount"]?.intValue)
+        #expect(windows.count == count && Set(windows.compactMap { $0["index"]?.intValue }).count == count)
+        // The visible windows came first, then by distance from the visible range.
+        let distances = windows.map { window -> Double in
+            let start = window["startTime"]?.doubleValue ?? 0, end = window["endTime"]?.doubleValue ?? 0
+            return end > 600 && start <= 630 ? 0 : (start > 630 ? start - 630 : 600 - end)
+        }
+        #expect(distances.prefix(while: { $0 == 0 }).count >= 3)
+        #expect(distances == distances.sorted(), "priority order")
+        // The first visible window arrived before the analysis of the whole file ended (the response).
+        let firstWindow = try #require(server.arrival { $0["params"]?["token"] == .string("cold") })
+        let answered = try #require(server.arrival { $0["result"]?["windowCount"] != nil })
+        #expect(firstWindow < answered)
+
+        // Warm: the same request is answered from the pyramid, without decoding.
+        var warm = params
+        warm["partialResultToken"] = .string("warm")
+        let again = try await server.call("requestWaveformRange", warm)
+        #expect(again["fromCache"] == .bool(true))
+        let warmWindows = Self.streamed(server, token: "warm")
+        #expect(warmWindows.map { $0["index"] } == windows.map { $0["index"] })
+        let same = warmWindows == windows
+        #expect(same, "cold (decoded directly, then from the new pyramid) and warm windows hold the same values")
+        let stats = try await server.call("stats")
+        #expect(stats["waveformCache"]?["files"] == .int(1))
+    }
+
+    @Test func aCancelledRequestStopsAtOnceAndTheServerKeepsServing() async throws {
+        let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "cancel-waveform.flac")
+        let server = try Self.server()
+        _ = try await server.initialize()
+        // No visible range on a cold cache: every window waits for the analysis.
+        let id = server.sendRequest("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
+                                                              "endTime": .int(1200), "samplesPerPixel": .int(1024)])
+        try await Task.sleep(for: .milliseconds(200))
+        let cancelledAt = ContinuousClock.now
+        server.notify("$/cancelRequest", ["id": .int(id)])
+        let response = try await server.response(id)
+        #expect(response.errorCode == -32800)
+        let answered = try #require(server.arrival { $0["id"] == .int(id) })
+        #expect(answered - cancelledAt < .seconds(2), "answered \(answered - cancelledAt) after the cancellation")
+        #expect(try await server.call("ping")["serverTime"] != nil)
+        // The analysis went on in the background: a later request finds its result.
+        let later = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(10),
+                                                                   "endTime": .int(20), "samplesPerPixel": .int(1024)],
+                                          timeout: .seconds(120))
+        #expect(later["windowCount"] == .int(1))
+    }
+
+    @Test func aChangedSourceIsAnalysedAgainAndADamagedCacheFileIsRebuilt() async throws {
+        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-damage")
+        let source = try ProxyE2E.copy(Self.sixSeconds(), as: "damage.flac")
+        let server = try Self.server(waveforms.path)
+        _ = try await server.initialize()
+        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(6),
+                                           "samplesPerPixel": .int(256), "windowSeconds": .int(6)]
+        let first = try await server.call("requestWaveformRange", params)
+        #expect(first["fromCache"] == .bool(false))
+        let cached = try await server.call("requestWaveformRange", params)
+        let sameCached = cached["windows"] == first["windows"]
+        #expect(cached["fromCache"] == .bool(true) && sameCached)
+
+        // Damage the persisted file; a new server (nothing in memory) must not serve it.
+        let files = try FileManager.default.contentsOfDirectory(atPath: waveforms.path + "/waveforms").filter { $0.hasSuffix(".wave") }
+        let file = URL(fileURLWithPath: waveforms.path + "/waveforms/" + (try #require(files.first)))
+        var bytes = try Data(contentsOf: file)
+        bytes[bytes.count / 3] ^= 0xFF
+        try bytes.write(to: file)
+        let restarted = try Self.server(waveforms.path)
+        _ = try await restarted.initialize()
+        let rebuilt = try await restarted.call("requestWaveformRange", params)
+        #expect(rebuilt["fromCache"] == .bool(false), "a damaged file is rebuilt, never served")
+        let sameRebuilt = rebuilt["windows"] == first["windows"]
+        #expect(sameRebuilt)
+
+        // Changed content (louder): analysed again, new values.
+        let louder = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i",
+                                                       "aevalsrc=0.2*sin(2*PI*220*t)|0.9*sin(2*PI*330*t):s=44100:d=6", source.path])
+        try #require(louder.status == 0)
+        let changed = try await restarted.call("requestWaveformRange", params)
+        #expect(changed["fromCache"] == .bool(false))
+        let differs = changed["windows"] != first["windows"]
+        #expect(differs)
+    }
+
+    @Test func aKilledAnalysisLeavesNothingServedAndARestartCompletesIt() async throws {
+        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-kill")
+        let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "kill-waveform.flac")
+        let first = try Self.server(waveforms.path)
+        _ = try await first.initialize()
+        _ = first.sendRequest("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+                                                       "samplesPerPixel": .int(4096)])
+        try await Task.sleep(for: .milliseconds(300))
+        kill(first.process.processIdentifier, SIGKILL)
+        #expect(try await first.waitForExit() != nil)
+        // Whatever the kill left (at most a partial file) is never served, and a new server completes the analysis.
+        let second = try Self.server(waveforms.path)
+        _ = try await second.initialize()
+        let result = try await second.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
+                                                                    "endTime": .int(1200), "samplesPerPixel": .int(4096)],
+                                           timeout: .seconds(120))
+        #expect(result["fromCache"] == .bool(false))
+        let left = try FileManager.default.contentsOfDirectory(atPath: waveforms.path + "/waveforms")
+        #expect(left.count == 1 && left[0].hasSuffix(".wave"), "\(left)")
+    }
+
+    @Test func exportsReadBackAsTheWindowsSay() async throws {
+        let source = try Self.sixSeconds()
+        let server = try Self.server()
+        _ = try await server.initialize()
+        let directory = Fixtures.temporaryDirectory(named: "exports")
+        let windows = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
+                                                                      "endTime": .int(6), "samplesPerPixel": .int(512),
+                                                                      "channels": .string("all"), "windowSeconds": .int(6),
+                                                                      "encoding": .string("base64")])
+        let window = try #require(windows["windows"]?.arrayValue?.first)
+        func int16s(_ value: JSONValue?) -> [Int16] {
+            guard let text = value?.stringValue, let data = Data(base64Encoded: text) else { return [] }
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        }
+        let mins = (window["min"]?.arrayValue ?? []).map(int16s), maxs = (window["max"]?.arrayValue ?? []).map(int16s)
+        #expect(mins.count == 2 && mins[0].count == 517)
+
+        // 16-bit .dat, version 2 (two channels): header, then per pixel per channel min and max.
+        let dat = directory.appendingPathComponent("clip.dat")
+        let datResult = try await server.call("exportWaveform", ["sourcePath": .string(source.path), "outputPath": .string(dat.path),
+                                                                 "samplesPerPixel": .int(512), "channels": .string("all")])
+        #expect(datResult["version"] == .int(2) && datResult["channels"] == .int(2) && datResult["length"] == .int(517))
+        let bytes = try Data(contentsOf: dat)
+        let header = bytes.withUnsafeBytes { raw in (0..<6).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self) } }
+        #expect(header == [2, 0, 44100, 512, 517, 2])
+        let body = bytes.dropFirst(24).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
+        #expect(body.count == 517 * 2 * 2)
+        for pixel in [0, 100, 516] {
+            for channel in 0..<2 {
+                #expect(body[(pixel * 2 + channel) * 2] == mins[channel][pixel] && body[(pixel * 2 + channel) * 2 + 1] == maxs[channel][pixel])
+            }
+        }
+
+        // 8-bit JSON of the mixed channel at a resolution that is not a multiple of 256 (decoded directly).
+        let json = directory.appendingPathComponent("clip.json")
+        let jsonResult = try await server.call("exportWaveform", ["sourcePath": .string(source.path), "outputPath": .string(json.path),
+                                                                  "format": .string("json"), "samplesPerPixel": .int(300), "bits": .int(8)])
+        #expect(jsonResult["version"] == .int(2) && jsonResult["length"] == .int(882) && jsonResult["bits"] == .int(8))
+        let parsed = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: json))
+        #expect(parsed["channels"] == .int(1) && parsed["sample_rate"] == .int(44100) && parsed["samples_per_pixel"] == .int(300))
+        let data = parsed["data"]?.arrayValue?.compactMap(\.intValue) ?? []
+        #expect(data.count == 882 * 2)
+        #expect(data.allSatisfy { (-128...127).contains($0) })
+        // The mixed tones peak at (0.8 + 0.4) / 2 at most: about 76 of 127.
+        #expect((70...77).contains(data.max() ?? 0), "\(data.max() ?? 0)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["clip.dat", "clip.json"],
+                "no partial files are left")
+    }
+}

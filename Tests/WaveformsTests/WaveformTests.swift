@@ -1,0 +1,224 @@
+import Foundation
+import Jobs
+import Logging
+import Media
+import MediaCache
+import Synchronization
+import TestSupport
+import Testing
+@testable import Waveforms
+
+/// PCM decoded by the ffmpeg CLI (the independent reference) and the peaks/RMS computed from it directly.
+struct Reference: Sendable {
+    let channels: [[Float]]
+    /// The samples of each series: 0 = mixed (channels averaged sample by sample), 1… = each channel (mono: 0 is the
+    /// channel).
+    let allSeries: [[Float]]
+
+    init(_ path: String, channels count: Int) throws {
+        let output = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
+        try #require(output.status == 0, "\(output.stderr)")
+        let samples = output.stdout.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let channels = (0..<count).map { channel in stride(from: channel, to: samples.count, by: count).map { samples[$0] } }
+        self.channels = channels
+        if count == 1 {
+            allSeries = channels
+        } else {
+            let mixed = (0..<channels[0].count).map { sample in channels.reduce(Float(0)) { $0 + $1[sample] } / Float(count) }
+            allSeries = [mixed] + channels
+        }
+    }
+
+    var sampleCount: Int { channels[0].count }
+
+    func series(_ index: Int) -> [Float] { allSeries[index] }
+
+    /// Min, max and RMS of each pixel of `samplesPerPixel` samples from `origin`, for `count` pixels.
+    func pixels(_ series: [Float], samplesPerPixel: Int, origin: Int, count: Int) -> [(min: Float, max: Float, rms: Double)] {
+        (0..<count).compactMap { pixel in
+            let start = origin + pixel * samplesPerPixel
+            guard start < series.count else { return nil }
+            let slice = series[start..<min(start + samplesPerPixel, series.count)]
+            let squares = slice.reduce(0.0) { $0 + Double($1) * Double($1) }
+            return (slice.min()!, slice.max()!, (squares / Double(slice.count)).squareRoot())
+        }
+    }
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "waveform-tests")
+    logger.logLevel = .critical
+    return logger
+}
+
+func makeService(_ directory: URL? = nil) throws -> WaveformService {
+    try WaveformService(directoryPath: (directory ?? TestFiles.scratch("waveform-cache")).path, logger: quietLogger())
+}
+
+/// Every window of a request, in the order delivered.
+func collect(_ service: WaveformService, _ request: WaveformRangeRequest) async throws -> ([WaveformWindow], WaveformSummary) {
+    let windows = Mutex<[WaveformWindow]>([])
+    let summary = try await service.windows(for: request) { window in windows.withLock { $0.append(window) } }
+    return (windows.withLock { $0 }, summary)
+}
+
+@Suite(.timeLimit(.minutes(2)))
+struct WaveformTests {
+    static let formats: [(String, Int)] = [
+        (MediaFixtures.wavMono, 1), (MediaFixtures.flacStereo, 2), (MediaFixtures.mp3Stereo, 2), (MediaFixtures.aacSurround, 6),
+    ]
+
+    /// Served windows against peaks and RMS computed from the CLI's PCM, at several zoom levels (from the pyramid,
+    /// levels 0 to 4, and below its buckets), for the mixed view and every channel.
+    @Test(arguments: formats)
+    func windowsMatchAnIndependentComputation(path: String, channels: Int) async throws {
+        let reference = try await BlockingQueue.run { try Reference(path, channels: channels) }
+        let service = try makeService()
+        defer { Task { await service.shutdown() } }
+        let duration = Double(reference.sampleCount) / Double(try AudioSampleReader(source: MediaSource(path: path)).sampleRate)
+        for samplesPerPixel in [256, 512, 768, 1024, 4096, 100] {
+            for selection in [WaveformRangeRequest.Channels.mixed, .all] {
+                let request = WaveformRangeRequest(sourcePath: path, startTime: 0.3, endTime: duration, resolution: .samplesPerPixel(samplesPerPixel),
+                                                   channels: selection, windowSeconds: 0.5)
+                let (windows, summary) = try await collect(service, request)
+                #expect(summary.samplesPerPixel == samplesPerPixel)
+                #expect(windows.count == summary.windowCount)
+                let seriesIndices = selection == .mixed ? [0] : (channels > 1 ? Array(1...channels) : [0])
+                // The comparison is heavy in a debug build: off the concurrency pool, which other suites need.
+                let problem = try await BlockingQueue.run { () -> String? in
+                    for window in windows.sorted(by: { $0.index < $1.index }) {
+                        let origin = Int((window.startTime * Double(summary.sampleRate)).rounded())
+                        for (position, seriesIndex) in seriesIndices.enumerated() {
+                            let got = window.pixels.series[position]
+                            let expected = reference.pixels(reference.series(seriesIndex), samplesPerPixel: samplesPerPixel, origin: origin,
+                                                            count: got.min.count)
+                            guard got.min.count == expected.count else { return "window \(window.index): \(got.min.count) pixels, expected \(expected.count)" }
+                            for (pixel, want) in expected.enumerated() {
+                                let minError = abs(Double(got.min[pixel]) - Double(want.min) * 32767)
+                                let maxError = abs(Double(got.max[pixel]) - Double(want.max) * 32767)
+                                let rmsError = abs(Double(got.rms[pixel]) - want.rms * 65535)
+                                if minError > 1.01 || maxError > 1.01 || rmsError > 3 {
+                                    return "series \(seriesIndex) window \(window.index) pixel \(pixel): min \(minError) max \(maxError) rms \(rmsError) LSB off"
+                                }
+                            }
+                        }
+                    }
+                    return nil
+                }
+                if let problem {
+                    Issue.record("\(URL(fileURLWithPath: path).lastPathComponent) at \(samplesPerPixel) samples per pixel: \(problem)")
+                    return
+                }
+            }
+        }
+    }
+
+    @Test func windowsComeVisibleFirstThenByDistance() async throws {
+        let service = try makeService()
+        defer { Task { await service.shutdown() } }
+        let request = WaveformRangeRequest(sourcePath: MediaFixtures.flacStereo, startTime: 0, endTime: 2, resolution: .samplesPerPixel(256),
+                                           visibleStart: 1.05, visibleEnd: 1.25, windowSeconds: 0.2)
+        for pass in 0..<2 {  // cold (direct decode, then the pyramid), then warm
+            let (windows, summary) = try await collect(service, request)
+            #expect(summary.fromCache == (pass == 1))
+            let order = windows.map(\.index)
+            #expect(Set(order) == Set(0..<summary.windowCount), "every window exactly once")
+            #expect(order.count == summary.windowCount)
+            let visible = windows.prefix { $0.endTime > 1.05 && $0.startTime <= 1.25 }
+            #expect(visible.count >= 1 && visible.map(\.index) == visible.map(\.index).sorted())
+            let distances = windows.map { window -> Double in
+                window.endTime > 1.05 && window.startTime <= 1.25 ? 0 : (window.startTime > 1.25 ? window.startTime - 1.25 : 1.05 - window.endTime)
+            }
+            #expect(distances == distances.sorted(), "by distance from the visible range: \(distances)")
+        }
+    }
+
+    @Test func thePyramidIsPersistedAndADamagedFileIsRebuilt() async throws {
+        let directory = TestFiles.scratch("waveform-persist")
+        let source = MediaFixtures.flacStereo
+        let request = WaveformRangeRequest(sourcePath: source, startTime: 0, endTime: 2, resolution: .samplesPerPixel(512))
+        let first = try makeService(directory)
+        let (cold, coldSummary) = try await collect(first, request)
+        #expect(!coldSummary.fromCache)
+        await first.shutdown()
+        let key = try SourceFingerprint.of(path: source).key
+        let file = directory.appendingPathComponent("waveforms/\(key).wave")
+        #expect(FileManager.default.fileExists(atPath: file.path))
+
+        // A new process reads it back: same windows, from the cache.
+        let second = try makeService(directory)
+        let (warm, warmSummary) = try await collect(second, request)
+        #expect(warmSummary.fromCache && warm == cold)
+        await second.shutdown()
+
+        // Cut short or damaged: detected, rebuilt, never served.
+        for damage in ["truncate", "flip"] {
+            var bytes = try Data(contentsOf: file)
+            if damage == "truncate" { bytes = bytes.prefix(bytes.count - 100) } else { bytes[bytes.count / 2] ^= 0x5A }
+            try bytes.write(to: file)
+            let service = try makeService(directory)
+            let (rebuilt, summary) = try await collect(service, request)
+            #expect(!summary.fromCache, "a \(damage)d file must not be served")
+            #expect(rebuilt == cold)
+            await service.shutdown()
+            #expect(try WaveformFile.decode([UInt8](Data(contentsOf: file)), fingerprintKey: key).sampleCount > 0, "rewritten whole")
+        }
+    }
+
+    @Test func aChangedSourceIsAnalysedAgain() async throws {
+        let directory = TestFiles.scratch("waveform-change")
+        let source = directory.appendingPathComponent("clip.wav")
+        try Data(contentsOf: URL(fileURLWithPath: MediaFixtures.wavMono)).write(to: source)
+        let service = try makeService()
+        defer { Task { await service.shutdown() } }
+        let request = WaveformRangeRequest(sourcePath: source.path, startTime: 0, endTime: 1, resolution: .samplesPerPixel(256))
+        let (before, _) = try await collect(service, request)
+        _ = try await collect(service, request)
+        // Rewrite with other content (the stereo tones, converted to WAV by the CLI).
+        let other = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", MediaFixtures.flacStereo, "-ac", "1", "-ar", "44100", source.path])
+        try #require(other.status == 0)
+        let (after, summary) = try await collect(service, request)
+        #expect(!summary.fromCache, "another content is another pyramid")
+        #expect(after != before)
+    }
+
+    @Test func badRequestsGetClearErrors() async throws {
+        let service = try makeService()
+        defer { Task { await service.shutdown() } }
+        func error(_ request: WaveformRangeRequest) async -> (any Error)? {
+            do {
+                _ = try await collect(service, request)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let path = MediaFixtures.flacStereo
+        let cases: [(WaveformRangeRequest, String)] = [
+            (.init(sourcePath: path, startTime: 5, endTime: 6, resolution: .samplesPerPixel(256)), "startTime"),
+            (.init(sourcePath: path, startTime: -1, endTime: 1, resolution: .samplesPerPixel(256)), "startTime"),
+            (.init(sourcePath: path, startTime: 1, endTime: 1, resolution: .samplesPerPixel(256)), "endTime"),
+            (.init(sourcePath: path, startTime: 1, endTime: 0.5, resolution: .samplesPerPixel(256)), "endTime"),
+            (.init(sourcePath: path, startTime: 0, endTime: 1, resolution: .samplesPerPixel(0)), "samplesPerPixel"),
+            (.init(sourcePath: path, startTime: 0, endTime: 1, resolution: .samplesPerPixel(1 << 30)), "samplesPerPixel"),
+            (.init(sourcePath: path, startTime: 0, endTime: 1, resolution: .pixelsPerSecond(-3)), "pixelsPerSecond"),
+            (.init(sourcePath: path, startTime: 0, endTime: 1, resolution: .pixelsPerSecond(1_000_000)), "pixelsPerSecond"),
+            (.init(sourcePath: path, startTime: 0, endTime: 1, resolution: .samplesPerPixel(256), visibleStart: 0.8, visibleEnd: 0.2), "visibleEnd"),
+        ]
+        for (request, field) in cases {
+            let caught = await error(request)
+            guard case .invalidRange(let named, _)? = caught as? WaveformError else {
+                Issue.record("\(request) gave \(String(describing: caught))")
+                continue
+            }
+            #expect(named == field)
+        }
+        let noAudio = await error(.init(sourcePath: MediaFixtures.videoOnly, startTime: 0, endTime: 1, resolution: .samplesPerPixel(256)))
+        guard case .unsupported? = noAudio as? MediaError else { Issue.record("no audio gave \(String(describing: noAudio))"); return }
+        let missing = await error(.init(sourcePath: "/no/such.wav", startTime: 0, endTime: 1, resolution: .samplesPerPixel(256)))
+        #expect(missing as? MediaError == .fileNotFound(path: "/no/such.wav"))
+        let notMedia = await error(.init(sourcePath: MediaFixtures.write("text.wav", Data("hello".utf8)), startTime: 0, endTime: 1,
+                                         resolution: .samplesPerPixel(256)))
+        #expect(notMedia is MediaError)
+    }
+}
