@@ -21,7 +21,13 @@ def show(direction, text):
 
 
 def on_notification(method, params):
-    if method == "$/progress" and params.get("value", {}).get("kind") == "report":
+    windows = params.get("value", {}).get("windows") if method == "$/progress" else None
+    if windows:
+        for window in windows:
+            peaks = window["max"][:6]
+            print(f"   ~ waveform window {window['index']} [{window['startTime']:.1f}-{window['endTime']:.1f} s]: "
+                  f"{len(window['max'])} pixels, first peaks {peaks}", flush=True)
+    elif method == "$/progress" and params.get("value", {}).get("kind") == "report":
         value = params["value"]
         print(f"   ~ progress {params['token']}: {value.get('percentage', '?')}% {value.get('message', '')}", flush=True)
     else:
@@ -59,8 +65,9 @@ def main():
     work = tempfile.mkdtemp(prefix="aura-demo-")
     media = os.path.abspath(args.media) if args.media else sample_clip(work)
     cache = os.path.join(work, "aura-proxy-cache")
-    client = AuraMediaClient([args.binary, "serve", "--cache-dir", cache, "--log-level", "warning"],
-                             on_notification=on_notification)
+    waveforms = os.path.join(work, "aura-waveform-cache")
+    client = AuraMediaClient([args.binary, "serve", "--cache-dir", cache, "--waveform-cache-dir", waveforms,
+                              "--log-level", "warning"], on_notification=on_notification)
     result = call(client, "initialize", {"clientInfo": {"name": "demo"}})
     client.notify("initialized", {})
     methods = set(result["capabilities"]["methods"])
@@ -80,6 +87,23 @@ def main():
         call(client, "resolve", {"sourcePath": media})
         call(client, "setQuality", {"mode": "source"})
         call(client, "resolve", {"sourcePath": media})
+        call(client, "stats", {})
+
+    if "requestWaveformRange" in methods:
+        info = call(client, "probe", {"path": media}) or {}
+        duration = info.get("durationSeconds") or 10
+        # The timeline shows the middle of the clip: those windows come first, the rest by distance.
+        middle = duration / 2
+        summary = call(client, "requestWaveformRange", {
+            "sourcePath": media, "startTime": 0, "endTime": duration, "pixelsPerSecond": 100,
+            "visibleStart": middle, "visibleEnd": middle + 2, "windowSeconds": 2, "partialResultToken": "demo-wave"})
+        if summary:
+            started = time.monotonic()
+            call(client, "requestWaveformRange", {"sourcePath": media, "startTime": middle, "endTime": middle + 2,
+                                                  "pixelsPerSecond": 100, "channels": "all", "windowSeconds": 2})
+            print(f"   (again from the cache in {(time.monotonic() - started) * 1000:.1f} ms)")
+            call(client, "exportWaveform", {"sourcePath": media, "outputPath": os.path.join(work, "waveform.dat"),
+                                            "samplesPerPixel": 512, "bits": 8})
         call(client, "stats", {})
 
     show("->", "shutdown")

@@ -145,7 +145,10 @@ public final class WaveformService: Sendable {
             claim: { try WorkLock.tryAcquire(WaveformStore.lockName(key), in: store.directory) },
             run: { context in
                 // Another process may have made it while this job waited for the lock.
-                if let made = store.load(key) { return made }
+                if let made = store.load(key) {
+                    store.logger.info("job \(context.id) reuses the waveform another process analysed for \(path)")
+                    return made
+                }
                 let pyramid = try Self.analyse(path: path, context: context)
                 guard try SourceFingerprint.of(path: path) == fingerprint else {
                     throw MediaError.corrupt(path: path, reason: "the source changed while its waveform was being analysed")
@@ -167,7 +170,7 @@ public final class WaveformService: Sendable {
     /// One pass over the whole stream: level 0 of the pyramid, then every coarser level from it. Memory is the
     /// pyramid only; samples are consumed as they are decoded.
     static func analyse(path: String, context: JobContext? = nil) throws -> WaveformPyramid {
-        let reader = try AudioSampleReader(source: MediaSource(path: path))
+        let reader = try AudioSampleReader(source: MediaSource(path: path), threads: 0)
         let expected = reader.estimatedSampleCount.map { Int($0 / Int64(WaveformPyramid.baseBucketSamples)) + 1 } ?? 0
         var pixels = PixelAccumulator(samplesPerPixel: WaveformPyramid.baseBucketSamples, channelCount: reader.channelCount,
                                       expectedPixels: expected)

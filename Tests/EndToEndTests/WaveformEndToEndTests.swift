@@ -145,6 +145,35 @@ struct WaveformEndToEndTests {
         #expect(left.count == 1 && left[0].hasSuffix(".wave"), "\(left)")
     }
 
+    /// Two editor windows on one waveform cache ask for the same file at once: one analysis, both get the result.
+    @Test func twoServersAnalyseAFileOnce() async throws {
+        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-shared")
+        let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "shared-waveform.flac")
+        let first = try Self.server(waveforms.path)
+        let second = try Self.server(waveforms.path)
+        _ = try await first.initialize()
+        _ = try await second.initialize()
+        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+                                           "samplesPerPixel": .int(65536)]
+        let firstID = first.sendRequest("requestWaveformRange", params)
+        try await Task.sleep(for: .milliseconds(100))
+        let secondID = second.sendRequest("requestWaveformRange", params)
+        let a = try await first.response(firstID, timeout: .seconds(120))
+        let b = try await second.response(secondID, timeout: .seconds(120))
+        let sameWindows = a["result"]?["windows"] == b["result"]?["windows"] && a["result"]?["windows"] != nil
+        #expect(sameWindows)
+        // The second waited for the first's analysis (its lock) and read its file instead of analysing again.
+        #expect(second.stderr.contains("reuses the waveform another process analysed"), "\(second.stderr)")
+        #expect(!first.stderr.contains("reuses the waveform"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: waveforms.path + "/waveforms")
+        #expect(files.count == 1 && files[0].hasSuffix(".wave"), "\(files)")
+        var info = stat()
+        #expect(stat(waveforms.path + "/waveforms/" + files[0], &info) == 0)
+        #expect(info.st_nlink == 1)
+        let stats = try await second.call("stats")
+        #expect(stats["waveformCache"]?["files"] == .int(1))
+    }
+
     @Test func exportsReadBackAsTheWindowsSay() async throws {
         let source = try Self.sixSeconds()
         let server = try Self.server()
@@ -161,6 +190,27 @@ struct WaveformEndToEndTests {
         }
         let mins = (window["min"]?.arrayValue ?? []).map(int16s), maxs = (window["max"]?.arrayValue ?? []).map(int16s)
         #expect(mins.count == 2 && mins[0].count == 517)
+        // The number encoding holds the same values, scaled to -1...1 (rms 0...1) and rounded to 5 decimals.
+        let numbers = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
+                                                                      "endTime": .int(6), "samplesPerPixel": .int(512),
+                                                                      "channels": .string("all"), "windowSeconds": .int(6)])
+        let numbered = try #require(numbers["windows"]?.arrayValue?.first)
+        let rmsBase64 = (window["rms"]?.arrayValue ?? []).map { int16s($0).map { UInt16(bitPattern: $0) } }
+        for channel in 0..<2 {
+            func series(_ key: String) -> [Double] {
+                numbered[key]?.arrayValue?[channel].arrayValue?.compactMap(\.doubleValue) ?? []
+            }
+            let numberMins = series("min"), numberMaxs = series("max"), numberRMS = series("rms")
+            #expect(numberMins.count == 517 && numberMaxs.count == 517 && numberRMS.count == 517)
+            func same(_ numbers: [Double], _ integers: [Double]) -> Bool {
+                numbers.count == integers.count
+                    && zip(numbers, integers).allSatisfy { abs($0 - ($1 * 100_000).rounded() / 100_000) < 1e-9 }
+            }
+            #expect(same(numberMins, mins[channel].map { Double($0) / 32767 }))
+            #expect(same(numberMaxs, maxs[channel].map { Double($0) / 32767 }))
+            #expect(same(numberRMS, rmsBase64[channel].map { Double($0) / 65535 }))
+            #expect(numberMaxs.contains { $0 > 0.3 } && numberMins.contains { $0 < -0.3 })
+        }
 
         // 16-bit .dat, version 2 (two channels): header, then per pixel per channel min and max.
         let dat = directory.appendingPathComponent("clip.dat")

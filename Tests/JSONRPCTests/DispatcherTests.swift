@@ -24,6 +24,10 @@ func testMethods() -> MethodTable {
         for chunk in 0..<3 { context.sendPartialResult([chunk]) }
         return []
     }
+    table.register("preEncoded") { context -> EncodedJSON in
+        context.sendPartialResult(EncodedJSON(Data(#"{"b":[1,2],"a":"x"}"#.utf8)))
+        return EncodedJSON(Data(#"{"done":true,"n":[0.5,-1]}"#.utf8))
+    }
     table.register("fail") { _ -> Int in throw ResponseError(code: -32050, message: "custom failure") }
     table.register("crash") { _ -> Int in throw CocoaError(.fileNoSuchFile) }
     return table
@@ -173,6 +177,20 @@ func testMethods() -> MethodTable {
         #expect(response["result"] == .array([]))
         let partials = harness.messages.filter { $0["params"]?["token"] == .int(42) }.map { $0["params"]?["value"] }
         #expect(partials == [.array([.int(0)]), .array([.int(1)]), .array([.int(2)])])
+    }
+
+    @Test func preEncodedResultsAndPartialResultsGoOutAsWritten() async throws {
+        let harness = DispatcherHarness(methods: testMethods())
+        try await harness.initialize()
+        harness.request(1, "preEncoded", #"{"partialResultToken":"win\"dows"}"#)
+        let response = try await harness.response(1)
+        #expect(response["result"] == .object(["done": .bool(true), "n": .array([.double(0.5), .int(-1)])]))
+        let partial = try #require(harness.messages.first { $0["method"] == .string("$/progress") })
+        #expect(partial["params"]?["token"] == .string("win\"dows"))
+        #expect(partial["params"]?["value"] == .object(["a": .string("x"), "b": .array([.int(1), .int(2)])]))
+        // Inside another Encodable it is an ordinary value.
+        let wrapped = try JSONEncoder().encode(["v": EncodedJSON(Data("[1,true]".utf8))])
+        #expect(try JSONParser.parse(wrapped) == .object(["v": .array([.int(1), .bool(true)])]))
     }
 
     @Test func batchesAreAnsweredElementByElement() async throws {

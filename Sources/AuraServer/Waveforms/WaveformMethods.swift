@@ -37,95 +37,161 @@ struct ExportWaveformParams: Decodable, Sendable {
     var channels: WaveformRangeRequest.Channels?
 }
 
-/// One window as the protocol shows it. `min`, `max` and `rms` are one array for the mixed view, one array per
-/// channel for `channels: "all"`; numbers or base64 strings by `encoding`.
-struct WaveformWindowPayload: Encodable, Sendable {
-    var index: Int
-    var startTime: Double
-    var endTime: Double
-    var samplesPerPixel: Int
-    var channelCount: Int
-    var min: Values
-    var max: Values
-    var rms: Values
+/// Writes waveform answers as JSON text directly (`EncodedJSON`): a window holds thousands of numbers, which
+/// `JSONEncoder` writes many times slower. Keys are sorted, as everywhere in the server's output.
+///
+/// A window is `{channelCount, endTime, index, max, min, rms, samplesPerPixel, startTime}`; `min`, `max` and `rms` are
+/// one array for the mixed view, one array per channel for `channels: "all"`; numbers (5 decimals) or base64
+/// strings of little-endian 16-bit integers by `encoding`.
+struct WaveformJSON {
+    private(set) var bytes: [UInt8] = []
 
-    enum Values: Encodable, Sendable {
-        case numbers([Double])
-        case perChannelNumbers([[Double]])
-        case base64(String)
-        case perChannelBase64([String])
+    init(capacity: Int = 0) {
+        bytes.reserveCapacity(capacity)
+    }
 
-        func encode(to encoder: Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .numbers(let values): try container.encode(values)
-            case .perChannelNumbers(let values): try container.encode(values)
-            case .base64(let value): try container.encode(value)
-            case .perChannelBase64(let values): try container.encode(values)
+    mutating func window(_ window: WaveformWindow, perChannel: Bool, encoding: RequestWaveformRangeParams.Encoding) {
+        let series = perChannel ? window.pixels.series : [window.pixels.series[0]]
+        bytes.reserveCapacity(bytes.count + 160 + window.pixels.pixelCount * series.count * 24)
+        append(#"{"channelCount":"#)
+        integer(series.count)
+        append(#","endTime":"#)
+        fixed(window.endTime, digits: 6)
+        append(#","index":"#)
+        integer(window.index)
+        values(#","max":"#, series, perChannel: perChannel, encoding: encoding, \.max)
+        values(#","min":"#, series, perChannel: perChannel, encoding: encoding, \.min)
+        rmsValues(series, perChannel: perChannel, encoding: encoding)
+        append(#","samplesPerPixel":"#)
+        integer(window.samplesPerPixel)
+        append(#","startTime":"#)
+        fixed(window.startTime, digits: 6)
+        append("}")
+    }
+
+    /// The summary, with `windows` (already written, in time order) when they go in the response.
+    mutating func summary(_ summary: WaveformSummary, windows: [[UInt8]]?) {
+        append(#"{"audioStartTime":"#)
+        fixed(summary.audioStartTime, digits: 6)
+        append(#","channelCount":"#)
+        integer(summary.channelCount)
+        append(#","duration":"#)
+        fixed(summary.duration, digits: 6)
+        append(#","endTime":"#)
+        fixed(summary.endTime, digits: 6)
+        append(#","fromCache":"#)
+        append(summary.fromCache ? "true" : "false")
+        append(#","sampleRate":"#)
+        integer(summary.sampleRate)
+        append(#","samplesPerPixel":"#)
+        integer(summary.samplesPerPixel)
+        append(#","startTime":"#)
+        fixed(summary.startTime, digits: 6)
+        append(#","windowCount":"#)
+        integer(summary.windowCount)
+        if let windows {
+            append(#","windows":["#)
+            for (index, window) in windows.enumerated() {
+                if index > 0 { append(",") }
+                bytes += window
+            }
+            append("]")
+        }
+        append("}")
+    }
+
+    var encoded: EncodedJSON { EncodedJSON(Data(bytes)) }
+
+    private mutating func values(_ key: String, _ series: [WaveformPyramid.Series], perChannel: Bool,
+                                 encoding: RequestWaveformRangeParams.Encoding, _ pick: KeyPath<WaveformPyramid.Series, [Int16]>) {
+        append(key)
+        if perChannel { append("[") }
+        for (index, channel) in series.enumerated() {
+            if index > 0 { append(",") }
+            switch encoding {
+            case .json:
+                append("[")
+                for (position, value) in channel[keyPath: pick].enumerated() {
+                    if position > 0 { append(",") }
+                    scaled(Int((Double(value) * 100_000 / 32767).rounded()))
+                }
+                append("]")
+            case .base64:
+                base64(channel[keyPath: pick])
             }
         }
+        if perChannel { append("]") }
     }
 
-    init(_ window: WaveformWindow, perChannel: Bool, encoding: RequestWaveformRangeParams.Encoding) {
-        index = window.index
-        startTime = Self.rounded(window.startTime, 6)
-        endTime = Self.rounded(window.endTime, 6)
-        samplesPerPixel = window.samplesPerPixel
-        channelCount = window.pixels.series.count
-        let series = window.pixels.series
-        func values(_ pick: (WaveformPyramid.Series) -> [Double], _ raw: (WaveformPyramid.Series) -> Data) -> Values {
-            switch (encoding, perChannel) {
-            case (.json, false): return .numbers(pick(series[0]))
-            case (.json, true): return .perChannelNumbers(series.map(pick))
-            case (.base64, false): return .base64(raw(series[0]).base64EncodedString())
-            case (.base64, true): return .perChannelBase64(series.map { raw($0).base64EncodedString() })
+    private mutating func rmsValues(_ series: [WaveformPyramid.Series], perChannel: Bool, encoding: RequestWaveformRangeParams.Encoding) {
+        append(#","rms":"#)
+        if perChannel { append("[") }
+        for (index, channel) in series.enumerated() {
+            if index > 0 { append(",") }
+            switch encoding {
+            case .json:
+                append("[")
+                for (position, value) in channel.rms.enumerated() {
+                    if position > 0 { append(",") }
+                    scaled(Int((Double(value) * 100_000 / 65535).rounded()))
+                }
+                append("]")
+            case .base64:
+                base64(channel.rms)
             }
         }
-        min = values({ $0.min.map { Self.rounded(Double($0) / 32767, 5) } }, { Self.bytes($0.min) })
-        max = values({ $0.max.map { Self.rounded(Double($0) / 32767, 5) } }, { Self.bytes($0.max) })
-        rms = values({ $0.rms.map { Self.rounded(Double($0) / 65535, 5) } }, { Self.bytes($0.rms) })
+        if perChannel { append("]") }
     }
 
-    static func rounded(_ value: Double, _ digits: Int) -> Double {
-        let scale = [1.0, 10, 100, 1e3, 1e4, 1e5, 1e6][digits]
-        return (value * scale).rounded() / scale
+    private mutating func base64<T: FixedWidthInteger>(_ values: [T]) {
+        append("\"")
+        append(values.withUnsafeBytes { Data($0) }.base64EncodedString())  // Little-endian hosts: as in memory.
+        append("\"")
     }
 
-    static func bytes<T: FixedWidthInteger>(_ values: [T]) -> Data {
-        values.withUnsafeBytes { Data($0) }  // Little-endian hosts: as in memory.
+    private mutating func append(_ text: String) {
+        bytes.append(contentsOf: text.utf8)
     }
-}
 
-struct WaveformSummaryPayload: Encodable, Sendable {
-    var windowCount: Int
-    var sampleRate: Int
-    var channelCount: Int
-    var duration: Double
-    var audioStartTime: Double
-    var fromCache: Bool
-    var samplesPerPixel: Int
-    var startTime: Double
-    var endTime: Double
-    /// Present when the windows are in the response (no `partialResultToken`), in time order.
-    var windows: [WaveformWindowPayload]?
-
-    init(_ summary: WaveformSummary, windows: [WaveformWindowPayload]?) {
-        windowCount = summary.windowCount
-        sampleRate = summary.sampleRate
-        channelCount = summary.channelCount
-        duration = WaveformWindowPayload.rounded(summary.duration, 6)
-        audioStartTime = WaveformWindowPayload.rounded(summary.audioStartTime, 6)
-        fromCache = summary.fromCache
-        samplesPerPixel = summary.samplesPerPixel
-        startTime = WaveformWindowPayload.rounded(summary.startTime, 6)
-        endTime = WaveformWindowPayload.rounded(summary.endTime, 6)
-        self.windows = windows
+    private mutating func integer(_ value: Int) {
+        append(String(value))
     }
-}
 
-/// The value of a partial result: windows as they are ready.
-struct WaveformPartialResult: Encodable, Sendable {
-    var windows: [WaveformWindowPayload]
+    /// `value` rounded to `digits` decimals, trailing zeros dropped.
+    private mutating func fixed(_ value: Double, digits: Int) {
+        guard value.isFinite, value.magnitude < 1e12 else {  // Never reached by times of real streams; no trap if it is.
+            append("0")
+            return
+        }
+        let scale = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000][digits]
+        write(Int((value * Double(scale)).rounded()), scale: scale, digits: digits)
+    }
+
+    /// A number given in hundred-thousandths.
+    private mutating func scaled(_ value: Int) {
+        write(value, scale: 100_000, digits: 5)
+    }
+
+    private mutating func write(_ value: Int, scale: Int, digits: Int) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let magnitude = value.magnitude
+        let whole = magnitude / UInt(scale)
+        var fraction = magnitude % UInt(scale)
+        if whole < 10 { bytes.append(UInt8(ascii: "0") + UInt8(whole)) } else { append(String(whole)) }
+        guard fraction > 0 else { return }
+        var width = digits
+        while fraction % 10 == 0 {
+            fraction /= 10
+            width -= 1
+        }
+        bytes.append(UInt8(ascii: "."))
+        var divisor: UInt = 1
+        for _ in 1..<width { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+            divisor /= 10
+        }
+    }
 }
 
 struct ExportWaveformResult: Encodable, Sendable {
@@ -174,14 +240,18 @@ extension AuraMediaServer {
             let streaming = context.partialResultToken != nil
             let collected = WindowCollector()
             let summary = try await service.windows(for: request) { window in
-                let payload = WaveformWindowPayload(window, perChannel: perChannel, encoding: encoding)
+                var json = WaveformJSON()
+                json.window(window, perChannel: perChannel, encoding: encoding)
                 if streaming {
-                    context.sendPartialResult(WaveformPartialResult(windows: [payload]))
+                    // A partial result: {"windows": [window]}.
+                    context.sendPartialResult(EncodedJSON(Data(#"{"windows":["#.utf8) + Data(json.bytes) + Data("]}".utf8)))
                 } else {
-                    collected.add(payload)
+                    collected.add(index: window.index, json.bytes)
                 }
             }
-            return WaveformSummaryPayload(summary, windows: streaming ? nil : collected.inTimeOrder)
+            var result = WaveformJSON()
+            result.summary(summary, windows: streaming ? nil : collected.inTimeOrder)
+            return result.encoded
         }
 
         table.register("exportWaveform", ExportWaveformParams.self) { [self] params, _ in
@@ -198,9 +268,9 @@ extension AuraMediaServer {
     }
 }
 
-/// Windows gathered for a response without a partial-result token.
+/// Windows (as JSON text) gathered for a response without a partial-result token.
 final class WindowCollector: Sendable {
-    private let windows = Mutex<[WaveformWindowPayload]>([])
-    func add(_ window: WaveformWindowPayload) { windows.withLock { $0.append(window) } }
-    var inTimeOrder: [WaveformWindowPayload] { windows.withLock { $0.sorted { $0.index < $1.index } } }
+    private let windows = Mutex<[(index: Int, json: [UInt8])]>([])
+    func add(index: Int, _ json: [UInt8]) { windows.withLock { $0.append((index, json)) } }
+    var inTimeOrder: [[UInt8]] { windows.withLock { $0.sorted { $0.index < $1.index }.map(\.json) } }
 }

@@ -74,6 +74,7 @@ enum ParamsDecoder {
     }
 
     static func encodeResult<Result: Encodable>(_ result: Result) throws -> Data {
+        if let encoded = result as? EncodedJSON { return encoded.data }
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]

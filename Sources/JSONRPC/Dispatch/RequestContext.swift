@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a request handler knows about the request it serves, and its channel back to the client.
 ///
 /// Cancellation is the surrounding `Task`'s: `$/cancelRequest` cancels it, so handlers check
@@ -37,7 +39,16 @@ public struct RequestContext: Sendable {
     @discardableResult
     public func sendPartialResult<Value: Encodable & Sendable>(_ value: Value) -> Bool {
         guard let partialResultToken else { return false }
-        client.sendNotification("$/progress", ProgressParams(token: partialResultToken, value: value))
+        if let encoded = value as? EncodedJSON, let token = try? JSONEncoder().encode(partialResultToken) {
+            var params = Data(#"{"token":"#.utf8)
+            params.append(token)
+            params.append(Data(#","value":"#.utf8))
+            params.append(encoded.data)
+            params.append(UInt8(ascii: "}"))
+            client.sendNotification("$/progress", EncodedJSON(params))
+        } else {
+            client.sendNotification("$/progress", ProgressParams(token: partialResultToken, value: value))
+        }
         return true
     }
 }

@@ -56,7 +56,7 @@ public final class MessageWriter: Sendable {
     /// Sends a notification (`$/progress`, `window/logMessage`, ...). Encoding failures are logged by the caller's
     /// choice of types; a notification that cannot be encoded is dropped.
     public func sendNotification<Params: Encodable>(_ method: String, _ params: Params) {
-        guard let paramsJSON = try? encoder.encode(params),
+        guard let paramsJSON = (params as? EncodedJSON)?.data ?? (try? encoder.encode(params)),
               let methodJSON = try? encoder.encode(method) else { return }
         var body = Data(#"{"jsonrpc":"2.0","method":"#.utf8)
         body.append(methodJSON)

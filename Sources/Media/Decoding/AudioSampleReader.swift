@@ -41,14 +41,16 @@ public final class AudioSampleReader {
     private var nextSample: Int64? = 0
     private var endOfStream = false
 
-    /// Opens the primary audio stream of `source`; -32009-style `unsupported` when it has none (or no decoder).
-    public init(source: MediaSource) throws(MediaError) {
+    /// Opens the primary audio stream of `source`; `unsupported` when it has none (or no decoder). `threads` is for
+    /// the decoder: 1 (the default) suits readers that seek; 0 (one per core, frame threading where the codec has
+    /// it, as the ffmpeg CLI decodes) suits one long straight read.
+    public init(source: MediaSource, threads: Int = 1) throws(MediaError) {
         guard let stream = source.audio else {
             throw MediaError.unsupported(path: source.path, reason: "it has no audio stream")
         }
         self.source = source
         self.stream = stream
-        decoder = try StreamDecoder(stream, of: source, threads: 1)
+        decoder = try StreamDecoder(stream, of: source, threads: threads)
         packet = try Packet()
         converted = try Frame()
         let codec = decoder.codec.pointer.pointee
