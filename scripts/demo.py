@@ -109,6 +109,7 @@ def main():
     show("->", "shutdown")
     status = client.close()
     print(f"server exited with status {status}")
+    print(f"the session's caches and files are kept in {work} for a look; remove it when done")
     return 0 if status == 0 else 1
 
 

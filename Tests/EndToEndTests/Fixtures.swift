@@ -4,13 +4,9 @@ import TestSupport
 /// Small media files made on demand with the ffmpeg CLI (a test-only tool; the product never runs it).
 enum Fixtures {
 
-    /// A fresh directory under the system temporary directory, removed by the OS eventually.
+    /// A fresh directory, removed with the test process's scratch root.
     static func temporaryDirectory(named name: String) -> URL {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("aura-tests-\(ProcessInfo.processInfo.processIdentifier)")
-            .appendingPathComponent("\(name)-\(UUID().uuidString.prefix(8))")
-        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+        TestFiles.scratch(name)
     }
 
     private static let root = temporaryDirectory(named: "fixtures")

@@ -11,7 +11,9 @@ struct SharedCacheEndToEndTests {
 
     /// Runs the CLI on `cache`; returns its exit status and stdout.
     static func cli(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {
-        let result = try Spawn.run(ServerProcess.executable.path, arguments + ["--cache-dir", cache])
+        // The waveform cache beside the proxy cache: the CLI's stats and clear cover both, never the user's.
+        let result = try Spawn.run(ServerProcess.executable.path,
+                                   arguments + ["--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms"])
         return (result.status, result.text)
     }
 
@@ -150,7 +152,7 @@ struct SharedCacheEndToEndTests {
         let (process, input, output) = try Spawn.start { () throws -> (Process, Pipe, Pipe) in
             let process = Process()
             process.executableURL = ServerProcess.executable
-            process.arguments = ["serve", "--cache-dir", cache]
+            process.arguments = ["serve", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms"]
             let input = Pipe(), output = Pipe()
             process.standardInput = input
             process.standardOutput = output

@@ -4,11 +4,7 @@ import Foundation
 /// shared by the test targets that need the same kinds of media (probing, transcoding, waveforms). Each `static let` is created on first use; Swift runs global initialisers once,
 /// so tests running in parallel share them safely.
 public enum MediaFixtures {
-    public static let directory: String = {
-        let dir = NSTemporaryDirectory() + "aura-media-tests-\(getpid())"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }()
+    public static let directory: String = TestFiles.scratch("media").path
 
     public static func path(_ name: String) -> String { directory + "/" + name }
 

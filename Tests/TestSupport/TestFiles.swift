@@ -2,13 +2,27 @@ import Foundation
 
 /// Scratch directories and file-time helpers shared by the test targets.
 public enum TestFiles {
-    /// The per-process root of every scratch directory.
+    /// The per-process root of every scratch directory and fixture: `$TMPDIR/aura-tests-<pid>`, removed when the
+    /// test process exits. Roots that processes which are gone left behind (a crashed or killed run) are removed
+    /// when the next run creates its own.
     public static let root: URL = {
-        let url = FileManager.default.temporaryDirectory
-            .appendingPathComponent("aura-tests-\(ProcessInfo.processInfo.processIdentifier)")
+        let base = FileManager.default.temporaryDirectory
+        removeLeftovers(in: base)
+        let url = base.appendingPathComponent(prefix + "\(getpid())")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: TestFiles.root) }
         return url
     }()
+
+    private static let prefix = "aura-tests-"
+
+    private static func removeLeftovers(in base: URL) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? []
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: base.appendingPathComponent(name))
+        }
+    }
 
     /// A fresh empty directory.
     public static func scratch(_ name: String) -> URL {
