@@ -11,7 +11,8 @@ For each file, in the same run:
                      positions, round trip through the Python client (p50 / p99)
 
 Goals (issue 7): full analysis at most 1.2x the decode floor (aim 1.1x); first visible window under 100 ms (aim
-50 ms); cached windows p99 under 2 ms (aim 1 ms). BBC audiowaveform is not packaged for Debian 12; its published
+50 ms); cached windows p99 under 2 ms (aim 1 ms); memory during a full analysis is the pyramid plus a constant, for
+the hour and for a 3-hour FLAC (--memory-hours) alike. BBC audiowaveform is not packaged for Debian 12; its published
 figure (5.1 s for a 1-hour FLAC whose floor is 4.0 s: 1.28x) is quoted for comparison.
 
 The sources (pink noise under a melody and a slow tremolo, so every bucket differs) are cached in bench/out/.
@@ -128,11 +129,30 @@ def first_window(binary, path, duration):
     return first, latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99) - 1]
 
 
+def peak_memory(binary, path):
+    """Full analysis on a cold cache: (idle RSS, peak RSS, pyramid file size) in MB."""
+    server = Server(binary)
+    pid = server.client.process.pid
+
+    def status(field):
+        with open(f"/proc/{pid}/status") as lines:
+            return next(int(line.split()[1]) / 1024 for line in lines if line.startswith(field))
+    idle = status("VmHWM")
+    server.client.request("requestWaveformRange", {"sourcePath": str(path), "startTime": 0, "endTime": 1,
+                                                   "samplesPerPixel": 4096}, timeout=600)
+    peak = status("VmHWM")
+    waveforms = server.directory / "waveforms" / "waveforms"
+    pyramid = sum(f.stat().st_size for f in waveforms.glob("*.wave")) / 1e6
+    server.close()
+    return idle, peak, pyramid
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=str(ROOT / ".build" / "release" / "aura-media"))
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--memory-hours", type=int, default=3, help="length of the long FLAC for the memory check")
     args = parser.parse_args()
     seconds = args.minutes * 60
     rows = []
@@ -160,6 +180,15 @@ def main():
     print(f"- goal: first visible window on a cold file < 100 ms (aim 50 ms): worst {worst_first:.0f} ms -> "
           f"{'met' if worst_first < 100 else 'MISSED'}")
     print(f"- goal: cached windows p99 < 2 ms (aim 1 ms): worst {worst_p99:.2f} ms -> {'met' if worst_p99 < 2 else 'MISSED'}")
+    long_path = make_source("flac", FORMATS[0][2], args.memory_hours * 3600)
+    log("memory: full analyses of the FLAC sources ...")
+    memory = [(f"{args.minutes} min", *peak_memory(args.binary, OUT / f"waveform-source-{seconds}s.flac")),
+              (f"{args.memory_hours} h", *peak_memory(args.binary, long_path))]
+    beyond = [peak - idle - pyramid for _, idle, peak, pyramid in memory]
+    details = "; ".join(f"{label}: peak RSS {peak:.0f} MB, idle {idle:.0f} MB, pyramid {pyramid:.0f} MB"
+                        for label, idle, peak, pyramid in memory)
+    print(f"- goal: analysis memory is the pyramid plus a constant (< 32 MB beyond it at any length): {details}; "
+          f"beyond the pyramid {beyond[0]:.0f} MB and {beyond[1]:.0f} MB -> {'met' if max(beyond) < 32 else 'MISSED'}")
     print("- reference: BBC audiowaveform takes 5.1 s for a 1-hour FLAC whose decode floor is 4.0 s (1.28x), as published")
 
 

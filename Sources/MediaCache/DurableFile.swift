@@ -8,6 +8,13 @@ public enum DurableFile {
     /// `.diskFull` for ENOSPC/EDQUOT/EFBIG, `.permissionDenied`, `.fileNotFound` (a missing directory),
     /// `.ioFailure` otherwise.
     public static func write(_ bytes: [UInt8], to final: URL, via partial: URL, mode: mode_t = 0o600) throws(MediaError) {
+        try write(to: final, via: partial, mode: mode) { (file: inout Writer) throws(MediaError) in try file.write(bytes) }
+    }
+
+    /// The same, for content too large to hold twice: `produce` writes it piece by piece (buffered), so memory
+    /// stays at the buffer's size whatever the file's.
+    public static func write(to final: URL, via partial: URL, mode: mode_t = 0o600,
+                             _ produce: (inout Writer) throws(MediaError) -> Void) throws(MediaError) {
         let fd = open(partial.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw error(path: partial.path) }
         var finished = false
@@ -15,18 +22,68 @@ public enum DurableFile {
             close(fd)
             if !finished { unlink(partial.path) }
         }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + written, raw.count - written) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw error(path: final.path)
-            }
-            written += count
-        }
+        var writer = Writer(fd: fd, path: final.path)
+        try produce(&writer)
+        try writer.flush()
         guard fsync(fd) == 0 else { throw error(path: final.path) }
         guard rename(partial.path, final.path) == 0 else { throw error(path: final.path) }
         finished = true
+    }
+
+    /// Where `produce` writes: small pieces gather in a 1 MiB buffer; larger ones go straight to the file.
+    public struct Writer {
+        private let fd: Int32
+        private let path: String
+        private var buffer: [UInt8] = []
+        private static let capacity = 1 << 20
+        /// Bytes written so far.
+        public private(set) var count = 0
+
+        init(fd: Int32, path: String) {
+            self.fd = fd
+            self.path = path
+            buffer.reserveCapacity(Self.capacity)
+        }
+
+        /// Writes the values' bytes as they are in memory.
+        public mutating func write<T: BitwiseCopyable>(_ values: [T]) throws(MediaError) {
+            guard values.withUnsafeBytes({ append($0) }) else { throw DurableFile.error(path: path) }
+        }
+
+        public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(MediaError) {
+            guard append(bytes) else { throw DurableFile.error(path: path) }
+        }
+
+        mutating func flush() throws(MediaError) {
+            guard flushBuffer() else { throw DurableFile.error(path: path) }
+        }
+
+        /// False when a write failed (`errno` says why).
+        private mutating func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            count += bytes.count
+            if buffer.count + bytes.count > Self.capacity, !flushBuffer() { return false }
+            if bytes.count >= Self.capacity { return Self.writeAll(fd, bytes) }
+            buffer.append(contentsOf: bytes)
+            return true
+        }
+
+        private mutating func flushBuffer() -> Bool {
+            defer { buffer.removeAll(keepingCapacity: true) }
+            return buffer.withUnsafeBytes { Self.writeAll(fd, $0) }
+        }
+
+        private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+            var written = 0
+            while written < bytes.count {
+                let count = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                written += count
+            }
+            return true
+        }
     }
 
     /// The `MediaError` for the current `errno`.

@@ -1,5 +1,6 @@
 import Foundation
 import Media
+import MediaCache
 
 /// The on-disk form of a `WaveformPyramid`: one file per source content, named by its fingerprint.
 ///
@@ -28,32 +29,38 @@ enum WaveformFile {
         var description: String { "invalid waveform file: \(reason)" }
     }
 
-    static func encode(_ pyramid: WaveformPyramid, fingerprintKey: String) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64 + pyramid.levels.count * 12 + pyramid.byteCount + 8)
-        bytes += magic
-        append(&bytes, version)
+    /// Writes the file's bytes piece by piece (the level arrays as they are in memory, never copied whole),
+    /// the checksum computed on the way.
+    static func encode(_ pyramid: WaveformPyramid, fingerprintKey: String, to file: inout DurableFile.Writer) throws(MediaError) {
+        var checksum = Checksum()
+        var header: [UInt8] = magic
+        append(&header, version)
         let key = Array(fingerprintKey.utf8)
         precondition(key.count == 16)
-        bytes += key
-        append(&bytes, UInt32(pyramid.sampleRate))
-        append(&bytes, UInt32(pyramid.channelCount))
-        append(&bytes, UInt64(pyramid.sampleCount))
-        append(&bytes, pyramid.startSeconds.bitPattern)
-        append(&bytes, UInt32(pyramid.levels.count))
+        header += key
+        append(&header, UInt32(pyramid.sampleRate))
+        append(&header, UInt32(pyramid.channelCount))
+        append(&header, UInt64(pyramid.sampleCount))
+        append(&header, pyramid.startSeconds.bitPattern)
+        append(&header, UInt32(pyramid.levels.count))
         for level in pyramid.levels {
-            append(&bytes, UInt32(level.bucketSamples))
-            append(&bytes, UInt64(level.bucketCount))
+            append(&header, UInt32(level.bucketSamples))
+            append(&header, UInt64(level.bucketCount))
         }
+        header.withUnsafeBytes { checksum.update($0) }
+        try file.write(header)
+        // Little-endian hosts only (x86_64, arm64): the arrays are written as they are in memory.
         for level in pyramid.levels {
             for series in level.series {
-                appendArray(&bytes, series.min)
-                appendArray(&bytes, series.max)
-                appendArray(&bytes, series.rms)
+                series.min.withUnsafeBytes { checksum.update($0) }
+                try file.write(series.min)
+                series.max.withUnsafeBytes { checksum.update($0) }
+                try file.write(series.max)
+                series.rms.withUnsafeBytes { checksum.update($0) }
+                try file.write(series.rms)
             }
         }
-        append(&bytes, checksum(bytes[...]))
-        return bytes
+        try file.write([checksum.value.littleEndian])
     }
 
     static func decode(_ bytes: [UInt8], fingerprintKey: String) throws(Invalid) -> WaveformPyramid {
@@ -103,26 +110,56 @@ enum WaveformFile {
 
     /// FNV-1a over little-endian 8-byte words (the tail zero-padded): fast enough to check tens of MB on every load.
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        bytes.withUnsafeBytes { raw in
-            let words = raw.count / 8
-            for index in 0..<words {
-                hash = (hash ^ UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self))) &* 0x0000_0100_0000_01b3
+        var checksum = Checksum()
+        bytes.withUnsafeBytes { checksum.update($0) }
+        return checksum.value
+    }
+
+    /// The checksum of bytes that arrive in pieces of any length: equal to `checksum` of them all at once.
+    struct Checksum {
+        private var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        /// Bytes of a word not yet complete (fewer than 8), in the low bytes first.
+        private var pending: UInt64 = 0
+        private var pendingCount = 0
+
+        mutating func update(_ raw: UnsafeRawBufferPointer) {
+            var index = 0
+            while pendingCount > 0, pendingCount < 8, index < raw.count {
+                pending |= UInt64(raw[index]) << (UInt64(pendingCount) * 8)
+                pendingCount += 1
+                index += 1
             }
-            var tail: UInt64 = 0
-            for index in (words * 8)..<raw.count { tail |= UInt64(raw[index]) << (UInt64(index - words * 8) * 8) }
-            hash = (hash ^ tail) &* 0x0000_0100_0000_01b3
+            if pendingCount == 8 {
+                mix(pending)
+                pending = 0
+                pendingCount = 0
+            }
+            let words = (raw.count - index) / 8
+            for word in 0..<words {
+                mix(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: index + word * 8, as: UInt64.self)))
+            }
+            index += words * 8
+            while index < raw.count {
+                pending |= UInt64(raw[index]) << (UInt64(pendingCount) * 8)
+                pendingCount += 1
+                index += 1
+            }
         }
-        return hash
+
+        /// The hash so far, the tail (possibly empty) mixed in as one zero-padded word.
+        var value: UInt64 {
+            var copy = self
+            copy.mix(pending)
+            return copy.hash
+        }
+
+        private mutating func mix(_ word: UInt64) {
+            hash = (hash ^ word) &* 0x0000_0100_0000_01b3
+        }
     }
 
     private static func append<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
         withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
-    }
-
-    private static func appendArray<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ values: [T]) {
-        // Little-endian hosts only (x86_64, arm64): the arrays are written as they are in memory.
-        values.withUnsafeBytes { bytes += $0 }
     }
 
     private struct Reader {

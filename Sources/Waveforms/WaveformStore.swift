@@ -81,9 +81,9 @@ final class WaveformStore: Sendable {
     /// damaged file is deleted (when nobody is writing it) so it is rebuilt, never served.
     func load(_ key: String) -> WaveformPyramid? {
         let url = fileURL(key)
-        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        guard let bytes = Self.contents(of: url.path) else { return nil }
         do {
-            let pyramid = try WaveformFile.decode([UInt8](data), fingerprintKey: key)
+            let pyramid = try WaveformFile.decode(bytes, fingerprintKey: key)
             remember(pyramid, key: key)
             return pyramid
         } catch {
@@ -96,9 +96,35 @@ final class WaveformStore: Sendable {
         }
     }
 
+    /// A whole file in one array, read straight into it (a pyramid file is tens of MB: no `Data` copy in
+    /// between), or nil when it cannot be opened. A file cut short while read comes back short, and `decode`
+    /// refuses its length.
+    private static func contents(of path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        let size = Int(info.st_size)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var done = 0
+            while done < size {
+                let count = read(fd, buffer.baseAddress! + done, size - done)
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+                done += count
+            }
+            initialized = done
+        }
+    }
+
     /// Writes a pyramid: to a partial file, fsynced, renamed into place. The caller holds the source's lock.
     func save(_ pyramid: WaveformPyramid, key: String, jobID: String) throws {
-        try DurableFile.write(WaveformFile.encode(pyramid, fingerprintKey: key), to: fileURL(key), via: partialURL(key, jobID: jobID))
+        // Streamed: a 3-hour pyramid is tens of MB, which are not copied again to be written.
+        try DurableFile.write(to: fileURL(key), via: partialURL(key, jobID: jobID)) { (file: inout DurableFile.Writer) throws(MediaError) in
+            try WaveformFile.encode(pyramid, fingerprintKey: key, to: &file)
+        }
         remember(pyramid, key: key)
     }
 

@@ -165,6 +165,36 @@ struct WaveformTests {
         }
     }
 
+    /// The checksum is computed while the file streams out in pieces of any length; it must equal FNV-1a over the
+    /// whole file's 8-byte words (the tail zero-padded), computed here independently.
+    @Test func theStreamedChecksumIsTheWholeFilesChecksum() throws {
+        func reference(_ bytes: [UInt8]) -> UInt64 {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            var padded = bytes
+            padded += [UInt8](repeating: 0, count: (8 - bytes.count % 8) % 8)
+            for word in stride(from: 0, to: padded.count, by: 8) {
+                var value: UInt64 = 0
+                for byte in 0..<8 { value |= UInt64(padded[word + byte]) << (8 * UInt64(byte)) }
+                hash = (hash ^ value) &* 0x0000_0100_0000_01b3
+            }
+            if bytes.count % 8 == 0 { hash = hash &* 0x0000_0100_0000_01b3 }  // an empty tail is mixed in too
+            return hash
+        }
+        var generator = SystemRandomNumberGenerator()
+        for length in [0, 1, 7, 8, 9, 63, 64, 1000, 4099] {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var pieces = WaveformFile.Checksum()
+            var offset = 0
+            while offset < length {
+                let end = min(length, offset + Int.random(in: 1...20, using: &generator))
+                bytes[offset..<end].withUnsafeBytes { pieces.update($0) }
+                offset = end
+            }
+            #expect(pieces.value == reference(bytes), "length \(length)")
+            #expect(WaveformFile.checksum(bytes[...]) == reference(bytes), "length \(length)")
+        }
+    }
+
     @Test func aChangedSourceIsAnalysedAgain() async throws {
         let directory = TestFiles.scratch("waveform-change")
         let source = directory.appendingPathComponent("clip.wav")
