@@ -5,7 +5,7 @@ import MediaCache
 
 /// A waveform written in BBC audiowaveform's formats, as waveform-data.js and peaks.js read them.
 public struct WaveformExportRequest: Sendable, Equatable {
-    public enum Format: String, Sendable, Equatable {
+    public enum Format: String, Sendable, Equatable, CaseIterable {
         /// Binary: version 1 (one channel) or 2 (several), little-endian.
         case dat
         /// `{version: 2, channels, sample_rate, samples_per_pixel, bits, length, data: [min, max, …]}`.

@@ -10,7 +10,7 @@ public struct WaveformRangeRequest: Sendable, Equatable {
         case pixelsPerSecond(Double)
     }
 
-    public enum Channels: String, Sendable, Equatable {
+    public enum Channels: String, Sendable, Equatable, CaseIterable {
         /// One series: the channels averaged sample by sample.
         case mixed
         /// One series per channel.

@@ -7,6 +7,11 @@ struct EchoParams: Codable, Sendable {
     var count: Int?
 }
 
+struct ShapeParams: Decodable, Sendable {
+    enum Shape: String, EnumParam, Sendable { case round, square }
+    var shape: Shape
+}
+
 /// A method table with the behaviours the tests need.
 func testMethods() -> MethodTable {
     var table = MethodTable()
@@ -28,6 +33,7 @@ func testMethods() -> MethodTable {
         context.sendPartialResult(EncodedJSON(Data(#"{"b":[1,2],"a":"x"}"#.utf8)))
         return EncodedJSON(Data(#"{"done":true,"n":[0.5,-1]}"#.utf8))
     }
+    table.register("shape", ShapeParams.self) { params, _ in params.shape.rawValue }
     table.register("fail") { _ -> Int in throw ResponseError(code: -32050, message: "custom failure") }
     table.register("crash") { _ -> Int in throw CocoaError(.fileNoSuchFile) }
     return table
@@ -177,6 +183,19 @@ func testMethods() -> MethodTable {
         #expect(response["result"] == .array([]))
         let partials = harness.messages.filter { $0["params"]?["token"] == .int(42) }.map { $0["params"]?["value"] }
         #expect(partials == [.array([.int(0)]), .array([.int(1)]), .array([.int(2)])])
+    }
+
+    @Test func enumParamsNameTheAcceptedValues() async throws {
+        let harness = DispatcherHarness(methods: testMethods())
+        try await harness.initialize()
+        harness.request(1, "shape", #"{"shape":"square"}"#)
+        harness.request(2, "shape", #"{"shape":"oval"}"#)
+        harness.request(3, "shape", #"{"shape":3}"#)
+        #expect(try await harness.response(1)["result"] == .string("square"))
+        let wrong = try await harness.response(2)
+        #expect(wrong.errorCode == -32602)
+        #expect(wrong.errorMessage == #"parameter 'shape' is invalid: expected one of "round", "square", not "oval""#)
+        #expect(try await harness.response(3).errorCode == -32602)
     }
 
     @Test func preEncodedResultsAndPartialResultsGoOutAsWritten() async throws {

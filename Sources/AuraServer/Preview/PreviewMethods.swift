@@ -8,7 +8,7 @@ import Proxies
 /// quality when they exist. Source mode is "High Quality" (green "Source Quality" badge): previews use the
 /// originals. Final renders always use sources; the toggle never starts, cancels or deletes jobs.
 struct PreviewState: Codable, Sendable, Equatable {
-    enum Mode: String, Codable, Sendable { case proxy, source }
+    enum Mode: String, EnumParam, Encodable, Sendable { case proxy, source }
     struct Badge: Codable, Sendable, Equatable {
         var label: String
         var color: String

@@ -72,7 +72,7 @@ struct StatsResult: Encodable, Sendable {
 }
 
 struct ClearCacheParams: Decodable, Sendable {
-    enum Scope: String, Decodable, Sendable { case proxies, waveforms, frames, all }
+    enum Scope: String, EnumParam, Sendable { case proxies, waveforms, frames, all }
     var scope: Scope?
     var sourcePath: String?
 }

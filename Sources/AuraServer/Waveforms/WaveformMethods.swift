@@ -6,7 +6,7 @@ import Waveforms
 
 /// `requestWaveformRange` and `exportWaveform`.
 struct RequestWaveformRangeParams: Decodable, Sendable {
-    enum Encoding: String, Decodable, Sendable {
+    enum Encoding: String, EnumParam, Sendable {
         /// Arrays of numbers in −1…1 (RMS 0…1).
         case json
         /// Base64 of little-endian 16-bit integers: peaks −32767…32767, RMS 0…65535.
@@ -25,8 +25,8 @@ struct RequestWaveformRangeParams: Decodable, Sendable {
     var encoding: Encoding?
 }
 
-extension WaveformRangeRequest.Channels: Decodable {}
-extension WaveformExportRequest.Format: Decodable {}
+extension WaveformRangeRequest.Channels: EnumParam {}
+extension WaveformExportRequest.Format: EnumParam {}
 
 struct ExportWaveformParams: Decodable, Sendable {
     var sourcePath: String
