@@ -63,17 +63,17 @@ public final class AuraMediaServer: Sendable {
     /// The method table to hand to the dispatcher.
     public func makeMethodTable() -> MethodTable {
         var table = MethodTable()
-        PingMethod.register(in: &table)
-        ProbeMethod.register(in: &table)
+        PingRequest.register(in: &table)
+        ProbeRequest.register(in: &table)
         registerProxyMethods(in: &table)
         registerPreviewMethods(in: &table)
         registerSettingsMethods(in: &table)
         registerWaveformMethods(in: &table)
-        table.registerNotification("initialized", JSONValue.self) { [logger] _ in
+        table.register(InitializedNotification.self) { [logger] _ in
             logger.debug("client confirmed initialization")
         }
         let capabilities = ServerCapabilities.make(methods: table, maxMessageBytes: maxMessageBytes)
-        table.register("initialize", InitializeParams.self) { [self] params, _ in
+        table.register(InitializeRequest.self) { [self] params, _ in
             if let client = params.clientInfo {
                 logger.info("initialize from \(client.name) \(client.version ?? "")")
             }

@@ -3,19 +3,20 @@ import Logging
 import Synchronization
 @testable import JSONRPC
 
-/// A dispatcher wired to a pipe, with everything it writes parsed back into JSON values.
+/// A dispatcher connected in memory (`InMemoryOutput`), with everything it sends parsed back into JSON values.
 final class DispatcherHarness: Sendable {
     let dispatcher: Dispatcher
     private let received = Locked<[(value: JSONValue, arrival: ContinuousClock.Instant)]>([])
     let exitCodes = Locked<[Int32]>([])
     let shutdownCount = Locked(0)
-    private let readEnd: Int32
 
     init(methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight) {
-        var fds: [Int32] = [0, 0]
-        precondition(pipe(&fds) == 0)
-        readEnd = fds[0]
-        let writer = MessageWriter(fileDescriptor: fds[1])
+        let received = self.received
+        let writer = MessageWriter(output: InMemoryOutput { body in
+            guard let value = try? JSONParser.parse(body) else { return }
+            let now = ContinuousClock.now
+            received.withLock { $0.append((value, now)) }
+        })
         let exitCodes = self.exitCodes
         let shutdownCount = self.shutdownCount
         dispatcher = Dispatcher(
@@ -23,23 +24,6 @@ final class DispatcherHarness: Sendable {
             hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 } },
                          exit: { code in exitCodes.withLock { $0.append(code) } }),
             logger: Logger(label: "test"), maxRequestsInFlight: maxRequestsInFlight)
-        let readEnd = self.readEnd
-        let received = self.received
-        Thread.detachNewThread {
-            var parser = FrameParser()
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = read(readEnd, &buffer, buffer.count)
-                if count <= 0 { return }
-                parser.append(buffer[0..<count])
-                while let event = parser.nextEvent() {
-                    if case .frame(let body) = event, let value = try? JSONParser.parse(body) {
-                        let now = ContinuousClock.now
-                        received.withLock { $0.append((value, now)) }
-                    }
-                }
-            }
-        }
     }
 
     /// Delivers messages in order on a thread of its own, as the transport's reader thread does: `handle` may
@@ -122,7 +106,7 @@ extension JSONValue {
     var errorMessage: String? { if case .string(let message)? = self["error"]?["message"] { return message } else { return nil } }
 }
 
-/// A lock-protected value shared by reference between the harness and its reader thread.
+/// A lock-protected value shared by reference between the harness and the dispatcher's tasks.
 final class Locked<Value>: @unchecked Sendable {
     private var value: Value
     private let lock = NSLock()

@@ -12,11 +12,54 @@ struct ShapeParams: Decodable, Sendable {
     var shape: Shape
 }
 
+/// The methods the tests call, each name tied to its types as a server's are.
+enum EchoRequest: RequestType {
+    typealias Params = EchoParams
+    typealias Result = EchoParams
+    static let method = "echo"
+}
+
+enum SleepRequest: RequestType {
+    typealias Params = EchoParams
+    typealias Result = EchoParams
+    static let method = "sleep"
+}
+
+enum StreamRequest: RequestType {
+    typealias Params = NoParams
+    typealias Result = [Int]
+    static let method = "stream"
+}
+
+enum PreEncodedRequest: RequestType {
+    typealias Params = NoParams
+    typealias Result = EncodedJSON
+    static let method = "preEncoded"
+}
+
+enum ShapeRequest: RequestType {
+    typealias Params = ShapeParams
+    typealias Result = String
+    static let method = "shape"
+}
+
+enum FailRequest: RequestType {
+    typealias Params = NoParams
+    typealias Result = Int
+    static let method = "fail"
+}
+
+enum CrashRequest: RequestType {
+    typealias Params = NoParams
+    typealias Result = Int
+    static let method = "crash"
+}
+
 /// A method table with the behaviours the tests need.
 func testMethods() -> MethodTable {
     var table = MethodTable()
-    table.register("echo", EchoParams.self) { params, _ in params }
-    table.register("sleep", EchoParams.self) { params, context in
+    table.register(EchoRequest.self) { params, _ in params }
+    table.register(SleepRequest.self) { params, context in
         let progress = context.beginProgress(title: "sleeping")
         defer { progress?.end(message: "done") }
         for step in 0..<(params.count ?? 100) {
@@ -25,17 +68,17 @@ func testMethods() -> MethodTable {
         }
         return params
     }
-    table.register("stream") { context -> [Int] in
+    table.register(StreamRequest.self) { _, context in
         for chunk in 0..<3 { context.sendPartialResult([chunk]) }
         return []
     }
-    table.register("preEncoded") { context -> EncodedJSON in
+    table.register(PreEncodedRequest.self) { _, context in
         context.sendPartialResult(EncodedJSON(Data(#"{"b":[1,2],"a":"x"}"#.utf8)))
         return EncodedJSON(Data(#"{"done":true,"n":[0.5,-1]}"#.utf8))
     }
-    table.register("shape", ShapeParams.self) { params, _ in params.shape.rawValue }
-    table.register("fail") { _ -> Int in throw ResponseError(code: -32050, message: "custom failure") }
-    table.register("crash") { _ -> Int in throw CocoaError(.fileNoSuchFile) }
+    table.register(ShapeRequest.self) { params, _ in params.shape.rawValue }
+    table.register(FailRequest.self) { _, _ in throw ResponseError(code: -32050, message: "custom failure") }
+    table.register(CrashRequest.self) { _, _ in throw CocoaError(.fileNoSuchFile) }
     return table
 }
 

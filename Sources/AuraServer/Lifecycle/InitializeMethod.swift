@@ -62,10 +62,11 @@ struct ServerCapabilities: Encodable, Sendable {
 
     static func make(methods: MethodTable, maxMessageBytes: Int) -> ServerCapabilities {
         ServerCapabilities(
-            methods: (methods.requestMethods + ["initialize", "shutdown"]).sorted(),
+            methods: (methods.requestMethods + [InitializeRequest.method, ShutdownRequest.method]).sorted(),
             notifications: Notifications(
-                client: Array(Set(methods.notificationMethods + ["initialized", "exit", "$/cancelRequest"])).sorted(),
-                server: ["$/progress", "window/logMessage"] + ServerNotification.all),
+                client: Array(Set(methods.notificationMethods + [ExitNotification.method, CancelRequestNotification.method])).sorted(),
+                server: [ProgressNotification<WorkDoneProgressValue>.method, LogMessageNotification.method,
+                         PreviewModeChangedNotification.method]),
             proxyPresets: ProxyPreset.allCases.map {
                 Preset(name: $0.rawValue, width: $0.width, height: $0.height, videoBitRate: $0.videoBitRate,
                        audioBitRate: ProxyPreset.audioBitRate, isDefault: $0 == .default)
@@ -91,7 +92,9 @@ struct ServerCapabilities: Encodable, Sendable {
     }
 }
 
-/// Notifications the server sends besides the base protocol's.
-enum ServerNotification {
-    static let all: [String] = ["previewModeChanged"]
+/// `initialize` → server info, capabilities, settings and the preview state.
+enum InitializeRequest: RequestType {
+    typealias Params = InitializeParams
+    typealias Result = InitializeResult
+    static let method = Dispatcher.initializeMethod
 }

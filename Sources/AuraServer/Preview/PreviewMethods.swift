@@ -48,19 +48,19 @@ struct ResolveResult: Encodable, Sendable {
 
 extension AuraMediaServer {
     func registerPreviewMethods(in table: inout MethodTable) {
-        table.register("setQuality", SetQualityParams.self) { [self] params, context in
+        table.register(SetQualityRequest.self) { [self] params, context in
             let (old, new) = previewState.withLock { state -> (PreviewState, PreviewState) in
                 let old = state
                 state = PreviewState(mode: params.mode, quality: params.quality?.preset ?? old.preset)
                 return (old, state)
             }
             if old != new {
-                context.client.sendNotification("previewModeChanged", new)
+                context.client.send(PreviewModeChangedNotification.self, new)
             }
             return new
         }
 
-        table.register("resolve", ResolveParams.self) { [self] params, _ in
+        table.register(ResolveRequest.self) { [self] params, _ in
             try requireSourcePath(params.sourcePath)
             let state = previewState.withLock { $0 }
             let service = try await proxyService()

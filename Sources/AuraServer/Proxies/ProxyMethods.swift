@@ -98,7 +98,7 @@ enum StatusResult: Encodable, Sendable {
 
 extension AuraMediaServer {
     func registerProxyMethods(in table: inout MethodTable) {
-        table.register("generate", GenerateParams.self) { [self] params, context in
+        table.register(GenerateRequest.self) { [self] params, context in
             try requireSourcePath(params.sourcePath)
             if let percent = params.scalePercent, !(25...75).contains(percent) {
                 throw ResponseError.invalidParams("parameter 'scalePercent' must be between 25 and 75")
@@ -128,7 +128,7 @@ extension AuraMediaServer {
             }
         }
 
-        table.register("status", SlotParams.self) { [self] params, _ -> StatusResult in
+        table.register(StatusRequest.self) { [self] params, _ in
             try requireSourcePath(params.sourcePath)
             let preset = params.quality?.preset ?? .default
             let service = try await proxyService()
@@ -144,7 +144,7 @@ extension AuraMediaServer {
             return .record(ProxyRecordPayload(record))
         }
 
-        table.register("cancelGeneration", CancelGenerationParams.self) { [self] params, _ in
+        table.register(CancelGenerationRequest.self) { [self] params, _ in
             let service = try await proxyService()
             switch (params.jobId, params.sourcePath) {
             case (let jobID?, nil):
@@ -170,7 +170,7 @@ extension AuraMediaServer {
             }
         }
 
-        table.register("stats") { [self] _ in
+        table.register(StatsRequest.self) { [self] _, _ in
             let stats = try await proxyService().stats()
             var waveformCache: StatsResult.WaveformCacheStats?
             if let waveforms = try? await waveformService(), let usage = try? await waveforms.usage() {
@@ -188,7 +188,7 @@ extension AuraMediaServer {
                 cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache)
         }
 
-        table.register("clearCache", ClearCacheParams.self) { [self] params, _ in
+        table.register(ClearCacheRequest.self) { [self] params, _ in
             if let sourcePath = params.sourcePath { try requireSourcePath(sourcePath) }
             var total = ClearResult()
             let scope = params.scope ?? .proxies

@@ -7,8 +7,8 @@ struct UpdateSettingsParams: Decodable, Sendable {
 
 extension AuraMediaServer {
     func registerSettingsMethods(in table: inout MethodTable) {
-        table.register("getSettings") { [self] _ in currentSettings }
-        table.register("updateSettings", UpdateSettingsParams.self) { [self] params, _ in
+        table.register(GetSettingsRequest.self) { [self] _, _ in currentSettings }
+        table.register(UpdateSettingsRequest.self) { [self] params, _ in
             try await apply(params.settings, field: "settings")
         }
     }

@@ -214,7 +214,7 @@ extension WaveformError: ResponseErrorConvertible {
 
 extension AuraMediaServer {
     func registerWaveformMethods(in table: inout MethodTable) {
-        table.register("requestWaveformRange", RequestWaveformRangeParams.self) { [self] params, context in
+        table.register(RequestWaveformRangeRequest.self) { [self] params, context in
             try requireSourcePath(params.sourcePath)
             let resolution: WaveformRangeRequest.Resolution
             switch (params.samplesPerPixel, params.pixelsPerSecond) {
@@ -254,7 +254,7 @@ extension AuraMediaServer {
             return result.encoded
         }
 
-        table.register("exportWaveform", ExportWaveformParams.self) { [self] params, _ in
+        table.register(ExportWaveformRequest.self) { [self] params, _ in
             try requireSourcePath(params.sourcePath)
             let request = WaveformExportRequest(sourcePath: params.sourcePath, outputPath: params.outputPath,
                                                 format: params.format ?? .dat, samplesPerPixel: params.samplesPerPixel ?? 256,

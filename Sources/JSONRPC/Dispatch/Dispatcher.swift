@@ -19,6 +19,10 @@ import Synchronization
 /// - Batches (JSON arrays) are answered with an array holding one response per request in the batch, sent
 ///   once all of them have finished; an empty batch is one -32600 error; a batch of notifications gets nothing.
 public final class Dispatcher: Sendable {
+    /// The one request a server must register (with its own `RequestType`: params and result are the server's).
+    /// It runs to completion before the next message is read, and everything else is refused before it.
+    public static let initializeMethod = "initialize"
+
     /// What the dispatcher needs from the program around it.
     public struct Hooks: Sendable {
         /// Called once, on `shutdown` or at the end of input, after in-flight requests were cancelled:
@@ -162,7 +166,7 @@ public final class Dispatcher: Sendable {
 
     private func handleNotification(_ method: String, params: JSONValue?) {
         switch method {
-        case "exit":
+        case ExitNotification.method:
             let code: Int32 = state.withLock { $0.lifecycle == .shuttingDown } ? 0 : 1
             let pending = state.withLock { $0.shutdownTask }
             logger.info("exit notification: exiting with \(code)")
@@ -173,7 +177,7 @@ public final class Dispatcher: Sendable {
                 _ = done.wait(timeout: .now() + 10)
             }
             hooks.exit(code)
-        case "$/cancelRequest":
+        case CancelRequestNotification.method:
             guard let rawID = params?["id"], let id = RequestID(rawID) else {
                 logger.warning("$/cancelRequest without a usable id: ignored")
                 return
@@ -207,16 +211,16 @@ public final class Dispatcher: Sendable {
         case (.shuttingDown, _):
             respond(writer.errorResponseJSON(id: id, .invalidRequest("the server is shutting down: no requests are accepted after 'shutdown'")))
             return
-        case (.uninitialized, "initialize"):
+        case (.uninitialized, Self.initializeMethod):
             runInitialize(id: id, params: params, respond: respond)
             return
         case (.uninitialized, _):
             respond(writer.errorResponseJSON(id: id, .serverNotInitialized))
             return
-        case (.running, "initialize"):
+        case (.running, Self.initializeMethod):
             respond(writer.errorResponseJSON(id: id, .invalidRequest("the server is already initialized")))
             return
-        case (.running, "shutdown"):
+        case (.running, ShutdownRequest.method):
             let shutdown = beginShutdown()
             Task { [writer] in
                 await shutdown.value
@@ -261,12 +265,12 @@ public final class Dispatcher: Sendable {
 
     /// `initialize` runs before the reader continues, so that requests pipelined behind it see its effects.
     private func runInitialize(id: RequestID, params: JSONValue?, respond: @escaping @Sendable (Data) -> Void) {
-        guard let handler = methods.requests["initialize"] else {
+        guard let handler = methods.requests[Self.initializeMethod] else {
             state.withLock { $0.lifecycle = .running }
             respond(writer.resultResponseJSON(id: id, resultJSON: Data("{}".utf8)))
             return
         }
-        let context = makeContext(id: id, method: "initialize", params: params)
+        let context = makeContext(id: id, method: Self.initializeMethod, params: params)
         let done = DispatchSemaphore(value: 0)
         let outcome = Mutex<Result<Data, ResponseError>?>(nil)
         Task { [self] in

@@ -21,33 +21,23 @@ public struct MethodTable: Sendable {
     /// Names of the registered notifications, sorted.
     public var notificationMethods: [String] { notifications.keys.sorted() }
 
-    /// Registers a request whose params decode into `Params`.
-    public mutating func register<Params: Decodable & Sendable, Result: Encodable & Sendable>(
-        _ method: String, _ paramsType: Params.Type = Params.self,
-        _ handler: @escaping @Sendable (Params, RequestContext) async throws -> Result
+    /// Registers the handler of a request.
+    public mutating func register<Request: RequestType>(
+        _ request: Request.Type,
+        _ handler: @escaping @Sendable (Request.Params, RequestContext) async throws -> Request.Result
     ) {
-        requests[method] = { raw, context in
-            let params = try ParamsDecoder.decode(Params.self, from: raw)
+        requests[Request.method] = { raw, context in
+            let params = try ParamsDecoder.decode(Request.Params.self, from: raw)
             let result = try await handler(params, context)
             return try ParamsDecoder.encodeResult(result)
         }
     }
 
-    /// Registers a request that takes no params (any given are ignored).
-    public mutating func register<Result: Encodable & Sendable>(
-        _ method: String, _ handler: @escaping @Sendable (RequestContext) async throws -> Result
-    ) {
-        requests[method] = { _, context in
-            try ParamsDecoder.encodeResult(try await handler(context))
-        }
-    }
-
-    /// Registers a notification whose params decode into `Params`.
-    public mutating func registerNotification<Params: Decodable & Sendable>(
-        _ method: String, _ paramsType: Params.Type = Params.self,
-        _ handler: @escaping @Sendable (Params) -> Void
-    ) {
-        notifications[method] = { raw in handler(try ParamsDecoder.decode(Params.self, from: raw)) }
+    /// Registers the handler of a notification the client sends.
+    public mutating func register<Notification: NotificationType>(
+        _ notification: Notification.Type, _ handler: @escaping @Sendable (Notification.Params) -> Void
+    ) where Notification.Params: Decodable {
+        notifications[Notification.method] = { raw in handler(try ParamsDecoder.decode(Notification.Params.self, from: raw)) }
     }
 }
 
@@ -55,6 +45,7 @@ public struct MethodTable: Sendable {
 /// offending field (`params.quality: expected one of Draft, Preview, High`).
 enum ParamsDecoder {
     static func decode<Params: Decodable>(_ type: Params.Type, from raw: JSONValue?) throws -> Params {
+        if let none = NoParams() as? Params { return none }  // Whatever was sent is ignored.
         let value: JSONValue
         switch raw {
         case nil, .null?: value = .object([:])
@@ -74,7 +65,7 @@ enum ParamsDecoder {
     }
 
     static func encodeResult<Result: Encodable>(_ result: Result) throws -> Data {
-        if let encoded = result as? EncodedJSON { return encoded.data }
+        if let encoded = result as? any PreEncodedJSON { return encoded.json }
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]

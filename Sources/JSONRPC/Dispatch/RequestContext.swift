@@ -1,5 +1,3 @@
-import Foundation
-
 /// What a request handler knows about the request it serves, and its channel back to the client.
 ///
 /// Cancellation is the surrounding `Task`'s: `$/cancelRequest` cancels it, so handlers check
@@ -39,16 +37,8 @@ public struct RequestContext: Sendable {
     @discardableResult
     public func sendPartialResult<Value: Encodable & Sendable>(_ value: Value) -> Bool {
         guard let partialResultToken else { return false }
-        if let encoded = value as? EncodedJSON, let token = try? JSONEncoder().encode(partialResultToken) {
-            var params = Data(#"{"token":"#.utf8)
-            params.append(token)
-            params.append(Data(#","value":"#.utf8))
-            params.append(encoded.data)
-            params.append(UInt8(ascii: "}"))
-            client.sendNotification("$/progress", EncodedJSON(params))
-        } else {
-            client.sendNotification("$/progress", ProgressParams(token: partialResultToken, value: value))
-        }
+        // `EncodedJSON` values take the writer's pre-encoded path (`ProgressParams: PreEncodedJSON`).
+        client.send(ProgressNotification<Value>.self, ProgressParams(token: partialResultToken, value: value))
         return true
     }
 }

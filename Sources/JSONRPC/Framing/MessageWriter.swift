@@ -1,31 +1,36 @@
 import Foundation
 
-/// Frames messages and hands them to the `OutputQueue`, which writes them to the client in order.
+/// Builds the messages the server sends (responses, errors, notifications) and hands each whole body to the
+/// connection's `MessageOutput`.
 ///
 /// Responses, `$/progress` and `window/logMessage` come from many tasks and threads at once; each call hands
-/// over one whole frame, so frames are never interleaved on the wire, and no caller ever blocks on the client
-/// (back-pressure pauses the input reader instead: see `OutputQueue`).
-public final class MessageWriter: Sendable {
-    /// The frames on their way out.
-    public let output: OutputQueue
+/// over one whole message, so messages are never interleaved on the wire, and no caller ever blocks on the
+/// client (back-pressure pauses the input reader instead: see `OutputQueue`).
+public final class MessageWriter: NotificationSink {
+    /// Where the messages go.
+    public let output: any MessageOutput
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }()
 
-    /// - Parameter fileDescriptor: the protocol output (normally a duplicate of the original stdout).
-    public init(fileDescriptor: Int32, limits: OutputQueue.Limits = .standard) {
-        output = OutputQueue(fileDescriptor: fileDescriptor, limits: limits)
+    public init(output: any MessageOutput) {
+        self.output = output
+    }
+
+    /// Writes frames to `fileDescriptor` (normally a duplicate of the original stdout) through an `OutputQueue`.
+    public convenience init(fileDescriptor: Int32, limits: OutputQueue.Limits = .standard) {
+        self.init(output: OutputQueue(fileDescriptor: fileDescriptor, limits: limits))
     }
 
     /// Whether the peer has gone (a write failed with EPIPE or similar); later writes are dropped.
     public var isClosed: Bool { output.isClosed }
 
-    /// Frames and queues one JSON body. Returns false when the peer is gone.
+    /// Queues one JSON body. Returns false when the peer is gone.
     @discardableResult
     public func write(body: Data) -> Bool {
-        output.enqueue(FrameEncoder.frame(body))
+        output.send(body: body)
     }
 
     /// Sends an error response.
@@ -53,11 +58,12 @@ public final class MessageWriter: Sendable {
         return body
     }
 
-    /// Sends a notification (`$/progress`, `window/logMessage`, ...). Encoding failures are logged by the caller's
-    /// choice of types; a notification that cannot be encoded is dropped.
-    public func sendNotification<Params: Encodable>(_ method: String, _ params: Params) {
-        guard let paramsJSON = (params as? EncodedJSON)?.data ?? (try? encoder.encode(params)),
-              let methodJSON = try? encoder.encode(method) else { return }
+    /// Sends a notification. Params that conform to `PreEncodedJSON` go out as they are; a notification whose
+    /// params cannot be encoded is dropped.
+    public func send<Notification: NotificationType>(_ notification: Notification.Type, _ params: Notification.Params)
+        where Notification.Params: Encodable {
+        guard let paramsJSON = (params as? any PreEncodedJSON)?.json ?? (try? encoder.encode(params)),
+              let methodJSON = try? encoder.encode(Notification.method) else { return }
         var body = Data(#"{"jsonrpc":"2.0","method":"#.utf8)
         body.append(methodJSON)
         body.append(Data(#","params":"#.utf8))

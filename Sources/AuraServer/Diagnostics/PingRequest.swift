@@ -17,11 +17,14 @@ struct PingResult: Encodable, Sendable {
     var serverTime: Double
 }
 
-enum PingMethod {
+enum PingRequest: RequestType {
+    typealias Params = PingParams
+    typealias Result = PingResult
+    static let method = "ping"
     static let maxDelayMilliseconds = 60_000
 
     static func register(in table: inout MethodTable) {
-        table.register("ping", PingParams.self) { params, context in
+        table.register(Self.self) { params, context in
             let delay = params.delayMilliseconds ?? 0
             guard (0...maxDelayMilliseconds).contains(delay) else {
                 throw ResponseError.invalidParams("parameter 'delayMilliseconds' must be between 0 and \(maxDelayMilliseconds)")

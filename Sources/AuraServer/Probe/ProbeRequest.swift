@@ -7,9 +7,13 @@ struct ProbeParams: Decodable, Sendable {
     var path: String
 }
 
-enum ProbeMethod {
+enum ProbeRequest: RequestType {
+    typealias Params = ProbeParams
+    typealias Result = MediaInfo
+    static let method = "probe"
+
     static func register(in table: inout MethodTable) {
-        table.register("probe", ProbeParams.self) { params, _ in
+        table.register(Self.self) { params, _ in
             guard !params.path.isEmpty else {
                 throw ResponseError.invalidParams("parameter 'path' must not be empty")
             }
