@@ -4,7 +4,7 @@ import PackageDescription
 /// AuraMedia: a JSON-RPC media backend for video editors.
 ///
 /// The targets follow the pipe the product is: bytes → `JSONRPC` (framing, dispatch; knows no media) →
-/// `AuraServer` (protocol methods bound to services) → `Proxies` (jobs, catalogue, cache) → `MediaCache` (the
+/// `AuraServer` (protocol methods bound to services) → `Proxies`, `Waveforms`, `Frames` (the services) → `MediaCache` (the
 /// cache directory every service shares: content identity, cross-process locks, the catalogue database) →
 /// `Media` (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `aura-media` only wires them.
 let package = Package(
@@ -56,16 +56,23 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Frames",
+            dependencies: [
+                "Media", "MediaCache", "Jobs",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "AuraServer",
             dependencies: [
-                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms",
+                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "aura-media",
             dependencies: [
-                "AuraServer", "JSONRPC", "Proxies", "Waveforms", "Media", "MediaCache",
+                "AuraServer", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,6 +83,7 @@ let package = Package(
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "Jobs", "TestSupport"]),
         .testTarget(name: "WaveformsTests", dependencies: ["Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
+        .testTarget(name: "FramesTests", dependencies: ["Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],

@@ -66,8 +66,9 @@ def main():
     media = os.path.abspath(args.media) if args.media else sample_clip(work)
     cache = os.path.join(work, "aura-proxy-cache")
     waveforms = os.path.join(work, "aura-waveform-cache")
+    frames = os.path.join(work, "aura-frame-cache")
     client = AuraMediaClient([args.binary, "serve", "--cache-dir", cache, "--waveform-cache-dir", waveforms,
-                              "--log-level", "warning"], on_notification=on_notification)
+                              "--frame-cache-dir", frames, "--log-level", "warning"], on_notification=on_notification)
     result = call(client, "initialize", {"clientInfo": {"name": "demo"}})
     client.notify("initialized", {})
     methods = set(result["capabilities"]["methods"])
@@ -105,6 +106,30 @@ def main():
             call(client, "exportWaveform", {"sourcePath": media, "outputPath": os.path.join(work, "waveform.dat"),
                                             "samplesPerPixel": 512, "bits": 8})
         call(client, "stats", {})
+
+    if "requestFrame" in methods:
+        info = call(client, "probe", {"path": media}) or {}
+        duration = info.get("durationSeconds") or 10
+        call(client, "setQuality", {"mode": "proxy", "quality": "Preview"})
+        middle = duration / 2
+        for label in ["cold", "again (cached)"]:
+            started = time.monotonic()
+            frame = call(client, "requestFrame", {"sourcePath": media, "time": middle, "width": 320})
+            if frame:
+                print(f"   ({label}: a {frame['width']}x{frame['height']} JPEG of {len(frame['data']) * 3 // 4} bytes from the "
+                      f"{'proxy' if frame['fromProxy'] else 'source'} in {(time.monotonic() - started) * 1000:.1f} ms)")
+        call(client, "requestFrame", {"sourcePath": media, "time": middle + 1, "height": 180, "format": "png",
+                                      "delivery": "file"})
+        show("->", f"setPlayhead {json.dumps({'sourcePath': media, 'time': middle, 'rate': 1})}")
+        client.notify("setPlayhead", {"sourcePath": media, "time": middle, "rate": 1})
+        time.sleep(1.5)
+        started = time.monotonic()
+        frame = call(client, "requestFrame", {"sourcePath": media, "time": middle + 0.5, "width": 320})
+        if frame:
+            print(f"   (0.5 s ahead of the playhead: fromCache {frame['fromCache']}, {(time.monotonic() - started) * 1000:.1f} ms)")
+        stats = call(client, "stats", {}) or {}
+        if "frameCache" in stats:
+            print(f"   (frame cache: {json.dumps(stats['frameCache'])})")
 
     show("->", "shutdown")
     status = client.close()

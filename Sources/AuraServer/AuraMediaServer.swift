@@ -1,4 +1,5 @@
 import Foundation
+import Frames
 import JSONRPC
 import Logging
 import MediaCache
@@ -21,6 +22,14 @@ public final class AuraMediaServer: Sendable {
     let progressReporter: ProxyProgressReporter
     let proxies: CacheServiceProvider<ProxyService>
     let waveforms: CacheServiceProvider<WaveformService>
+    /// Pictures for scrubbing (memory cache, warm decoders, preloading) and the directory of delivered files.
+    let frames: FrameService
+    let frameFiles: CacheServiceProvider<FrameFileStore>
+    /// Playhead positions, in arrival order, for `followPlayhead`.
+    let playheads: AsyncStream<PlayheadUpdate>.Continuation
+    private let playheadFollower: Mutex<Task<Void, Never>?> = Mutex(nil)
+    /// When each proxy was last marked used by scrubbing.
+    let proxyUses = Mutex([String: Date]())
     /// Source fingerprints, shared by every cache (a file is hashed once whatever asks).
     let fingerprints = FingerprintCache()
     private let maxMessageBytes: Int
@@ -43,6 +52,13 @@ public final class AuraMediaServer: Sendable {
         waveforms = CacheServiceProvider(kind: "waveform", client: client, logger: logger) { directory, _ in
             try WaveformService(directoryPath: directory, fingerprints: fingerprints, logger: logger)
         }
+        frames = FrameService(limitBytes: Int(settings.frameCacheBytes), fingerprints: fingerprints, logger: logger)
+        frameFiles = CacheServiceProvider(kind: "frame", client: client, logger: logger) { directory, _ in
+            try FrameFileStore(directoryPath: directory, logger: logger)
+        }
+        let (updates, continuation) = AsyncStream.makeStream(of: PlayheadUpdate.self, bufferingPolicy: .bufferingNewest(64))
+        playheads = continuation
+        playheadFollower.withLock { $0 = Task { [self] in await followPlayhead(updates) } }
     }
 
     /// The settings in force.
@@ -69,6 +85,7 @@ public final class AuraMediaServer: Sendable {
         registerPreviewMethods(in: &table)
         registerSettingsMethods(in: &table)
         registerWaveformMethods(in: &table)
+        registerFrameMethods(in: &table)
         table.register(InitializedNotification.self) { [logger] _ in
             logger.debug("client confirmed initialization")
         }
@@ -93,8 +110,11 @@ public final class AuraMediaServer: Sendable {
     /// shutdown.
     public func shutdown() async {
         logger.info("shutting down")
+        playheads.finish()
         async let proxiesDone: Void = proxies.shutdown()
         async let waveformsDone: Void = waveforms.shutdown()
-        _ = await (proxiesDone, waveformsDone)
+        async let framesDone: Void = frames.shutdown()
+        _ = await (proxiesDone, waveformsDone, framesDone)
+        await frameFiles.shutdown()
     }
 }

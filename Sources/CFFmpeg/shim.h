@@ -77,6 +77,10 @@ static inline int aura_avfmt_globalheader(void) { return AVFMT_GLOBALHEADER; }
 /// AVFMT_NOFILE.
 static inline int aura_avfmt_nofile(void) { return AVFMT_NOFILE; }
 
+static inline int aura_codec_flag_qscale(void) { return AV_CODEC_FLAG_QSCALE; }
+
+static inline int aura_qp2lambda(void) { return FF_QP2LAMBDA; }
+
 /// The display-matrix rotation of a stream in degrees, counter-clockwise as FFmpeg reports it,
 /// or NaN when the stream has no display matrix.
 static inline double aura_stream_display_rotation(const AVStream *st) {

@@ -69,8 +69,10 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
     private var running: [String: any JobClaim] = [:]
     private var waiters: [String: [UUID: CheckedContinuation<Product, Error>]] = [:]
     private var endWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
-    /// How every job that ended in this session ended.
+    /// How the most recent `keptOutcomes` jobs ended (older ones are forgotten: products can be large).
     private var outcomes: [String: JobOutcome<Product>] = [:]
+    private var outcomeOrder: [String] = []
+    private let keptOutcomes: Int
     private var sequence = 0
     private var isShutDown = false
     private var pollTask: Task<Void, Never>?
@@ -78,9 +80,11 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
     /// - Parameters:
     ///   - idPrefix: job ids are `<prefix>-` and 12 hex digits ("job-3f9a1c…").
     ///   - observer: gets every job's events (a CLI progress display, telemetry).
+    ///   - keptOutcomes: how many ended jobs' outcomes (products included) stay known to `result` and `outcome`.
     public init(idPrefix: String = "job", maxConcurrent: Int, observer: JobListener<Key, Product>? = nil,
-                waitPoll: Duration = .milliseconds(250)) {
+                waitPoll: Duration = .milliseconds(250), keptOutcomes: Int = 256) {
         self.idPrefix = idPrefix
+        self.keptOutcomes = max(1, keptOutcomes)
         self.maxConcurrent = max(1, maxConcurrent)
         self.observer = observer
         self.waitPoll = waitPoll
@@ -308,6 +312,12 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
     /// Records the outcome, wakes the waiters and tells the listeners.
     private func announce(_ job: Job<Key, Product>, _ outcome: JobOutcome<Product>) {
         outcomes[job.id] = outcome
+        outcomeOrder.append(job.id)
+        if outcomeOrder.count > keptOutcomes * 2 {
+            // Forget the oldest in batches (amortised O(1)).
+            for id in outcomeOrder.prefix(outcomeOrder.count - keptOutcomes) { outcomes.removeValue(forKey: id) }
+            outcomeOrder.removeFirst(outcomeOrder.count - keptOutcomes)
+        }
         for (_, continuation) in waiters.removeValue(forKey: job.id) ?? [:] {
             continuation.resume(with: Self.result(of: outcome, id: job.id))
         }
@@ -336,7 +346,7 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         jobs[id]?.snapshot
     }
 
-    /// How a job of this session ended; nil while it is active or when it is unknown.
+    /// How a recent job ended; nil while it is active, or when it is unknown or forgotten.
     public func outcome(of id: String) -> JobOutcome<Product>? {
         outcomes[id]
     }

@@ -28,7 +28,8 @@ public final class WaveformService: Sendable {
     public init(directoryPath: String, fingerprints: FingerprintCache = FingerprintCache(), maxConcurrentAnalyses: Int = 2,
                 logger: Logger) throws {
         store = try WaveformStore(directoryPath: directoryPath, logger: logger)
-        queue = JobQueue(idPrefix: "wave", maxConcurrent: maxConcurrentAnalyses)
+        // Outcomes hold pyramids (tens of MB for long files): remember only the last few; the store keeps the rest.
+        queue = JobQueue(idPrefix: "wave", maxConcurrent: maxConcurrentAnalyses, keptOutcomes: 4)
         self.fingerprints = fingerprints
         store.cleanUpAtStart()
     }
@@ -66,7 +67,7 @@ public final class WaveformService: Sendable {
         let direct = plan.usesPyramid ? plan.order.filter { plan.visible.contains($0) } : plan.order
         try await decode(direct, of: plan, series: series, path: path, deliver: deliver)
         guard let analysis else { return summary(plan, pyramid: nil, fromCache: false) }
-        let analysed = try await result(of: analysis)
+        let analysed = try await result(of: analysis, key: key)
         let exact = try WaveformPlan(request, stream: Self.stream(of: analysed))
         for index in exact.order where !direct.contains(index) {
             try Task.checkCancellation()
@@ -159,11 +160,16 @@ public final class WaveformService: Sendable {
         return try await queue.submit(.init(key: key, label: path, background: true, work: work)).snapshot.id
     }
 
-    private func result(of job: String) async throws -> WaveformPyramid {
+    private func result(of job: String, key: String) async throws -> WaveformPyramid {
         do {
             return try await queue.result(of: job)
         } catch is JobCancelled {
             throw MediaError.cancelled
+        } catch JobQueue<String, WaveformPyramid>.QueueError.jobNotFound {
+            // Ended and already forgotten by the queue (it keeps few outcomes): the store has what it made.
+            let store = self.store
+            guard let pyramid = try await BlockingQueue.run({ store.load(key) }) else { throw MediaError.cancelled }
+            return pyramid
         }
     }
 
@@ -224,7 +230,7 @@ public final class WaveformService: Sendable {
         let fingerprint = try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
         if let cached = store.cached(fingerprint.key) { return cached }
         if let loaded = try await BlockingQueue.run({ [store] in store.load(fingerprint.key) }) { return loaded }
-        return try await result(of: analyse(path: path, fingerprint: fingerprint))
+        return try await result(of: analyse(path: path, fingerprint: fingerprint), key: fingerprint.key)
     }
 
     /// Files and bytes of persisted pyramids.

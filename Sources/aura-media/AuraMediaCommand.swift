@@ -23,6 +23,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("waveform-cache-dir"), help: "Waveform cache directory (default: $TMPDIR/aura-waveform-cache).")
     var waveformCacheDirectory: String?
 
+    @Option(name: .customLong("frame-cache-dir"), help: "Directory for frames delivered as files (default: $TMPDIR/aura-frame-cache).")
+    var frameCacheDirectory: String?
+
     @Option(name: .customLong("log-level"), help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: info for serve, warning otherwise).")
     var logLevel: String?
 
@@ -48,6 +51,10 @@ extension CommonOptions {
         if let waveformCacheDirectory {
             guard waveformCacheDirectory.hasPrefix("/") else { throw ValidationError("--waveform-cache-dir must be an absolute path") }
             settings.waveformCacheDirectory = waveformCacheDirectory
+        }
+        if let frameCacheDirectory {
+            guard frameCacheDirectory.hasPrefix("/") else { throw ValidationError("--frame-cache-dir must be an absolute path") }
+            settings.frameCacheDirectory = frameCacheDirectory
         }
         return settings
     }

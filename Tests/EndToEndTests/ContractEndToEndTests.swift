@@ -81,6 +81,14 @@ struct ContractEndToEndTests {
         _ = try await check("requestWaveformRange", inline)
         let exported = Fixtures.temporaryDirectory(named: "contract-export").appendingPathComponent("clip.json")
         _ = try await check("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string(exported.path), "format": .string("json")])
+        // Frames: inline in each format, a file, from the cache; a playhead to preload from.
+        _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160)])
+        _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160)])
+        _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .int(1), "height": .int(90),
+                                             "format": .string("png"), "delivery": .string("file")])
+        _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(1.5), "width": .int(32),
+                                             "format": .string("rgba"), "accurate": .bool(false)])
+        server.notify("setPlayhead", ["sourcePath": .string(clip.path), "time": .double(0.2), "rate": .int(1)])
         _ = try await check("stats")
         _ = try await check("clearCache", ["scope": .string("all")])
         _ = try await check("updateSettings", ["settings": .object(["cacheLimitBytes": .int(1 << 30)])])
@@ -90,7 +98,7 @@ struct ContractEndToEndTests {
         for (method, result) in results {
             #expect(document.validateResult(of: method, result) == [], "\(method): \(result)")
         }
-        #expect(results.count == 25)
+        #expect(results.count == 29)
 
         // Every notification of the session matches its schema; job progress matches the job schemas.
         let notifications = server.messages.filter { $0["method"] != nil && $0["id"] == nil }
@@ -178,6 +186,17 @@ struct ContractEndToEndTests {
             ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string(directory.path)], -32003),
             ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string("/no/such/dir/x.dat")], -32001),
             ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string("/tmp/x.dat"), "bits": .int(12)], -32602),
+            ("requestFrame", ["sourcePath": .string(clip.path), "time": .int(-1)], -32602),
+            ("requestFrame", ["sourcePath": .string(clip.path), "time": .int(60)], -32602),
+            ("requestFrame", ["sourcePath": .string(clip.path), "time": .int(1), "width": .int(0)], -32602),
+            ("requestFrame", ["sourcePath": .string(clip.path), "time": .int(1), "format": .string("gif")], -32602),
+            ("requestFrame", ["sourcePath": .string(clip.path), "time": .int(1), "quality": .int(101)], -32602),
+            ("requestFrame", ["sourcePath": .string(clip.path), "time": .int(1), "delivery": .string("email")], -32602),
+            ("requestFrame", ["sourcePath": .string(audio.path), "time": .int(1)], -32009),
+            ("requestFrame", ["sourcePath": .string("/no/such.mp4"), "time": .int(1)], -32001),
+            ("requestFrame", ["sourcePath": .string(text.path), "time": .int(1)], -32006),
+            ("requestFrame", ["sourcePath": .string(directory.path), "time": .int(1)], -32003),
+            ("updateSettings", ["settings": .object(["frameCacheBytes": .int(-5)])], -32602),
         ]
         for (method, params, code) in cases {
             let response = try await server.request(method, params)

@@ -478,10 +478,10 @@ struct ProxyEndToEndTests {
         #expect(stats["queuedJobs"] == .int(0) && stats["runningJobs"] == .int(0))
 
         let nothing = try await server.call("clearCache", ["scope": .string("waveforms")])
-        #expect(nothing == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0)]))
+        #expect(nothing == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0), "clearedFrames": .int(0)]))
         let cleared = try await server.call("clearCache", ["scope": .string("proxies"), "sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "clearCache", cleared) == [])
-        #expect(cleared == .object(["deletedFiles": .int(2), "freedBytes": .int(onDisk), "keptInUse": .int(0)]))
+        #expect(cleared == .object(["deletedFiles": .int(2), "freedBytes": .int(onDisk), "keptInUse": .int(0), "clearedFrames": .int(0)]))
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty)
         #expect(try Data(contentsOf: source) == sourceBytes, "the source is never touched")
         #expect(FileManager.default.fileExists(atPath: server.cacheDirectory + "/catalogue.sqlite"))
@@ -489,7 +489,8 @@ struct ProxyEndToEndTests {
         let after = try await server.call("stats")
         #expect(after["totalProxies"] == .int(0) && after["totalCacheSizeBytes"] == .int(0))
         #expect(after["compressionRatio"]?.doubleValue == 0 && after["spaceSavedPercent"]?.doubleValue == 0)
-        #expect(try await server.call("clearCache", ["scope": .string("all")]) == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0)]))
+        #expect(try await server.call("clearCache", ["scope": .string("all")])
+                == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0), "clearedFrames": .int(0)]))
         let badScope = try await server.request("clearCache", ["scope": .string("everything")])
         #expect(badScope.errorCode == -32602 && badScope.errorMessage.contains("'scope'"))
     }
@@ -716,7 +717,8 @@ struct ProxyEndToEndTests {
         #expect(document.validateResult(of: "getSettings", settings) == [])
         #expect(settings == .object(["cacheDirectory": .string(server.cacheDirectory), "cacheLimitBytes": .int(10_737_418_240),
                                      "maxConcurrentJobs": .int(1), "hardwareAcceleration": .string("off"),
-                                     "waveformCacheDirectory": .string(server.waveformCacheDirectory)]))
+                                     "waveformCacheDirectory": .string(server.waveformCacheDirectory),
+                                     "frameCacheDirectory": .string(server.frameCacheDirectory), "frameCacheBytes": .int(100 << 20)]))
         let zeroJobs = try await server.request("updateSettings", ["settings": .object(["cacheLimitBytes": .int(5000), "maxConcurrentJobs": .int(0)])])
         #expect(zeroJobs.errorCode == -32602)
         #expect(zeroJobs.errorMessage == "parameter 'settings.maxConcurrentJobs' must be between 1 and 16")
@@ -736,14 +738,19 @@ struct ProxyEndToEndTests {
 
         let newDirectory = Fixtures.temporaryDirectory(named: "cache-moved").path + "/sub/../cache"
         let newWaveforms = Fixtures.temporaryDirectory(named: "waveforms-moved").path + "/w"
+        let newFrames = Fixtures.temporaryDirectory(named: "frames-moved").path + "/f"
         let updated = try await server.call("updateSettings", ["settings": .object([
             "cacheLimitBytes": .int(5_368_709_120), "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
-            "cacheDirectory": .string(newDirectory), "waveformCacheDirectory": .string(newWaveforms)])])
+            "cacheDirectory": .string(newDirectory), "waveformCacheDirectory": .string(newWaveforms),
+            "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20)])])
         #expect(document.validateResult(of: "updateSettings", updated) == [])
         let normalised = URL(fileURLWithPath: newDirectory).standardizedFileURL.path
         #expect(updated == .object(["cacheDirectory": .string(normalised), "cacheLimitBytes": .int(5_368_709_120),
                                     "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
-                                    "waveformCacheDirectory": .string(newWaveforms)]))
+                                    "waveformCacheDirectory": .string(newWaveforms),
+                                    "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20)]))
+        var framesInfo = stat()
+        #expect(lstat(newFrames, &framesInfo) == 0 && framesInfo.st_mode & 0o777 == 0o700, "the frame cache directory too")
         #expect(try await server.call("getSettings") == updated)
         var info = stat()
         #expect(lstat(normalised, &info) == 0 && info.st_mode & 0o777 == 0o700, "the new directory is created 0700")

@@ -20,6 +20,7 @@ final class ServerProcess: @unchecked Sendable {
     private var nextID = 1000
     let cacheDirectory: String
     let waveformCacheDirectory: String
+    let frameCacheDirectory: String
 
     /// The built executable, next to the test bundle.
     static var executable: URL {
@@ -31,17 +32,21 @@ final class ServerProcess: @unchecked Sendable {
         return packageRoot.appendingPathComponent(".build/debug/aura-media")
     }
 
-    /// Both caches default to fresh private directories, so tests never share (or touch the user's) caches.
-    init(arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil) throws {
+    /// Every cache defaults to a fresh private directory, so tests never share (or touch the user's) caches.
+    init(arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil,
+         frameCacheDirectory: String? = nil) throws {
         let cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
         let waveformCacheDirectory = waveformCacheDirectory ?? Fixtures.temporaryDirectory(named: "waveforms").path
+        let frameCacheDirectory = frameCacheDirectory ?? Fixtures.temporaryDirectory(named: "frames").path
         self.cacheDirectory = cacheDirectory
         self.waveformCacheDirectory = waveformCacheDirectory
+        self.frameCacheDirectory = frameCacheDirectory
         (process, stdinPipe, stdoutPipe, stderrPipe) = try Spawn.start { () throws -> (Process, Pipe, Pipe, Pipe) in
             let process = Process()
             let pipes = (Pipe(), Pipe(), Pipe())
             process.executableURL = Self.executable
-            process.arguments = ["serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory] + arguments
+            process.arguments = ["serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory,
+                                 "--frame-cache-dir", frameCacheDirectory] + arguments
             process.standardInput = pipes.0
             process.standardOutput = pipes.1
             process.standardError = pipes.2

@@ -43,7 +43,7 @@ struct SharedCacheEndToEndTests {
         _ = try await second.initialize()
         #expect(try await second.call("stats")["totalProxies"] == .int(0))
         let cleared = try await second.call("clearCache", ["scope": .string("all")])
-        #expect(cleared == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(1)]))
+        #expect(cleared == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(1), "clearedFrames": .int(0)]))
         let seen = try await second.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
         #expect(seen["status"] == .string("generating") && seen["jobId"] == .string(jobID), "\(seen)")
 
@@ -152,7 +152,8 @@ struct SharedCacheEndToEndTests {
         let (process, input, output) = try Spawn.start { () throws -> (Process, Pipe, Pipe) in
             let process = Process()
             process.executableURL = ServerProcess.executable
-            process.arguments = ["serve", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms"]
+            process.arguments = ["serve", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
+                                 "--frame-cache-dir", cache + "-frames"]
             let input = Pipe(), output = Pipe()
             process.standardInput = input
             process.standardOutput = output

@@ -1,4 +1,5 @@
 import Foundation
+import Frames
 import Jobs
 import JSONRPC
 import Logging
@@ -6,7 +7,7 @@ import MediaCache
 import Proxies
 import Waveforms
 
-/// A service that owns one cache directory (proxies, waveforms).
+/// A service that owns one cache directory (proxies, waveforms, delivered frames).
 protocol CacheService: Sendable {
     var directory: CacheDirectory { get }
     var activeJobCount: Int { get async }
@@ -15,6 +16,10 @@ protocol CacheService: Sendable {
 
 extension ProxyService: CacheService {}
 extension WaveformService: CacheService {}
+extension FrameFileStore: CacheService {
+    /// Nothing runs in the directory: writing a picture is one quick step.
+    var activeJobCount: Int { 0 }
+}
 
 /// Opens a cache service for the configured directory on first use, and swaps it when the directory setting
 /// changes.

@@ -1,4 +1,6 @@
 import Foundation
+import Frames
+import Jobs
 import JSONRPC
 import Media
 import Proxies
@@ -63,6 +65,8 @@ struct StatsResult: Encodable, Sendable {
     var cacheDirectory: String
     /// The waveform cache (omitted when its directory is unusable).
     var waveformCache: WaveformCacheStats?
+    /// The frame cache: pictures in memory, counters, warm decoders, and the files delivered.
+    var frameCache: FrameCacheStatsPayload
 
     struct WaveformCacheStats: Encodable, Sendable {
         var cacheDirectory: String
@@ -81,6 +85,8 @@ struct ClearCacheResult: Encodable, Sendable {
     var deletedFiles: Int
     var freedBytes: Int64
     var keptInUse: Int
+    /// Pictures dropped from the frame cache (scopes `frames` and `all`); their bytes are in `freedBytes`.
+    var clearedFrames: Int
 }
 
 /// Either a record or "nothing known", encoded as one or the other.
@@ -185,7 +191,8 @@ extension AuraMediaServer {
                 byQuality: Dictionary(uniqueKeysWithValues: stats.byQuality.map {
                     ($0.key.rawValue, StatsResult.QualityTotals(count: $0.value.count, sizeBytes: $0.value.sizeBytes))
                 }),
-                cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache)
+                cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache,
+                frameCache: await frameCacheStats())
         }
 
         table.register(ClearCacheRequest.self) { [self] params, _ in
@@ -201,8 +208,17 @@ extension AuraMediaServer {
                 total.freedBytes += cleared.bytes
                 total.keptInUse += cleared.kept
             }
-            // This version keeps no frame files: the `frames` scope has nothing to delete.
-            return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes, keptInUse: total.keptInUse)
+            var clearedFrames = 0
+            if scope == .frames || scope == .all {
+                // Memory, delivered files, warm decoders and preloading: the next request is cold. Pictures of
+                // other sources go too (the cache is small and quickly refilled); `sourcePath` narrows the other scopes.
+                let cleared = await frames.clear()
+                clearedFrames = cleared.entries
+                total.freedBytes += Int64(cleared.bytes)
+                total.deletedFiles += cleared.files
+            }
+            return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes, keptInUse: total.keptInUse,
+                                    clearedFrames: clearedFrames)
         }
     }
 
@@ -232,5 +248,42 @@ extension MediaError {
                                  data: .object(["cause": .string("generationFailed"), "jobId": .string(jobId)]))
         }
         return responseError
+    }
+}
+
+/// `stats.frameCache`.
+struct FrameCacheStatsPayload: Encodable, Sendable {
+    var entries: Int
+    var sizeBytes: Int
+    var limitBytes: Int
+    var hits: Int
+    var misses: Int
+    /// hits / (hits + misses), 0 before any request.
+    var hitRate: Double
+    var evictions: Int
+    var preloaded: Int
+    var warmDecoders: Int
+    /// Where delivered files go, with this process's files in it (omitted when the directory is unusable).
+    var cacheDirectory: String?
+    var files: Int?
+    var fileBytes: Int64?
+}
+
+extension AuraMediaServer {
+    func frameCacheStats() async -> FrameCacheStatsPayload {
+        let stats = frames.stats()
+        let lookups = stats.hits + stats.misses
+        var payload = FrameCacheStatsPayload(entries: stats.entries, sizeBytes: stats.sizeBytes, limitBytes: stats.limitBytes,
+                                             hits: stats.hits, misses: stats.misses,
+                                             hitRate: lookups == 0 ? 0 : (Double(stats.hits) / Double(lookups) * 10_000).rounded() / 10_000,
+                                             evictions: stats.evictions, preloaded: stats.preloaded, warmDecoders: stats.warmDecoders)
+        let settings = currentSettings
+        if let store = try? await frameFiles.service(for: settings.frameCacheDirectory, settings: settings),
+           let usage = try? await BlockingQueue.run({ store.usage() }) {
+            payload.cacheDirectory = store.directory.url.path
+            payload.files = usage.files
+            payload.fileBytes = usage.bytes
+        }
+        return payload
     }
 }

@@ -16,14 +16,22 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var hardwareAcceleration: String
     /// The waveform cache directory. Default `$TMPDIR/aura-waveform-cache`.
     public var waveformCacheDirectory: String
+    /// Where pictures delivered as files go. Default `$TMPDIR/aura-frame-cache`.
+    public var frameCacheDirectory: String
+    /// The frame cache's byte budget (encoded pictures in memory). Default 100 MiB, the guide's.
+    public var frameCacheBytes: Int64
 
     public static let defaultCacheLimitBytes: Int64 = 10 << 30
+    public static let defaultFrameCacheBytes: Int64 = 100 << 20
 
     /// The guide's location: `$TMPDIR/aura-proxy-cache`, `/tmp/aura-proxy-cache` without TMPDIR.
     public static var defaultCacheDirectory: String { temporaryDirectory(named: "aura-proxy-cache") }
 
     /// The guide's location: `$TMPDIR/aura-waveform-cache`, `/tmp/aura-waveform-cache` without TMPDIR.
     public static var defaultWaveformCacheDirectory: String { temporaryDirectory(named: "aura-waveform-cache") }
+
+    /// The guide's location: `$TMPDIR/aura-frame-cache`, `/tmp/aura-frame-cache` without TMPDIR.
+    public static var defaultFrameCacheDirectory: String { temporaryDirectory(named: "aura-frame-cache") }
 
     private static func temporaryDirectory(named name: String) -> String {
         let temporary = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
@@ -33,12 +41,16 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public init(cacheDirectory: String = ServerSettings.defaultCacheDirectory,
                 cacheLimitBytes: Int64 = ServerSettings.defaultCacheLimitBytes,
                 maxConcurrentJobs: Int = 1, hardwareAcceleration: String = "off",
-                waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory) {
+                waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory,
+                frameCacheDirectory: String = ServerSettings.defaultFrameCacheDirectory,
+                frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes) {
         self.cacheDirectory = cacheDirectory
         self.cacheLimitBytes = cacheLimitBytes
         self.maxConcurrentJobs = maxConcurrentJobs
         self.hardwareAcceleration = hardwareAcceleration
         self.waveformCacheDirectory = waveformCacheDirectory
+        self.frameCacheDirectory = frameCacheDirectory
+        self.frameCacheBytes = frameCacheBytes
     }
 
     /// A partial update: members left out keep their value.
@@ -48,14 +60,19 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         public var maxConcurrentJobs: Int?
         public var hardwareAcceleration: String?
         public var waveformCacheDirectory: String?
+        public var frameCacheDirectory: String?
+        public var frameCacheBytes: Int64?
 
         public init(cacheDirectory: String? = nil, cacheLimitBytes: Int64? = nil, maxConcurrentJobs: Int? = nil,
-                    hardwareAcceleration: String? = nil, waveformCacheDirectory: String? = nil) {
+                    hardwareAcceleration: String? = nil, waveformCacheDirectory: String? = nil,
+                    frameCacheDirectory: String? = nil, frameCacheBytes: Int64? = nil) {
             self.cacheDirectory = cacheDirectory
             self.cacheLimitBytes = cacheLimitBytes
             self.maxConcurrentJobs = maxConcurrentJobs
             self.hardwareAcceleration = hardwareAcceleration
             self.waveformCacheDirectory = waveformCacheDirectory
+            self.frameCacheDirectory = frameCacheDirectory
+            self.frameCacheBytes = frameCacheBytes
         }
     }
 
@@ -67,6 +84,15 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         }
         if let directory = patch.waveformCacheDirectory {
             updated.waveformCacheDirectory = try Self.absolute(directory, field: "\(prefix).waveformCacheDirectory")
+        }
+        if let directory = patch.frameCacheDirectory {
+            updated.frameCacheDirectory = try Self.absolute(directory, field: "\(prefix).frameCacheDirectory")
+        }
+        if let bytes = patch.frameCacheBytes {
+            guard (0...(64 << 30)).contains(bytes) else {
+                throw ResponseError.invalidParams("parameter '\(prefix).frameCacheBytes' must be between 0 and 68719476736 (64 GiB)")
+            }
+            updated.frameCacheBytes = bytes
         }
         if let limit = patch.cacheLimitBytes {
             guard limit > 0 else {

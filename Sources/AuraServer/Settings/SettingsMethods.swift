@@ -23,6 +23,12 @@ extension AuraMediaServer {
         if patch.waveformCacheDirectory != nil {
             try await waveforms.switchDirectory(to: updated.waveformCacheDirectory, settings: updated)
         }
+        if patch.frameCacheDirectory != nil {
+            let previous = await frameFiles.openService
+            try await frameFiles.switchDirectory(to: updated.frameCacheDirectory, settings: updated)
+            if let previous, previous.directory != (await frameFiles.openService)?.directory { frames.forgetFiles(of: previous) }
+        }
+        if let bytes = patch.frameCacheBytes { await frames.setLimit(Int(bytes)) }
         settings.withLock { $0 = updated }
         if let service = await proxies.openService {
             await service.reconfigure(updated.proxyConfiguration)

@@ -24,9 +24,11 @@ public final class MediaSource {
 
     /// Opens and checks `path` (missing, unreadable, empty, not media, truncated and corrupt files are
     /// `MediaError`s, as for `MediaProbe`).
-    public init(path: String) throws(MediaError) {
+    /// - Parameter quickAnalysis: read only the first packets of files whose header describes their streams
+    ///   (`Demuxer.Analysis.quick`): for readers that open files often and need no frame-rate estimate (scrubbing).
+    public init(path: String, quickAnalysis: Bool = false) throws(MediaError) {
         self.path = path
-        demuxer = try Demuxer(path: path)
+        demuxer = try Demuxer(path: path, analysis: quickAnalysis ? .quick : .full)
         info = MediaProbe.info(of: demuxer)
         let streams = demuxer.streams
         video = info.primaryVideoStream.map { streams[$0.index] }

@@ -1,3 +1,5 @@
+import Media
+
 /// How big a proxy should be.
 ///
 /// `.box(width:height:)` is read as **long side × short side**, not as a fixed landscape rectangle: a
@@ -19,15 +21,13 @@ public enum ProxyTargetSize: Sendable, Equatable {
 public enum ProxyGeometry {
     public static func outputSize(sourceWidth: Int, sourceHeight: Int, sampleAspectRatio: (num: Int, den: Int)?,
                                   rotationDegrees: Int, target: ProxyTargetSize) -> (width: Int, height: Int) {
-        guard sourceWidth > 0, sourceHeight > 0 else { return (2, 2) }
-        var displayWidth = Double(sourceWidth)
-        var displayHeight = Double(sourceHeight)
-        if let sar = sampleAspectRatio, sar.num > 0, sar.den > 0, sar.num != sar.den {
-            displayWidth *= Double(sar.num) / Double(sar.den)
-        }
-        let quarterTurns = ((rotationDegrees % 360) + 360) % 360 / 90
-        if quarterTurns % 2 == 1 { swap(&displayWidth, &displayHeight) }
+        outputSize(DisplayGeometry(codedWidth: sourceWidth, codedHeight: sourceHeight, sampleAspectRatio: sampleAspectRatio,
+                                   clockwiseRotation: rotationDegrees), target: target)
+    }
 
+    public static func outputSize(_ geometry: DisplayGeometry, target: ProxyTargetSize) -> (width: Int, height: Int) {
+        guard geometry.codedWidth > 0, geometry.codedHeight > 0 else { return (2, 2) }
+        let (displayWidth, displayHeight) = geometry.displaySize
         let scale: Double
         switch target {
         case .box(let width, let height):

@@ -1,0 +1,125 @@
+import Foundation
+import Media
+import Synchronization
+
+/// An open reader of one file, kept warm between requests, with the image encoder it used last.
+///
+/// Lock: `lock` gives one caller at a time the reader and encoder (several requests for one file never decode in
+/// parallel over one session); explicit requests go before preloading (`SessionLock`).
+final class DecoderSession: @unchecked Sendable {
+    // @unchecked: `reader` and `encoder` are only touched by the holder of `lock`.
+    let path: String
+    let file: String
+    let reader: VideoFrameReader
+    private var encoder: ImageEncoder?
+    let lock = SessionLock()
+    /// An estimate of what the open decoder holds (reference pictures), for the pool's memory bound.
+    let estimatedBytes: Int
+
+    init(path: String, file: String) throws(MediaError) {
+        self.path = path
+        self.file = file
+        reader = try VideoFrameReader(path: path)
+        let geometry = reader.geometry
+        let bytesPerSample = reader.bitsPerSample > 8 ? 2 : 1
+        // About eight pictures of 4:2:0 (references, the current one, and the decoder's own).
+        estimatedBytes = geometry.codedWidth * geometry.codedHeight * 3 / 2 * bytesPerSample * 8
+    }
+
+    /// The image of the reader's current picture (caller holds `lock`).
+    func encodeCurrent(width: Int, height: Int, shape: FrameShape) throws(MediaError) -> [UInt8] {
+        let rotation = reader.geometry.clockwiseRotation
+        if encoder?.matches(format: shape.format, width: width, height: height, quality: shape.quality,
+                            clockwiseRotation: rotation) != true {
+            encoder = try ImageEncoder(format: shape.format, width: width, height: height, clockwiseRotation: rotation,
+                                       sourceFullRange: reader.fullRange, quality: shape.quality)
+        }
+        return try encoder!.encode(reader.currentFrame)
+    }
+}
+
+/// A lock with two kinds of takers: explicit requests, which go first, and preloading, which waits while any
+/// explicit request waits and gives the session back between pictures.
+///
+/// Lock: `condition` guards `held` and `urgentWaiting`.
+final class SessionLock: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var held = false
+    private var urgentWaiting = 0
+
+    func lock(urgent: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        if urgent { urgentWaiting += 1 }
+        while held || (!urgent && urgentWaiting > 0) { condition.wait() }
+        if urgent { urgentWaiting -= 1 }
+        held = true
+    }
+
+    func unlock() {
+        condition.lock()
+        held = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func withLock<Result>(urgent: Bool, _ body: () throws -> Result) rethrows -> Result {
+        lock(urgent: urgent)
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// The warm sessions: recently used files stay open, bounded by count and by an estimate of decoder memory
+/// (the least recently used is closed first; one session is always allowed).
+///
+/// Lock: `state` guards the table. Opening a file (blocking) happens outside it; a session closed while in use
+/// lives on until its user is done.
+final class DecoderPool: Sendable {
+    private struct State {
+        var sessions: [String: (session: DecoderSession, lastUse: UInt64)] = [:]
+        var clock: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    let maxSessions: Int
+    let maxBytes: Int
+
+    init(maxSessions: Int = 4, maxBytes: Int = 768 << 20) {
+        self.maxSessions = maxSessions
+        self.maxBytes = maxBytes
+    }
+
+    /// The session of `path` whose content is `file` (opened when needed; a changed file gets a new one).
+    func session(path: String, file: String) throws(MediaError) -> DecoderSession {
+        let key = path
+        if let session = state.withLock({ state -> DecoderSession? in
+            guard let entry = state.sessions[key], entry.session.file == file else { return nil }
+            state.clock += 1
+            state.sessions[key]?.lastUse = state.clock
+            return entry.session
+        }) {
+            return session
+        }
+        let opened = try DecoderSession(path: path, file: file)
+        return state.withLock { state in
+            if let entry = state.sessions[key], entry.session.file == file {
+                return entry.session  // Opened by another request meanwhile.
+            }
+            state.clock += 1
+            state.sessions[key] = (opened, state.clock)
+            while state.sessions.count > 1,
+                  state.sessions.count > maxSessions || state.sessions.values.reduce(0, { $0 + $1.session.estimatedBytes }) > maxBytes,
+                  let oldest = state.sessions.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                state.sessions.removeValue(forKey: oldest.key)
+            }
+            return opened
+        }
+    }
+
+    var count: Int { state.withLock { $0.sessions.count } }
+
+    func removeAll() {
+        state.withLock { $0.sessions = [:] }
+    }
+}
