@@ -120,8 +120,9 @@ def main():
                       f"{'proxy' if frame['fromProxy'] else 'source'} in {(time.monotonic() - started) * 1000:.1f} ms)")
         call(client, "requestFrame", {"sourcePath": media, "time": middle + 1, "height": 180, "format": "png",
                                       "delivery": "file"})
-        show("->", f"setPlayhead {json.dumps({'sourcePath': media, 'time': middle, 'rate': 1})}")
-        client.notify("setPlayhead", {"sourcePath": media, "time": middle, "rate": 1})
+        playhead = {"sourcePath": media, "time": middle, "rate": 1, "width": 320}
+        show("->", f"setPlayhead {json.dumps(playhead)}")
+        client.notify("setPlayhead", playhead)
         time.sleep(1.5)
         started = time.monotonic()
         frame = call(client, "requestFrame", {"sourcePath": media, "time": middle + 0.5, "width": 320})

@@ -126,8 +126,9 @@ struct ProxyServiceTests {
         observer.release()
         let replaced = try await observer.waitForOutcome(of: first.jobId)
         if case .replaced(let by) = replaced { #expect(by == scaled.jobId) } else { Issue.record("expected replaced, got \(replaced)") }
-        await service.cancel(jobId: scaled.jobId)
+        // The queued job first: cancelling the running one first would let it start (and maybe finish) meanwhile.
         await service.cancel(jobId: high.jobId)
+        await service.cancel(jobId: scaled.jobId)
         #expect(try await observer.waitForOutcome(of: high.jobId).name == "cancelled")
         #expect(try await observer.waitForOutcome(of: scaled.jobId).name == "cancelled")
         #expect(observer.finishCount(of: first.jobId) == 1)
