@@ -54,19 +54,6 @@ enum FrameFixtures {
     }
 }
 
-/// A deterministic generator (SplitMix64), so a failing sequence can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func quietLogger() -> Logger {
     var logger = Logger(label: "frames-tests")
     logger.logLevel = .critical
@@ -109,7 +96,7 @@ struct FrameServiceTests {
         }
         // Random times in random order (seeks back, decoding on, keyframes indexed by decoding time): each answer
         // is the last picture at or before its time.
-        var generator = SeededGenerator(seed: 42)
+        var generator = SplitMix64(seed: 42)
         let scattered = FrameService(limitBytes: 0, logger: quietLogger())
         for _ in 0..<80 {
             let time = Double.random(in: 0...(pictures[last] + 0.03), using: &generator)
