@@ -31,7 +31,8 @@ public final class FrameFileStore: Sendable {
     /// Writes a picture (whole or not at all) and returns its file.
     func write(_ bytes: [UInt8], key: FrameKey) throws(MediaError) -> URL {
         let file = folder.appendingPathComponent(key.fileName)
-        let partial = folder.appendingPathComponent(".\(key.fileName).partial")
+        // A name of its own: two requests may deliver the same picture at once.
+        let partial = folder.appendingPathComponent(".\(key.fileName).\(UInt32.random(in: 0...UInt32.max)).partial")
         try DurableFile.write(bytes, to: file, via: partial, mode: 0o600)
         return file
     }

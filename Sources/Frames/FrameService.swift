@@ -96,7 +96,8 @@ public final class FrameService: Sendable {
 
     /// The file of a picture in `store` (written once; it stays until its cache entry is evicted).
     public func file(of image: FrameImage, in store: FrameFileStore) async throws -> URL {
-        if let known = cache.lookup(image.key)?.file, known.deletingLastPathComponent() == store.folder,
+        if let known = cache.lookup(image.key)?.file,
+           known.deletingLastPathComponent().standardizedFileURL.path == store.folder.standardizedFileURL.path,
            FileManager.default.fileExists(atPath: known.path) {
             return known
         }

@@ -49,6 +49,14 @@ struct FrameEndToEndTests {
         #expect(bytes.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
         var mode = stat()
         #expect(stat(path, &mode) == 0 && mode.st_mode & 0o077 == 0, "private file")
+        // The same picture delivered to two requests at once: one file, both answered.
+        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "time": .double(0.4), "width": .int(160),
+                                           "format": .string("png"), "delivery": .string("file")]
+        let ids = [server.sendRequest("requestFrame", params), server.sendRequest("requestFrame", params)]
+        for id in ids {
+            let response = try await server.response(id)
+            #expect(response["result"]?["path"] == file["path"], "\(response)")
+        }
         // Inline from the cache, then bad requests, then still serving.
         #expect(try await Self.frame(server, source, 0.41, ["format": .string("png")])["fromCache"] == .bool(true))
         for bad: [String: JSONValue] in [["time": .int(-2)], ["time": .int(99)], ["width": .int(-1)], ["format": .string("webp")]] {
@@ -58,7 +66,7 @@ struct FrameEndToEndTests {
         }
         let stats = try await server.call("stats")
         let frames = try #require(stats["frameCache"])
-        #expect(frames["hits"] == .int(1) && frames["misses"] == .int(1) && frames["entries"] == .int(1), "\(frames)")
+        #expect(frames["hits"] == .int(3) && frames["misses"] == .int(1) && frames["entries"] == .int(1), "\(frames)")
         #expect(frames["files"] == .int(1) && frames["limitBytes"] == .int(100 << 20) && frames["warmDecoders"] == .int(1))
         let cleared = try await server.call("clearCache", ["scope": .string("frames")])
         #expect(cleared["clearedFrames"] == .int(1) && cleared["deletedFiles"] == .int(1), "\(cleared)")
