@@ -36,8 +36,6 @@ public enum DurableFile {
         private let path: String
         private var buffer: [UInt8] = []
         private static let capacity = 1 << 20
-        /// Bytes written so far.
-        public private(set) var count = 0
 
         init(fd: Int32, path: String) {
             self.fd = fd
@@ -60,7 +58,6 @@ public enum DurableFile {
 
         /// False when a write failed (`errno` says why).
         private mutating func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
-            count += bytes.count
             if buffer.count + bytes.count > Self.capacity, !flushBuffer() { return false }
             if bytes.count >= Self.capacity { return Self.writeAll(fd, bytes) }
             buffer.append(contentsOf: bytes)
