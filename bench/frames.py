@@ -128,7 +128,7 @@ def main():
     server.close()
 
     print(f"Frames: {args.minutes:g}-minute 1080p25 H.264 source (GOP 2 s, B-frames) and its Preview proxy (1280x720, "
-          f"GOP 1 s); 320 px JPEG; {args.requests} random times; milliseconds\n")
+          f"GOP 0.8 s); 320 px JPEG; {args.requests} random times; milliseconds\n")
     print("| file | mode | p50 | p95 | p99 | p50 vs ffmpeg CLI |")
     print("|---|---|---|---|---|---|")
     for mode in ["proxy", "source"]:

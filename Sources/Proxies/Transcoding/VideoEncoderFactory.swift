@@ -12,7 +12,7 @@ struct ColorTags {
 /// Opens the proxy's H.264 encoder: a hardware one first when asked, libx264 otherwise.
 ///
 /// x264 choice: preset `superfast` plus a 10-frame lookahead with macroblock-tree rate control, no B-frames,
-/// GOP ≤ 1 s, ABR at the target bit rate with VBV (maxrate = bit rate, buffer = 2 s).
+/// GOP ≤ 0.8 s (`ProxyEncodingSettings.maxGOPSeconds`), ABR at the target bit rate with VBV (maxrate = bit rate, buffer = 2 s).
 /// Measured on the benchmark's camera-like 1080p25 source at 3 Mb/s (bench/proxy.py, 2 minutes):
 /// plain `superfast` 0.39× of the original `-preset fast` command's time at SSIM 0.9846 (under the 0.985
 /// floor); `veryfast` 0.47× at 0.9868 (over the 0.45× budget); `superfast` + lookahead + mbtree 0.41× at
