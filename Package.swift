@@ -4,7 +4,7 @@ import PackageDescription
 /// AuraMedia: a JSON-RPC media backend for video editors.
 ///
 /// The targets follow the pipe the product is: bytes → `JSONRPC` (framing, dispatch; knows no media) →
-/// `AuraServer` (protocol methods bound to services) → `Proxies`, `Waveforms`, `Frames` (the services) → `MediaCache` (the
+/// `AuraServer` (protocol methods bound to services) → `Proxies`, `Waveforms`, `Frames`, `Telemetry` (the services) → `MediaCache` (the
 /// cache directory every service shares: content identity, cross-process locks, the catalogue database) →
 /// `Media` (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `aura-media` only wires them.
 let package = Package(
@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -63,9 +64,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Telemetry",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+        .target(
             name: "AuraServer",
             dependencies: [
-                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames",
+                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -85,6 +90,7 @@ let package = Package(
         .testTarget(name: "WaveformsTests", dependencies: ["Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "FramesTests", dependencies: ["Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "MediaCache", "TestSupport"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

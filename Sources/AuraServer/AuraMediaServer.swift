@@ -4,8 +4,9 @@ import JSONRPC
 import Logging
 import MediaCache
 import Proxies
-import Waveforms
 import Synchronization
+import Telemetry
+import Waveforms
 
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
 ///
@@ -17,8 +18,23 @@ public final class AuraMediaServer: Sendable {
     public static let version = "0.1.0"
 
     let logger: Logger
+    /// Where notifications go.
+    let client: any NotificationSink
     let settings: Mutex<ServerSettings>
-    let previewState = Mutex(PreviewState.initial)
+    /// Metrics over the telemetry window, and the targets' episodes.
+    let telemetry: Telemetry
+    /// When the telemetry targets were last judged (`checkTargets`).
+    let targetChecks = Mutex(Date.distantPast)
+    /// The last queue and cache sizes read for the telemetry, and when.
+    let lastGauges = Mutex<(Date, TelemetryGauges)?>(nil)
+    /// Proxy jobs ending: each asks for the targets to be judged.
+    private let jobEnds: AsyncStream<Void>.Continuation
+    private let jobEndFollower: Mutex<Task<Void, Never>?> = Mutex(nil)
+    let previewState: Mutex<PreviewState>
+    /// Where `updateSettings` saves the settings (nil: nothing is saved, as in tests and CLI runs), and what
+    /// reading it at start found.
+    let settingsFile: SettingsFile?
+    let settingsFileStatus: SettingsFileStatus?
     let progressReporter: ProxyProgressReporter
     let proxies: CacheServiceProvider<ProxyService>
     let waveforms: CacheServiceProvider<WaveformService>
@@ -38,11 +54,27 @@ public final class AuraMediaServer: Sendable {
     ///   - settings: the settings before `initializationOptions` (defaults with CLI flags applied).
     ///   - client: where notifications (`$/progress`, `window/logMessage`, `previewModeChanged`) go.
     ///   - maxMessageBytes: the frame size limit, reported in the capabilities.
-    public init(settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger) {
+    ///   - settingsFile: where `updateSettings` saves settings, with what `load()` returned at start.
+    public init(settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger,
+                settingsFile: (file: SettingsFile, loaded: SettingsFile.Loaded)? = nil) {
         self.settings = Mutex(settings)
+        previewState = Mutex(PreviewState(mode: .proxy, quality: ProxyPreset(rawValue: settings.defaultQuality) ?? .default))
+        self.settingsFile = settingsFile?.file
+        settingsFileStatus = settingsFile.map { file, loaded in
+            switch loaded {
+            case .loaded: return SettingsFileStatus(path: file.url.path, status: "loaded")
+            case .missing: return SettingsFileStatus(path: file.url.path, status: "missing")
+            case .damaged(let reason): return SettingsFileStatus(path: file.url.path, status: "damaged", error: reason)
+            }
+        }
         self.maxMessageBytes = maxMessageBytes
         self.logger = logger
-        let progressReporter = ProxyProgressReporter(client: client)
+        self.client = client
+        let telemetry = Telemetry(windowSeconds: Double(settings.telemetryWindowSeconds))
+        self.telemetry = telemetry
+        let (ends, endsContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        jobEnds = endsContinuation
+        let progressReporter = ProxyProgressReporter(client: client, telemetry: telemetry, jobEnded: { endsContinuation.yield() })
         self.progressReporter = progressReporter
         let fingerprints = self.fingerprints
         proxies = CacheServiceProvider(kind: "proxy", client: client, logger: logger) { directory, settings in
@@ -59,7 +91,16 @@ public final class AuraMediaServer: Sendable {
         let (updates, continuation) = AsyncStream.makeStream(of: PlayheadUpdate.self, bufferingPolicy: .bufferingNewest(64))
         playheads = continuation
         playheadFollower.withLock { $0 = Task { [self] in await followPlayhead(updates) } }
+        jobEndFollower.withLock { $0 = Task { [self] in for await _ in ends { await checkTargets() } } }
     }
+
+    /// Records a request's latency (the dispatcher's `requestFinished` hook).
+    public func requestFinished(method: String, seconds: Double, errorCode: Int?) {
+        telemetry.recordRequest(method: method, seconds: seconds, failed: errorCode != nil)
+    }
+
+    /// The quality requests use when they name none (setting `defaultQuality`).
+    var defaultPreset: ProxyPreset { ProxyPreset(rawValue: currentSettings.defaultQuality) ?? .default }
 
     /// The settings in force.
     public var currentSettings: ServerSettings { settings.withLock { $0 } }
@@ -86,8 +127,14 @@ public final class AuraMediaServer: Sendable {
         registerSettingsMethods(in: &table)
         registerWaveformMethods(in: &table)
         registerFrameMethods(in: &table)
-        table.register(InitializedNotification.self) { [logger] _ in
+        registerTelemetryMethods(in: &table)
+        registerImportMethods(in: &table)
+        table.register(InitializedNotification.self) { [self] _ in
             logger.debug("client confirmed initialization")
+            if let status = settingsFileStatus, let error = status.error {
+                client.logMessage(.warning, "\(error). The default settings are in use; the file is left as it is "
+                                  + "(the next updateSettings moves it aside to \(status.path).damaged).")
+            }
         }
         let capabilities = ServerCapabilities.make(methods: table, maxMessageBytes: maxMessageBytes)
         table.register(InitializeRequest.self) { [self] params, _ in
@@ -101,7 +148,8 @@ public final class AuraMediaServer: Sendable {
                 serverInfo: .init(name: Self.name, version: Self.version),
                 capabilities: capabilities,
                 settings: currentSettings,
-                previewState: previewState.withLock { $0 })
+                previewState: previewState.withLock { $0 },
+                settingsFile: settingsFileStatus)
         }
         return table
     }
@@ -111,6 +159,7 @@ public final class AuraMediaServer: Sendable {
     public func shutdown() async {
         logger.info("shutting down")
         playheads.finish()
+        jobEnds.finish()
         async let proxiesDone: Void = proxies.shutdown()
         async let waveformsDone: Void = waveforms.shutdown()
         async let framesDone: Void = frames.shutdown()

@@ -139,7 +139,7 @@ public final class WaveformService: Sendable {
     // MARK: - Analysis
 
     /// Starts (or joins) the background analysis of a source's content; returns the job's id.
-    private func analyse(path: String, fingerprint: SourceFingerprint) async throws -> String {
+    private func analyse(path: String, fingerprint: SourceFingerprint, priority: Int = 0) async throws -> String {
         let key = fingerprint.key
         let store = self.store
         let work = JobWork<WaveformPyramid>(
@@ -157,7 +157,7 @@ public final class WaveformService: Sendable {
                 try context.commit { try store.save(pyramid, key: key, jobID: context.id) }
                 return pyramid
             })
-        return try await queue.submit(.init(key: key, label: path, background: true, work: work)).snapshot.id
+        return try await queue.submit(.init(key: key, label: path, priority: priority, background: true, work: work)).snapshot.id
     }
 
     private func result(of job: String, key: String) async throws -> WaveformPyramid {
@@ -232,6 +232,21 @@ public final class WaveformService: Sendable {
         if let loaded = try await BlockingQueue.run({ [store] in store.load(fingerprint.key) }) { return loaded }
         return try await result(of: analyse(path: path, fingerprint: fingerprint), key: fingerprint.key)
     }
+
+    /// Queues the analysis of `path` in the background at low priority (an import: nobody waits for it; a request
+    /// for the file joins it and raises its priority). Returns false when the analysis is persisted already.
+    /// Throws the `MediaError`s of fingerprinting (missing, unreadable files).
+    public func prefetch(path: String) async throws -> Bool {
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
+        if store.cached(fingerprint.key) != nil { return false }
+        let key = fingerprint.key
+        if try await BlockingQueue.run({ [store] in store.isPersisted(key) }) { return false }
+        _ = try await analyse(path: path, fingerprint: fingerprint, priority: Self.prefetchPriority)
+        return true
+    }
+
+    /// Imports' analyses wait behind every request.
+    static let prefetchPriority = -1
 
     /// Files and bytes of persisted pyramids.
     public func usage() async throws -> (files: Int, bytes: Int64) {

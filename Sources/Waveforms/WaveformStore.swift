@@ -42,6 +42,11 @@ final class WaveformStore: Sendable {
     // MARK: - Memory
 
     /// The pyramid of `key` if it is in memory.
+    /// Whether a pyramid file exists for `key` (not checked: `load` verifies it when it is read).
+    func isPersisted(_ key: String) -> Bool {
+        FileManager.default.fileExists(atPath: fileURL(key).path)
+    }
+
     func cached(_ key: String) -> WaveformPyramid? {
         memory.withLock { cache in
             guard let entry = cache.entries[key] else { return nil }

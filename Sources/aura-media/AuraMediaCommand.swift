@@ -9,7 +9,7 @@ struct AuraMediaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aura-media",
         abstract: "Proxy media, waveforms, frames and telemetry for video editors, over JSON-RPC on stdin/stdout.",
-        subcommands: [ServeCommand.self, GenerateCommand.self, StatsCommand.self, ClearCommand.self],
+        subcommands: [ServeCommand.self, GenerateCommand.self, ImportCommand.self, StatsCommand.self, ClearCommand.self],
         defaultSubcommand: ServeCommand.self)
 }
 
@@ -26,6 +26,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("frame-cache-dir"), help: "Directory for frames delivered as files (default: $TMPDIR/aura-frame-cache).")
     var frameCacheDirectory: String?
 
+    @Option(name: .customLong("config-dir"), help: "Where settings.json is kept (default: $AURA_MEDIA_CONFIG_DIR, else $XDG_CONFIG_HOME/aura-media, else ~/.config/aura-media).")
+    var configDirectory: String?
+
     @Option(name: .customLong("log-level"), help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: info for serve, warning otherwise).")
     var logLevel: String?
 
@@ -41,9 +44,35 @@ struct CommonOptions: ParsableArguments {
 }
 
 extension CommonOptions {
-    /// Settings from the defaults and the flags.
-    func settings() throws -> ServerSettings {
-        var settings = ServerSettings()
+    /// The settings file (`--config-dir`, else the environment's location).
+    func settingsFile() throws -> SettingsFile {
+        if let configDirectory {
+            guard configDirectory.hasPrefix("/") else { throw ValidationError("--config-dir must be an absolute path") }
+            return SettingsFile(directory: URL(fileURLWithPath: configDirectory))
+        }
+        return SettingsFile(directory: SettingsFile.defaultDirectory())
+    }
+
+    /// Settings from the defaults, the saved settings file (a damaged one is reported on stderr and skipped), then
+    /// the flags; with the file and what reading it found.
+    func loadSettings(logger: Logger) throws -> (settings: ServerSettings, file: SettingsFile, loaded: SettingsFile.Loaded) {
+        let file = try settingsFile()
+        let loaded = file.load()
+        var base = ServerSettings()
+        switch loaded {
+        case .loaded(let patch):
+            base = (try? base.applying(patch)) ?? base
+        case .damaged(let reason):
+            logger.warning("\(reason); the default settings are used and the file is left as it is")
+        case .missing:
+            break
+        }
+        return (try settings(base: base), file, loaded)
+    }
+
+    /// Settings from `base` (the defaults) and the flags.
+    func settings(base: ServerSettings = ServerSettings()) throws -> ServerSettings {
+        var settings = base
         if let cacheDirectory {
             guard cacheDirectory.hasPrefix("/") else { throw ValidationError("--cache-dir must be an absolute path") }
             settings.cacheDirectory = cacheDirectory

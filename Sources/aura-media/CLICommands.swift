@@ -45,7 +45,7 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func run() async throws {
         common.bootstrapLogging(default: .warning)
-        let settings = try common.settings()
+        let settings = try common.loadSettings(logger: Logger(label: "aura.settings")).settings
         let display = ProgressDisplay(interactive: isatty(STDOUT_FILENO) == 1)
         let service = try ProxyService(
             directoryPath: settings.cacheDirectory,
@@ -104,7 +104,7 @@ struct StatsCommand: AsyncParsableCommand {
 
     func run() async throws {
         common.bootstrapLogging(default: .warning)
-        let settings = try common.settings()
+        let settings = try common.loadSettings(logger: Logger(label: "aura.settings")).settings
         let service = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
                                        observer: SilentObserver(), logger: Logger(label: "aura.stats"))
         let stats = try await service.stats()
@@ -148,7 +148,7 @@ struct ClearCommand: AsyncParsableCommand {
 
     func run() async throws {
         common.bootstrapLogging(default: .warning)
-        let settings = try common.settings()
+        let settings = try common.loadSettings(logger: Logger(label: "aura.settings")).settings
         let source = sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var deleted = 0, freed: Int64 = 0, kept = 0
         if scope != "waveforms" {

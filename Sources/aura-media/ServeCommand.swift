@@ -25,8 +25,9 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "aura.serve")
         let protocolOutput = StdioTransport.takeOverStandardOutput()
         let writer = MessageWriter(fileDescriptor: protocolOutput)
-        let settings = try common.settings()
-        let server = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger)
+        let (settings, settingsFile, loaded) = try common.loadSettings(logger: logger)
+        let server = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger,
+                                     settingsFile: (settingsFile, loaded))
         let dispatcher = Dispatcher(
             methods: server.makeMethodTable(),
             writer: writer,
@@ -35,6 +36,8 @@ struct ServeCommand: ParsableCommand {
                 // unless it has stopped reading for seconds.
                 writer.output.flush(timeout: 5)
                 Foundation.exit(code)
+            }, requestFinished: { method, seconds, errorCode in
+                server.requestFinished(method: method, seconds: seconds, errorCode: errorCode)
             }),
             logger: Logger(label: "aura.jsonrpc"))
         logger.info("\(AuraMediaServer.name) \(AuraMediaServer.version) serving on stdin/stdout")

@@ -211,7 +211,7 @@ struct ProxyEndToEndTests {
         #expect(frames.count == 50)
         #expect(frames.first?.key == true)
         #expect(!frames.contains { $0.type == "B" }, "no B-frames")
-        #expect(ProxyE2E.maxKeyframeDistance(frames) <= 25, "GOP ≤ 1 s at 25 fps")
+        #expect(ProxyE2E.maxKeyframeDistance(frames) <= 20, "GOP ≤ 0.8 s at 25 fps")
         let boxes = try ProxyE2E.topLevelBoxes(proxyPath)
         let moov = try #require(boxes.firstIndex(of: "moov")), mdat = try #require(boxes.firstIndex(of: "mdat"))
         #expect(moov < mdat, "the index is at the front: \(boxes)")
@@ -718,7 +718,9 @@ struct ProxyEndToEndTests {
         #expect(settings == .object(["cacheDirectory": .string(server.cacheDirectory), "cacheLimitBytes": .int(10_737_418_240),
                                      "maxConcurrentJobs": .int(1), "hardwareAcceleration": .string("off"),
                                      "waveformCacheDirectory": .string(server.waveformCacheDirectory),
-                                     "frameCacheDirectory": .string(server.frameCacheDirectory), "frameCacheBytes": .int(100 << 20)]))
+                                     "frameCacheDirectory": .string(server.frameCacheDirectory), "frameCacheBytes": .int(100 << 20),
+                                     "proxyGenerationEnabled": .bool(true), "defaultQuality": .string("Preview"), "scalePercent": .null,
+                                     "telemetryWindowSeconds": .int(60)]))
         let zeroJobs = try await server.request("updateSettings", ["settings": .object(["cacheLimitBytes": .int(5000), "maxConcurrentJobs": .int(0)])])
         #expect(zeroJobs.errorCode == -32602)
         #expect(zeroJobs.errorMessage == "parameter 'settings.maxConcurrentJobs' must be between 1 and 16")
@@ -748,7 +750,9 @@ struct ProxyEndToEndTests {
         #expect(updated == .object(["cacheDirectory": .string(normalised), "cacheLimitBytes": .int(5_368_709_120),
                                     "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
                                     "waveformCacheDirectory": .string(newWaveforms),
-                                    "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20)]))
+                                    "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20),
+                                    "proxyGenerationEnabled": .bool(true), "defaultQuality": .string("Preview"), "scalePercent": .null,
+                                    "telemetryWindowSeconds": .int(60)]))
         var framesInfo = stat()
         #expect(lstat(newFrames, &framesInfo) == 0 && framesInfo.st_mode & 0o777 == 0o700, "the frame cache directory too")
         #expect(try await server.call("getSettings") == updated)

@@ -21,6 +21,8 @@ final class ServerProcess: @unchecked Sendable {
     let cacheDirectory: String
     let waveformCacheDirectory: String
     let frameCacheDirectory: String
+    /// Where the server keeps settings.json.
+    let configDirectory: String
 
     /// The built executable, next to the test bundle.
     static var executable: URL {
@@ -34,7 +36,9 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Every cache defaults to a fresh private directory, so tests never share (or touch the user's) caches.
     init(arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil,
-         frameCacheDirectory: String? = nil) throws {
+         frameCacheDirectory: String? = nil, configDirectory: String? = nil) throws {
+        let configDirectory = configDirectory ?? Fixtures.temporaryDirectory(named: "config").path
+        self.configDirectory = configDirectory
         let cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
         let waveformCacheDirectory = waveformCacheDirectory ?? Fixtures.temporaryDirectory(named: "waveforms").path
         let frameCacheDirectory = frameCacheDirectory ?? Fixtures.temporaryDirectory(named: "frames").path
@@ -46,7 +50,7 @@ final class ServerProcess: @unchecked Sendable {
             let pipes = (Pipe(), Pipe(), Pipe())
             process.executableURL = Self.executable
             process.arguments = ["serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory,
-                                 "--frame-cache-dir", frameCacheDirectory] + arguments
+                                 "--frame-cache-dir", frameCacheDirectory, "--config-dir", configDirectory] + arguments
             process.standardInput = pipes.0
             process.standardOutput = pipes.1
             process.standardError = pipes.2

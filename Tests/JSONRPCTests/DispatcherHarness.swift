@@ -9,6 +9,8 @@ final class DispatcherHarness: Sendable {
     private let received = Locked<[(value: JSONValue, arrival: ContinuousClock.Instant)]>([])
     let exitCodes = Locked<[Int32]>([])
     let shutdownCount = Locked(0)
+    /// What the `requestFinished` hook was told: method, seconds, error code.
+    let finished = Locked<[(method: String, seconds: Double, errorCode: Int?)]>([])
 
     init(methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight) {
         let received = self.received
@@ -19,10 +21,12 @@ final class DispatcherHarness: Sendable {
         })
         let exitCodes = self.exitCodes
         let shutdownCount = self.shutdownCount
+        let finished = self.finished
         dispatcher = Dispatcher(
             methods: methods, writer: writer,
             hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 } },
-                         exit: { code in exitCodes.withLock { $0.append(code) } }),
+                         exit: { code in exitCodes.withLock { $0.append(code) } },
+                         requestFinished: { method, seconds, code in finished.withLock { $0.append((method, seconds, code)) } }),
             logger: Logger(label: "test"), maxRequestsInFlight: maxRequestsInFlight)
     }
 

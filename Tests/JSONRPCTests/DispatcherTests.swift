@@ -92,6 +92,21 @@ func testMethods() -> MethodTable {
         #expect(try await harness.response(2)["result"] == .object(["text": .string("x")]))
     }
 
+    @Test func everyRequestRunReachesTheLatencyHookWithItsOutcome() async throws {
+        let harness = DispatcherHarness(methods: testMethods())
+        try await harness.initialize()
+        harness.request(1, "sleep", #"{"text":"z","count":3}"#)
+        harness.request(2, "fail")
+        harness.request(3, "nonexistent")
+        harness.request(4, "echo", #"{"text":"x"}"#)
+        for id in 1...4 { _ = try await harness.response(id) }
+        let finished = harness.finished.withLock { $0 }
+        #expect(finished.map(\.method).sorted() == ["echo", "fail", "sleep"], "unknown methods never ran")
+        let sleep = try #require(finished.first { $0.method == "sleep" })
+        #expect(sleep.seconds >= 0.06 && sleep.errorCode == nil, "three 20 ms steps: \(sleep.seconds)")
+        #expect(finished.first { $0.method == "fail" }?.errorCode == -32050)
+    }
+
     @Test func initializeTwiceIsRefused() async throws {
         let harness = DispatcherHarness(methods: testMethods())
         try await harness.initialize()

@@ -12,10 +12,19 @@ import Foundation
 public enum Spawn {
     private static let lock = NSLock()
 
-    /// Creates (with its pipes) and starts a process under the spawn lock.
+    /// Creates (with its pipes) and starts a process under the spawn lock. Children never read the user's saved
+    /// settings: `AURA_MEDIA_CONFIG_DIR` points them at an empty folder of the test run (a server given
+    /// `--config-dir` uses its own).
     public static func start<Result>(_ body: () throws -> Result) rethrows -> Result {
-        try lock.withLock(body)
+        try lock.withLock {
+            _ = isolatedConfiguration
+            return try body()
+        }
     }
+
+    private static let isolatedConfiguration: Void = {
+        setenv("AURA_MEDIA_CONFIG_DIR", TestFiles.scratch("config-of-children").path, 1)
+    }()
 
     /// What a finished tool printed.
     public struct Output: Sendable {

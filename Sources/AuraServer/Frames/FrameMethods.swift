@@ -71,10 +71,13 @@ extension AuraMediaServer {
             let format = params.format ?? .jpeg
             let shape = FrameShape(width: params.width, height: params.height, format: format,
                                    quality: params.quality ?? FrameShape.defaultQuality)
-            let (path, fromProxy) = await previewFile(for: params.sourcePath)
+            let started = ContinuousClock.now
+            let (path, fromProxy, withoutProxy) = await previewFile(for: params.sourcePath)
             try Task.checkCancellation()
             let image = try await frames.frame(FrameRequest(path: path, time: params.time, shape: shape,
                                                             accurate: params.accurate ?? true))
+            recordFrame(started: started, hit: image.fromCache, sourcePath: params.sourcePath, withoutProxy: withoutProxy)
+            Task { await checkTargets(force: false) }
             var result = RequestFrameResult(time: (image.time * 1e6).rounded() / 1e6, width: image.width, height: image.height,
                                             format: format.rawValue, fromProxy: fromProxy, fromCache: image.fromCache)
             switch params.delivery ?? .inline {
@@ -107,19 +110,30 @@ extension AuraMediaServer {
     /// the last for the same file).
     func followPlayhead(_ updates: AsyncStream<PlayheadUpdate>) async {
         for await update in updates {
-            let (path, _) = await previewFile(for: update.params.sourcePath)
+            let (path, _, _) = await previewFile(for: update.params.sourcePath)
             await frames.setPlayhead(path: path, time: update.params.time, rate: update.params.rate, shape: update.shape)
         }
     }
 
     /// The file to preview a source from: its proxy of the current quality when the preview mode is proxy and
-    /// that proxy is complete and fresh, else the source itself.
-    func previewFile(for sourcePath: String) async -> (path: String, fromProxy: Bool) {
+    /// that proxy is complete and fresh, else the source itself, and then why (nil when proxy mode is off).
+    func previewFile(for sourcePath: String) async -> (path: String, fromProxy: Bool, withoutProxy: String?) {
         let state = previewState.withLock { $0 }
-        guard state.mode == .proxy, let service = try? await proxyService(),
-              case .record(let record)? = try? await service.lookup(sourcePath: sourcePath, preset: state.preset),
-              record.status == .completed else {
-            return (sourcePath, false)
+        guard state.mode == .proxy else { return (sourcePath, false, nil) }
+        let quality = state.preset.rawValue
+        guard let service = try? await proxyService() else { return (sourcePath, false, "the proxy cache is unusable") }
+        let record: ProxyRecord
+        switch try? await service.lookup(sourcePath: sourcePath, preset: state.preset) {
+        case .record(let found) where found.status == .completed:
+            record = found
+        case .record(let found):
+            return (sourcePath, false, "its \(quality) proxy \(found.status == .failed ? "failed" : "was cancelled")")
+        case .active:
+            return (sourcePath, false, "its \(quality) proxy is still being generated")
+        case .stale:
+            return (sourcePath, false, "its \(quality) proxy is stale (the source changed)")
+        case .some(.none), nil:
+            return (sourcePath, false, "it has no \(quality) proxy")
         }
         if proxyUses.withLock({ uses in
             // Scrubbing is a use of the proxy (it keeps it from eviction), recorded at most every 30 s.
@@ -130,6 +144,6 @@ extension AuraMediaServer {
         }) {
             await service.markUsed(record, at: sourcePath)
         }
-        return (record.proxyPath, true)
+        return (record.proxyPath, true, nil)
     }
 }

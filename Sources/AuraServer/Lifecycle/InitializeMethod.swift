@@ -26,6 +26,17 @@ struct InitializeResult: Encodable, Sendable {
     var settings: ServerSettings
     /// The preview mode the session starts in.
     var previewState: PreviewState
+    /// The saved settings' file, and whether it was read (absent when the server keeps no settings file).
+    var settingsFile: SettingsFileStatus?
+}
+
+/// Where saved settings live and what became of them at start.
+struct SettingsFileStatus: Encodable, Sendable {
+    var path: String
+    /// "loaded", "missing" (defaults used) or "damaged" (defaults used; the file is kept).
+    var status: String
+    /// What is wrong with a damaged file.
+    var error: String?
 }
 
 /// What the server supports, so a client can adapt without knowing the server's version.

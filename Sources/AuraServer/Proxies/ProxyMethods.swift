@@ -110,8 +110,9 @@ extension AuraMediaServer {
                 throw ResponseError.invalidParams("parameter 'scalePercent' must be between 25 and 75")
             }
             let service = try await proxyService()
-            let preset = params.quality?.preset ?? .default
-            let request = ProxyRequest(sourcePath: params.sourcePath, preset: preset, scalePercent: params.scalePercent,
+            let preset = params.quality?.preset ?? defaultPreset
+            let request = ProxyRequest(sourcePath: params.sourcePath, preset: preset,
+                                       scalePercent: params.scalePercent ?? currentSettings.scalePercent,
                                        priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
                                        background: params.backgroundGeneration ?? true)
             let ticket = try await service.generate(request, listener: progressReporter.listener(for: context.workDoneToken))
@@ -136,7 +137,7 @@ extension AuraMediaServer {
 
         table.register(StatusRequest.self) { [self] params, _ in
             try requireSourcePath(params.sourcePath)
-            let preset = params.quality?.preset ?? .default
+            let preset = params.quality?.preset ?? defaultPreset
             let service = try await proxyService()
             let lookup = try await service.lookup(sourcePath: params.sourcePath, preset: preset)
             guard var record = lookup.visibleRecord else {
@@ -161,7 +162,7 @@ extension AuraMediaServer {
                 return CancelGenerationResult(jobId: jobID, cancelled: false, status: status.rawValue)
             case (nil, let sourcePath?):
                 try requireSourcePath(sourcePath)
-                let preset = params.quality?.preset ?? .default
+                let preset = params.quality?.preset ?? defaultPreset
                 if let snapshot = try await service.cancel(sourcePath: sourcePath, preset: preset) {
                     return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.status.rawValue)
                 }

@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import Proxies
 import Synchronization
+import Telemetry
 
 /// Turns proxy jobs' events into `$/progress` on the tokens of the requests that asked for them, and the proxy
 /// service's warnings and notices into `window/logMessage`.
@@ -11,11 +12,16 @@ import Synchronization
 /// the job id token, which carries one stream per job however many such requests join it.
 final class ProxyProgressReporter: ProxyJobObserver {
     private let client: any NotificationSink
+    private let telemetry: Telemetry
+    /// Told when a job ended (the server then judges the telemetry targets).
+    private let jobEnded: @Sendable () -> Void
     /// Jobs whose job-id token has a stream.
     private let jobTokens = Mutex<Set<String>>([])
 
-    init(client: any NotificationSink) {
+    init(client: any NotificationSink, telemetry: Telemetry, jobEnded: @escaping @Sendable () -> Void) {
         self.client = client
+        self.telemetry = telemetry
+        self.jobEnded = jobEnded
     }
 
     /// The listener for one `generate` request: progress on `token`, or on the job id when it is nil.
@@ -51,7 +57,22 @@ final class ProxyProgressReporter: ProxyJobObserver {
     // The service-wide events: only warnings and notices reach the client this way.
     func jobQueued(_ job: ProxyJobSnapshot) {}
     func jobProgressed(_ job: ProxyJobSnapshot) {}
-    func jobFinished(_ job: ProxyJobSnapshot, outcome: ProxyJobOutcome) {}
+    func jobFinished(_ job: ProxyJobSnapshot, outcome: ProxyJobOutcome) {
+        switch outcome {
+        case .completed(let record):
+            // Speeds only for proxies encoded by the job (a reused one has none).
+            let fps = job.framesPerSecond
+            let factor = fps.flatMap { fps in record.frameRate.flatMap { $0 > 0 ? fps / $0 : nil } }
+            telemetry.recordProxyJob(.completed, framesPerSecond: fps, realtimeFactor: factor)
+        case .failed:
+            telemetry.recordProxyJob(.failed, framesPerSecond: nil, realtimeFactor: nil)
+        case .cancelled:
+            telemetry.recordProxyJob(.cancelled, framesPerSecond: nil, realtimeFactor: nil)
+        case .replaced:
+            return
+        }
+        jobEnded()
+    }
 
     func warning(_ message: String) {
         client.logMessage(.warning, message)

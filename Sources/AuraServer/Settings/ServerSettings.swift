@@ -20,6 +20,17 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var frameCacheDirectory: String
     /// The frame cache's byte budget (encoded pictures in memory). Default 100 MiB, the guide's.
     public var frameCacheBytes: Int64
+    /// Whether `importMedia` queues proxies in the background (the guide's "Enable Proxy Generation"). Default true.
+    /// Explicit `generate` requests work either way.
+    public var proxyGenerationEnabled: Bool
+    /// The quality `generate`, `status`, `cancelGeneration` and `importMedia` use when a request names none.
+    /// Default "Preview".
+    public var defaultQuality: String
+    /// The guide's "Proxy Quality slider": proxies at this percentage of the source's size (25…75) instead of the
+    /// quality's box, for requests that give no `scalePercent`. Default nil (the box).
+    public var scalePercent: Int?
+    /// The telemetry's sliding window in seconds (5…3600). Default 60.
+    public var telemetryWindowSeconds: Int
 
     public static let defaultCacheLimitBytes: Int64 = 10 << 30
     public static let defaultFrameCacheBytes: Int64 = 100 << 20
@@ -43,7 +54,8 @@ public struct ServerSettings: Codable, Sendable, Equatable {
                 maxConcurrentJobs: Int = 1, hardwareAcceleration: String = "off",
                 waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory,
                 frameCacheDirectory: String = ServerSettings.defaultFrameCacheDirectory,
-                frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes) {
+                frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes, proxyGenerationEnabled: Bool = true,
+                defaultQuality: String = "Preview", scalePercent: Int? = nil, telemetryWindowSeconds: Int = 60) {
         self.cacheDirectory = cacheDirectory
         self.cacheLimitBytes = cacheLimitBytes
         self.maxConcurrentJobs = maxConcurrentJobs
@@ -51,9 +63,30 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         self.waveformCacheDirectory = waveformCacheDirectory
         self.frameCacheDirectory = frameCacheDirectory
         self.frameCacheBytes = frameCacheBytes
+        self.proxyGenerationEnabled = proxyGenerationEnabled
+        self.defaultQuality = defaultQuality
+        self.scalePercent = scalePercent
+        self.telemetryWindowSeconds = telemetryWindowSeconds
     }
 
-    /// A partial update: members left out keep their value.
+    /// Every member, `scalePercent` as null when unset (clients see every setting).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(cacheDirectory, forKey: .cacheDirectory)
+        try container.encode(cacheLimitBytes, forKey: .cacheLimitBytes)
+        try container.encode(maxConcurrentJobs, forKey: .maxConcurrentJobs)
+        try container.encode(hardwareAcceleration, forKey: .hardwareAcceleration)
+        try container.encode(waveformCacheDirectory, forKey: .waveformCacheDirectory)
+        try container.encode(frameCacheDirectory, forKey: .frameCacheDirectory)
+        try container.encode(frameCacheBytes, forKey: .frameCacheBytes)
+        try container.encode(proxyGenerationEnabled, forKey: .proxyGenerationEnabled)
+        try container.encode(defaultQuality, forKey: .defaultQuality)
+        try container.encode(scalePercent, forKey: .scalePercent)
+        try container.encode(telemetryWindowSeconds, forKey: .telemetryWindowSeconds)
+    }
+
+    /// A partial update: members left out keep their value; `scalePercent: null` clears that setting. Unknown
+    /// members are refused (-32602 naming them), as are wrong types.
     public struct Patch: Codable, Sendable, Equatable {
         public var cacheDirectory: String?
         public var cacheLimitBytes: Int64?
@@ -62,10 +95,16 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         public var waveformCacheDirectory: String?
         public var frameCacheDirectory: String?
         public var frameCacheBytes: Int64?
+        public var proxyGenerationEnabled: Bool?
+        public var defaultQuality: String?
+        /// nil: left alone; `.some(nil)`: cleared (the quality's box).
+        public var scalePercent: Int??
+        public var telemetryWindowSeconds: Int?
 
         public init(cacheDirectory: String? = nil, cacheLimitBytes: Int64? = nil, maxConcurrentJobs: Int? = nil,
                     hardwareAcceleration: String? = nil, waveformCacheDirectory: String? = nil,
-                    frameCacheDirectory: String? = nil, frameCacheBytes: Int64? = nil) {
+                    frameCacheDirectory: String? = nil, frameCacheBytes: Int64? = nil, proxyGenerationEnabled: Bool? = nil,
+                    defaultQuality: String? = nil, scalePercent: Int?? = nil, telemetryWindowSeconds: Int? = nil) {
             self.cacheDirectory = cacheDirectory
             self.cacheLimitBytes = cacheLimitBytes
             self.maxConcurrentJobs = maxConcurrentJobs
@@ -73,6 +112,79 @@ public struct ServerSettings: Codable, Sendable, Equatable {
             self.waveformCacheDirectory = waveformCacheDirectory
             self.frameCacheDirectory = frameCacheDirectory
             self.frameCacheBytes = frameCacheBytes
+            self.proxyGenerationEnabled = proxyGenerationEnabled
+            self.defaultQuality = defaultQuality
+            self.scalePercent = scalePercent
+            self.telemetryWindowSeconds = telemetryWindowSeconds
+        }
+
+        private struct AnyKey: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let names = Set(CodingKeys.allNames)
+            let prefix = decoder.codingPath.map(\.stringValue).joined(separator: ".")
+            for key in try decoder.container(keyedBy: AnyKey.self).allKeys where !names.contains(key.stringValue) {
+                let field = prefix.isEmpty ? key.stringValue : "\(prefix).\(key.stringValue)"
+                throw ResponseError.invalidParams("parameter '\(field)' is not a setting (settings: \(CodingKeys.allNames.joined(separator: ", ")))")
+            }
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            cacheDirectory = try container.decodeIfPresent(String.self, forKey: .cacheDirectory)
+            cacheLimitBytes = try container.decodeIfPresent(Int64.self, forKey: .cacheLimitBytes)
+            maxConcurrentJobs = try container.decodeIfPresent(Int.self, forKey: .maxConcurrentJobs)
+            hardwareAcceleration = try container.decodeIfPresent(String.self, forKey: .hardwareAcceleration)
+            waveformCacheDirectory = try container.decodeIfPresent(String.self, forKey: .waveformCacheDirectory)
+            frameCacheDirectory = try container.decodeIfPresent(String.self, forKey: .frameCacheDirectory)
+            frameCacheBytes = try container.decodeIfPresent(Int64.self, forKey: .frameCacheBytes)
+            proxyGenerationEnabled = try container.decodeIfPresent(Bool.self, forKey: .proxyGenerationEnabled)
+            defaultQuality = try container.decodeIfPresent(String.self, forKey: .defaultQuality)
+            if container.contains(.scalePercent) {
+                scalePercent = .some(try container.decodeNil(forKey: .scalePercent) ? nil : try container.decode(Int.self, forKey: .scalePercent))
+            }
+            telemetryWindowSeconds = try container.decodeIfPresent(Int.self, forKey: .telemetryWindowSeconds)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(cacheDirectory, forKey: .cacheDirectory)
+            try container.encodeIfPresent(cacheLimitBytes, forKey: .cacheLimitBytes)
+            try container.encodeIfPresent(maxConcurrentJobs, forKey: .maxConcurrentJobs)
+            try container.encodeIfPresent(hardwareAcceleration, forKey: .hardwareAcceleration)
+            try container.encodeIfPresent(waveformCacheDirectory, forKey: .waveformCacheDirectory)
+            try container.encodeIfPresent(frameCacheDirectory, forKey: .frameCacheDirectory)
+            try container.encodeIfPresent(frameCacheBytes, forKey: .frameCacheBytes)
+            try container.encodeIfPresent(proxyGenerationEnabled, forKey: .proxyGenerationEnabled)
+            try container.encodeIfPresent(defaultQuality, forKey: .defaultQuality)
+            if let scalePercent { try container.encode(scalePercent, forKey: .scalePercent) }
+            try container.encodeIfPresent(telemetryWindowSeconds, forKey: .telemetryWindowSeconds)
+        }
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case cacheDirectory, cacheLimitBytes, maxConcurrentJobs, hardwareAcceleration, waveformCacheDirectory,
+                 frameCacheDirectory, frameCacheBytes, proxyGenerationEnabled, defaultQuality, scalePercent,
+                 telemetryWindowSeconds
+            static var allNames: [String] { allCases.map(\.rawValue) }
+        }
+
+        /// This patch with `later`'s members over it.
+        public func merged(with later: Patch) -> Patch {
+            var result = self
+            if let value = later.cacheDirectory { result.cacheDirectory = value }
+            if let value = later.cacheLimitBytes { result.cacheLimitBytes = value }
+            if let value = later.maxConcurrentJobs { result.maxConcurrentJobs = value }
+            if let value = later.hardwareAcceleration { result.hardwareAcceleration = value }
+            if let value = later.waveformCacheDirectory { result.waveformCacheDirectory = value }
+            if let value = later.frameCacheDirectory { result.frameCacheDirectory = value }
+            if let value = later.frameCacheBytes { result.frameCacheBytes = value }
+            if let value = later.proxyGenerationEnabled { result.proxyGenerationEnabled = value }
+            if let value = later.defaultQuality { result.defaultQuality = value }
+            if let value = later.scalePercent { result.scalePercent = .some(value) }
+            if let value = later.telemetryWindowSeconds { result.telemetryWindowSeconds = value }
+            return result
         }
     }
 
@@ -111,6 +223,26 @@ public struct ServerSettings: Codable, Sendable, Equatable {
                 throw ResponseError.invalidParams("parameter '\(prefix).hardwareAcceleration' must be \"off\" or \"auto\", not \(acceleration.debugDescription)")
             }
             updated.hardwareAcceleration = acceleration
+        }
+        if let enabled = patch.proxyGenerationEnabled { updated.proxyGenerationEnabled = enabled }
+        if let quality = patch.defaultQuality {
+            let names = ["Draft", "Preview", "High"]
+            guard names.contains(quality) else {
+                throw ResponseError.invalidParams("parameter '\(prefix).defaultQuality' must be one of \"Draft\", \"Preview\", \"High\", not \(quality.debugDescription)")
+            }
+            updated.defaultQuality = quality
+        }
+        if let percent = patch.scalePercent {
+            if let percent, !(25...75).contains(percent) {
+                throw ResponseError.invalidParams("parameter '\(prefix).scalePercent' must be between 25 and 75, or null")
+            }
+            updated.scalePercent = percent
+        }
+        if let seconds = patch.telemetryWindowSeconds {
+            guard (5...3600).contains(seconds) else {
+                throw ResponseError.invalidParams("parameter '\(prefix).telemetryWindowSeconds' must be between 5 and 3600")
+            }
+            updated.telemetryWindowSeconds = seconds
         }
         return updated
     }

@@ -9,7 +9,9 @@ extension AuraMediaServer {
     func registerSettingsMethods(in table: inout MethodTable) {
         table.register(GetSettingsRequest.self) { [self] _, _ in currentSettings }
         table.register(UpdateSettingsRequest.self) { [self] params, _ in
-            try await apply(params.settings, field: "settings")
+            let updated = try await apply(params.settings, field: "settings")
+            save(params.settings)
+            return updated
         }
     }
 
@@ -29,10 +31,26 @@ extension AuraMediaServer {
             if let previous, previous.directory != (await frameFiles.openService)?.directory { frames.forgetFiles(of: previous) }
         }
         if let bytes = patch.frameCacheBytes { await frames.setLimit(Int(bytes)) }
+        if let seconds = patch.telemetryWindowSeconds { telemetry.setWindow(seconds: Double(seconds)) }
         settings.withLock { $0 = updated }
         if let service = await proxies.openService {
             await service.reconfigure(updated.proxyConfiguration)
         }
         return updated
+    }
+
+    /// Saves an applied patch in the settings file; a failure is a warning (the settings hold for this session).
+    private func save(_ patch: ServerSettings.Patch) {
+        guard let settingsFile else { return }
+        do {
+            if let notice = try settingsFile.save(patch) {
+                logger.warning("\(notice)")
+                client.logMessage(.warning, "Settings saved: \(notice).")
+            }
+        } catch {
+            let message = "The settings apply to this session but could not be saved to \(settingsFile.url.path): \(error)"
+            logger.warning("\(message)")
+            client.logMessage(.warning, message)
+        }
     }
 }

@@ -239,7 +239,10 @@ extension AuraMediaServer {
             let service = try await waveformService()
             let streaming = context.partialResultToken != nil
             let collected = WindowCollector()
+            let started = ContinuousClock.now
+            let latencies = Mutex<[Double]>([])
             let summary = try await service.windows(for: request) { window in
+                latencies.withLock { $0.append(Self.seconds(since: started)) }
                 var json = WaveformJSON()
                 json.window(window, perChannel: perChannel, encoding: encoding)
                 if streaming {
@@ -248,6 +251,9 @@ extension AuraMediaServer {
                 } else {
                     collected.add(index: window.index, json.bytes)
                 }
+            }
+            for seconds in latencies.withLock({ $0 }) {
+                telemetry.recordWaveformWindow(seconds: seconds, hit: summary.fromCache)
             }
             var result = WaveformJSON()
             result.summary(summary, windows: streaming ? nil : collected.inTimeOrder)

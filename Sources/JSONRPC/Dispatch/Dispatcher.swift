@@ -30,10 +30,15 @@ public final class Dispatcher: Sendable {
         public var shutdown: @Sendable () async -> Void
         /// Ends the process with the given status (tests substitute a recorder).
         public var exit: @Sendable (Int32) -> Void
+        /// Called when a registered request method has run (answered or failed, cancellation included), with its
+        /// name, how long it ran and the error code it ended with: latency metrics.
+        public var requestFinished: @Sendable (_ method: String, _ seconds: Double, _ errorCode: Int?) -> Void
 
-        public init(shutdown: @escaping @Sendable () async -> Void, exit: @escaping @Sendable (Int32) -> Void) {
+        public init(shutdown: @escaping @Sendable () async -> Void, exit: @escaping @Sendable (Int32) -> Void,
+                    requestFinished: @escaping @Sendable (String, Double, Int?) -> Void = { _, _, _ in }) {
             self.shutdown = shutdown
             self.exit = exit
+            self.requestFinished = requestFinished
         }
     }
 
@@ -286,6 +291,20 @@ public final class Dispatcher: Sendable {
 
     private func run(_ handler: MethodTable.RequestHandler, params: JSONValue?,
                      context: RequestContext) async -> Result<Data, ResponseError> {
+        let started = ContinuousClock.now
+        let result = await execute(handler, params: params, context: context)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if case .failure(let error) = result {
+            hooks.requestFinished(context.method, seconds, error.code)
+        } else {
+            hooks.requestFinished(context.method, seconds, nil)
+        }
+        return result
+    }
+
+    private func execute(_ handler: MethodTable.RequestHandler, params: JSONValue?,
+                         context: RequestContext) async -> Result<Data, ResponseError> {
         do {
             return .success(try await handler(params, context))
         } catch let error as ResponseErrorConvertible {

@@ -1,0 +1,23 @@
+import JSONRPC
+
+/// `importMedia {paths, quality?, recursive?}` → `{items, queuedProxies, queuedWaveforms}` (protocol/spec.md §8).
+enum ImportMediaRequest: RequestType {
+    typealias Params = ImportMediaParams
+    typealias Result = ImportMediaResult
+    static let method = "importMedia"
+}
+
+struct ImportMediaParams: Decodable, Sendable {
+    /// Absolute paths of files and folders.
+    var paths: [String]
+    /// The proxies' quality (default: the `defaultQuality` setting).
+    var quality: QualityParam?
+    /// Whether folders are imported with their subfolders (default false).
+    var recursive: Bool?
+}
+
+struct ImportMediaResult: Encodable, Sendable {
+    var items: [ImportItem]
+    var queuedProxies: Int
+    var queuedWaveforms: Int
+}
