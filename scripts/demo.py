@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -67,8 +68,10 @@ def main():
     cache = os.path.join(work, "aura-proxy-cache")
     waveforms = os.path.join(work, "aura-waveform-cache")
     frames = os.path.join(work, "aura-frame-cache")
+    config = os.path.join(work, "config")  # the demo's settings stay out of ~/.config/aura-media
     client = AuraMediaClient([args.binary, "serve", "--cache-dir", cache, "--waveform-cache-dir", waveforms,
-                              "--frame-cache-dir", frames, "--log-level", "warning"], on_notification=on_notification)
+                              "--frame-cache-dir", frames, "--config-dir", config, "--log-level", "warning"],
+                             on_notification=on_notification)
     result = call(client, "initialize", {"clientInfo": {"name": "demo"}})
     client.notify("initialized", {})
     methods = set(result["capabilities"]["methods"])
@@ -131,6 +134,28 @@ def main():
         stats = call(client, "stats", {}) or {}
         if "frameCache" in stats:
             print(f"   (frame cache: {json.dumps(stats['frameCache'])})")
+
+    if "importMedia" in methods:
+        # Import a folder: the clip (made already: fresh), a copy at Draft (queued), a text file (not media).
+        folder = os.path.join(work, "import")
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy(media, os.path.join(folder, "copy" + os.path.splitext(media)[1]))
+        with open(os.path.join(folder, "notes.txt"), "w") as notes:
+            notes.write("shot list\n")
+        call(client, "updateSettings", {"settings": {"defaultQuality": "Draft", "telemetryWindowSeconds": 30}})
+        call(client, "importMedia", {"paths": [folder, os.path.join(work, "missing.mov")]})
+
+    if "getMetricsSummary" in methods:
+        # The editor reports what the user sees; slow scrubbing starts one warning episode with the guide's advice.
+        for latency in [12, 18, 95, 140, 160]:
+            report = {"scrubLatencyMs": latency, "playbackFps": 29.97, "cacheHit": latency < 50}
+            show("->", f"telemetry/report {json.dumps(report)}")
+            client.notify("telemetry/report", report)
+        time.sleep(0.3)
+        summary = call(client, "getMetricsSummary", {}) or {}
+        print(f"   (status: {json.dumps(summary.get('status'))})")
+        for suggestion in summary.get("suggestions", []):
+            print(f"   (suggestion: {suggestion})")
 
     show("->", "shutdown")
     status = client.close()
