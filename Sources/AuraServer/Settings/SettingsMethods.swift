@@ -1,3 +1,4 @@
+import Jobs
 import JSONRPC
 
 /// `getSettings` and `updateSettings`.
@@ -10,7 +11,7 @@ extension AuraMediaServer {
         table.register(GetSettingsRequest.self) { [self] _, _ in currentSettings }
         table.register(UpdateSettingsRequest.self) { [self] params, _ in
             let updated = try await apply(params.settings, field: "settings")
-            save(params.settings)
+            await save(params.settings)
             return updated
         }
     }
@@ -39,11 +40,12 @@ extension AuraMediaServer {
         return updated
     }
 
-    /// Saves an applied patch in the settings file; a failure is a warning (the settings hold for this session).
-    private func save(_ patch: ServerSettings.Patch) {
+    /// Saves an applied patch in the settings file (an fsync: off the concurrency pool); a failure is a warning
+    /// (the settings hold for this session).
+    private func save(_ patch: ServerSettings.Patch) async {
         guard let settingsFile else { return }
         do {
-            if let notice = try settingsFile.save(patch) {
+            if let notice = try await BlockingQueue.run({ try settingsFile.save(patch) }) {
                 logger.warning("\(notice)")
                 client.logMessage(.warning, "Settings saved: \(notice).")
             }
