@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine (when needed) and runs the whole test suite.
+# Sets up a fresh Debian 12 machine (when needed) and runs the whole test suite: Swift unit and end-to-end tests,
+# then the clients' tests against the built binary.
 # The transport's unit tests run first on their own: they time cancellation, so they get a quiet process
 # instead of sharing the concurrency pool with suites that transcode.
 set -euo pipefail
@@ -8,3 +9,6 @@ bash scripts/setup-debian.sh
 swift build --build-tests
 swift test --skip-build --filter JSONRPCTests
 swift test --skip-build --skip JSONRPCTests
+# The clients, against the binary just built.
+AURA_MEDIA_BINARY="$PWD/.build/debug/aura-media" python3 -m pytest -q -p no:cacheprovider clients/python
+(cd clients/typescript && AURA_MEDIA_BINARY="$OLDPWD/.build/debug/aura-media" node --test test/)
