@@ -35,6 +35,8 @@ public final class AuraMediaServer: Sendable {
     /// reading it at start found.
     let settingsFile: SettingsFile?
     let settingsFileStatus: SettingsFileStatus?
+    /// `updateSettings` requests, one at a time.
+    let settingsUpdates = AsyncGate()
     let progressReporter: ProxyProgressReporter
     let proxies: CacheServiceProvider<ProxyService>
     let waveforms: CacheServiceProvider<WaveformService>

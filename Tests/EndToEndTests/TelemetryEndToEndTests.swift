@@ -122,6 +122,12 @@ struct TelemetryEndToEndTests {
         for name in ["cacheDirectory", "waveformCacheDirectory", "frameCacheDirectory"] { expected = expected.setting(name, restarted["settings"]?[name]) }
         #expect(restarted["settings"] == expected, "the saved settings are in force after a restart")
         #expect(restarted["previewState"]?["quality"] == .string("Draft"), "the session starts at the default quality")
+        // Updates sent at once are applied and saved one at a time: the file ends as the settings in force.
+        let ids = (0..<20).map { second.sendRequest("updateSettings", ["settings": .object(["telemetryWindowSeconds": .int(10 + $0)])]) }
+        for id in ids { #expect(try await second.response(id)["result"] != nil) }
+        let inForce = try await second.call("getSettings")["telemetryWindowSeconds"]
+        let onDisk = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: config + "/settings.json")))
+        #expect(onDisk["telemetryWindowSeconds"] == inForce, "\(String(describing: inForce))")
         // scalePercent: null clears it, and is saved.
         let cleared = try await second.call("updateSettings", ["settings": .object(["scalePercent": .null])])
         #expect(cleared["scalePercent"] == .null)

@@ -10,9 +10,12 @@ extension AuraMediaServer {
     func registerSettingsMethods(in table: inout MethodTable) {
         table.register(GetSettingsRequest.self) { [self] _, _ in currentSettings }
         table.register(UpdateSettingsRequest.self) { [self] params, _ in
-            let updated = try await apply(params.settings, field: "settings")
-            await save(params.settings)
-            return updated
+            // One update at a time, applied and saved in the order they arrive: the file and the settings in force agree.
+            try await settingsUpdates.run {
+                let updated = try await apply(params.settings, field: "settings")
+                await save(params.settings)
+                return updated
+            }
         }
     }
 

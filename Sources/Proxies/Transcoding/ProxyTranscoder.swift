@@ -10,7 +10,7 @@ import Foundation
 ///
 /// Guarantees: the output is constant frame rate at the source's rate (variable-rate sources are mapped to
 /// frame slots `round((pts - start) × fps)`, dropping or repeating the previous frame like `-vsync cfr`);
-/// keyframes at most every second and no B-frames; square pixels, upright, colour tags copied; timestamps
+/// keyframes at most every `maxGOPSeconds` (0.8 s) and no B-frames; square pixels, upright, colour tags copied; timestamps
 /// normalised so the earliest stream starts at 0 with audio's offset relative to video kept (silence is
 /// inserted or samples dropped at the start of audio). Memory is bounded: no queue holds more than one
 /// decoded frame per stream plus the codecs' own delay. Audio discontinuities after the start are not
