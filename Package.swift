@@ -6,7 +6,7 @@ import PackageDescription
 /// The targets follow the pipe the product is: bytes → `JSONRPC` (framing, dispatch; knows no media) →
 /// `AuraServer` (protocol methods bound to services) → `Proxies`, `Waveforms`, `Frames`, `Telemetry` (the services) → `MediaCache` (the
 /// cache directory every service shares: content identity, cross-process locks, the catalogue database) →
-/// `Media` (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `aura-media` only wires them.
+/// `Media` (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `Bridge` carries the protocol over WebSocket to per-connection servers. `aura-media` only wires them.
 let package = Package(
     name: "AuraMedia",
     platforms: [.macOS(.v14)],
@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", exact: "2.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -74,10 +76,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "Bridge",
+            dependencies: [
+                "JSONRPC",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "aura-media",
             dependencies: [
-                "AuraServer", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
+                "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -11,4 +11,4 @@ swift test --skip-build --filter JSONRPCTests
 swift test --skip-build --skip JSONRPCTests
 # The clients, against the binary just built.
 AURA_MEDIA_BINARY="$PWD/.build/debug/aura-media" python3 -m pytest -q -p no:cacheprovider clients/python
-(cd clients/typescript && AURA_MEDIA_BINARY="$OLDPWD/.build/debug/aura-media" node --test test/)
+(cd clients/typescript && AURA_MEDIA_BINARY="$OLDPWD/.build/debug/aura-media" node --experimental-websocket --test test/)

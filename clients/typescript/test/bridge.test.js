@@ -1,0 +1,124 @@
+// `aura-media bridge` with this client over a real WebSocket (Node's, `--experimental-websocket` on Node 20).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { get } from 'node:http';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AuraMediaClient, ServerExitedError } from '../index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const binary = process.env.AURA_MEDIA_BINARY ?? join(here, '..', '..', '..', '.build', 'debug', 'aura-media');
+let work, clip, bridge, url, log = '';
+
+before(async () => {
+  assert.equal(typeof WebSocket, 'function', 'run with node --experimental-websocket (Node 20) or Node >= 22');
+  work = mkdtempSync(join(tmpdir(), 'aura-bridge-test-'));
+  clip = join(work, 'clip.mp4');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=25:duration=2',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=2', '-ac', '2', '-c:v', 'libx264',
+    '-preset', 'ultrafast', '-c:a', 'aac', '-shortest', clip]);
+  bridge = spawn(binary, ['bridge', '--port', '0', '--token', 'test-token-1234', '--max-connections', '2',
+    '--cache-dir', join(work, 'proxies'), '--waveform-cache-dir', join(work, 'waveforms'),
+    '--frame-cache-dir', join(work, 'frames'), '--config-dir', join(work, 'config')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  bridge.stderr.on('data', (chunk) => { log += chunk; });
+  url = await new Promise((resolve, reject) => {
+    let out = '';
+    bridge.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /(ws:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    bridge.once('exit', (code) => reject(new Error(`the bridge exited (${code}): ${log}`)));
+  });
+});
+
+after(() => {
+  bridge?.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The status of a plain GET on a connection of its own (fetch would keep it open for the WebSockets after). */
+function status(target, headers = {}) {
+  return new Promise((resolve, reject) => {
+    get(target, { agent: false, headers }, (response) => { response.resume(); resolve(response.statusCode); }).on('error', reject);
+  });
+}
+
+async function waitForLog(pattern, count = 1) {
+  for (let i = 0; i < 200; i++) {
+    if ((log.match(new RegExp(pattern, 'g')) ?? []).length >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.fail(`the bridge never logged ${pattern}: ${log}`);
+}
+
+test('a session over the bridge, with its own server that ends with the socket', async () => {
+  const client = await AuraMediaClient.connect(url);
+  assert.equal(client.initializeResult.serverInfo.name, 'aura-media');
+  assert.equal((await client.probe({ path: clip })).streams.length, 2);
+  const stream = client.requestWaveformRange({ sourcePath: clip, startTime: 0, endTime: 2, samplesPerPixel: 960,
+    windowSeconds: 0.5, visibleStart: 1, visibleEnd: 1.5 });
+  const windows = [];
+  for await (const window of stream) windows.push(window);
+  assert.equal(windows.length, (await stream.summary).windowCount);
+  const frame = await client.requestFrame({ sourcePath: clip, time: 1, width: 64 });
+  assert.equal(frame.width, 64);
+  assert.equal(await client.close(), 1000);
+  await waitForLog('connection closed: aura-media \\d+ ended');
+});
+
+test('without the token, or from another origin, nothing is served', async () => {
+  const http = url.replace('ws://', 'http://');
+  const bare = http.slice(0, http.indexOf('?'));
+  assert.equal(await status(bare), 401, 'no token');
+  assert.equal(await status(`${bare}?token=wrong-token-000`), 401, 'a wrong token');
+  assert.equal(await status(bare, { authorization: 'Bearer test-token-1234' }), 200,
+    'a right bearer token passes (a plain GET without upgrade headers then gets an empty answer)');
+  assert.equal(await status(http, { origin: 'http://evil.example' }), 403, 'a foreign origin');
+  // A refused upgrade never opens a socket (the WebSocket library answers a refused upgrade with 400).
+  const refused = new WebSocket(bare);
+  const outcome = await new Promise((resolve) => {
+    refused.addEventListener('open', () => resolve('open'));
+    refused.addEventListener('error', () => resolve('refused'));
+  });
+  assert.equal(outcome, 'refused');
+});
+
+test('a client vanishing mid-request ends its server; the bridge keeps serving', async () => {
+  const before = (log.match(/connection closed/g) ?? []).length;
+  const socket = new WebSocket(url);
+  await new Promise((resolve) => socket.addEventListener('open', resolve));
+  socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {} }));
+  await new Promise((resolve) => socket.addEventListener('message', resolve, { once: true }));
+  socket.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping', params: { delayMilliseconds: 20000 } }));
+  socket.close();  // gone without shutdown
+  await waitForLog('connection closed: aura-media \\d+ ended', before + 1);
+  const client = await AuraMediaClient.connect(url);
+  assert.equal((await client.ping({ echo: 'still here' })).echo, 'still here');
+  await client.close();
+});
+
+test('connections beyond --max-connections are turned away', async () => {
+  const closedBefore = (log.match(/connection closed/g) ?? []).length;
+  const first = await AuraMediaClient.connect(url);
+  const second = await AuraMediaClient.connect(url);
+  await assert.rejects(AuraMediaClient.connect(url), /WebSocket|closed|connections/);
+  await first.close();
+  await second.close();
+  await waitForLog('connection closed', closedBefore + 2);  // their servers ended: the slots are free again
+});
+
+test('a server that dies closes the socket with the reason and fails pending requests', async () => {
+  const client = await AuraMediaClient.connect(url);
+  const closed = new Promise((resolve) => client.on('close', resolve));
+  const pending = client.ping({ delayMilliseconds: 20000 });
+  const started = [...log.matchAll(/started aura-media (\d+)/g)];
+  const pid = Number(started.at(-1)?.[1]);
+  assert.ok(pid > 0, log);
+  process.kill(pid, 'SIGKILL');
+  await assert.rejects(pending, ServerExitedError);
+  assert.match(await closed, /killed by signal 9/);
+});
