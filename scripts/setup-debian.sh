@@ -12,6 +12,10 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)  # the TypeScript client's tests (node --test)
+if [ "${AURA_SETUP_BROWSER:-1}" = 1 ]; then  # the web demo's test: headless Chromium
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
@@ -22,10 +26,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v swift >/dev/null || { echo "setup: the Swift toolchain (swift) is not on PATH" >&2; exit 1; }
 
-# The Python client's tests run under pytest (PyPI; Debian's python3-pytest when pip may not install).
-if [ "${AURA_SETUP_PYTEST:-1}" = 1 ] && ! python3 -c "import pytest" 2>/dev/null; then
-  echo "setup: installing pytest" >&2
-  python3 -m pip install --quiet pytest 2>/dev/null \
-    || python3 -m pip install --quiet --break-system-packages pytest 2>/dev/null \
-    || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pytest >/dev/null; }
-fi
+# The Python client's and the web demo's tests run under pytest, the demo's with selenium (PyPI; Debian's packages
+# when pip may not install).
+for module in pytest selenium; do
+  if [ "${AURA_SETUP_PYTEST:-1}" = 1 ] && ! python3 -c "import $module" 2>/dev/null; then
+    echo "setup: installing $module" >&2
+    python3 -m pip install --quiet "$module" 2>/dev/null \
+      || python3 -m pip install --quiet --break-system-packages "$module" 2>/dev/null \
+      || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "python3-$module" >/dev/null; }
+  fi
+done

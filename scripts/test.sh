@@ -11,4 +11,6 @@ swift test --skip-build --filter JSONRPCTests
 swift test --skip-build --skip JSONRPCTests
 # The clients, against the binary just built.
 AURA_MEDIA_BINARY="$PWD/.build/debug/aura-media" python3 -m pytest -q -p no:cacheprovider clients/python
+AURA_MEDIA_BINARY="$PWD/.build/debug/aura-media" AURA_WEB_SCREENSHOTS="$PWD/.build/test-output/web-demo" \
+  python3 -m pytest -q -p no:cacheprovider clients/web/tests
 (cd clients/typescript && AURA_MEDIA_BINARY="$OLDPWD/.build/debug/aura-media" node --experimental-websocket --test test/)
