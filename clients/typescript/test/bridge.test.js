@@ -21,6 +21,7 @@ before(async () => {
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000:duration=2', '-ac', '2', '-c:v', 'libx264',
     '-preset', 'ultrafast', '-c:a', 'aac', '-shortest', clip]);
   bridge = spawn(binary, ['bridge', '--port', '0', '--token', 'test-token-1234', '--max-connections', '2',
+    '--max-message-bytes', '65536',
     '--cache-dir', join(work, 'proxies'), '--waveform-cache-dir', join(work, 'waveforms'),
     '--frame-cache-dir', join(work, 'frames'), '--config-dir', join(work, 'config')], { stdio: ['ignore', 'pipe', 'pipe'] });
   bridge.stderr.on('data', (chunk) => { log += chunk; });
@@ -40,10 +41,17 @@ after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The status of a plain GET on a connection of its own (fetch would keep it open for the WebSockets after). */
-function status(target, headers = {}) {
+/** The status of a GET on a connection of its own (fetch would keep it open for the WebSockets after); with
+ * `upgrade`, a WebSocket upgrade request (101 when it is accepted). */
+function status(target, headers = {}, upgrade = false) {
+  if (upgrade) {
+    headers = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', ...headers };
+  }
   return new Promise((resolve, reject) => {
-    get(target, { agent: false, headers }, (response) => { response.resume(); resolve(response.statusCode); }).on('error', reject);
+    const request = get(target, { agent: false, headers }, (response) => { response.resume(); resolve(response.statusCode); });
+    request.on('upgrade', (response, socket) => { socket.destroy(); resolve(response.statusCode); });
+    request.on('error', reject);
   });
 }
 
@@ -73,12 +81,18 @@ test('a session over the bridge, with its own server that ends with the socket',
 test('without the token, or from another origin, nothing is served', async () => {
   const http = url.replace('ws://', 'http://');
   const bare = http.slice(0, http.indexOf('?'));
-  assert.equal(await status(bare), 401, 'no token');
-  assert.equal(await status(`${bare}?token=wrong-token-000`), 401, 'a wrong token');
-  assert.equal(await status(bare, { authorization: 'Bearer test-token-1234' }), 200,
-    'a right bearer token passes (a plain GET without upgrade headers then gets an empty answer)');
-  assert.equal(await status(http, { origin: 'http://evil.example' }), 403, 'a foreign origin');
-  // A refused upgrade never opens a socket (the WebSocket library answers a refused upgrade with 400).
+  for (const upgrade of [true, false]) {
+    assert.equal(await status(bare, {}, upgrade), 401, 'no token');
+    assert.equal(await status(`${bare}?token=wrong-token-000`, {}, upgrade), 401, 'a wrong token');
+    assert.equal(await status(http, { origin: 'http://evil.example' }, upgrade), 403, 'a foreign origin');
+    assert.equal(await status(bare.replace('/rpc', '/elsewhere'), {}, upgrade), 404, 'another path');
+  }
+  assert.equal(await status(http), 400, 'a plain GET with the token is told to upgrade');
+  const closedBefore = (log.match(/connection closed/g) ?? []).length;
+  assert.equal(await status(bare, { authorization: 'Bearer test-token-1234' }, true), 101, 'a bearer token is let in');
+  assert.equal(await status(http, { origin: new URL(http).origin }, true), 101, "the bridge's own origin is let in");
+  await waitForLog('connection closed', closedBefore + 2);  // those two vanished: their servers are ended
+  // A refused upgrade never opens a socket.
   const refused = new WebSocket(bare);
   const outcome = await new Promise((resolve) => {
     refused.addEventListener('open', () => resolve('open'));
@@ -98,6 +112,19 @@ test('a client vanishing mid-request ends its server; the bridge keeps serving',
   await waitForLog('connection closed: aura-media \\d+ ended', before + 1);
   const client = await AuraMediaClient.connect(url);
   assert.equal((await client.ping({ echo: 'still here' })).echo, 'still here');
+  await client.close();
+});
+
+test('a message over --max-message-bytes closes the connection (1009); the bridge keeps serving', async () => {
+  const closedBefore = (log.match(/connection closed/g) ?? []).length;
+  const socket = new WebSocket(url);
+  await new Promise((resolve) => socket.addEventListener('open', resolve));
+  const closed = new Promise((resolve) => socket.addEventListener('close', (event) => resolve(event.code)));
+  socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { echo: 'x'.repeat(100_000) } }));
+  assert.equal(await closed, 1009);
+  await waitForLog('connection closed', closedBefore + 1);  // its server was ended
+  const client = await AuraMediaClient.connect(url);
+  assert.equal((await client.ping({ echo: 'small' })).echo, 'small');
   await client.close();
 });
 
