@@ -9,9 +9,9 @@ import Synchronization
 
 /// `aura-media bridge`: the protocol over WebSocket for browsers and Electron renderers.
 ///
-/// `/rpc` upgrades to a WebSocket after the token, origin and connection checks (401, 403, 503 before the upgrade); each text
-/// message is one JSON-RPC message in either direction; each connection gets its own server process. Static files
-/// of the web demo are served at `/`.
+/// `/rpc` upgrades to a WebSocket after the token, origin and connection checks (401, 403, 503 before the
+/// upgrade); each text message is one JSON-RPC message in either direction; each connection gets its own server
+/// process. Static files of the web demo are served at `/`.
 public enum BridgeServer {
     /// Runs until the process is stopped. `ready` gets the bound URL of the WebSocket endpoint (with the token).
     public static func run(_ configuration: BridgeConfiguration, logger: Logger,
