@@ -23,7 +23,7 @@ public final class AuraMediaServer: Sendable {
     let settings: Mutex<ServerSettings>
     /// Metrics over the telemetry window, and the targets' episodes.
     let telemetry: Telemetry
-    /// When the telemetry targets were last judged (`checkTargets`).
+    /// When `requestFrame` last had the telemetry targets judged (`targetCheckDue`).
     let targetChecks = Mutex(Date.distantPast)
     /// The last queue and cache sizes read for the telemetry, and when.
     let lastGauges = Mutex<(Date, TelemetryGauges)?>(nil)

@@ -77,7 +77,7 @@ extension AuraMediaServer {
             let image = try await frames.frame(FrameRequest(path: path, time: params.time, shape: shape,
                                                             accurate: params.accurate ?? true))
             recordFrame(started: started, hit: image.fromCache, sourcePath: params.sourcePath, withoutProxy: withoutProxy)
-            Task { await checkTargets(force: false) }
+            if targetCheckDue() { Task { await checkTargets() } }
             var result = RequestFrameResult(time: (image.time * 1e6).rounded() / 1e6, width: image.width, height: image.height,
                                             format: format.rawValue, fromProxy: fromProxy, fromCache: image.fromCache)
             switch params.delivery ?? .inline {

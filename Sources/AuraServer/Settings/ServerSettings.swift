@@ -69,20 +69,13 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         self.telemetryWindowSeconds = telemetryWindowSeconds
     }
 
-    /// Every member, `scalePercent` as null when unset (clients see every setting).
+    /// Every member, `scalePercent` as null when unset (clients see every setting): the patch that sets them all.
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(cacheDirectory, forKey: .cacheDirectory)
-        try container.encode(cacheLimitBytes, forKey: .cacheLimitBytes)
-        try container.encode(maxConcurrentJobs, forKey: .maxConcurrentJobs)
-        try container.encode(hardwareAcceleration, forKey: .hardwareAcceleration)
-        try container.encode(waveformCacheDirectory, forKey: .waveformCacheDirectory)
-        try container.encode(frameCacheDirectory, forKey: .frameCacheDirectory)
-        try container.encode(frameCacheBytes, forKey: .frameCacheBytes)
-        try container.encode(proxyGenerationEnabled, forKey: .proxyGenerationEnabled)
-        try container.encode(defaultQuality, forKey: .defaultQuality)
-        try container.encode(scalePercent, forKey: .scalePercent)
-        try container.encode(telemetryWindowSeconds, forKey: .telemetryWindowSeconds)
+        try Patch(cacheDirectory: cacheDirectory, cacheLimitBytes: cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
+                  hardwareAcceleration: hardwareAcceleration, waveformCacheDirectory: waveformCacheDirectory,
+                  frameCacheDirectory: frameCacheDirectory, frameCacheBytes: frameCacheBytes,
+                  proxyGenerationEnabled: proxyGenerationEnabled, defaultQuality: defaultQuality,
+                  scalePercent: .some(scalePercent), telemetryWindowSeconds: telemetryWindowSeconds).encode(to: encoder)
     }
 
     /// A partial update: members left out keep their value; `scalePercent: null` clears that setting. Unknown

@@ -25,21 +25,25 @@ extension AuraMediaServer {
         return summary
     }
 
-    /// Judges the targets now and warns about each one that starts being missed. Checks run at most once a second
-    /// unless `force` (client reports and finished proxy jobs force one); queue and cache sizes read for a check
-    /// are reused for a second (reading them touches the catalogue).
-    func checkTargets(force: Bool = true) async {
-        let now = Date()
-        guard targetChecks.withLock({ last in
-            guard force || now.timeIntervalSince(last) >= 1 else { return false }
-            last = now
-            return true
-        }) else { return }
+    /// Judges the targets now and warns about each one that starts being missed (client reports and finished
+    /// proxy jobs call it each time; `requestFrame` only when `targetCheckDue()`). Queue and cache sizes read for a
+    /// check are reused for a second (reading them touches the catalogue).
+    func checkTargets() async {
         let summary = telemetry.summary(gauges: await gauges(maxAge: 1))
         for target in telemetry.newEpisodes(in: summary) {
             let message = advice(for: target, in: summary)
             logger.warning("\(message)")
             client.logMessage(.warning, message)
+        }
+    }
+
+    /// Whether a second has passed since the last throttled check (then it counts as done now).
+    func targetCheckDue() -> Bool {
+        let now = Date()
+        return targetChecks.withLock { last in
+            guard now.timeIntervalSince(last) >= 1 else { return false }
+            last = now
+            return true
         }
     }
 
