@@ -28,26 +28,27 @@ let package = Package(
             pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
         ),
+        .target(name: "Locking"),
         .target(
             name: "JSONRPC",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Media",
             dependencies: ["CFFmpeg"]
         ),
-        .target(name: "Jobs"),
+        .target(name: "Jobs", dependencies: ["Locking"]),
         .target(
             name: "MediaCache",
             dependencies: [
-                "Media", "Jobs",
+                "Locking", "Media", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .target(
             name: "Proxies",
             dependencies: [
-                "CFFmpeg", "Media", "MediaCache", "Jobs",
+                "Locking", "CFFmpeg", "Media", "MediaCache", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,32 +56,32 @@ let package = Package(
         .target(
             name: "Waveforms",
             dependencies: [
-                "Media", "MediaCache", "Jobs",
+                "Locking", "Media", "MediaCache", "Jobs",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Frames",
             dependencies: [
-                "Media", "MediaCache", "Jobs",
+                "Locking", "Media", "MediaCache", "Jobs",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Telemetry",
-            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["Locking", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .target(
             name: "AuraServer",
             dependencies: [
-                "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames", "Telemetry",
+                "Locking", "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames", "Telemetry",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Bridge",
             dependencies: [
-                "JSONRPC",
+                "Locking", "JSONRPC",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -88,24 +89,41 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "Fuzzing",
+            dependencies: ["Locking", "JSONRPC", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "aura-media",
             dependencies: [
-                "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
+                "Locking", "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC"]),
+        .testTarget(name: "JSONRPCTests", dependencies: ["Locking", "JSONRPC"]),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "JSONRPC", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "JobsTests", dependencies: ["Locking", "Jobs"]),
         .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "Jobs", "TestSupport"]),
-        .testTarget(name: "WaveformsTests", dependencies: ["Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
+        .testTarget(name: "WaveformsTests", dependencies: ["Locking", "Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "FramesTests", dependencies: ["Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
-        .testTarget(name: "ProxiesTests", dependencies: ["Proxies", "Media", "MediaCache", "TestSupport"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
+        .testTarget(name: "ProxiesTests", dependencies: ["Locking", "Proxies", "Media", "MediaCache", "TestSupport"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Locking", "Telemetry"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer target, built only on request: `--sanitize=fuzzer` links libFuzzer's `main`, so the target has none
+// of its own and would not link in a normal build. README "Fuzzing":
+//   AURA_FUZZ=1 swift build -c release --sanitize=fuzzer --product aura-fuzz --scratch-path .build-fuzz
+if Context.environment["AURA_FUZZ"] != nil {
+    package.targets.append(.executableTarget(
+        name: "aura-fuzz",
+        dependencies: ["Fuzzing"],
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+    ))
+    package.products.append(.executable(name: "aura-fuzz", targets: ["aura-fuzz"]))
+}

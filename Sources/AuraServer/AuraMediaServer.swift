@@ -4,7 +4,7 @@ import JSONRPC
 import Logging
 import MediaCache
 import Proxies
-import Synchronization
+import Locking
 import Telemetry
 import Waveforms
 
@@ -119,6 +119,17 @@ public final class AuraMediaServer: Sendable {
         return try await waveforms.service(for: settings.waveformCacheDirectory, settings: settings)
     }
 
+    /// Opens the proxy and waveform caches once the session's settings are known, in the background: what crashed
+    /// processes left there (partial files, records of interrupted jobs) is cleaned up at start rather than at first
+    /// use, and the first request does not pay for opening. A directory that cannot be used is reported as before,
+    /// by the requests that need it (and once in a `window/logMessage`).
+    private func openCachesInBackground() {
+        Task { [self] in
+            _ = try? await proxyService()
+            _ = try? await waveformService()
+        }
+    }
+
     /// The method table to hand to the dispatcher.
     public func makeMethodTable() -> MethodTable {
         var table = MethodTable()
@@ -146,6 +157,7 @@ public final class AuraMediaServer: Sendable {
             if let options = params.initializationOptions {
                 _ = try await apply(options, field: "initializationOptions")
             }
+            openCachesInBackground()
             return InitializeResult(
                 serverInfo: .init(name: Self.name, version: Self.version),
                 capabilities: capabilities,

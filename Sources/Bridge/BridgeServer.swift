@@ -5,7 +5,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
-import Synchronization
+import Locking
 
 /// `aura-media bridge`: the protocol over WebSocket for browsers and Electron renderers.
 ///

@@ -1,6 +1,6 @@
 import Foundation
 import Media
-import Synchronization
+import Locking
 
 /// An open reader of one file, kept warm between requests, with the image encoder it used last.
 ///

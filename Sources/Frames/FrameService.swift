@@ -3,7 +3,7 @@ import Jobs
 import Logging
 import Media
 import MediaCache
-import Synchronization
+import Locking
 
 /// Pictures of sources at any time, for scrubbing: answered from the frame cache when the picture is known,
 /// otherwise decoded by a warm session of the file (`DecoderPool`) and cached; the playhead's neighbourhood is

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// What is known of each file's pictures: the spans [start, end) of pictures decoded so far, so a request for a
 /// time can find its picture (and its cached image) without decoding.

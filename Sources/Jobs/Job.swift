@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// One job of a `JobQueue`: its identity, its work, and its mutable state behind a mutex (the job's thread
 /// reports progress while the queue reads and changes priority and status).

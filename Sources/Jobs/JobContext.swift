@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// A running job's side of the queue: whether it was cancelled, where it reports progress, and its point of no
 /// return. Handed to `JobWork.run`; safe to use from the job's thread (and from any other).

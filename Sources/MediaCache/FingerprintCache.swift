@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locking
 
 /// Remembers fingerprints by what `stat` says about a file, so `resolve` and `status` on a timeline's clips
 /// do not re-read 2 MiB of each clip on every call.

@@ -1,7 +1,7 @@
 import Foundation
 import Jobs
 import Media
-import Synchronization
+import Locking
 
 /// An exclusive claim, across processes, on one piece of work in a cache: making one proxy, one waveform,
 /// migrating the catalogue. Two editor windows (two servers), or a server and the CLI, share a cache directory;

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Media
 import MediaCache
-import Synchronization
+import Locking
 
 /// The proxy cache on disk: its directory, catalogue and lease, and every rule for changing them.
 ///

@@ -1,6 +1,6 @@
 import Foundation
 import Histogram
-import Synchronization
+import Locking
 
 /// Performance metrics kept in the process over a sliding window (setting `telemetryWindowSeconds`): request
 /// latencies per method, frames and waveform windows served (latency, cache hits), proxy jobs (speed, failures),

@@ -3,7 +3,7 @@ import Jobs
 import Logging
 import Media
 import MediaCache
-import Synchronization
+import Locking
 
 /// Waveforms of sources' audio: analysed once into a `WaveformPyramid`, persisted, and served in windows.
 ///

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Media
 import MediaCache
-import Synchronization
+import Locking
 
 /// The waveform cache: pyramid files on disk (`waveforms/<fingerprint>.wave`, written whole under the source's
 /// `WorkLock` and renamed into place) and the most recently used pyramids in memory.

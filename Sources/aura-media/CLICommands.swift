@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import Media
 import Proxies
-import Synchronization
+import Locking
 import Waveforms
 
 /// `aura-media generate FILE...`: batch proxy generation with the server's engine and catalogue.

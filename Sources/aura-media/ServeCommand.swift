@@ -24,7 +24,9 @@ struct ServeCommand: ParsableCommand {
         common.bootstrapLogging()
         let logger = Logger(label: "aura.serve")
         let protocolOutput = StdioTransport.takeOverStandardOutput()
-        let writer = MessageWriter(fileDescriptor: protocolOutput)
+        // A client that stops reading our output (EPIPE) is gone even if it keeps our input open.
+        let outputClosed = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let writer = MessageWriter(fileDescriptor: protocolOutput, onClose: { outputClosed.continuation.yield($0) })
         let (settings, settingsFile, loaded) = try common.loadSettings(logger: logger)
         let server = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger,
                                      settingsFile: (settingsFile, loaded))
@@ -40,6 +42,11 @@ struct ServeCommand: ParsableCommand {
                 server.requestFinished(method: method, seconds: seconds, errorCode: errorCode)
             }),
             logger: Logger(label: "aura.jsonrpc"))
+        Task {
+            for await reason in outputClosed.stream {
+                await dispatcher.outputClosed(reason: reason)
+            }
+        }
         logger.info("\(AuraMediaServer.name) \(AuraMediaServer.version) serving on stdin/stdout")
         StdioTransport.serve(input: STDIN_FILENO, dispatcher: dispatcher, maxContentLength: maxMessageBytes,
                              logger: Logger(label: "aura.transport"))

@@ -18,6 +18,8 @@ final class ServerProcess: @unchecked Sendable {
     private var arrivals: [ContinuousClock.Instant] = []
     private var stderrText = ""
     private var nextID = 1000
+    /// Set by `hangUpOutput()`: the reader closes its end of the server's stdout after its next read.
+    private var hangingUp = false
     let cacheDirectory: String
     let waveformCacheDirectory: String
     let frameCacheDirectory: String
@@ -64,6 +66,10 @@ final class ServerProcess: @unchecked Sendable {
             while true {
                 let data = stdoutHandle.availableData
                 if data.isEmpty { return }
+                if lock.withLock({ hangingUp }) {
+                    try? stdoutHandle.close()
+                    return
+                }
                 parser.append(data)
                 while let event = parser.nextEvent() {
                     guard case .frame(let body) = event else { continue }
@@ -181,6 +187,17 @@ final class ServerProcess: @unchecked Sendable {
 
     func closeInput() {
         try? stdinPipe.fileHandleForWriting.close()
+    }
+
+    /// Behaves like a client that vanished without closing the server's input: stops reading the server's output
+    /// and closes it (at the next message the server writes), so the server's next writes fail with EPIPE.
+    func hangUpOutput() {
+        lock.withLock { hangingUp = true }
+    }
+
+    /// Sends a signal (SIGKILL: a crash the server cannot clean up after).
+    func kill(_ signal: Int32 = SIGKILL) {
+        Glibc.kill(process.processIdentifier, signal)
     }
 
     /// Waits for the process to exit and returns its status; nil if it is still running at the deadline.

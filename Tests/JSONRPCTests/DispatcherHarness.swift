@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 @testable import JSONRPC
 
 /// A dispatcher connected in memory (`InMemoryOutput`), with everything it sends parsed back into JSON values.

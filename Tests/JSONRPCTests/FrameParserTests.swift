@@ -63,12 +63,18 @@ func bodies(_ events: [FrameParser.Event]) -> [String] {
         #expect(bodies(got) == [#"{"ok":1}"#])
     }
 
-    @Test(arguments: ["Content-Length: abc", "Content-Length: -5", "Content-Length: 1.5", "Content-Length:", "garbage line"])
+    @Test(arguments: ["Content-Length: abc", "Content-Length: -5", "Content-Length: 1.5", "Content-Length:", "garbage line",
+                      "Content-Length: 5\r\nContent-Length: 7", "Content-Length: +5", "Content-Length: 99999999999999999999999"])
     func unusableHeadersAreSkipped(header: String) {
         let stream = Array("\(header)\r\n\r\n{}".utf8) + framed(#"{"next":true}"#)
         let got = events(feeding: stream, pieceSize: 2)
         #expect(got.contains { if case .badHeader = $0 { return true } else { return false } })
         #expect(bodies(got) == [#"{"next":true}"#])
+    }
+
+    @Test func aRepeatedContentLengthThatAgreesIsAccepted() {
+        let stream = Array("Content-Length: 2\r\ncontent-length: 2\r\n\r\n{}".utf8)
+        #expect(bodies(events(feeding: stream, pieceSize: 3)) == ["{}"])
     }
 
     @Test func hugeLengthIsRefusedWithoutBufferingAndTheStreamContinues() {

@@ -1,6 +1,6 @@
 import Foundation
 @testable import Jobs
-import Synchronization
+import Locking
 import Testing
 
 @Suite(.timeLimit(.minutes(1)))

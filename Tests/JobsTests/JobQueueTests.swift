@@ -1,6 +1,6 @@
 import Foundation
 @testable import Jobs
-import Synchronization
+import Locking
 import Testing
 
 /// Records what a queue tells its listeners, per job, in order.

@@ -4,7 +4,7 @@ import Logging
 import Media
 import MediaCache
 @testable import Proxies
-import Synchronization
+import Locking
 import Testing
 
 /// Small media files made once per test run with the ffmpeg CLI (a test-only tool; the product never runs it),

@@ -3,7 +3,7 @@ import Jobs
 import Logging
 import Media
 import MediaCache
-import Synchronization
+import Locking
 import TestSupport
 import Testing
 @testable import Waveforms

@@ -3,7 +3,7 @@ import Frames
 import JSONRPC
 import Media
 import Proxies
-import Synchronization
+import Locking
 
 /// `requestFrame` and `setPlayhead`: scrubbing pictures from the source or its proxy, as the preview mode says.
 struct RequestFrameParams: Decodable, Sendable {

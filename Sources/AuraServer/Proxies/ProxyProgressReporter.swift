@@ -1,7 +1,7 @@
 import Foundation
 import JSONRPC
 import Proxies
-import Synchronization
+import Locking
 import Telemetry
 
 /// Turns proxy jobs' events into `$/progress` on the tokens of the requests that asked for them, and the proxy

@@ -1,7 +1,7 @@
 import Foundation
 import JSONRPC
 import MediaCache
-import Synchronization
+import Locking
 
 /// The settings a user saved with `updateSettings`, kept across restarts in `<directory>/settings.json`: a
 /// settings patch (only the members ever changed), written atomically (a partial file, fsync, rename).

@@ -1,7 +1,7 @@
 import Foundation
 import JSONRPC
 import Media
-import Synchronization
+import Locking
 import Waveforms
 
 /// `requestWaveformRange` and `exportWaveform`.

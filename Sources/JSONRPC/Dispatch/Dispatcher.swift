@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 
 /// Routes incoming messages to handlers and answers every request exactly once.
 ///
@@ -120,6 +120,15 @@ public final class Dispatcher: Sendable {
     /// The input ended (the client closed stdin or died): shut down cleanly, then exit with 0.
     public func endOfInput() async {
         logger.info("end of input: shutting down")
+        await beginShutdown().value
+        hooks.exit(0)
+    }
+
+    /// The client stopped taking our output (a write failed: EPIPE), though it may never close our input: nobody
+    /// will hear about the work in flight, so shut down as at the end of input (cancel it, remove partial files),
+    /// then exit with 0.
+    public func outputClosed(reason: String) async {
+        logger.warning("the client stopped reading the protocol output (\(reason)): shutting down")
         await beginShutdown().value
         hooks.exit(0)
     }

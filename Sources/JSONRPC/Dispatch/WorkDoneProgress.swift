@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Reports work-done progress on one token: one `begin`, any number of `report`s, one `end`.
 ///

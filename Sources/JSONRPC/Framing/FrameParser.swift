@@ -6,8 +6,8 @@ import Foundation
 /// hold many frames), and drain `nextEvent()` until it returns nil.
 ///
 /// Recovery, so that one bad frame never stops the stream:
-/// - A header block without a usable `Content-Length` (missing, not a number, a line without `:`, an
-///   unsupported charset) is reported as `.badHeader` and dropped; the parser then resynchronises on the
+/// - A header block without a usable `Content-Length` (missing, not a number, two that disagree, a line without
+///   `:`, an unsupported charset) is reported as `.badHeader` and dropped; the parser then resynchronises on the
 ///   next `Content-Length:` it finds.
 /// - A header block longer than `maxHeaderBytes` without its closing blank line is treated the same way.
 /// - A `Content-Length` above `maxContentLength` is reported as `.oversized`; its body is skipped as it
@@ -180,6 +180,10 @@ public struct FrameParser: Sendable {
             case "content-length":
                 guard !value.isEmpty, value.allSatisfy(\.isASCIIDigit), let length = Int(value) else {
                     return .failure("Content-Length is not a non-negative integer: \(value.prefix(40).debugDescription)")
+                }
+                if let earlier = contentLength, earlier != length {
+                    // Which one to believe is a guess either way; a guess that is wrong swallows the next frames.
+                    return .failure("conflicting Content-Length headers (\(earlier) and \(length))")
                 }
                 contentLength = length
             case "content-type":

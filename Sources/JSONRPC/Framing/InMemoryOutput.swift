@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locking
 
 /// A `MessageOutput` that hands each message body to a closure at once, in the order they are sent: a
 /// connection in memory, with no pipe, framing or writer thread between the server and its peer.

@@ -19,9 +19,11 @@ public final class MessageWriter: NotificationSink {
         self.output = output
     }
 
-    /// Writes frames to `fileDescriptor` (normally a duplicate of the original stdout) through an `OutputQueue`.
-    public convenience init(fileDescriptor: Int32, limits: OutputQueue.Limits = .standard) {
-        self.init(output: OutputQueue(fileDescriptor: fileDescriptor, limits: limits))
+    /// Writes frames to `fileDescriptor` (normally a duplicate of the original stdout) through an `OutputQueue`;
+    /// `onClose` is called once if the client stops taking them (a write fails: EPIPE).
+    public convenience init(fileDescriptor: Int32, limits: OutputQueue.Limits = .standard,
+                            onClose: @escaping @Sendable (_ reason: String) -> Void = { _ in }) {
+        self.init(output: OutputQueue(fileDescriptor: fileDescriptor, limits: limits, onClose: onClose))
     }
 
     /// Whether the peer has gone (a write failed with EPIPE or similar); later writes are dropped.

@@ -15,7 +15,8 @@ import Darwin
 /// the pause; once it reads again every frame is delivered, in order.
 ///
 /// When a write fails (the client closed its end: EPIPE) the queue closes: waiting frames are dropped, later
-/// ones are refused, and every waiter is released, so the reader goes on to see the end of its input.
+/// ones are refused, every waiter is released, and `onClose` is called once, so that the server can stop the work
+/// nobody will hear about (a client that stopped reading may never close its end of our input).
 ///
 /// Lock: `condition` guards `state`. The writer thread waits on it for frames, the reader for room, `flush` for
 /// an empty queue.
@@ -53,14 +54,18 @@ public final class OutputQueue: @unchecked Sendable {
 
     public let limits: Limits
     private let fileDescriptor: Int32
+    /// Called once, on the writer thread, when a write fails and the queue closes.
+    private let onClose: @Sendable (_ reason: String) -> Void
     private let condition = NSCondition()
     private var state = State()
 
     /// Starts the writer thread.
     /// - Parameter fileDescriptor: the protocol output (normally a duplicate of the original stdout).
-    public init(fileDescriptor: Int32, limits: Limits = .standard) {
+    /// - Parameter onClose: called once, with `strerror`'s words, when a write fails and the queue closes.
+    public init(fileDescriptor: Int32, limits: Limits = .standard, onClose: @escaping @Sendable (_ reason: String) -> Void = { _ in }) {
         self.fileDescriptor = fileDescriptor
         self.limits = limits
+        self.onClose = onClose
         let thread = Thread { [self] in writeLoop() }
         thread.name = "aura.output"
         thread.start()
@@ -151,7 +156,8 @@ public final class OutputQueue: @unchecked Sendable {
             }
             condition.unlock()
 
-            let ok = writeAll(batch)
+            let failure = writeAll(batch)
+            let ok = failure == nil
 
             condition.lock()
             state.inWrite = 0
@@ -164,22 +170,26 @@ public final class OutputQueue: @unchecked Sendable {
             }
             condition.broadcast()
             condition.unlock()
-            if !ok { return }
+            if let failure {
+                onClose(failure)
+                return
+            }
         }
     }
 
-    private func writeAll(_ bytes: Data) -> Bool {
-        bytes.withUnsafeBytes { raw -> Bool in
+    /// Writes all of `bytes`; returns why it could not (nil: written).
+    private func writeAll(_ bytes: Data) -> String? {
+        bytes.withUnsafeBytes { raw -> String? in
             var offset = 0
             while offset < raw.count {
                 let written = Glibc.write(fileDescriptor, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR || errno == EAGAIN { continue }
-                    return false
+                    return String(cString: strerror(errno))
                 }
                 offset += written
             }
-            return true
+            return nil
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Jobs
 import Media
 import MediaCache
-import Synchronization
+import Locking
 
 /// What one proxy job does, in the steps the `JobQueue` runs:
 ///
