@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Soak test (not in CI): hours of editor traffic squeezed into --minutes, watching the servers for leaks.
+"""Soak test (not in CI): --minutes (default 30) of mixed editor traffic from several clients, with each server's
+RSS, open file descriptors and threads sampled every --sample-seconds (default 60) and judged flat or growing.
 
-Setup (in a temporary directory): short fixtures made with the ffmpeg CLI — 20 s 720p25, 30 s 1080p30 and 30 s
+  python3 bench/soak.py [--minutes 30] [--clients 4] [--seed N] [--binary PATH]   (bench/soak builds first)
+
+Setup (in a temporary directory; --fixtures DIR keeps the media between runs): short fixtures made with the ffmpeg CLI — 20 s 720p25, 30 s 1080p30 and 30 s
 1080p25 (with grain) H.264 + AAC clips and a 60 s stereo FLAC — and one `aura-media serve` per client (--clients),
 all on ONE proxy cache, waveform cache, frame cache directory and config directory: several editor windows on one
 cache (protocol/spec.md §10.7). Each server gets `frameCacheBytes` = --frame-cache-mib in its initializationOptions
@@ -590,7 +593,8 @@ class Soak:
 
     def died(self, index, text):
         if not any(f.startswith(f"server {index} died") for f in self.failures):
-            self.failure(f"server {index} died: {text}")
+            lines = (self.directory / f"server-{index}.stderr.log").read_text(errors="replace").splitlines()
+            self.failure(f"server {index} died: {text}; its last log lines: " + " | ".join(lines[-5:]))
         self.stop.set()
 
     def unexpected_count(self):
@@ -606,8 +610,8 @@ class Soak:
                 "--config-dir", str(shared / "config"), stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=stderr, limit=1 << 26)
         session = Session(process, index, self)
+        self.sessions.append(session)  # before anything can fail: run() kills what is left
         await asyncio.wait_for(session._initialize({"frameCacheBytes": self.frame_cache_bytes}, f"soak-{index}"), 60)
-        return session
 
     async def sample(self, seconds):
         servers = []
@@ -658,7 +662,7 @@ class Soak:
             f"in {self.directory}")
         paths = await asyncio.to_thread(make_fixtures, self.media_directory)
         for index in range(args.clients):
-            self.sessions.append(await self.start_server(index + 1))
+            await self.start_server(index + 1)
         self.media = [await describe(self.sessions[0], path) for path in paths]
         self.videos = [m for m in self.media if m.video_end]
         self.with_audio = [m for m in self.media if m.audio_end]

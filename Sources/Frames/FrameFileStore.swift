@@ -61,7 +61,7 @@ public final class FrameFileStore: Sendable {
 
     /// Removes this process's folder and ends its lease.
     public func shutdown() async {
-        try? FileManager.default.removeItem(at: folder)
+        directory.removeFolder(named: lease.id, inArea: Self.area)
         lease.release()
     }
 
@@ -69,7 +69,7 @@ public final class FrameFileStore: Sendable {
         for name in directory.fileNames(inArea: Self.area) where name != lease.id {
             guard (try? ProcessLease.isAlive(name, in: directory)) == false else { continue }
             logger.info("removing the frame files of a process that is gone: \(name)")
-            try? FileManager.default.removeItem(at: directory.areaURL(Self.area).appendingPathComponent(name))
+            directory.removeFolder(named: name, inArea: Self.area)
         }
     }
 }

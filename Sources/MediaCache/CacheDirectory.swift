@@ -73,20 +73,69 @@ public struct CacheDirectory: Sendable, Equatable {
         url.appendingPathComponent(area)
     }
 
-    /// The names of the files in an area (empty when it cannot be listed).
+    /// The names of the files in an area (empty when it cannot be listed, or is no longer a real directory).
     public func fileNames(inArea area: String) -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: areaURL(area).path)) ?? []
+        guard let areaDescriptor = openArea(area) else { return [] }
+        close(areaDescriptor)
+        return (try? FileManager.default.contentsOfDirectory(atPath: areaURL(area).path)) ?? []
     }
 
-    /// Deletes `name` from an area; returns its size when a file was deleted. Never follows a symlink out: the
-    /// name is a single path component inside a real directory of the cache.
+    /// Deletes `name` from an area; returns its size when a file was deleted. Never reaches outside the cache: the
+    /// name is one path component, the area is opened without following a symlink (one put in its place after
+    /// `prepare` is refused), and a symlink inside it is deleted itself, never its target.
     @discardableResult
     public func removeFile(named name: String, inArea area: String) -> Int64? {
-        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { return nil }
-        let path = areaURL(area).appendingPathComponent(name).path
+        guard Self.isPlainName(name), let areaDescriptor = openArea(area) else { return nil }
+        defer { close(areaDescriptor) }
         var info = stat()
-        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG || (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
-        return unlink(path) == 0 ? Int64(info.st_size) : nil
+        guard fstatat(areaDescriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+              (info.st_mode & S_IFMT) == S_IFREG || (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
+        return unlinkat(areaDescriptor, name, 0) == 0 ? Int64(info.st_size) : nil
+    }
+
+    /// Deletes the folder `name` of an area with everything in it, following no symlink: a symlink met on the way
+    /// (the folder itself, or anything inside) is deleted itself. Returns whether the folder is gone.
+    @discardableResult
+    public func removeFolder(named name: String, inArea area: String) -> Bool {
+        guard Self.isPlainName(name), let areaDescriptor = openArea(area) else { return false }
+        defer { close(areaDescriptor) }
+        return Self.removeTree(name, in: areaDescriptor, depth: 0)
+    }
+
+    private static func isPlainName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains("/") && name != "." && name != ".."
+    }
+
+    /// Opens an area for deleting in it: the cache and the area must still be real directories (not symlinks), and
+    /// the cache this user's. Nil otherwise.
+    private func openArea(_ area: String) -> Int32? {
+        let root = open(url.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard root >= 0 else { return nil }
+        defer { close(root) }
+        var info = stat()
+        guard fstat(root, &info) == 0, info.st_uid == geteuid(), Self.isPlainName(area) else { return nil }
+        let descriptor = openat(root, area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        return descriptor >= 0 ? descriptor : nil
+    }
+
+    private static func removeTree(_ name: String, in parent: Int32, depth: Int) -> Bool {
+        var info = stat()
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return errno == ENOENT }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return unlinkat(parent, name, 0) == 0 }
+        guard depth < 8 else { return false }  // Nothing the server makes is this deep.
+        let descriptor = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0, let listing = fdopendir(descriptor) else {
+            if descriptor >= 0 { close(descriptor) }
+            return false
+        }
+        var children: [String] = []
+        while let entry = readdir(listing) {
+            let child = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if child != "." && child != ".." { children.append(child) }
+        }
+        let childrenGone = children.reduce(true) { gone, child in removeTree(child, in: dirfd(listing), depth: depth + 1) && gone }
+        closedir(listing)  // Closes `descriptor` too.
+        return childrenGone && unlinkat(parent, name, AT_REMOVEDIR) == 0
     }
 
     private func prepareArea(_ area: String) throws {

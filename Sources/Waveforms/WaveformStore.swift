@@ -95,7 +95,7 @@ final class WaveformStore: Sendable {
             logger.warning("discarding the waveform cache file of \(key): \(error)")
             if let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) {
                 defer { lock.release() }
-                unlink(url.path)
+                directory.removeFile(named: url.lastPathComponent, inArea: Self.area)
             }
             return nil
         }

@@ -33,11 +33,45 @@ public final class MediaSource {
         let streams = demuxer.streams
         video = info.primaryVideoStream.map { streams[$0.index] }
         audio = info.primaryAudioStream.map { streams[$0.index] }
+        try Self.checkUsable([video, audio].compactMap { $0 }, path: path)
         let starts = [video, audio].compactMap { $0 }.compactMap { stream -> Int64? in
             stream.pointee.start_time == aura_nopts_value() ? nil
                 : av_rescale_q(stream.pointee.start_time, stream.pointee.time_base, aura_time_base_q())
         }
         startMicros = starts.min() ?? 0
+    }
+
+    /// The largest picture decoded: 16384 pixels a side and 2^27 pixels (16384x8192; 8K UHD is 7680x4320).
+    public static let maxPictureSide = 16384
+    public static let maxPicturePixels = 1 << 27
+
+    /// Refuses streams no reader can use safely: a time base that is zero or negative (every timestamp would be
+    /// meaningless, or a division by zero).
+    private static func checkUsable(_ streams: [UnsafeMutablePointer<AVStream>], path: String) throws(MediaError) {
+        for stream in streams {
+            let timeBase = stream.pointee.time_base
+            guard timeBase.num > 0 && timeBase.den > 0 else {
+                throw MediaError.corrupt(path: path, reason: "stream \(stream.pointee.index) has an invalid time base \(timeBase.num)/\(timeBase.den)")
+            }
+        }
+    }
+
+    /// The primary video stream, for a reader that decodes pictures: refused when there is none, when its header gives
+    /// no picture size, or a size above the limits (a header claiming more is far more likely damaged or hostile than
+    /// real, and one such frame would take gigabytes). Readers of the audio alone never call this.
+    package func pictureStream() throws(MediaError) -> UnsafeMutablePointer<AVStream> {
+        guard let video else {
+            throw MediaError.unsupported(path: path, reason: info.primaryAudioStream == nil ? "it has no video stream" : "it has audio but no video stream")
+        }
+        let parameters = video.pointee.codecpar.pointee
+        let (width, height) = (Int(parameters.width), Int(parameters.height))
+        guard width > 0 && height > 0 else {
+            throw MediaError.corrupt(path: path, reason: "its video stream gives no usable picture size (\(width)x\(height))")
+        }
+        if width > Self.maxPictureSide || height > Self.maxPictureSide || width * height > Self.maxPicturePixels {
+            throw MediaError.unsupported(path: path, reason: "its video is \(width)x\(height), larger than the largest supported picture (\(Self.maxPictureSide) pixels a side, \(Self.maxPicturePixels / 1_000_000) megapixels)")
+        }
+        return video
     }
 
     /// The container's duration in seconds, when it says.

@@ -70,9 +70,7 @@ public final class VideoFrameReader {
     /// - Parameter threads: decoder threads. Frame threading holds each picture back until the next packet is
     ///   sent, which a search for a time sends anyway, and speeds up the run from a keyframe to the target.
     public init(source: MediaSource, threads: Int = 2) throws(MediaError) {
-        guard let video = source.video else {
-            throw MediaError.unsupported(path: source.path, reason: "it has no video stream")
-        }
+        let video = try source.pictureStream()
         self.source = source
         stream = video
         decoder = try StreamDecoder(video, of: source, threads: threads)

@@ -42,6 +42,11 @@ package final class Demuxer {
             if rc == FFmpegResult.invalidData || FFmpegResult.isErrno(rc, ENOSYS) {
                 throw MediaError.notMedia(path: path, reason: "no demuxer recognises its contents")
             }
+            if FFmpegResult.isErrno(rc, ENOMEM) {
+                // What libav says when a header declares more streams than it accepts (`max_streams`, 1000) or sizes
+                // it cannot allocate: a damaged or hostile header far more often than a machine out of memory.
+                throw MediaError.corrupt(path: path, reason: "its header could not be read into memory (\(FFmpegResult.message(rc))): it declares more streams or larger tables than libav accepts")
+            }
             throw FFmpegResult.readError(rc, path: path, operation: "avformat_open_input")
         }
         context = opened

@@ -36,7 +36,8 @@ public enum MediaProbe {
             codecLongName: descriptor.flatMap { $0.pointee.long_name.map { String(cString: $0) } },
             profile: avcodec_profile_name(par.codec_id, par.profile).map { String(cString: $0) },
             bitRate: par.bit_rate > 0 ? par.bit_rate : nil,
-            durationSeconds: st.duration != aura_nopts_value() && st.duration > 0 ? seconds(st.duration, st.time_base) : nil,
+            durationSeconds: st.duration != aura_nopts_value() && st.duration > 0 && st.time_base.num > 0 && st.time_base.den > 0
+                ? seconds(st.duration, st.time_base) : nil,
             frameCount: st.nb_frames > 0 ? st.nb_frames : nil,
             isAttachedPicture: (st.disposition & aura_disposition_attached_pic()) != 0
         )

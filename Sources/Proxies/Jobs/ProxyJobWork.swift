@@ -103,7 +103,7 @@ final class ProxyJobWork: Sendable {
             // The point of no return: a cancellation accepted before it wins over the finished file.
             return try context.commit { try install(partial, transcode: transcode, jobID: context.id) }
         } catch {
-            try? FileManager.default.removeItem(at: partial)
+            store.directory.removeFile(named: partial.lastPathComponent, inArea: CacheDirectory.proxiesArea)
             let cancelled = error is JobCancelled || (error as? MediaError) == .cancelled
             store.recordEnding(of: context.id, slot: slot, cancelled: cancelled, error: cancelled ? nil : MediaError(describing: error),
                                holdingLock: true)

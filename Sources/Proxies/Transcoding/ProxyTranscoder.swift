@@ -85,10 +85,7 @@ private final class TranscodeJob {
         self.settings = settings
         let source = try MediaSource(path: path)
         self.source = source
-        guard let video = source.video else {
-            let hasAudio = source.audio != nil
-            throw MediaError.unsupported(path: path, reason: hasAudio ? "it has audio but no video stream" : "it has no video stream")
-        }
+        let video = try source.pictureStream()
         if source.info.isStillImage {
             throw MediaError.unsupported(path: path, reason: "it is a still image, not a video")
         }
