@@ -85,7 +85,7 @@ struct FrameEndToEndTests {
         _ = try await server.initialize()
         _ = try await server.call("setQuality", ["mode": .string("source")])
         server.notify("setPlayhead", ["sourcePath": .string(source.path), "time": .double(0.2), "rate": .int(1), "width": .int(200)])
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + .seconds(30 * TestFiles.slowdown)
         var preloaded = 0
         while preloaded < 30, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))

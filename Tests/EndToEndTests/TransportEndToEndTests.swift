@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import TestSupport
 import Testing
 
 /// The base protocol, against the real binary over pipes.
@@ -93,7 +94,7 @@ struct TransportEndToEndTests {
         let cancelled = try await server.response(slow)
         #expect(cancelled.errorCode == -32800)
         let answeredAt = try #require(server.arrival { $0["id"] == .int(slow) })
-        #expect(answeredAt - start < .seconds(2), "the cancelled request was answered \(answeredAt - start) after $/cancelRequest")
+        #expect(answeredAt - start < .seconds(2 * TestFiles.slowdown), "the cancelled request was answered \(answeredAt - start) after $/cancelRequest")
     }
 
     @Test func workDoneProgressRunsBeginReportEnd() async throws {

@@ -2,6 +2,10 @@ import Foundation
 
 /// Scratch directories and file-time helpers shared by the test targets.
 public enum TestFiles {
+    /// How much slower than usual this build runs: 10 under a sanitizer (`scripts/sanitize.sh` sets
+    /// `AURA_SANITIZER`), else 1. Tests that time things widen their bounds by it.
+    public static let slowdown: Int = ProcessInfo.processInfo.environment["AURA_SANITIZER"] == nil ? 1 : 10
+
     /// The per-process root of every scratch directory and fixture: `$TMPDIR/aura-tests-<pid>`, removed when the
     /// test process exits. Roots that processes which are gone left behind (a crashed or killed run) are removed
     /// when the next run creates its own.
