@@ -35,6 +35,60 @@ struct ResilienceEndToEndTests {
         #expect(try await server.call("ping")["serverTime"] != nil)
     }
 
+    /// Writes fail with EFBIG past 3 MB (RLIMIT_FSIZE): the Draft proxy of 90 s of 720p cannot be written. The job
+    /// fails with a clear error, its partial file goes, nothing is registered, and a proxy that fits is made next.
+    @Test func aWriteFailureDuringGenerationFailsTheJobCleanlyAndTheServerGoesOn() async throws {
+        let long = try ProxyE2E.long()
+        let server = try ServerProcess(fileSizeLimit: 3 << 20)
+        _ = try await server.initialize()
+        let failed = try await server.request("generate", ["sourcePath": .string(long.path), "quality": .string("Draft"),
+                                                           "backgroundGeneration": .bool(false)], timeout: .seconds(180))
+        #expect(failed.errorCode == -32010, "\(failed)")
+        #expect(failed.errorMessage.contains("full") || failed.errorMessage.contains("too large"), "\(failed.errorMessage)")
+        #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty, "partial output left behind: \(ProxyE2E.proxyFiles(server.cacheDirectory))")
+        let status = try await server.call("status", ["sourcePath": .string(long.path), "quality": .string("Draft")])
+        #expect(status["status"] == .string("failed") && status["error"]?.stringValue?.isEmpty == false, "\(status)")
+        #expect(try await server.call("stats")["totalProxies"] == .int(0))
+        let small = try await server.request("generate", ["sourcePath": .string(try ProxyE2E.clip640().path), "quality": .string("Draft"),
+                                                          "backgroundGeneration": .bool(false)], timeout: .seconds(120))
+        #expect(small["result"]?["proxy"]?["status"] == .string("completed"), "\(small)")
+    }
+
+    /// A waveform file that cannot be written whole (EFBIG past 1 MB, or a full 1.5 MB tmpfs where mounting is
+    /// permitted): the analysis fails with -32010, no partial file stays, nothing is registered, and the server
+    /// serves a waveform that fits.
+    @Test(arguments: ["rlimit", "tmpfs"])
+    func aFullDiskDuringWaveformPersistenceFailsCleanly(how: String) async throws {
+        let audio = try Fixtures.media("persist-30min.flac", ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
+                                                              "-ac", "1", "-c:a", "flac"])
+        var waveforms = Fixtures.temporaryDirectory(named: "waveforms-full").path
+        let server: ServerProcess
+        if how == "tmpfs" {
+            guard getuid() == 0 else { return }  // Mounting needs root; the rlimit case covers the rest.
+            let mountPoint = Fixtures.temporaryDirectory(named: "tinyfs-waveforms")
+            guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1536k", "tmpfs", mountPoint.path]) == 0 else {
+                Issue.record("mounting a tmpfs failed although running as root")
+                return
+            }
+            waveforms = mountPoint.appendingPathComponent("waveforms").path
+            server = try ServerProcess(waveformCacheDirectory: waveforms)
+        } else {
+            server = try ServerProcess(waveformCacheDirectory: waveforms, fileSizeLimit: 1 << 20)
+        }
+        defer { if how == "tmpfs" { _ = Self.run("/bin/umount", ["-l", URL(fileURLWithPath: waveforms).deletingLastPathComponent().path]) } }
+        _ = try await server.initialize()
+        let range: [String: JSONValue] = ["sourcePath": .string(audio.path), "startTime": .double(1700), "endTime": .double(1701),
+                                          "samplesPerPixel": .int(1024)]
+        let answer = try await server.request("requestWaveformRange", range, timeout: .seconds(180))
+        #expect(answer.errorCode == -32010, "\(answer)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: waveforms + "/waveforms")) ?? []
+        #expect(left.isEmpty, "left in the waveform cache: \(left)")
+        // The server goes on: a short file's waveform fits, and is served.
+        let small = try await server.call("requestWaveformRange", ["sourcePath": .string(try ProxyE2E.clip640().path), "startTime": .double(0),
+                                                                   "endTime": .double(1), "samplesPerPixel": .int(1024)])
+        #expect((small["windows"]?.arrayValue?.count ?? 0) > 0, "\(small)")
+    }
+
     @Test func hardwareAutoFallsBackToLibx264AndSaysWhy() async throws {
         let clip = try Fixtures.shortClip()
         let server = try ServerProcess()

@@ -37,8 +37,11 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Every cache defaults to a fresh private directory, so tests never share (or touch the user's) caches.
+    /// - Parameter fileSizeLimit: when set, the server runs under `RLIMIT_FSIZE` of that many bytes with SIGXFSZ
+    ///   ignored: a write that would grow a file past it fails with EFBIG — a disk that fills, injected by the kernel
+    ///   into the real binary, where mounting a small tmpfs is not permitted.
     init(arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil,
-         frameCacheDirectory: String? = nil, configDirectory: String? = nil) throws {
+         frameCacheDirectory: String? = nil, configDirectory: String? = nil, fileSizeLimit: Int? = nil) throws {
         let configDirectory = configDirectory ?? Fixtures.temporaryDirectory(named: "config").path
         self.configDirectory = configDirectory
         let cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
@@ -50,9 +53,17 @@ final class ServerProcess: @unchecked Sendable {
         (process, stdinPipe, stdoutPipe, stderrPipe) = try Spawn.start { () throws -> (Process, Pipe, Pipe, Pipe) in
             let process = Process()
             let pipes = (Pipe(), Pipe(), Pipe())
-            process.executableURL = Self.executable
-            process.arguments = ["serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory,
-                                 "--frame-cache-dir", frameCacheDirectory, "--config-dir", configDirectory] + arguments
+            let serve = ["serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory,
+                         "--frame-cache-dir", frameCacheDirectory, "--config-dir", configDirectory] + arguments
+            if let fileSizeLimit {
+                // An ignored signal stays ignored across exec; prlimit then execs the server with the limit set.
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", #"trap '' XFSZ; exec prlimit --fsize=\#(fileSizeLimit):\#(fileSizeLimit) "$0" "$@""#,
+                                     Self.executable.path] + serve
+            } else {
+                process.executableURL = Self.executable
+                process.arguments = serve
+            }
             process.standardInput = pipes.0
             process.standardOutput = pipes.1
             process.standardError = pipes.2

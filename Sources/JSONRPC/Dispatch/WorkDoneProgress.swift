@@ -21,10 +21,12 @@ public final class WorkDoneProgress: Sendable {
                 message: String? = nil, percentage: Int? = nil) {
         self.token = token
         self.sink = sink
+        let begun = percentage.map { min(max($0, 0), 100) }
+        // Later reports never go below where `begin` started (a job joined at 97% stays at 97% or more).
+        state.withLock { $0.lastPercentage = begun ?? 0 }
         sink.send(ProgressNotification<WorkDoneProgressValue>.self, ProgressParams(
             token: token,
-            value: WorkDoneProgressValue.begin(title: title, cancellable: cancellable, message: message,
-                                               percentage: percentage.map { min(max($0, 0), 100) })))
+            value: WorkDoneProgressValue.begin(title: title, cancellable: cancellable, message: message, percentage: begun)))
     }
 
     /// Sends `report`.
