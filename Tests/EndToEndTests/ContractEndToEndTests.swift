@@ -35,6 +35,45 @@ struct ContractEndToEndTests {
         #expect(codes == .object(expected.mapValues { .int($0) }))
     }
 
+    /// Every method of the document, every one of its params given each wrong JSON type (and null): each is answered
+    /// -32602 with a sentence, never another code. Params that are an array get -32602 too (methods that take none
+    /// ignore them); params that are not structured at all get -32600 (JSON-RPC 2.0 §4.2). The server keeps serving.
+    @Test func wrongTypesForEveryParamOfEveryMethodAreInvalidParams() async throws {
+        let document = try OpenRPCDocument.load()
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        let samples: [String: JSONValue] = ["string": .string("x"), "number": .double(1.5), "integer": .int(7), "boolean": .bool(true),
+                                            "array": .array([.int(1)]), "object": .object(["a": .int(1)])]
+        var sent: [(id: Int, what: String, code: Int?)] = []
+        for method in document.methodNames where !["initialize", "shutdown"].contains(method) {
+            let takesParams = document.method(method)?["params"]?.arrayValue?.isEmpty == false
+            for (notAnObject, code) in [(JSONValue.array([]), takesParams ? -32602 : nil), (.string("params"), -32600), (.int(3), -32600)] {
+                let id = server.makeID()
+                server.send(["id": .int(id), "method": .string(method), "params": notAnObject])
+                sent.append((id, "\(method) params \(notAnObject)", code))
+            }
+            guard case .array(let params)? = document.method(method)?["params"] else { continue }
+            for param in params {
+                guard case .string(let name)? = param["name"], case .string(let type)? = param["schema"]?["type"] else { continue }
+                let wrong = samples.filter { key, _ in key != type && !(type == "number" && key == "integer") }.map(\.value) + [.null]
+                for value in wrong where !(value == .null && param["required"] != .bool(true)) {
+                    let id = server.sendRequest(method, [name: value])
+                    sent.append((id, "\(method).\(name) = \(value)", -32602))
+                }
+            }
+        }
+        for (id, what, code) in sent {
+            let answer = try await server.response(id, timeout: .seconds(60))
+            if let code {
+                #expect(answer.errorCode == code && !answer.errorMessage.isEmpty, "\(what): \(answer)")
+            } else {
+                #expect(answer["result"] != nil, "\(what): \(answer)")
+            }
+        }
+        #expect(sent.count > 150)
+        #expect(try await server.call("ping")["serverTime"] != nil)
+    }
+
     @Test func realResultsAndNotificationsConformToTheDocument() async throws {
         let document = try OpenRPCDocument.load()
         let clip = try ProxyE2E.copy(Fixtures.shortClip(), as: "contract-clip.mp4")

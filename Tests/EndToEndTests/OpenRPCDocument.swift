@@ -36,6 +36,9 @@ struct OpenRPCDocument {
     }
 
     /// Request methods (those answered with a response), sorted.
+    /// A method's (or notification's) entry in the document.
+    func method(_ name: String) -> JSONValue? { methodsByName[name] }
+
     var methodNames: [String] { methodsByName.filter { !Self.isNotification($0.value) }.keys.sorted() }
     /// Notifications in either direction (`"x-notification": true`), sorted.
     var notificationNames: [String] { methodsByName.filter { Self.isNotification($0.value) }.keys.sorted() }
