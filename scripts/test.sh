@@ -2,13 +2,18 @@
 # Sets up a fresh Debian 12 machine (when needed) and runs the whole test suite: Swift unit and end-to-end tests,
 # then the clients' tests against the built binary.
 # The transport's unit tests run first on their own: they time cancellation, so they get a quiet process
-# instead of sharing the concurrency pool with suites that transcode.
+# instead of sharing the concurrency pool with suites that transcode. The protocol fuzzing (100,000 inputs, each a
+# burst of tasks) runs on its own next, so that it neither starves nor is starved by the end-to-end suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
 swift build --build-tests
 swift test --skip-build --filter JSONRPCTests
-swift test --skip-build --skip JSONRPCTests
+swift test --skip-build --filter FuzzTests
+swift test --skip-build --skip JSONRPCTests --skip FuzzTests --skip CrashSafetyEndToEndTests --skip HostileInputEndToEndTests
+# Crashes, floods and hostile media: servers killed, 10,000-request bursts, minutes of audio; in a process of their own
+# so that their load does not starve the timed suites above.
+swift test --skip-build --filter "CrashSafetyEndToEndTests|HostileInputEndToEndTests"
 # The clients, against the binary just built.
 AURA_MEDIA_BINARY="$PWD/.build/debug/aura-media" python3 -m pytest -q -p no:cacheprovider clients/python
 AURA_MEDIA_BINARY="$PWD/.build/debug/aura-media" AURA_WEB_SCREENSHOTS="$PWD/.build/test-output/web-demo" \

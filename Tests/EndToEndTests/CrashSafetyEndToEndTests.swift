@@ -54,7 +54,7 @@ struct CrashSafetyEndToEndTests {
         first.kill()
         _ = try await first.waitForExit()
 
-        #expect(try Self.integrityCheck(cache + "/catalogue.sqlite") == "ok")
+        #expect(try await Fixtures.offPool { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
         let second = try ServerProcess(cacheDirectory: cache)
         _ = try await second.initialize()
         // At start (the caches open in the background after `initialize`) the dead process's partial file goes and
@@ -74,11 +74,11 @@ struct CrashSafetyEndToEndTests {
                                                           "backgroundGeneration": .bool(false)], timeout: .seconds(180))
         #expect(again["result"]?["proxy"]?["status"] == .string("completed"), "\(again)")
         #expect(try await second.call("resolve", ["sourcePath": .string(source.path)])["usingProxy"] == .bool(true))
-        #expect(try Self.integrityCheck(cache + "/catalogue.sqlite") == "ok")
+        #expect(try await Fixtures.offPool { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
     }
 
     @Test func killedDuringWaveformAnalysisNothingPartialSurvivesAndAskingAgainCompletes() async throws {
-        let audio = try Fixtures.media("crash-audio-40min.flac", ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100:duration=2400",
+        let audio = try await Fixtures.mediaOffPool("crash-audio-40min.flac", ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100:duration=2400",
                                                                    "-ac", "1", "-c:a", "flac"])
         let waveforms = Fixtures.temporaryDirectory(named: "waveforms-kill").path
         let first = try ServerProcess(waveformCacheDirectory: waveforms)
@@ -112,29 +112,36 @@ struct CrashSafetyEndToEndTests {
     /// Five servers are killed at random moments while they queue, cancel and clear jobs of nine slots as fast as the
     /// pipe carries the requests: the catalogue passes `integrity_check` after each, and the next server opens it.
     @Test func killedDuringCatalogueWritesTheCatalogueStaysIntact() async throws {
-        let sources = try (0..<3).map { index in
+        let sources = try await Fixtures.offPool { try (0..<3).map { index in
             try Fixtures.media("catalogue-churn-\(index).mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=\(index + 2)",
                                                                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        }
+        } }
         let cache = Fixtures.temporaryDirectory(named: "cache-kill-catalogue").path
         var random = SplitMix64(seed: 2026_11_26)
         for round in 0..<5 {
             let server = try ServerProcess(cacheDirectory: cache)
             _ = try await server.initialize()
+            var storm = Data()
+            var id = 10_000
             for _ in 0..<40 {
                 for source in sources {
                     for quality in ["Draft", "Preview", "High"] {
-                        _ = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string(quality),
-                                                            "overwrite": .bool(true), "priority": .int(Int.random(in: -5...5, using: &random))])
-                        _ = server.sendRequest("cancelGeneration", ["sourcePath": .string(source.path), "quality": .string(quality)])
+                        id += 2
+                        storm += ServerProcess.frame(id: id, method: "generate", params: [
+                            "sourcePath": .string(source.path), "quality": .string(quality), "overwrite": .bool(true),
+                            "priority": .int(Int.random(in: -5...5, using: &random))])
+                        storm += ServerProcess.frame(id: id + 1, method: "cancelGeneration", params: [
+                            "sourcePath": .string(source.path), "quality": .string(quality)])
                     }
                 }
-                _ = server.sendRequest("clearCache", ["scope": .string("proxies")])
+                id += 1
+                storm += ServerProcess.frame(id: id, method: "clearCache", params: ["scope": .string("proxies")])
             }
+            server.sendRawInBackground(storm)
             try await Task.sleep(for: .milliseconds(Int.random(in: 50...600, using: &random)))
             server.kill()
             _ = try await server.waitForExit()
-            #expect(try Self.integrityCheck(cache + "/catalogue.sqlite") == "ok", "round \(round)")
+            #expect(try await Fixtures.offPool { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok", "round \(round)")
         }
         let last = try ServerProcess(cacheDirectory: cache)
         _ = try await last.initialize()

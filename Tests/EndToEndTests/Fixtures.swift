@@ -18,6 +18,19 @@ enum Fixtures {
         try cache.media(name, arguments)
     }
 
+    /// `media` on a thread of its own: for long fixtures (minutes of audio take seconds to encode), which must not
+    /// hold one of the concurrency pool's few threads while every other test waits.
+    static func mediaOffPool(_ name: String, _ arguments: [String]) async throws -> URL {
+        try await offPool { try media(name, arguments) }
+    }
+
+    /// Runs blocking work (a tool, a file copy) on a thread of its own.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     /// 2 s of 320x240 25 fps H.264 with stereo AAC, moov at the front.
     static func shortClip() throws -> URL {
         try media("short.mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",

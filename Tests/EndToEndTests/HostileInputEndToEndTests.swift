@@ -139,7 +139,7 @@ struct HostileInputEndToEndTests {
             }
             batch.append(contentsOf: Array("Content-Length: \(message.utf8.count)\r\n\r\n".utf8) + Array(message.utf8))
         }
-        server.sendRaw(batch)
+        server.sendRawInBackground(batch)
         let deadline = ContinuousClock.now + .seconds(240)
         var rssMax = rssBefore
         var answered: [Int: Int] = [:]
@@ -260,9 +260,9 @@ struct HostileInputEndToEndTests {
     }
 
     @Test func audioRewrittenDuringAnalysisIsNeverServedFromTheOldAnalysis() async throws {
-        let audio = try ProxyE2E.copy(Fixtures.media("rewritten-20min.flac", ["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=1200",
+        let audio = try await ProxyE2E.copy(Fixtures.mediaOffPool("rewritten-20min.flac", ["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=1200",
                                                                              "-ac", "1", "-c:a", "flac"]), as: "rewritten.flac")
-        let quiet = try Fixtures.media("quiet-20min.flac", ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "1200", "-c:a", "flac"])
+        let quiet = try await Fixtures.mediaOffPool("quiet-20min.flac", ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "1200", "-c:a", "flac"])
         let server = try ServerProcess()
         _ = try await server.initialize()
         let range: [String: JSONValue] = ["sourcePath": .string(audio.path), "startTime": .double(1100), "endTime": .double(1101),

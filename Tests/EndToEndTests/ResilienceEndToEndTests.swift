@@ -59,7 +59,7 @@ struct ResilienceEndToEndTests {
     /// serves a waveform that fits.
     @Test(arguments: ["rlimit", "tmpfs"])
     func aFullDiskDuringWaveformPersistenceFailsCleanly(how: String) async throws {
-        let audio = try Fixtures.media("persist-30min.flac", ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
+        let audio = try await Fixtures.mediaOffPool("persist-30min.flac", ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
                                                               "-ac", "1", "-c:a", "flac"])
         var waveforms = Fixtures.temporaryDirectory(named: "waveforms-full").path
         let server: ServerProcess

@@ -42,6 +42,8 @@ final class ServerProcess: @unchecked Sendable {
     ///   into the real binary, where mounting a small tmpfs is not permitted.
     init(arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil,
          frameCacheDirectory: String? = nil, configDirectory: String? = nil, fileSizeLimit: Int? = nil) throws {
+        // Writing to a server a test killed must fail the write, not kill the test process.
+        signal(SIGPIPE, SIG_IGN)
         let configDirectory = configDirectory ?? Fixtures.temporaryDirectory(named: "config").path
         self.configDirectory = configDirectory
         let cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
@@ -116,6 +118,19 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     func sendRaw(_ text: String) { sendRaw(Data(text.utf8)) }
+
+    /// Writes `bytes` from a thread of its own: a write larger than the pipe blocks until the server has read it,
+    /// which must not hold one of the concurrency pool's few threads (every other test would wait).
+    func sendRawInBackground(_ bytes: Data) {
+        Thread.detachNewThread { [self] in sendRaw(bytes) }
+    }
+
+    /// One framed request, for a batch written with `sendRawInBackground`.
+    static func frame(id: Int, method: String, params: [String: JSONValue]) -> Data {
+        let body = try! JSONEncoder().encode(JSONValue.object(["jsonrpc": .string("2.0"), "id": .int(id), "method": .string(method),
+                                                                 "params": .object(params)]))
+        return Data("Content-Length: \(body.count)\r\n\r\n".utf8) + body
+    }
 
     func send(json: String) {
         sendRaw(FrameEncoder.frame(Data(json.utf8)))
