@@ -28,6 +28,7 @@ let package = Package(
             pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev"])]
         ),
+        .systemLibrary(name: "CGlibcMalloc"),
         .target(name: "Locking"),
         .target(
             name: "JSONRPC",
@@ -97,6 +98,7 @@ let package = Package(
             name: "aura-media",
             dependencies: [
                 "Locking", "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
+                "CGlibcMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -31,14 +31,17 @@ server: VmRSS and Threads from /proc/PID/status, entries of /proc/PID/fd, and it
 the machine's load average (a soak on a shared machine is slower, not leakier). Thread names and descriptor targets
 are kept too: when fds or threads grow, the verdict says which. Round trips over 5 s go to slow-requests.log.
 
-Flatness (printed as the verdict): of the samples from --warmup-seconds on, the first third is compared with the
-last third, server by server: the median RSS, and the lowest counts of open descriptors and of threads outside jobs
-(their floor: a leak raises it, while a job or a decoder busy at the moment of a sample only adds a peak). Threads
-of running jobs (proxy jobs, waveform analyses, preloading: named aura-job, aura-wave, aura-preload, with the
-encoder and decoder threads they start) come and go with the jobs; they are judged apart. A server is GROWING when
-its RSS grew by at least 50 MiB *and* at least 20 %, its descriptors by more than 5, its threads outside jobs by more
-than 4, or when its threads in jobs never fell, in the last third, to within 4 of the most seen in the first third
-(threads of ended jobs left behind). The exit status is 1 when anything grew or failed (above), 0 otherwise.
+Flatness (printed as the verdict): of the samples after the warm-up (--warmup-seconds, by default the first third of
+the run: the bounded caches and pools — frame cache, pyramids in memory, warm decoders — fill during it, and RSS
+with them), the first half is compared with the second half, server by server: the median RSS, and the lowest counts
+of open descriptors and of threads outside jobs and pools (their floor: a leak raises it, while a job or a decoder
+busy at the moment of a sample only adds a peak). Threads that come and go with work (named aura-job, aura-wave,
+aura-preload and aura-blocking, with the encoder and decoder threads they start) are judged at idle instead: after
+the traffic each server's proxy jobs are waited for, its warm decoders closed (clearCache frames) and, 15 s later,
+the `idle` row is sampled; its threads and descriptors must be back within 4 and 5 of the row before any traffic. A
+server is GROWING when its RSS grew by at least 50 MiB *and* at least 20 %, its descriptors by more than 5 or its
+threads outside jobs and pools by more than 4, or when it is not back at idle. The exit status is 1 when anything
+grew or failed (above), 0 otherwise.
 """
 import argparse
 import asyncio
@@ -508,7 +511,11 @@ class Client:
 # analyses, preloading: the job thread and the encoder/decoder threads it starts, all named after the queue), the
 # frame cache (MiB, None when `stats` failed), and Counters of thread names and of what the descriptors point at.
 Measure = collections.namedtuple("Measure", "rss fds threads job_threads frame_cache names targets")
-JOB_THREAD_NAMES = ("aura-job", "aura-wave", "aura-preload")
+# Threads that come and go with work: jobs' threads, the blocking pool's (which end after 10 s idle) and the
+# decoder threads libav starts from them (they take the name of the thread that opened the decoder, and live as
+# long as its warm session). Judged at idle, after the traffic (see `Soak.settle`).
+JOB_THREAD_NAMES = ("aura-job", "aura-wave", "aura-preload", "aura-blocking")
+IDLE_SECONDS = 15  # past BlockingQueue.idleSeconds (10 s)
 
 
 class Sample:
@@ -555,6 +562,7 @@ class Soak:
         self.frame_cache_bytes = int(args.frame_cache_mib * MIB)
         self.stop = asyncio.Event()
         self.sessions, self.clients, self.samples = [], [], []
+        self.idle_sample = None  # after the traffic, jobs ended and decoders closed (see settle)
         self.requests = self.errors = self.client_cancels = 0
         self.requests_by_method = collections.Counter()
         self.errors_by_code = collections.defaultdict(collections.Counter)
@@ -613,7 +621,7 @@ class Soak:
         self.sessions.append(session)  # before anything can fail: run() kills what is left
         await asyncio.wait_for(session._initialize({"frameCacheBytes": self.frame_cache_bytes}, f"soak-{index}"), 60)
 
-    async def sample(self, seconds):
+    async def sample(self, seconds, idle=False):
         servers = []
         for session in self.sessions:
             measured = read_proc(session.pid, self.directory) if session._process.returncode is None else None
@@ -630,10 +638,36 @@ class Soak:
                 frame_cache = None
             servers.append(measured._replace(frame_cache=frame_cache))
         load = float(Path("/proc/loadavg").read_text().split()[0])
-        self.samples.append(Sample(seconds, servers, self.requests, self.errors, self.unexpected_count(), load))
+        sample = Sample(seconds, servers, self.requests, self.errors, self.unexpected_count(), load)
+        if idle:
+            self.idle_sample = sample
+        else:
+            self.samples.append(sample)
         rss = " / ".join(f"{s.rss:.0f}" if s else "gone" for s in servers)
-        log(f"[{minute(seconds):>5} min] {self.requests} requests, {self.errors} errors "
+        log(f"[{'idle' if idle else minute(seconds):>5} min] {self.requests} requests, {self.errors} errors "
             f"({self.unexpected_count()} unexpected); RSS MiB {rss}")
+
+    async def settle(self, started):
+        """After the traffic: waits (up to 3 minutes) for each server's proxy jobs to end, closes its warm decoders
+        and stops its preloading (clearCache frames), waits IDLE_SECONDS for idle pool threads to end, and takes
+        the `idle` sample — where threads and descriptors must be back near the start's (`idle_verdict`)."""
+        deadline = time.monotonic() + 180
+        for session in self.sessions:
+            if session._process.returncode is not None:
+                continue
+            try:
+                while time.monotonic() < deadline:
+                    stats = await asyncio.wait_for(session.stats(), 30)
+                    if stats["queuedJobs"] + stats["runningJobs"] == 0:
+                        break
+                    await asyncio.sleep(2)
+                else:
+                    self.failure(f"server {session.index} still had proxy jobs 3 minutes after the traffic ended")
+                await asyncio.wait_for(session.clear_cache(scope="frames"), 60)
+            except (AuraMediaError, ServerExited, asyncio.TimeoutError) as error:
+                self.failure(f"server {session.index} could not be settled after the traffic: {error!r}")
+        await asyncio.sleep(IDLE_SECONDS)
+        await self.sample(time.monotonic() - started, idle=True)
 
     async def sampler(self, started, duration):
         """Samples every --sample-seconds and at `duration`; returns then, or at once (after a last sample) when
@@ -684,6 +718,9 @@ class Soak:
             for task in pending:
                 task.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
+        if not self.failures:
+            log(f"settling: waiting for jobs to end, closing decoders, {IDLE_SECONDS} s idle ...")
+            await self.settle(started)
         log("shutting the servers down ...")
         for session in self.sessions:
             if session._process.returncode is not None:
@@ -719,10 +756,11 @@ def print_table(soak):
     print("| minute | RSS MiB | RSS total | fds | threads (in jobs) | frame cache MiB | requests | "
           "errors (unexpected) | load |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for sample in soak.samples:
+    for sample in soak.samples + ([soak.idle_sample] if soak.idle_sample else []):
         servers = sample.servers
         threads = " / ".join(f"{s.threads} ({s.job_threads})" if s else "–" for s in servers)
-        print(f"| {minute(sample.seconds)} | {per_server(s and s.rss for s in servers)} | "
+        label = "idle" if sample is soak.idle_sample else minute(sample.seconds)
+        print(f"| {label} | {per_server(s and s.rss for s in servers)} | "
               f"{sum(s.rss for s in servers if s):.0f} | {per_server(s and s.fds for s in servers)} | {threads} | "
               f"{per_server((s and s.frame_cache for s in servers), 1)} | {sample.requests} | "
               f"{sample.errors} ({sample.unexpected}) | {sample.load:.1f} |")
@@ -744,8 +782,8 @@ def verdict(soak):
     warm = [s for s in soak.samples if s.seconds >= soak.args.warmup_seconds - 1e-6]
     if len(warm) < 2:
         return f"INCONCLUSIVE: {len(warm)} samples after the {soak.args.warmup_seconds:g} s warm-up", True
-    third = max(1, min(math.ceil(len(warm) / 3), len(warm) // 2))
-    first, last = warm[:third], warm[-third:]
+    half = len(warm) // 2
+    first, last = warm[:half], warm[-half:]
     growing, largest = [], [0.0, 0, 0]
 
     def measure(how, samples, position, field):
@@ -760,8 +798,6 @@ def verdict(soak):
         fds0, fds1 = (measure(min, samples, position, lambda m: m.fds) for samples in (first, last))
         other0, other1 = (measure(min, samples, position, lambda m: m.threads - m.job_threads)
                           for samples in (first, last))
-        jobs0 = measure(max, first, position, lambda m: m.job_threads)
-        jobs1 = measure(min, last, position, lambda m: m.job_threads)
         largest = [max(largest[0], rss1 - rss0), max(largest[1], fds1 - fds0), max(largest[2], other1 - other0)]
         if rss1 - rss0 >= RSS_GROWTH_MIB and rss1 - rss0 >= RSS_GROWTH_FRACTION * rss0:
             growing.append(f"{name} RSS {rss0:.0f} -> {rss1:.0f} MiB "
@@ -772,9 +808,6 @@ def verdict(soak):
         if other1 - other0 > THREAD_GROWTH:
             grown = difference(first, last, position, lambda m: m.threads - m.job_threads, "names", JOB_THREAD_NAMES)
             growing.append(f"{name} threads outside jobs (lowest) {other0:g} -> {other1:g} [{grown}]")
-        if jobs1 - jobs0 > THREAD_GROWTH:
-            growing.append(f"{name} threads in jobs: at least {jobs1:g} in the last third, at most {jobs0:g} in the "
-                           f"first (threads of ended jobs left behind?)")
     span = (f"minutes {minute(first[0].seconds)}-{minute(first[-1].seconds)} vs "
             f"{minute(last[0].seconds)}-{minute(last[-1].seconds)}: median RSS, lowest fds and threads outside jobs")
     if growing:
@@ -782,6 +815,31 @@ def verdict(soak):
     return (f"flat ({span}; largest growth of one server: RSS {largest[0]:+.0f} MiB, fds {largest[1]:+g}, "
             f"threads outside jobs {largest[2]:+g}; limits: RSS +{RSS_GROWTH_MIB} MiB and +{RSS_GROWTH_FRACTION:.0%}, "
             f"fds +{FD_GROWTH}, threads +{THREAD_GROWTH})"), False
+
+
+def idle_verdict(soak):
+    """("…", grew): at idle (after the traffic, jobs ended, decoders closed, pools idle) each server's threads and
+    descriptors against its own before any traffic. What a leak of either leaves behind shows here, whatever the
+    load was during the run."""
+    if soak.idle_sample is None or not soak.samples:
+        return "no idle sample (the run failed before it)", bool(soak.samples)
+    start, idle = soak.samples[0], soak.idle_sample
+    grown, spans = [], []
+    for position, session in enumerate(soak.sessions):
+        before, after = start.servers[position], idle.servers[position]
+        if before is None or after is None:
+            continue
+        spans.append(f"server {session.index}: threads {before.threads} -> {after.threads}, "
+                     f"fds {before.fds} -> {after.fds}, RSS {before.rss:.0f} -> {after.rss:.0f} MiB")
+        if after.threads - before.threads > THREAD_GROWTH:
+            names = ", ".join(f"+{n} {name}" for name, n in (after.names - before.names).most_common())
+            grown.append(f"server {session.index} threads at idle {before.threads} -> {after.threads} [{names}]")
+        if after.fds - before.fds > FD_GROWTH:
+            targets = ", ".join(f"+{n} {name}" for name, n in (after.targets - before.targets).most_common())[:300]
+            grown.append(f"server {session.index} fds at idle {before.fds} -> {after.fds} [{targets}]")
+    if grown:
+        return "GROWING: " + "; ".join(grown), True
+    return (f"back to the start ({'; '.join(spans)}; limits: threads +{THREAD_GROWTH}, fds +{FD_GROWTH})"), False
 
 
 def stderr_summary(soak):
@@ -803,6 +861,9 @@ def print_report(soak):
     print_table(soak)
     text, grew = verdict(soak)
     print(f"Verdict: {text}")
+    idle_text, idle_grew = idle_verdict(soak)
+    print(f"\nAt idle: {idle_text}")
+    grew = grew or idle_grew
     print()
     methods = ", ".join(f"{m} {n}" for m, n in soak.requests_by_method.most_common())
     print(f"- requests: {soak.requests} ({methods}); waveform streams cancelled by the client after the first "
@@ -854,7 +915,8 @@ def main():
     parser.add_argument("--binary", default=os.environ.get("AURA_MEDIA_BINARY")
                         or str(ROOT / ".build" / "release" / "aura-media"))
     parser.add_argument("--sample-seconds", type=float, default=60)
-    parser.add_argument("--warmup-seconds", type=float, default=60, help="samples before this are not judged")
+    parser.add_argument("--warmup-seconds", type=float, default=None,
+                        help="samples before this are not judged (default: a third of the run, at least 60 s)")
     parser.add_argument("--frame-cache-mib", type=float, default=16, help="frameCacheBytes of each server")
     parser.add_argument("--fixtures", help="where the fixtures are made, or found from an earlier run "
                                            "(default: in the temporary directory)")
@@ -863,6 +925,8 @@ def main():
     args = parser.parse_args()
     if args.seed is None:
         args.seed = random.randrange(1 << 31)
+    if args.warmup_seconds is None:
+        args.warmup_seconds = max(60.0, args.minutes * 60 / 3)
     args.binary = str(Path(args.binary).resolve())
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"no aura-media binary at {args.binary}: build it first (swift build -c release)")

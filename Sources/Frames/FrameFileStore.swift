@@ -37,10 +37,11 @@ public final class FrameFileStore: Sendable {
         return file
     }
 
-    /// Deletes files (evicted entries); files outside this process's folder are left alone.
+    /// Deletes files (evicted entries); files outside this process's folder are left alone, and the deletion goes
+    /// through the cache's directories without following a symlink (`CacheDirectory.removeFile`).
     func remove(_ files: [URL]) {
         for file in files where file.deletingLastPathComponent().standardizedFileURL.path == folder.standardizedFileURL.path {
-            unlink(file.path)
+            directory.removeFile(named: file.lastPathComponent, inArea: Self.area, folder: lease.id)
         }
     }
 

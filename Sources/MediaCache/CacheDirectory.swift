@@ -76,21 +76,28 @@ public struct CacheDirectory: Sendable, Equatable {
     /// The names of the files in an area (empty when it cannot be listed, or is no longer a real directory).
     public func fileNames(inArea area: String) -> [String] {
         guard let areaDescriptor = openArea(area) else { return [] }
-        close(areaDescriptor)
-        return (try? FileManager.default.contentsOfDirectory(atPath: areaURL(area).path)) ?? []
+        return Self.names(in: areaDescriptor) ?? []  // Closes `areaDescriptor`.
     }
 
     /// Deletes `name` from an area; returns its size when a file was deleted. Never reaches outside the cache: the
     /// name is one path component, the area is opened without following a symlink (one put in its place after
     /// `prepare` is refused), and a symlink inside it is deleted itself, never its target.
+    /// With `folder`, the file is in that folder of the area (opened the same way: a symlink is refused).
     @discardableResult
-    public func removeFile(named name: String, inArea area: String) -> Int64? {
+    public func removeFile(named name: String, inArea area: String, folder: String? = nil) -> Int64? {
         guard Self.isPlainName(name), let areaDescriptor = openArea(area) else { return nil }
         defer { close(areaDescriptor) }
+        var parent = areaDescriptor
+        if let folder {
+            guard Self.isPlainName(folder) else { return nil }
+            parent = openat(areaDescriptor, folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard parent >= 0 else { return nil }
+        }
+        defer { if parent != areaDescriptor { close(parent) } }
         var info = stat()
-        guard fstatat(areaDescriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+        guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
               (info.st_mode & S_IFMT) == S_IFREG || (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
-        return unlinkat(areaDescriptor, name, 0) == 0 ? Int64(info.st_size) : nil
+        return unlinkat(parent, name, 0) == 0 ? Int64(info.st_size) : nil
     }
 
     /// Deletes the folder `name` of an area with everything in it, following no symlink: a symlink met on the way
@@ -124,18 +131,31 @@ public struct CacheDirectory: Sendable, Equatable {
         guard (info.st_mode & S_IFMT) == S_IFDIR else { return unlinkat(parent, name, 0) == 0 }
         guard depth < 8 else { return false }  // Nothing the server makes is this deep.
         let descriptor = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard descriptor >= 0, let listing = fdopendir(descriptor) else {
-            if descriptor >= 0 { close(descriptor) }
+        guard descriptor >= 0 else { return false }
+        let folder = dup(descriptor)  // `names` closes `descriptor`; the children are deleted through this one.
+        defer { if folder >= 0 { close(folder) } }
+        guard folder >= 0, let children = names(in: descriptor) else {
+            if folder < 0 { close(descriptor) }
             return false
         }
-        var children: [String] = []
-        while let entry = readdir(listing) {
-            let child = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if child != "." && child != ".." { children.append(child) }
-        }
-        let childrenGone = children.reduce(true) { gone, child in removeTree(child, in: dirfd(listing), depth: depth + 1) && gone }
-        closedir(listing)  // Closes `descriptor` too.
+        let childrenGone = children.reduce(true) { gone, child in removeTree(child, in: folder, depth: depth + 1) && gone }
         return childrenGone && unlinkat(parent, name, AT_REMOVEDIR) == 0
+    }
+
+    /// The entries of an open directory, without `.` and `..`; nil when it cannot be read. Takes `descriptor`
+    /// (closes it).
+    private static func names(in descriptor: Int32) -> [String]? {
+        guard let listing = fdopendir(descriptor) else {
+            close(descriptor)
+            return nil
+        }
+        defer { closedir(listing) }
+        var names: [String] = []
+        while let entry = readdir(listing) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     private func prepareArea(_ area: String) throws {

@@ -28,6 +28,7 @@ struct ImportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MemoryPolicy.apply()
         common.bootstrapLogging(default: .warning)
         let logger = Logger(label: "aura.import")
         let settings = try common.loadSettings(logger: logger).settings

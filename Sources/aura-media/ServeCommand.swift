@@ -21,6 +21,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        MemoryPolicy.apply()
         common.bootstrapLogging()
         let logger = Logger(label: "aura.serve")
         let protocolOutput = StdioTransport.takeOverStandardOutput()

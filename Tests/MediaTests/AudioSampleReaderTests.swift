@@ -64,6 +64,34 @@ import Testing
         }
     }
 
+    /// One reader asked for 300 places in a long FLAC, in a scattered order (as waveform windows are asked for):
+    /// each read starts exactly where asked with the samples of a straight read. A seek libav cannot do (its binary
+    /// search failing part-way) goes back to the start and reads on; it was reported as "Permission denied"
+    /// (libav's generic -1 is AVERROR(EPERM)).
+    @Test func manyScatteredSeeksInALongFLACAllLandWhereAsked() throws {
+        let path = Fixtures.flacLong
+        let whole = try Self.read(path).channels
+        let reader = try AudioSampleReader(source: MediaSource(path: path))
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<300 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            // Half of them in the last three seconds, where the search has least room.
+            let span = state & 1 == 0 ? UInt64(whole[0].count - 4096) : 3 * 48_000
+            let start = Int64(whole[0].count - 4096) - Int64((state >> 33) % span)
+            var got = [Float]()
+            var first: Int64?
+            try reader.read(from: start) { chunk in
+                if first == nil { first = chunk.firstSample }
+                got.append(contentsOf: chunk.channels[1])
+                return got.count < 2048
+            }
+            #expect(first == start)
+            let reference = whole[1][Int(start)..<Int(start) + min(got.count, 2048)]
+            let difference = zip(got, reference).map { abs($0 - $1) }.max() ?? 1
+            #expect(got.count >= 2048 && difference < 1e-4, "from sample \(start): \(got.count) samples, max difference \(difference)")
+        }
+    }
+
     @Test func aFileWithoutAudioIsUnsupported() throws {
         #expect(throws: MediaError.self) { try AudioSampleReader(source: MediaSource(path: Fixtures.videoOnly)) }
         do {

@@ -54,6 +54,12 @@ public enum MediaFixtures {
     public static let wavMono = make("mono.wav", ["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=2",
                                                   "-c:a", "pcm_s16le"])
     public static let flacStereo = make("stereo.flac", twoTones + ["-c:a", "flac"])
+    /// 60 s of 24-bit stereo FLAC without a seek table: seeking in it is libav's binary search over frame headers,
+    /// which can fail part-way ("read_timestamp() failed in the middle") depending on what was read before.
+    public static let flacLong = make("long.flac", [
+        "-f", "lavfi", "-i", "aevalsrc=0.3*sin(2*PI*440*t)|0.3*sin(2*PI*(330+30*sin(t))*t):s=48000:d=60",
+        "-c:a", "flac", "-sample_fmt", "s32",
+    ])
     public static let mp3Stereo = make("stereo.mp3", twoTones + ["-c:a", "libmp3lame", "-b:a", "192k"])
     public static let aacSurround = audioOnly
     public static let opusStereo = make("stereo.ogg", twoTones + ["-c:a", "libopus", "-b:a", "128k"])

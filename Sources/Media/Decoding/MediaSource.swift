@@ -93,13 +93,19 @@ public final class MediaSource {
     }
 
     /// Moves reading to the keyframe at or before `seconds` (source timeline) of `stream`; decoders reading it
-    /// must be flushed. Seeking before the start lands on the start.
+    /// must be flushed. Seeking before the start lands on the start. Callers place what they decode by its
+    /// timestamps and skip what lies before the target, so "at or before" may be well before.
     package func seek(to seconds: Double, in stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
         let target = timestamp(max(seconds, 0), in: stream)
         var rc = av_seek_frame(demuxer.context, stream.pointee.index, target, AVSEEK_FLAG_BACKWARD)
         if rc < 0 {
             // Some demuxers cannot seek backward to an exact point; any position at or before will do.
             rc = avformat_seek_file(demuxer.context, stream.pointee.index, Int64.min, target, target, 0)
+        }
+        if rc < 0 && seconds > 0 {
+            // A timestamp search can fail part-way (flac near its end: "read_timestamp() failed in the middle")
+            // on a sound file; its start can always be reached, and reading on from there gets to the target.
+            rc = av_seek_frame(demuxer.context, stream.pointee.index, timestamp(0, in: stream), AVSEEK_FLAG_BACKWARD)
         }
         if rc < 0 { throw FFmpegResult.readError(rc, path: path, operation: "av_seek_frame") }
     }

@@ -29,20 +29,24 @@ package enum FFmpegResult {
         return code
     }
 
-    /// Maps an error from reading `path` (open, read_frame) to the most specific case.
+    /// Maps an error from reading `path` (open, read_frame, seek, decode) to the most specific case.
+    ///
+    /// AVERROR(EPERM) is -1, which libav also returns as a plain "failed" (a seek whose search gave up, a
+    /// demuxer's header check): it is never taken for "permission denied". Files are opened by `SourceFile`
+    /// first, which reports a real EPERM from the system.
     package static func readError(_ code: Int32, path: String, operation: String) -> MediaError {
         if isErrno(code, ENOENT) { return .fileNotFound(path: path) }
-        if isErrno(code, EACCES, EPERM) { return .permissionDenied(path: path) }
+        if isErrno(code, EACCES) { return .permissionDenied(path: path) }
         if isErrno(code, EISDIR) { return .notARegularFile(path: path) }
         if isErrno(code, EIO) { return .ioFailure(path: path, reason: message(code)) }
         if code == invalidData { return .corrupt(path: path, reason: "\(operation): \(message(code))") }
         return .ffmpeg(operation: operation, code: code, message: message(code))
     }
 
-    /// Maps an error from writing `path` (avio, muxer) to the most specific case.
+    /// Maps an error from writing `path` (avio, muxer) to the most specific case (-1 as for `readError`).
     package static func writeError(_ code: Int32, path: String, operation: String) -> MediaError {
         if isErrno(code, ENOSPC, EDQUOT, EFBIG) { return .diskFull(path: path) }
-        if isErrno(code, EACCES, EPERM, EROFS) { return .permissionDenied(path: path) }
+        if isErrno(code, EACCES, EROFS) { return .permissionDenied(path: path) }
         if isErrno(code, ENOENT) { return .fileNotFound(path: path) }
         if isErrno(code, EIO) { return .ioFailure(path: path, reason: message(code)) }
         return .ffmpeg(operation: operation, code: code, message: message(code))
