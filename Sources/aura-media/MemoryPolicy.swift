@@ -16,10 +16,15 @@ import Foundation
 /// - Allocations from 512 KiB up get their own mapping, given back when freed (and the threshold stays put).
 /// - At most two arenas per core (glibc's default is eight): fewer places for freed memory to strand.
 ///
+/// - Every 30 s, free pages inside the arenas are given back (`malloc_trim`), which glibc otherwise does only at
+///   the top of the main heap: a server left idle after a minute of scrubbing went from 175 to 71 MiB when this
+///   ran. It holds each arena's lock for a moment (milliseconds); on a thread of its own, "aura-trim".
+///
 /// `GLIBC_TUNABLES` (glibc.malloc.mmap_threshold, glibc.malloc.arena_max) still wins when set: it is read first,
 /// and this leaves alone what it names.
 enum MemoryPolicy {
     static let mmapThresholdBytes: Int32 = 512 << 10
+    static let trimIntervalSeconds: UInt32 = 30
 
     static func apply() {
         #if os(Linux)
@@ -30,6 +35,16 @@ enum MemoryPolicy {
         if !tunables.contains("glibc.malloc.arena_max") {
             _ = mallopt(M_ARENA_MAX, Int32(max(2, 2 * ProcessInfo.processInfo.activeProcessorCount)))
         }
+        let trimmer = Thread {
+            let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+            if comm >= 0 { _ = write(comm, "aura-trim", 9); close(comm) }
+            while true {
+                sleep(trimIntervalSeconds)
+                _ = malloc_trim(0)
+            }
+        }
+        trimmer.stackSize = 256 << 10
+        trimmer.start()
         #endif
     }
 }

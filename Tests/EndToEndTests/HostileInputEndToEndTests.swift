@@ -155,7 +155,7 @@ struct HostileInputEndToEndTests {
         let failures = server.messages.filter { ($0["id"]?.intValue ?? 0) >= 100_000 && $0["error"] != nil }
         #expect(failures.allSatisfy { $0.errorCode == -32001 }, "unexpected errors: \(failures.prefix(3))")
         #expect(failures.count == ids.count / 8)
-        #expect(rssMax - rssBefore < 300, "memory grew from \(rssBefore) MB to \(rssMax) MB")
+        #expect(rssMax - rssBefore < 300 * TestFiles.memoryOverhead, "memory grew from \(rssBefore) MB to \(rssMax) MB")
         try await Self.expectServing(server)
     }
 

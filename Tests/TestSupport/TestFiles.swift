@@ -5,6 +5,15 @@ public enum TestFiles {
     /// How much slower than usual this build runs: 10 under a sanitizer (`scripts/sanitize.sh` sets
     /// `AURA_SANITIZER`), else 1. Tests that time things widen their bounds by it.
     public static let slowdown: Int = ProcessInfo.processInfo.environment["AURA_SANITIZER"] == nil ? 1 : 10
+    /// How much more memory this build's processes take, else 1; tests that bound a server's RSS widen the bound by
+    /// it. ThreadSanitizer's shadow memory: 3. AddressSanitizer: 8 — besides redzones around every allocation, its
+    /// allocator keeps freed memory (a 256 MB quarantine, size classes never given back), so 10,000 queued
+    /// requests that take the server up 100–300 MB take it up 1.2–1.7 GB.
+    public static let memoryOverhead: Int = switch ProcessInfo.processInfo.environment["AURA_SANITIZER"] {
+    case nil: 1
+    case "address": 8
+    default: 3
+    }
 
     /// The per-process root of every scratch directory and fixture: `$TMPDIR/aura-tests-<pid>`, removed when the
     /// test process exits. Roots that processes which are gone left behind (a crashed or killed run) are removed
