@@ -86,8 +86,8 @@ public enum BlockingQueue {
     /// The result is handed over through a lock as well as the continuation. When `body` ends before the caller
     /// has finished suspending, the Swift runtime (6.3, Linux) passes the result on a path ThreadSanitizer cannot
     /// see, and everything `body` wrote — an object it built, say — is reported as raced when the caller reads it
-    /// (a 40-line program shows it, README "Sanitizers"). The lock adds no ordering the continuation lacks; it
-    /// makes the ordering visible, so the sanitizer's reports stay real ones.
+    /// (`scripts/tsan-handover` shows it; README "Sanitizers"). The lock adds no ordering the continuation lacks;
+    /// it makes the ordering visible, so the sanitizer's reports stay real ones.
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         let handOver = Mutex<Result<T, any Error>?>(nil)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
