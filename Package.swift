@@ -98,7 +98,7 @@ let package = Package(
             name: "aura-media",
             dependencies: [
                 "Locking", "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
-                "CGlibcMalloc",
+                "CGlibcMalloc", "Jobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

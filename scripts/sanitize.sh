@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the Swift test suite under a sanitizer: scripts/sanitize.sh thread|address [TestTarget ...]
+# (EndToEndTests-heavy names the crash and hostile-input suites, which run apart as in scripts/test.sh).
 #
 # Builds with --sanitize into .build-<sanitizer>/ (a separate build: about 6 minutes for TSan and 10 for ASan on 2
-# cores), then runs each test target in a process of its own (as CI runs the transport's tests alone), with the
-# sanitizer's reports made fatal. Prints one line per target and exits 1 when any target failed or any report was
-# made. The servers the end-to-end tests spawn are the sanitized binary, so they are checked too.
+# cores), then runs each test target in a process of its own. Prints one line per target and exits 1 when any
+# target failed or any report was made — the test process's, or one of the sanitized servers the end-to-end tests
+# spawn (their reports go to files of their own through log_path, and are counted).
 #
 # - thread: every shared state is a `Locking.Mutex` (pthread) or an actor, both of which ThreadSanitizer
 #   understands; the standard library's Synchronization.Mutex is not used because its futex path is invisible to

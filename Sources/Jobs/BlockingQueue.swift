@@ -48,8 +48,7 @@ public enum BlockingQueue {
         }
 
         private func work() {
-            let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-            if comm >= 0 { _ = write(comm, "aura-blocking", 13); close(comm) }
+            ThreadName.setCurrent("aura-blocking")
             condition.lock()
             while true {
                 if head < pending.count {

@@ -233,23 +233,14 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         running[job.id] = claim
         job.markRunning()
         // Linux keeps 15 characters of a thread's name: enough for the kind of job, which debuggers show.
-        let name = String("aura-\(idPrefix)".prefix(15))
+        let name = "aura-\(idPrefix)"
         let thread = Thread { [weak self] in
-            Self.nameCurrentThread(name)
+            ThreadName.setCurrent(name)
             let result = Result { try job.work.run(job.context) }
             Task { await self?.ran(job, result: result) }
         }
         thread.stackSize = 8 << 20
         thread.start()
-    }
-
-    /// Names the calling thread (what `top -H`, gdb and /proc show). Foundation's `Thread.name` does not reliably
-    /// reach the kernel on Linux, so the name is written where the kernel keeps it.
-    private nonisolated static func nameCurrentThread(_ name: String) {
-        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = name.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        close(fd)
     }
 
     private func ran(_ job: Job<Key, Product>, result: Result<Product, Error>) {

@@ -1,6 +1,7 @@
 #if os(Linux)
 import CGlibcMalloc
 import Foundation
+import Jobs
 #endif
 
 /// How the long-lived processes (`serve`, `import`) ask glibc's allocator to give memory back.
@@ -36,8 +37,7 @@ enum MemoryPolicy {
             _ = mallopt(M_ARENA_MAX, Int32(max(2, 2 * ProcessInfo.processInfo.activeProcessorCount)))
         }
         let trimmer = Thread {
-            let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-            if comm >= 0 { _ = write(comm, "aura-trim", 9); close(comm) }
+            ThreadName.setCurrent("aura-trim")
             while true {
                 sleep(trimIntervalSeconds)
                 _ = malloc_trim(0)
