@@ -103,7 +103,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "JSONRPCTests", dependencies: ["Locking", "JSONRPC"]),
+        .testTarget(name: "JSONRPCTests", dependencies: ["Locking", "JSONRPC", "TestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "JSONRPC", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import JSONRPC
 
@@ -32,13 +33,13 @@ struct OutputQueueTests {
         defer { close(readEnd); close(writeEnd) }
         let queue = OutputQueue(fileDescriptor: writeEnd)
         defer { queue.stop() }
-        let reader = Task.detached { Self.readFrames(readEnd, count: 8 * 500) }
+        async let reader = OffPool.run { Self.readFrames(readEnd, count: 8 * 500) }
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             for index in 0..<500 {
                 queue.enqueue(FrameEncoder.frame(Data("\(thread):\(index):\(String(repeating: "y", count: index % 97))".utf8)))
             }
         }
-        let bodies = await reader.value
+        let bodies = await reader
         #expect(bodies.count == 4000)
         for thread in 0..<8 {
             let indices = bodies.compactMap { body -> Int? in

@@ -73,14 +73,14 @@ struct CrossProcessTests {
     @Test func aWaitingClaimGetsTheLockWhenTheHolderReleasesIt() async throws {
         let cache = try Self.cache("lock-wait")
         let holder = try #require(try WorkLock.tryAcquire("proxy-w", in: cache))
-        let acquired = Task.detached { () -> Bool in
+        async let acquired = OffPool.run { () throws -> Bool in
             let lock = try WorkLock.acquireWaiting("proxy-w", in: cache)
             defer { lock.release() }
             return lock.isHeld
         }
         try await Task.sleep(for: .milliseconds(100))
         holder.release()
-        #expect(try await acquired.value)
+        #expect(try await acquired)
     }
 
     @Test func leasesTellLiveProcessesFromGoneOnes() throws {
@@ -105,6 +105,9 @@ struct CrossProcessTests {
         lease.release()
     }
 
+    /// Writes per connection in the concurrent-write test.
+    static let catalogueWrites = 300
+
     @Test func twoConnectionsWriteTheSameCatalogueConcurrentlyWithoutLockErrors() async throws {
         let cache = try Self.cache("catalogue")
         @Sendable func migrator() -> DatabaseMigrator {
@@ -117,22 +120,41 @@ struct CrossProcessTests {
             }
             return migrator
         }
-        // Opened concurrently: migrating is serialised by the open lock.
-        async let a = Task.detached { try CatalogueDatabase.open("test.sqlite", in: cache, migrator: migrator()) }.value
-        async let b = Task.detached { try CatalogueDatabase.open("test.sqlite", in: cache, migrator: migrator()) }.value
+        // Opened concurrently: migrating is serialised by the open lock. Every call below blocks (SQLite, the open
+        // lock), so each runs on a thread of its own, never on the concurrency pool, as the product runs it.
+        async let a = OffPool.run { try CatalogueDatabase.open("test.sqlite", in: cache, migrator: migrator()) }
+        async let b = OffPool.run { try CatalogueDatabase.open("test.sqlite", in: cache, migrator: migrator()) }
         let (first, second) = try await (a, b)
         #expect(try await first.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
-        let writers = [first, second].enumerated().map { index, database in
-            Task.detached {
-                for _ in 0..<300 {
-                    try database.write { db in
-                        try db.execute(sql: "INSERT INTO items (writer) VALUES (?)", arguments: [index])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, database) in [first, second].enumerated() {
+                group.addTask {
+                    try await OffPool.run {
+                        for _ in 0..<Self.catalogueWrites {
+                            try database.write { db in
+                                try db.execute(sql: "INSERT INTO items (writer) VALUES (?)", arguments: [index])
+                            }
+                            _ = try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM items") }
+                        }
                     }
-                    _ = try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM items") }
                 }
             }
+            try await group.waitForAll()
         }
-        for writer in writers { try await writer.value }
-        #expect(try await first.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM items") } == 600)
+        #expect(try await first.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM items") } == 2 * Self.catalogueWrites)
+    }
+}
+
+/// `BusyWait`: the catalogue's busy handler retries every millisecond until its deadline, counted from the first
+/// try of each busy episode. Times are handed in, so nothing here depends on the machine's speed.
+struct BusyWaitTests {
+    @Test func retriesUntilTheDeadlineOfEachEpisode() {
+        let wait = BusyWait(timeout: 2)
+        let start = ContinuousClock.now
+        #expect(wait.shouldRetry(tries: 0, now: start))
+        #expect(wait.shouldRetry(tries: 500, now: start + .milliseconds(1_999)))
+        #expect(!wait.shouldRetry(tries: 501, now: start + .seconds(2)), "past the deadline: SQLITE_BUSY")
+        #expect(wait.shouldRetry(tries: 0, now: start + .seconds(5)), "a new episode has a deadline of its own")
+        #expect(!wait.shouldRetry(tries: 1, now: start + .seconds(7)))
     }
 }
