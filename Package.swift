@@ -106,13 +106,18 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["Locking", "JSONRPC", "TestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "JSONRPC", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["JSONRPC", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "JobsTests", dependencies: ["Locking", "Jobs"]),
         .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "Jobs", "TestSupport"]),
         .testTarget(name: "WaveformsTests", dependencies: ["Locking", "Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "FramesTests", dependencies: ["Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "ProxiesTests", dependencies: ["Locking", "Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Locking", "Telemetry"]),
+        .testTarget(
+            name: "AuraServerTests",
+            dependencies: ["AuraServer", "JSONRPC", "TestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "BridgeTests", dependencies: ["Bridge"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -87,7 +87,6 @@ struct GenerateCommand: AsyncParsableCommand {
             }
             rows = collected.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        display.finish()
         print(Table.render(header: ["source", "status", "size", "proxy bytes", "seconds", "proxy / reason"], rows: rows))
         print(String(format: "%d of %d proxies ready in %.1f s (cache: %@)", files.count - failures, files.count,
                      Date().timeIntervalSince(started), service.directory.url.path))
@@ -235,9 +234,6 @@ final class ProgressDisplay: ProxyJobObserver {
 
     func warning(_ message: String) { FileHandle.standardError.write(Data("warning: \(message)\n".utf8)) }
     func notice(_ message: String) { FileHandle.standardError.write(Data("\(message)\n".utf8)) }
-
-    /// Leaves the cursor below the bars.
-    func finish() {}
 
     private func update(_ job: ProxyJobSnapshot, text: String) {
         let name = URL(fileURLWithPath: job.sourcePath).lastPathComponent

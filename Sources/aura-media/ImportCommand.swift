@@ -69,7 +69,6 @@ struct ImportCommand: AsyncParsableCommand {
             if status == "failed" { failures += 1 }
             rows.append([item.path, status, item.kind ?? "", item.quality.map { "\(proxy) (\($0))" } ?? proxy, waveform, reason])
         }
-        display.finish()
         print(Table.render(header: ["path", "status", "kind", "proxy", "waveform", "reason"], rows: rows))
         await waveforms.shutdown()
         await proxies.shutdown()

@@ -54,7 +54,7 @@ struct CrashSafetyEndToEndTests {
         first.kill()
         _ = try await first.waitForExit()
 
-        #expect(try await Fixtures.offPool { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
+        #expect(try await OffPool.run { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
         let second = try ServerProcess(cacheDirectory: cache)
         _ = try await second.initialize()
         // At start (the caches open in the background after `initialize`) the dead process's partial file goes and
@@ -74,7 +74,7 @@ struct CrashSafetyEndToEndTests {
                                                           "backgroundGeneration": .bool(false)], timeout: .seconds(180))
         #expect(again["result"]?["proxy"]?["status"] == .string("completed"), "\(again)")
         #expect(try await second.call("resolve", ["sourcePath": .string(source.path)])["usingProxy"] == .bool(true))
-        #expect(try await Fixtures.offPool { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
+        #expect(try await OffPool.run { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
     }
 
     @Test func killedDuringWaveformAnalysisNothingPartialSurvivesAndAskingAgainCompletes() async throws {
@@ -112,7 +112,7 @@ struct CrashSafetyEndToEndTests {
     /// Five servers are killed at random moments while they queue, cancel and clear jobs of nine slots as fast as the
     /// pipe carries the requests: the catalogue passes `integrity_check` after each, and the next server opens it.
     @Test func killedDuringCatalogueWritesTheCatalogueStaysIntact() async throws {
-        let sources = try await Fixtures.offPool { try (0..<3).map { index in
+        let sources = try await OffPool.run { try (0..<3).map { index in
             try Fixtures.media("catalogue-churn-\(index).mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=\(index + 2)",
                                                                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
         } }
@@ -141,7 +141,7 @@ struct CrashSafetyEndToEndTests {
             try await Task.sleep(for: .milliseconds(Int.random(in: 50...600, using: &random)))
             server.kill()
             _ = try await server.waitForExit()
-            #expect(try await Fixtures.offPool { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok", "round \(round)")
+            #expect(try await OffPool.run { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok", "round \(round)")
         }
         let last = try ServerProcess(cacheDirectory: cache)
         _ = try await last.initialize()

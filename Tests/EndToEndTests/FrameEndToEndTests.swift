@@ -110,7 +110,7 @@ struct FrameEndToEndTests {
         try a.write(to: first)
         try b.write(to: second)
         func gray(_ url: URL) throws -> [UInt8] {
-            [UInt8](try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-i", url.path, "-f", "rawvideo", "-pix_fmt", "gray", "-"]).stdout)
+            [UInt8](try ReferenceTools.ffmpeg(["-v", "error", "-i", url.path, "-f", "rawvideo", "-pix_fmt", "gray", "-"]).stdout)
         }
         let x = try gray(first), y = try gray(second)
         guard x.count == y.count, !x.isEmpty else { return 0 }

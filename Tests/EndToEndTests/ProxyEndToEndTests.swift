@@ -99,13 +99,13 @@ enum ProxyE2E {
 
     /// `ffprobe -show_streams -show_format` as JSON.
     static func ffprobe(_ path: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: run("/usr/bin/ffprobe",
+        try JSONDecoder().decode(JSONValue.self, from: run(ReferenceTools.ffprobe,
             ["-v", "error", "-show_streams", "-show_format", "-of", "json", path]))
     }
 
     /// Every video frame's picture type and key flag, in decode order.
     static func videoFrames(_ path: String) throws -> [(key: Bool, type: String)] {
-        let json = try JSONDecoder().decode(JSONValue.self, from: run("/usr/bin/ffprobe",
+        let json = try JSONDecoder().decode(JSONValue.self, from: run(ReferenceTools.ffprobe,
             ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame,pict_type", "-of", "json", path]))
         return (json["frames"]?.arrayValue ?? []).map { ($0["key_frame"]?.intValue == 1, $0["pict_type"]?.stringValue ?? "?") }
     }

@@ -248,18 +248,3 @@ final class ServerProcess: @unchecked Sendable {
     }
 }
 
-extension JSONValue {
-    var errorCode: Int? { if case .int(let code)? = self["error"]?["code"] { return code } else { return nil } }
-    var errorMessage: String { if case .string(let message)? = self["error"]?["message"] { return message } else { return "" } }
-    var stringValue: String? { if case .string(let value) = self { return value } else { return nil } }
-    var intValue: Int? { if case .int(let value) = self { return value } else { return nil } }
-    var doubleValue: Double? {
-        switch self {
-        case .int(let value): return Double(value)
-        case .double(let value): return value
-        default: return nil
-        }
-    }
-    var boolValue: Bool? { if case .bool(let value) = self { return value } else { return nil } }
-    var arrayValue: [JSONValue]? { if case .array(let value) = self { return value } else { return nil } }
-}

@@ -115,7 +115,7 @@ struct WaveformEndToEndTests {
         #expect(sameRebuilt)
 
         // Changed content (louder): analysed again, new values.
-        let louder = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i",
+        let louder = try ReferenceTools.ffmpeg(["-v", "error", "-y", "-f", "lavfi", "-i",
                                                        "aevalsrc=0.2*sin(2*PI*220*t)|0.9*sin(2*PI*330*t):s=44100:d=6", source.path])
         try #require(louder.status == 0)
         let changed = try await restarted.call("requestWaveformRange", params)

@@ -22,10 +22,10 @@ enum FrameFixtures {
 
     /// The presentation times of a clip's pictures, from ffprobe, relative to the first.
     static func pictureTimes(_ path: String) -> [Double] {
-        let result = Tool.run("/usr/bin/ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries",
-                                                   "frame=best_effort_timestamp_time", "-of", "csv=p=0", path])
+        let result = (try? Spawn.run(ReferenceTools.ffprobe, ["-v", "error", "-select_streams", "v:0", "-show_entries",
+                                                   "frame=best_effort_timestamp_time", "-of", "csv=p=0", path]))?.text ?? ""
         // A line may carry side data after the time ("0.000000,side_data,"): the time is the first field.
-        let times = result.stdout.split(whereSeparator: \.isNewline)
+        let times = result.split(whereSeparator: \.isNewline)
             .compactMap { line in line.split(separator: ",").first.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
             .sorted()
         return times.map { $0 - (times.first ?? 0) }
@@ -33,7 +33,7 @@ enum FrameFixtures {
 
     /// Picture number `index` (presentation order) of `path` from the ffmpeg CLI, upright and scaled, as RGBA.
     static func referencePicture(_ path: String, index: Int, width: Int, height: Int) -> [UInt8] {
-        let result = try? Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-vf",
+        let result = try? ReferenceTools.ffmpeg(["-v", "error", "-i", path, "-vf",
                                                         "select=eq(n\\,\(index)),scale=\(width):\(height):flags=bicubic,format=rgba",
                                                         "-fps_mode", "passthrough", "-frames:v", "1", "-f", "rawvideo", "-"])
         return [UInt8](result?.stdout ?? Data())

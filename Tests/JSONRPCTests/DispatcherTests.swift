@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import JSONRPC
 
@@ -129,8 +130,8 @@ func testMethods() -> MethodTable {
         #expect(missing.errorMessage == "missing required parameter 'text'")
         let wrongType = try await harness.response(2)
         #expect(wrongType.errorCode == -32602)
-        #expect(wrongType.errorMessage?.contains("'text'") == true)
-        #expect(try await harness.response(3).errorMessage?.contains("'count'") == true)
+        #expect(wrongType.errorMessage.contains("'text'"))
+        #expect(try await harness.response(3).errorMessage.contains("'count'"))
         #expect(try await harness.response(4).errorMessage == "params must be an object, not array")
         #expect(try await harness.response(5).errorMessage == "parameter 'count' has the wrong type: expected integer")
         #expect(try await harness.response(6).errorMessage == "parameter 'text' must not be null")
@@ -151,7 +152,7 @@ func testMethods() -> MethodTable {
         #expect(try await harness.response(9).errorCode == -32600)
         harness.send(#"{"jsonrpc":"2.0","id":{"a":1},"method":"echo"}"#)
         let badID = try await harness.waitFor { $0.errorCode == -32600 && $0["id"] == .null }
-        #expect(badID.errorMessage?.contains("\"id\"") == true)
+        #expect(badID.errorMessage.contains("\"id\""))
         harness.request(10, "no/such/method")
         #expect(try await harness.response(10).errorCode == -32601)
         harness.request(11, "$/unknownRequest")
@@ -281,7 +282,7 @@ func testMethods() -> MethodTable {
         #expect(responses.contains { $0["id"] == .int(2) && $0.errorCode == -32601 })
         #expect(responses.contains { $0["id"] == .null && $0.errorCode == -32600 })
         harness.send("[]")
-        let empty = try await harness.waitFor { $0.errorCode == -32600 && $0.errorMessage?.contains("empty batch") == true }
+        let empty = try await harness.waitFor { $0.errorCode == -32600 && $0.errorMessage.contains("empty batch") }
         #expect(empty["id"] == .null)
     }
 
@@ -291,7 +292,7 @@ func testMethods() -> MethodTable {
         harness.request(1, "sleep", #"{"text":"a","count":20}"#)
         harness.request(1, "echo", #"{"text":"b"}"#)
         let refused = try await harness.waitFor { $0["id"] == .int(1) && $0.errorCode == -32600 }
-        #expect(refused.errorMessage?.contains("already in use") == true)
+        #expect(refused.errorMessage.contains("already in use"))
         let finished = try await harness.waitFor { $0["id"] == .int(1) && $0["result"] != nil }
         #expect(finished["result"]?["text"] == .string("a"))
     }
@@ -331,6 +332,6 @@ func testMethods() -> MethodTable {
         let harness = DispatcherHarness(methods: testMethods())
         harness.dispatcher.refuseOversizedFrame(length: 100, limit: 10)
         let refused = try await harness.waitFor { $0.errorCode == -32600 }
-        #expect(refused.errorMessage?.contains("100 bytes") == true)
+        #expect(refused.errorMessage.contains("100 bytes"))
     }
 }

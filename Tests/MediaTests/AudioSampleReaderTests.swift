@@ -12,7 +12,7 @@ import Testing
 
     /// The CLI's float samples of the first audio stream, per channel.
     static func reference(_ path: String, channels: Int) throws -> [[Float]] {
-        let output = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
+        let output = try ReferenceTools.ffmpeg(["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
         try #require(output.status == 0, "\(output.stderr)")
         let samples = output.stdout.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         return (0..<channels).map { channel in stride(from: channel, to: samples.count, by: channels).map { samples[$0] } }

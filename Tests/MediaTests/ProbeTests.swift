@@ -36,7 +36,7 @@ import TestSupport
 
     @Test func multichannelAudio() throws {
         let a = try #require(try MediaProbe.probe(path: Fixtures.surround).primaryAudioStream)
-        let reference = Tool.ffprobe(Fixtures.surround, ["-show_streams", "-select_streams", "a"])
+        let reference = ReferenceTools.ffprobe(Fixtures.surround, ["-show_streams", "-select_streams", "a"])
         let stream = (reference["streams"] as? [[String: Any]])?.first
         #expect(a.channels == 6)
         #expect(a.channelLayout == stream?["channel_layout"] as? String)
@@ -46,7 +46,7 @@ import TestSupport
     @Test func rotationIsClockwiseFromTheDisplayMatrix() throws {
         let v = try #require(try MediaProbe.probe(path: Fixtures.rotated).primaryVideoStream)
         // ffprobe prints av_display_rotation_get (counter-clockwise); we report the clockwise turn.
-        let reference = Tool.ffprobe(Fixtures.rotated, ["-show_streams", "-select_streams", "v"])
+        let reference = ReferenceTools.ffprobe(Fixtures.rotated, ["-show_streams", "-select_streams", "v"])
         let sideData = ((reference["streams"] as? [[String: Any]])?.first?["side_data_list"] as? [[String: Any]])?.first
         let ccw = try #require(sideData?["rotation"] as? Int)
         #expect(ccw == 90)

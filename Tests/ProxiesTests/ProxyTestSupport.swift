@@ -14,11 +14,9 @@ enum ProxyFixtures {
     /// A fresh empty directory.
     static func scratch(_ name: String) -> URL { TestFiles.scratch(name) }
 
-    private static let cache = FixtureCache(directory: TestFiles.scratch("fixtures"))
-
-    /// Runs ffmpeg once per name (cached for the whole run).
+    /// The shared fixture maker's (`MediaFixtures`), under names of the proxy tests' own.
     static func media(_ name: String, _ arguments: [String]) throws -> URL {
-        try cache.media("fixture-" + name, arguments)
+        try MediaFixtures.media("proxies-" + name, arguments)
     }
 
     /// 1 s of 160x120 25 fps H.264 with stereo AAC: the fastest useful proxy source.

@@ -22,12 +22,12 @@ import TestSupport
 
     /// (key_frame, pict_type) of every video frame, from ffprobe.
     func frames(_ path: String) -> [(key: Bool, type: String)] {
-        let json = Tool.ffprobe(path, ["-select_streams", "v", "-show_frames", "-show_entries", "frame=key_frame,pict_type"])
+        let json = ReferenceTools.ffprobe(path, ["-select_streams", "v", "-show_frames", "-show_entries", "frame=key_frame,pict_type"])
         return (json["frames"] as? [[String: Any]] ?? []).map { (($0["key_frame"] as? Int) == 1, $0["pict_type"] as? String ?? "?") }
     }
 
     func streams(_ path: String) -> [[String: Any]] {
-        Tool.ffprobe(path, ["-show_streams"])["streams"] as? [[String: Any]] ?? []
+        ReferenceTools.ffprobe(path, ["-show_streams"])["streams"] as? [[String: Any]] ?? []
     }
 
     @Test func h264AACProxy() throws {
@@ -87,7 +87,7 @@ import TestSupport
         let audio = try #require(streams(out).first { $0["codec_type"] as? String == "audio" })
         #expect(audio["channels"] as? Int == 2 && audio["codec_name"] as? String == "aac")
         // The downmix is audible, not silence: mean volume well above digital silence.
-        let volume = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-i", out, "-af", "volumedetect", "-f", "null", "-"]).stderr
+        let volume = (try? ReferenceTools.ffmpeg(["-i", out, "-af", "volumedetect", "-f", "null", "-"]))?.stderr ?? ""
         let mean = volume.split(separator: "\n").first { $0.contains("mean_volume") }
             .flatMap { Double($0.split(separator: " ").dropLast().last ?? "") } ?? -200
         #expect(mean > -40, "mean volume \(mean) dB")
@@ -107,7 +107,7 @@ import TestSupport
         let sourceDuration = try #require(try MediaProbe.probe(path: MediaFixtures.variableFrameRate).durationSeconds)
         #expect(abs(Double(count) / 25 - sourceDuration) <= 1.0 / 25 + 1e-9, "\(count) frames for \(sourceDuration) s")
         // Every packet lasts exactly one frame.
-        let packets = Tool.ffprobe(out, ["-select_streams", "v", "-show_packets", "-show_entries", "packet=duration_time"])
+        let packets = ReferenceTools.ffprobe(out, ["-select_streams", "v", "-show_packets", "-show_entries", "packet=duration_time"])
         let durations = Set((packets["packets"] as? [[String: Any]] ?? []).compactMap { $0["duration_time"] as? String })
         #expect(durations == ["0.040000"])
         try? FileManager.default.removeItem(atPath: out)
@@ -132,8 +132,8 @@ import TestSupport
         let info = try MediaProbe.probe(path: out)
         #expect(info.primaryVideoStream?.rotation == nil)
         // Same picture as ffmpeg's own autorotation of the source.
-        let ssim = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-i", out, "-i", MediaFixtures.rotated,
-                                               "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"]).stderr
+        let ssim = (try? ReferenceTools.ffmpeg(["-i", out, "-i", MediaFixtures.rotated,
+                                               "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"]))?.stderr ?? ""
         let all = ssim.split(separator: " ").first { $0.hasPrefix("All:") }.flatMap { Double($0.dropFirst(4)) } ?? 0
         #expect(all > 0.95, "SSIM vs autorotated source: \(all)")
         try? FileManager.default.removeItem(atPath: out)

@@ -1,21 +1,65 @@
 import Foundation
 
-/// Small media files made once per test run with the ffmpeg CLI in a private temp directory (never committed),
-/// shared by the test targets that need the same kinds of media (probing, transcoding, waveforms). Each `static let` is created on first use; Swift runs global initialisers once,
-/// so tests running in parallel share them safely.
+/// The one maker of media fixtures: small files made with the ffmpeg CLI (`ReferenceTools`), once per name per test
+/// process, in a private temporary directory (never committed). Every test target asks here, by a name that is its
+/// own; the `static let`s are the kinds several targets share (probing, transcoding, waveforms). Swift runs global
+/// initialisers once, so tests running in parallel share them safely.
 public enum MediaFixtures {
     public static let directory: String = TestFiles.scratch("media").path
 
     public static func path(_ name: String) -> String { directory + "/" + name }
 
-    /// Runs ffmpeg with `arguments` writing `name`; returns its path.
+    /// One fixture: the arguments that make it, and whether it is made. `lock` is held while it is made, so a name
+    /// is made once even when two tests ask at the same moment; other names are made meanwhile (a 40-minute FLAC
+    /// takes seconds, and a test waiting for a small clip must not wait for it).
+    private final class Entry: @unchecked Sendable {
+        // @unchecked: `made` is only touched under `lock`.
+        let arguments: [String]
+        let lock = NSLock()
+        var made = false
+        init(arguments: [String]) { self.arguments = arguments }
+    }
+
+    /// Every fixture asked for so far, by name. Its lock is held only to find or add an entry.
+    private static let entries = Locked<[String: Entry]>([:])
+
+    /// Runs `ffmpeg ARGUMENTS <directory>/<name>` the first time `name` is asked for; returns the file. A name asked
+    /// for again with other arguments is a test bug, and stops the run.
+    public static func media(_ name: String, _ arguments: [String]) throws -> URL {
+        let url = URL(fileURLWithPath: path(name))
+        let entry = entries.withLock { entries in
+            if let entry = entries[name] { return entry }
+            let entry = Entry(arguments: arguments)
+            entries[name] = entry
+            return entry
+        }
+        precondition(entry.arguments == arguments, "fixture \(name) asked for with two sets of arguments")
+        try entry.lock.withLock {
+            guard !entry.made else { return }
+            let result = try ReferenceTools.ffmpeg(["-loglevel", "error", "-y"] + arguments + [url.path])
+            guard result.status == 0 else { throw FixtureError.ffmpegFailed(name + ": " + result.stderr) }
+            entry.made = true
+        }
+        return url
+    }
+
+    /// `media` on a thread of its own: for long fixtures (minutes of audio take seconds to encode), which must not
+    /// hold one of the concurrency pool's few threads while every other test waits.
+    public static func mediaOffPool(_ name: String, _ arguments: [String]) async throws -> URL {
+        try await OffPool.run { try media(name, arguments) }
+    }
+
+    /// `media` for the shared `static let`s: its path, and a failure stops the run.
     @discardableResult
     public static func make(_ name: String, _ arguments: [String]) -> String {
-        let out = path(name)
-        let result = Tool.run("/usr/bin/ffmpeg", ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [out])
-        precondition(result.status == 0, "ffmpeg failed making \(name): \(result.stderr)")
-        return out
+        do {
+            return try media(name, arguments).path
+        } catch {
+            preconditionFailure("ffmpeg failed making \(name): \(error)")
+        }
     }
+
+    public enum FixtureError: Error { case ffmpegFailed(String) }
 
     public static let video = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]
     public static let sine = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
@@ -77,24 +121,17 @@ public enum MediaFixtures {
         _ = FileManager.default.createFile(atPath: out, contents: data)
         return out
     }
-}
 
-/// Runs a command-line tool and captures its output (through the tests' one spawn helper).
-public enum Tool {
-    public struct Output { public var status: Int32; public var stdout: String; public var stderr: String }
-
-    public static func run(_ executable: String, _ arguments: [String]) -> Output {
-        do {
-            let result = try Spawn.run(executable, arguments)
-            return Output(status: result.status, stdout: result.text, stderr: result.stderr)
-        } catch {
-            return Output(status: -1, stdout: "", stderr: "\(error)")
-        }
+    /// A file named `name` among the fixtures with `bytes` as its content.
+    public static func file(_ name: String, bytes: Data) throws -> URL {
+        let url = URL(fileURLWithPath: path(name))
+        try bytes.write(to: url)
+        return url
     }
 
-    /// ffprobe's JSON for `path` with `arguments` (e.g. ["-show_streams"]), as a dictionary.
-    public static func ffprobe(_ path: String, _ arguments: [String]) -> [String: Any] {
-        let result = run("/usr/bin/ffprobe", ["-v", "error", "-of", "json"] + arguments + [path])
-        return (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+    /// The first half of `source`, as `name`.
+    public static func truncatedCopy(of source: URL, name: String) throws -> URL {
+        let data = try Data(contentsOf: source)
+        return try file(name, bytes: data.prefix(data.count / 2))
     }
 }

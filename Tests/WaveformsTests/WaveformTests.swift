@@ -16,7 +16,7 @@ struct Reference: Sendable {
     let allSeries: [[Float]]
 
     init(_ path: String, channels count: Int) throws {
-        let output = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
+        let output = try ReferenceTools.ffmpeg(["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
         try #require(output.status == 0, "\(output.stderr)")
         let samples = output.stdout.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let channels = (0..<count).map { channel in stride(from: channel, to: samples.count, by: count).map { samples[$0] } }
@@ -205,7 +205,7 @@ struct WaveformTests {
         let (before, _) = try await collect(service, request)
         _ = try await collect(service, request)
         // Rewrite with other content (the stereo tones, converted to WAV by the CLI).
-        let other = try Spawn.run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-i", MediaFixtures.flacStereo, "-ac", "1", "-ar", "44100", source.path])
+        let other = try ReferenceTools.ffmpeg(["-v", "error", "-y", "-i", MediaFixtures.flacStereo, "-ac", "1", "-ar", "44100", source.path])
         try #require(other.status == 0)
         let (after, summary) = try await collect(service, request)
         #expect(!summary.fromCache, "another content is another pyramid")

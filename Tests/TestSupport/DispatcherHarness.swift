@@ -1,18 +1,29 @@
 import Foundation
+import JSONRPC
 import Logging
-import Locking
-@testable import JSONRPC
 
-/// A dispatcher connected in memory (`InMemoryOutput`), with everything it sends parsed back into JSON values.
-final class DispatcherHarness: Sendable {
-    let dispatcher: Dispatcher
+/// A dispatcher connected in memory (`InMemoryOutput`), with everything it sends parsed back into JSON values: the
+/// transport's tests drive it with method tables of their own, the server's with the real one (`AuraServerTests`).
+public final class DispatcherHarness: Sendable {
+    public let dispatcher: Dispatcher
     private let received = Locked<[(value: JSONValue, arrival: ContinuousClock.Instant)]>([])
-    let exitCodes = Locked<[Int32]>([])
-    let shutdownCount = Locked(0)
+    public let exitCodes = Locked<[Int32]>([])
+    public let shutdownCount = Locked(0)
     /// What the `requestFinished` hook was told: method, seconds, error code.
-    let finished = Locked<[(method: String, seconds: Double, errorCode: Int?)]>([])
+    public let finished = Locked<[(method: String, seconds: Double, errorCode: Int?)]>([])
 
-    init(methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight) {
+    /// A harness around a fixed method table.
+    /// - Parameter shutdown: what the dispatcher's shutdown hook does besides being counted (a server's shutdown).
+    public convenience init(methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight,
+                            shutdown: @escaping @Sendable () async -> Void = {}) {
+        self.init(maxRequestsInFlight: maxRequestsInFlight, shutdown: shutdown) { _ in methods }
+    }
+
+    /// A harness around the method table `makeMethods` builds with the connection's writer (which a server sends its
+    /// notifications through, as `aura-media serve` wires it).
+    public init(maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight,
+                shutdown: @escaping @Sendable () async -> Void = {},
+                makeMethods: (MessageWriter) -> MethodTable) {
         let received = self.received
         let writer = MessageWriter(output: InMemoryOutput { body in
             guard let value = try? JSONParser.parse(body) else { return }
@@ -23,8 +34,8 @@ final class DispatcherHarness: Sendable {
         let shutdownCount = self.shutdownCount
         let finished = self.finished
         dispatcher = Dispatcher(
-            methods: methods, writer: writer,
-            hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 } },
+            methods: makeMethods(writer), writer: writer,
+            hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 }; await shutdown() },
                          exit: { code in exitCodes.withLock { $0.append(code) } },
                          requestFinished: { method, seconds, code in finished.withLock { $0.append((method, seconds, code)) } }),
             logger: Logger(label: "test"), maxRequestsInFlight: maxRequestsInFlight)
@@ -35,46 +46,46 @@ final class DispatcherHarness: Sendable {
     private let reader = DispatchQueue(label: "harness.reader")
 
     /// Runs `body` on the reader after every message sent so far was handled (or is being handled).
-    func afterQueuedMessages(_ body: @escaping @Sendable () -> Void) {
+    public func afterQueuedMessages(_ body: @escaping @Sendable () -> Void) {
         reader.async(execute: body)
     }
 
     /// Sends one message (a JSON text) as the reader would.
-    func send(_ json: String) {
+    public func send(_ json: String) {
         let body = Data(json.utf8)
         reader.async { [dispatcher] in dispatcher.handle(body: body) }
     }
 
     /// Ends the input the way the transport does: after every message sent so far has been handled.
-    func endOfInput() async {
+    public func endOfInput() async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in reader.async { done.resume() } }
         await dispatcher.endOfInput()
     }
 
-    func request(_ id: Int, _ method: String, _ params: String? = nil) {
+    public func request(_ id: Int, _ method: String, _ params: String? = nil) {
         send(#"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)""# + (params.map { #","params":\#($0)"# } ?? "") + "}")
     }
 
-    func notify(_ method: String, _ params: String? = nil) {
+    public func notify(_ method: String, _ params: String? = nil) {
         send(#"{"jsonrpc":"2.0","method":"\#(method)""# + (params.map { #","params":\#($0)"# } ?? "") + "}")
     }
 
-    func initialize() async throws {
+    public func initialize() async throws {
         request(0, "initialize", "{}")
         _ = try await response(0)
     }
 
-    var messages: [JSONValue] { received.withLock { $0.map(\.value) } }
+    public var messages: [JSONValue] { received.withLock { $0.map(\.value) } }
 
     /// When the first message matching `predicate` arrived, stamped on the reading thread.
-    func arrival(of predicate: (JSONValue) -> Bool) -> ContinuousClock.Instant? {
+    public func arrival(of predicate: (JSONValue) -> Bool) -> ContinuousClock.Instant? {
         received.withLock { $0.first { predicate($0.value) }?.arrival }
     }
 
     /// Waits (up to `timeout`) until a message satisfies `predicate`, and returns it.
     /// Waits for a matching message. Generous by default: handlers run on the shared concurrency pool, which
     /// other suites may keep busy; the deadline only bounds a wait for something that never comes.
-    func waitFor(timeout: Duration = .seconds(60), _ predicate: @escaping (JSONValue) -> Bool) async throws -> JSONValue {
+    public func waitFor(timeout: Duration = .seconds(60), _ predicate: @escaping (JSONValue) -> Bool) async throws -> JSONValue {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let match = messages.first(where: predicate) { return match }
@@ -84,12 +95,12 @@ final class DispatcherHarness: Sendable {
         throw HarnessError.timeout(messages)
     }
 
-    func response(_ id: Int, timeout: Duration = .seconds(60)) async throws -> JSONValue {
+    public func response(_ id: Int, timeout: Duration = .seconds(60)) async throws -> JSONValue {
         try await waitFor(timeout: timeout) { $0["id"] == .int(id) && ($0["result"] != nil || $0["error"] != nil) }
     }
 
     /// Waits until the dispatcher has asked to exit, and returns the statuses it gave.
-    func waitForExitCodes(timeout: Duration = .seconds(60)) async throws -> [Int32] {
+    public func waitForExitCodes(timeout: Duration = .seconds(60)) async throws -> [Int32] {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let codes = exitCodes.withLock { $0 }
@@ -100,24 +111,26 @@ final class DispatcherHarness: Sendable {
     }
 
     /// Position of the first message matching `predicate`, for ordering checks.
-    func index(of predicate: (JSONValue) -> Bool) -> Int? { messages.firstIndex(where: predicate) }
+    public func index(of predicate: (JSONValue) -> Bool) -> Int? { messages.firstIndex(where: predicate) }
 
-    enum HarnessError: Error { case timeout([JSONValue]) }
+    public enum HarnessError: Error { case timeout([JSONValue]) }
 }
 
+/// What tests read of a JSON value.
 extension JSONValue {
-    var errorCode: Int? { if case .int(let code)? = self["error"]?["code"] { return code } else { return nil } }
-    var errorMessage: String? { if case .string(let message)? = self["error"]?["message"] { return message } else { return nil } }
-}
-
-/// A lock-protected value shared by reference between the harness and the dispatcher's tasks.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
+    /// The code of an error response.
+    public var errorCode: Int? { if case .int(let code)? = self["error"]?["code"] { return code } else { return nil } }
+    /// The message of an error response ("" for anything else).
+    public var errorMessage: String { if case .string(let message)? = self["error"]?["message"] { return message } else { return "" } }
+    public var stringValue: String? { if case .string(let value) = self { return value } else { return nil } }
+    public var intValue: Int? { if case .int(let value) = self { return value } else { return nil } }
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let value): return Double(value)
+        case .double(let value): return value
+        default: return nil
+        }
     }
+    public var boolValue: Bool? { if case .bool(let value) = self { return value } else { return nil } }
+    public var arrayValue: [JSONValue]? { if case .array(let value) = self { return value } else { return nil } }
 }
