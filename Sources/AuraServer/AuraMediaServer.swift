@@ -11,7 +11,8 @@ import Waveforms
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
 ///
 /// It owns the session's state (settings, preview mode) and the services; the transport (`JSONRPC`) owns
-/// framing, lifecycle and cancellation. One file per protocol area registers its methods.
+/// framing, lifecycle and cancellation. Each request type (which is its params) has a file of its own, and one
+/// `*Handlers.swift` file per protocol area registers its methods.
 public final class AuraMediaServer: Sendable {
     /// The server's name and version, reported by `initialize`.
     public static let name = "aura-media"
@@ -136,6 +137,7 @@ public final class AuraMediaServer: Sendable {
         PingRequest.register(in: &table)
         ProbeRequest.register(in: &table)
         registerProxyMethods(in: &table)
+        registerCacheMethods(in: &table)
         registerPreviewMethods(in: &table)
         registerSettingsMethods(in: &table)
         registerWaveformMethods(in: &table)

@@ -1,14 +1,4 @@
 import JSONRPC
-import Telemetry
-
-/// The telemetry messages: each name tied to its params and result (protocol/spec.md §8).
-
-/// `getMetricsSummary {}` → the metrics over the telemetry window, judged against the guide's targets.
-enum GetMetricsSummaryRequest: RequestType {
-    typealias Params = NoParams
-    typealias Result = MetricsSummary
-    static let method = "getMetricsSummary"
-}
 
 /// `telemetry/report {playbackFps?, scrubLatencyMs?, droppedFrames?, cacheHit?}`: what the client measured.
 enum TelemetryReportNotification: NotificationType {

@@ -2,50 +2,7 @@ import Foundation
 import JSONRPC
 import Proxies
 
-/// The quality toggle: `setQuality` and `resolve`.
-///
-/// Proxy mode is the guide's "Fast Mode" (blue "Proxy Active" badge): previews use proxies of the chosen
-/// quality when they exist. Source mode is "High Quality" (green "Source Quality" badge): previews use the
-/// originals. Final renders always use sources; the toggle never starts, cancels or deletes jobs.
-struct PreviewState: Codable, Sendable, Equatable {
-    enum Mode: String, EnumParam, Encodable, Sendable { case proxy, source }
-    struct Badge: Codable, Sendable, Equatable {
-        var label: String
-        var color: String
-    }
-    var mode: Mode
-    var quality: String
-    var badge: Badge
-
-    init(mode: Mode, quality: ProxyPreset) {
-        self.mode = mode
-        self.quality = quality.rawValue
-        badge = mode == .proxy ? Badge(label: "Proxy Active", color: "blue") : Badge(label: "Source Quality", color: "green")
-    }
-
-    static let initial = PreviewState(mode: .proxy, quality: .default)
-    var preset: ProxyPreset { ProxyPreset(rawValue: quality) ?? .default }
-}
-
-struct SetQualityParams: Decodable, Sendable {
-    var mode: PreviewState.Mode
-    var quality: QualityParam?
-}
-
-struct ResolveParams: Decodable, Sendable {
-    var sourcePath: String
-}
-
-struct ResolveResult: Encodable, Sendable {
-    var path: String
-    var usingProxy: Bool
-    var mode: String
-    var quality: String
-    var reason: String
-    var proxyStatus: String
-    var progressPercent: Double?
-}
-
+/// The quality toggle's handlers: `setQuality` and `resolve`.
 extension AuraMediaServer {
     func registerPreviewMethods(in table: inout MethodTable) {
         table.register(SetQualityRequest.self) { [self] params, context in

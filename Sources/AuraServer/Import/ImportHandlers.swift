@@ -1,7 +1,7 @@
 import JSONRPC
 import Proxies
 
-/// `importMedia`: files and folders probed, their proxies and waveforms queued in the background.
+/// The `importMedia` handler: files and folders probed, their proxies and waveforms queued in the background.
 extension AuraMediaServer {
     func registerImportMethods(in table: inout MethodTable) {
         table.register(ImportMediaRequest.self) { [self] params, _ in

@@ -1,0 +1,17 @@
+import JSONRPC
+
+/// `cancelGeneration {jobId} | {sourcePath, quality?}` → what became of the job.
+struct CancelGenerationRequest: RequestType {
+    typealias Response = CancelGenerationResult
+    static let method = "cancelGeneration"
+
+    var jobId: String?
+    var sourcePath: String?
+    var quality: QualityParam?
+}
+
+struct CancelGenerationResult: Encodable, Sendable {
+    var jobId: String
+    var cancelled: Bool
+    var status: String
+}
