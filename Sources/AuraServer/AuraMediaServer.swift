@@ -61,7 +61,7 @@ public final class AuraMediaServer: Sendable {
     public init(settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger,
                 settingsFile: (file: SettingsFile, loaded: SettingsFile.Loaded)? = nil) {
         self.settings = Mutex(settings)
-        previewState = Mutex(PreviewState(mode: .proxy, quality: ProxyPreset(rawValue: settings.defaultQuality) ?? .default))
+        previewState = Mutex(PreviewState(mode: .proxy, quality: settings.defaultQuality))
         self.settingsFile = settingsFile?.file
         settingsFileStatus = settingsFile.map { file, loaded in
             switch loaded {
@@ -103,7 +103,7 @@ public final class AuraMediaServer: Sendable {
     }
 
     /// The quality requests use when they name none (setting `defaultQuality`).
-    var defaultPreset: ProxyPreset { ProxyPreset(rawValue: currentSettings.defaultQuality) ?? .default }
+    var defaultQuality: ProxyQuality { currentSettings.defaultQuality }
 
     /// The settings in force.
     public var currentSettings: ServerSettings { settings.withLock { $0 } }

@@ -9,7 +9,7 @@ extension ProxyServiceError: ResponseErrorConvertible {
                                  data: .object(["cause": .string("jobNotFound"), "jobId": .string(id)]))
         case .noJobForSlot(let path, let quality):
             return ResponseError(code: ServerErrorCode.jobNotFound, message: description,
-                                 data: .object(["cause": .string("jobNotFound"), "sourcePath": .string(path), "quality": .string(quality)]))
+                                 data: .object(["cause": .string("jobNotFound"), "sourcePath": .string(path), "quality": .string(quality.rawValue)]))
         case .replaced(let id, let newID):
             return ResponseError(code: ResponseError.Code.contentModified, message: description,
                                  data: .object(["cause": .string("replaced"), "jobId": .string(id), "replacedBy": .string(newID)]))

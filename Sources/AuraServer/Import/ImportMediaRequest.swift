@@ -1,4 +1,5 @@
 import JSONRPC
+import Proxies
 
 /// `importMedia {paths, quality?, recursive?}` → `{items, queuedProxies, queuedWaveforms}` (protocol/spec.md §8).
 struct ImportMediaRequest: RequestType {
@@ -8,7 +9,7 @@ struct ImportMediaRequest: RequestType {
     /// Absolute paths of files and folders.
     var paths: [String]
     /// The proxies' quality (default: the `defaultQuality` setting).
-    var quality: QualityParam?
+    var quality: ProxyQuality?
     /// Whether folders are imported with their subfolders (default false).
     var recursive: Bool?
 }

@@ -40,9 +40,9 @@ struct ServerCapabilities: Encodable, Sendable {
                 client: Array(Set(methods.notificationMethods + [ExitNotification.method, CancelRequestNotification.method])).sorted(),
                 server: [ProgressNotification<WorkDoneProgressValue>.method, LogMessageNotification.method,
                          PreviewModeChangedNotification.method]),
-            proxyPresets: ProxyPreset.allCases.map {
+            proxyPresets: ProxyQuality.allCases.map {
                 Preset(name: $0.rawValue, width: $0.width, height: $0.height, videoBitRate: $0.videoBitRate,
-                       audioBitRate: ProxyPreset.audioBitRate, isDefault: $0 == .default)
+                       audioBitRate: ProxyQuality.audioBitRate, isDefault: $0 == .default)
             },
             progress: Progress(workDoneProgress: true, partialResults: true),
             batches: true,

@@ -7,10 +7,10 @@ extension AuraMediaServer {
     func previewFile(for sourcePath: String) async -> (path: String, fromProxy: Bool, withoutProxy: String?) {
         let state = previewState.withLock { $0 }
         guard state.mode == .proxy else { return (sourcePath, false, nil) }
-        let quality = state.preset.rawValue
+        let quality = state.quality
         guard let service = try? await proxyService() else { return (sourcePath, false, "the proxy cache is unusable") }
         let record: ProxyRecord
-        switch try? await service.lookup(sourcePath: sourcePath, preset: state.preset) {
+        switch try? await service.lookup(sourcePath: sourcePath, quality: state.quality) {
         case .record(let found) where found.status == .completed:
             record = found
         case .record(let found):

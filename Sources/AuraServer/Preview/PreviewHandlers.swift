@@ -8,7 +8,7 @@ extension AuraMediaServer {
         table.register(SetQualityRequest.self) { [self] params, context in
             let (old, new) = previewState.withLock { state -> (PreviewState, PreviewState) in
                 let old = state
-                state = PreviewState(mode: params.mode, quality: params.quality?.preset ?? old.preset)
+                state = PreviewState(mode: params.mode, quality: params.quality ?? old.quality)
                 return (old, state)
             }
             if old != new {
@@ -21,10 +21,10 @@ extension AuraMediaServer {
             try requireSourcePath(params.sourcePath)
             let state = previewState.withLock { $0 }
             let service = try await proxyService()
-            let lookup = try await service.lookup(sourcePath: params.sourcePath, preset: state.preset)
-            var result = ResolveResult(path: params.sourcePath, usingProxy: false, mode: state.mode.rawValue, quality: state.quality,
+            let lookup = try await service.lookup(sourcePath: params.sourcePath, quality: state.quality)
+            var result = ResolveResult(path: params.sourcePath, usingProxy: false, mode: state.mode, quality: state.quality,
                                        reason: "", proxyStatus: lookup.visibleRecord?.status.rawValue ?? "none")
-            if case .active(_, let job) = lookup { result.progressPercent = (job.progressPercent * 10).rounded() / 10 }
+            if case .active(_, let job) = lookup { result.progressPercent = (job.progress.percent * 10).rounded() / 10 }
             guard state.mode == .proxy else {
                 result.reason = "proxy mode is off"
                 return result
@@ -33,7 +33,7 @@ extension AuraMediaServer {
             case .none:
                 result.reason = "no proxy yet"
             case .active(_, let job):
-                result.reason = job.status == .queued ? "proxy queued" : "proxy generating at \(Int(job.progressPercent))%"
+                result.reason = job.status == .queued ? "proxy queued" : "proxy generating at \(Int(job.progress.percent))%"
             case .stale:
                 result.reason = "proxy is stale: the source changed"
             case .record(let record):

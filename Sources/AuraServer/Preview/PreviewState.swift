@@ -13,15 +13,12 @@ struct PreviewState: Codable, Sendable, Equatable {
         var color: String
     }
     var mode: Mode
-    var quality: String
+    var quality: ProxyQuality
     var badge: Badge
 
-    init(mode: Mode, quality: ProxyPreset) {
+    init(mode: Mode, quality: ProxyQuality) {
         self.mode = mode
-        self.quality = quality.rawValue
+        self.quality = quality
         badge = mode == .proxy ? Badge(label: "Proxy Active", color: "blue") : Badge(label: "Source Quality", color: "green")
     }
-
-    static let initial = PreviewState(mode: .proxy, quality: .default)
-    var preset: ProxyPreset { ProxyPreset(rawValue: quality) ?? .default }
 }

@@ -1,4 +1,5 @@
 import JSONRPC
+import Proxies
 
 /// `resolve {sourcePath}` → which file to preview a clip from, and why.
 struct ResolveRequest: RequestType {
@@ -11,8 +12,8 @@ struct ResolveRequest: RequestType {
 struct ResolveResult: Encodable, Sendable {
     var path: String
     var usingProxy: Bool
-    var mode: String
-    var quality: String
+    var mode: PreviewState.Mode
+    var quality: ProxyQuality
     var reason: String
     var proxyStatus: String
     var progressPercent: Double?

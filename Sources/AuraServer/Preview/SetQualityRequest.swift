@@ -1,4 +1,5 @@
 import JSONRPC
+import Proxies
 
 /// `setQuality {mode, quality?}` → the new preview state.
 struct SetQualityRequest: RequestType {
@@ -6,5 +7,5 @@ struct SetQualityRequest: RequestType {
     static let method = "setQuality"
 
     var mode: PreviewState.Mode
-    var quality: QualityParam?
+    var quality: ProxyQuality?
 }

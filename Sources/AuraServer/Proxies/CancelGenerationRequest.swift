@@ -1,4 +1,5 @@
 import JSONRPC
+import Proxies
 
 /// `cancelGeneration {jobId} | {sourcePath, quality?}` → what became of the job.
 struct CancelGenerationRequest: RequestType {
@@ -7,11 +8,11 @@ struct CancelGenerationRequest: RequestType {
 
     var jobId: String?
     var sourcePath: String?
-    var quality: QualityParam?
+    var quality: ProxyQuality?
 }
 
 struct CancelGenerationResult: Encodable, Sendable {
     var jobId: String
     var cancelled: Bool
-    var status: String
+    var status: ProxyStatus
 }

@@ -8,7 +8,7 @@ struct GenerateRequest: RequestType {
     static let method = "generate"
 
     var sourcePath: String
-    var quality: QualityParam?
+    var quality: ProxyQuality?
     var backgroundGeneration: Bool?
     var priority: Int?
     var overwrite: Bool?
@@ -17,9 +17,9 @@ struct GenerateRequest: RequestType {
 
 struct GenerateResult: Encodable, Sendable {
     var jobId: String
-    var status: String
+    var status: ProxyStatus
     var sourcePath: String
-    var quality: String
+    var quality: ProxyQuality
     var progressPercent: Double
     var joined: Bool
     var proxy: ProxyRecordPayload?
@@ -27,8 +27,8 @@ struct GenerateResult: Encodable, Sendable {
 
 extension GenerateResult {
     init(_ ticket: ProxyTicket, proxy: ProxyRecord?) {
-        self.init(jobId: ticket.jobId, status: ticket.status.rawValue, sourcePath: ticket.sourcePath,
-                  quality: ticket.quality.rawValue, progressPercent: ticket.progressPercent, joined: ticket.joined,
+        self.init(jobId: ticket.jobId, status: ticket.status, sourcePath: ticket.sourcePath,
+                  quality: ticket.quality, progressPercent: ticket.progressPercent, joined: ticket.joined,
                   proxy: proxy.map(ProxyRecordPayload.init))
     }
 }

@@ -12,8 +12,7 @@ extension AuraMediaServer {
                 throw ResponseError.invalidParams("parameter 'scalePercent' must be between 25 and 75")
             }
             let service = try await proxyService()
-            let preset = params.quality?.preset ?? defaultPreset
-            let request = ProxyRequest(sourcePath: params.sourcePath, preset: preset,
+            let request = ProxyRequest(sourcePath: params.sourcePath, quality: params.quality ?? defaultQuality,
                                        scalePercent: params.scalePercent ?? currentSettings.scalePercent,
                                        priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
                                        background: params.backgroundGeneration ?? true)
@@ -27,7 +26,7 @@ extension AuraMediaServer {
             do {
                 let record = try await service.waitForCompletion(jobId: ticket.jobId)
                 var result = GenerateResult(ticket, proxy: record)
-                result.status = ProxyStatus.completed.rawValue
+                result.status = .completed
                 result.progressPercent = 100
                 return result
             } catch MediaError.cancelled {
@@ -39,11 +38,11 @@ extension AuraMediaServer {
 
         table.register(StatusRequest.self) { [self] params, _ in
             try requireSourcePath(params.sourcePath)
-            let preset = params.quality?.preset ?? defaultPreset
+            let quality = params.quality ?? defaultQuality
             let service = try await proxyService()
-            let lookup = try await service.lookup(sourcePath: params.sourcePath, preset: preset)
+            let lookup = try await service.lookup(sourcePath: params.sourcePath, quality: quality)
             guard var record = lookup.visibleRecord else {
-                return .none(NoProxyResult(sourcePath: params.sourcePath, quality: preset.rawValue))
+                return .none(NoProxyResult(sourcePath: params.sourcePath, quality: quality))
             }
             if case .record(let current) = lookup, current.status == .completed {
                 // Asking about a proxy is a use of it: it keeps it from eviction like `resolve` does.
@@ -58,22 +57,22 @@ extension AuraMediaServer {
             switch (params.jobId, params.sourcePath) {
             case (let jobID?, nil):
                 if let snapshot = await service.cancel(jobId: jobID) {
-                    return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.status.rawValue)
+                    return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.proxyStatus)
                 }
                 guard let status = try await service.endedJobStatus(jobId: jobID) else { throw ProxyServiceError.jobNotFound(jobID) }
-                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status.rawValue)
+                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status)
             case (nil, let sourcePath?):
                 try requireSourcePath(sourcePath)
-                let preset = params.quality?.preset ?? defaultPreset
-                if let snapshot = try await service.cancel(sourcePath: sourcePath, preset: preset) {
-                    return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.status.rawValue)
+                let quality = params.quality ?? defaultQuality
+                if let snapshot = try await service.cancel(sourcePath: sourcePath, quality: quality) {
+                    return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.proxyStatus)
                 }
-                let lookup = try await service.lookup(sourcePath: sourcePath, preset: preset)
+                let lookup = try await service.lookup(sourcePath: sourcePath, quality: quality)
                 guard let record = lookup.visibleRecord, let jobID = record.jobId else {
-                    throw ProxyServiceError.noJobForSlot(sourcePath: sourcePath, quality: preset.rawValue)
+                    throw ProxyServiceError.noJobForSlot(sourcePath: sourcePath, quality: quality)
                 }
                 let status = try await service.endedJobStatus(jobId: jobID) ?? record.status
-                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status.rawValue)
+                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status)
             default:
                 throw ResponseError.invalidParams("exactly one of 'jobId' and 'sourcePath' is required")
             }

@@ -1,4 +1,5 @@
 import JSONRPC
+import Proxies
 
 /// `status {sourcePath, quality?}` → the catalogue record of a source's proxy at a quality, or `{status: "none"}`.
 struct StatusRequest: RequestType {
@@ -6,7 +7,7 @@ struct StatusRequest: RequestType {
     static let method = "status"
 
     var sourcePath: String
-    var quality: QualityParam?
+    var quality: ProxyQuality?
 }
 
 /// Either a record or "nothing known", encoded as one or the other.
@@ -25,5 +26,5 @@ enum StatusResult: Encodable, Sendable {
 struct NoProxyResult: Encodable, Sendable {
     var status = "none"
     var sourcePath: String
-    var quality: String
+    var quality: ProxyQuality
 }
