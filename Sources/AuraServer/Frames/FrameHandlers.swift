@@ -59,6 +59,6 @@ extension AuraMediaServer {
 
 /// A playhead position on its way to the preloader (positions are handled one at a time, in arrival order).
 struct PlayheadUpdate: Sendable {
-    var params: SetPlayheadParams
+    var params: SetPlayheadNotification
     var shape: FrameShape?
 }

@@ -2,13 +2,11 @@ import Media
 import JSONRPC
 
 /// `setPlayhead` (client → server): where the playhead is and how it moves; the server decodes ahead of it
-/// (protocol/spec.md §8.17).
-enum SetPlayheadNotification: NotificationType {
-    typealias Params = SetPlayheadParams
+/// (protocol/spec.md §8.17). Like a request type, the notification is its params.
+struct SetPlayheadNotification: NotificationType, Decodable {
+    typealias Params = SetPlayheadNotification
     static let method = "setPlayhead"
-}
 
-struct SetPlayheadParams: Decodable, Sendable {
     var sourcePath: String
     var time: Double
     /// 0 paused, 1 playing, negative in reverse, other values shuttle speeds.

@@ -1,12 +1,11 @@
 import JSONRPC
 
-/// `telemetry/report {playbackFps?, scrubLatencyMs?, droppedFrames?, cacheHit?}`: what the client measured.
-enum TelemetryReportNotification: NotificationType {
-    typealias Params = TelemetryReportParams
+/// `telemetry/report {playbackFps?, scrubLatencyMs?, droppedFrames?, cacheHit?}`: what the client measured. Like a
+/// request type, the notification is its params.
+struct TelemetryReportNotification: NotificationType, Decodable {
+    typealias Params = TelemetryReportNotification
     static let method = "telemetry/report"
-}
 
-struct TelemetryReportParams: Decodable, Sendable {
     var playbackFps: Double?
     var scrubLatencyMs: Double?
     var droppedFrames: Int?
