@@ -11,7 +11,8 @@ import Waveforms
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
 ///
 /// It owns the session's state (settings, preview mode) and the services; the transport (`JSONRPC`) owns
-/// framing, lifecycle and cancellation. One file per protocol area registers its methods.
+/// framing, lifecycle and cancellation. Each request type (which is its params) has a file of its own, and one
+/// `*Handlers.swift` file per protocol area registers its methods.
 public final class AuraMediaServer: Sendable {
     /// The server's name and version, reported by `initialize`.
     public static let name = "aura-media"
@@ -60,7 +61,7 @@ public final class AuraMediaServer: Sendable {
     public init(settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger,
                 settingsFile: (file: SettingsFile, loaded: SettingsFile.Loaded)? = nil) {
         self.settings = Mutex(settings)
-        previewState = Mutex(PreviewState(mode: .proxy, quality: ProxyPreset(rawValue: settings.defaultQuality) ?? .default))
+        previewState = Mutex(PreviewState(mode: .proxy, quality: settings.defaultQuality))
         self.settingsFile = settingsFile?.file
         settingsFileStatus = settingsFile.map { file, loaded in
             switch loaded {
@@ -102,7 +103,7 @@ public final class AuraMediaServer: Sendable {
     }
 
     /// The quality requests use when they name none (setting `defaultQuality`).
-    var defaultPreset: ProxyPreset { ProxyPreset(rawValue: currentSettings.defaultQuality) ?? .default }
+    var defaultQuality: ProxyQuality { currentSettings.defaultQuality }
 
     /// The settings in force.
     public var currentSettings: ServerSettings { settings.withLock { $0 } }
@@ -136,6 +137,7 @@ public final class AuraMediaServer: Sendable {
         PingRequest.register(in: &table)
         ProbeRequest.register(in: &table)
         registerProxyMethods(in: &table)
+        registerCacheMethods(in: &table)
         registerPreviewMethods(in: &table)
         registerSettingsMethods(in: &table)
         registerWaveformMethods(in: &table)

@@ -14,7 +14,9 @@ enum FuzzMethods {
         var channels: [Int]?
     }
 
-    struct EchoParams: Codable, Sendable {
+    struct Echo: RequestType, Codable {
+        static let method = "fuzz/echo"
+        typealias Response = Echo
         var path: String
         var count: Int?
         var ratio: Double?
@@ -26,26 +28,15 @@ enum FuzzMethods {
         var priority: Int8?
     }
 
-    enum Echo: RequestType {
-        static let method = "fuzz/echo"
-        typealias Params = EchoParams
-        typealias Result = EchoParams
-    }
-
-    struct SlowParams: Decodable, Sendable {
+    struct Slow: RequestType {
+        static let method = "fuzz/slow"
+        typealias Response = Bool
         var microseconds: Int?
     }
 
-    enum Slow: RequestType {
-        static let method = "fuzz/slow"
-        typealias Params = SlowParams
-        typealias Result = Bool
-    }
-
-    enum Fail: RequestType {
+    struct Fail: RequestType, ParamsIgnored {
         static let method = "fuzz/fail"
-        typealias Params = NoParams
-        typealias Result = Bool
+        typealias Response = Bool
     }
 
     struct NoteParams: Decodable, Sendable {

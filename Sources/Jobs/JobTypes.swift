@@ -35,6 +35,18 @@ public struct JobSnapshot<Key: Hashable & Sendable>: Sendable, Equatable {
     public var progress: JobProgress
     /// True while the job is queued because another process is doing its work (`JobWork.claim` said so).
     public var waitingElsewhere: Bool
+
+    public init(id: String, key: Key, label: String, variant: String, priority: Int, status: JobStatus, progress: JobProgress,
+                waitingElsewhere: Bool = false) {
+        self.id = id
+        self.key = key
+        self.label = label
+        self.variant = variant
+        self.priority = priority
+        self.status = status
+        self.progress = progress
+        self.waitingElsewhere = waitingElsewhere
+    }
 }
 
 /// How a job ended.

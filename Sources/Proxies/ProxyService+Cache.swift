@@ -5,13 +5,13 @@ import MediaCache
 
 /// Queries and cache management: lookups, uses, stats and `clear` (eviction is `ProxyStore.enforceLimit`).
 extension ProxyService {
-    /// What is known about `sourcePath` at `preset`: this process's job, another process's job, a record, or a
+    /// What is known about `sourcePath` at `quality`: this process's job, another process's job, a record, or a
     /// stale record. When the source was moved, the record found by content is reported under the new path (and
     /// remembered there). A record of a job whose process is gone is settled (marked failed) on the way.
-    public func lookup(sourcePath: String, preset: ProxyPreset) async throws -> ProxyLookup {
+    public func lookup(sourcePath: String, quality: ProxyQuality) async throws -> ProxyLookup {
         let fingerprint = try await fingerprint(path: sourcePath)
-        let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: preset)
-        let job = await queue.activeJob(for: slot).map(ProxyJobSnapshot.init)
+        let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: quality)
+        let job = await queue.activeJob(for: slot)
         return try await BlockingQueue.run { [store] in
             try Self.lookup(slot, sourcePath: sourcePath, fingerprint: fingerprint, job: job, in: store)
         }
@@ -20,11 +20,11 @@ extension ProxyService {
     private static func lookup(_ slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, job: ProxyJobSnapshot?,
                                in store: ProxyStore) throws -> ProxyLookup {
         let catalog = store.catalog
-        guard var record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue) else {
+        guard var record = try catalog.record(slot) else {
             if let job {
                 return .active(reported(job, on: nil, slot: slot, fingerprint: fingerprint, store: store), job)
             }
-            if let old = try catalog.latestRecord(sourcePath: sourcePath, quality: slot.quality.rawValue) {
+            if let old = try catalog.latestRecord(sourcePath: sourcePath, quality: slot.quality) {
                 return .stale(old)
             }
             return .none
@@ -41,12 +41,13 @@ extension ProxyService {
         case .queued, .generating:
             if try store.janitor.isLive(record) {
                 return .active(record, ProxyJobSnapshot(
-                    id: record.jobId ?? "", sourcePath: sourcePath, quality: slot.quality, priority: 0, status: record.status,
-                    progressPercent: record.progressPercent, message: "in another aura-media process"))
+                    id: record.jobId ?? "", key: slot, label: sourcePath, variant: "", priority: 0,
+                    status: record.status == .queued ? .queued : .running,
+                    progress: JobProgress(percent: record.progressPercent, message: "in another aura-media process")))
             }
             // Its process is gone: settle it now rather than at the next start.
             try store.janitor.cleanUp(slot)
-            guard var settled = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue) else { return .none }
+            guard var settled = try catalog.record(slot) else { return .none }
             settled.sourcePath = sourcePath
             return .record(settled)
         case .completed where fileSize(URL(fileURLWithPath: record.proxyPath)) == nil:
@@ -60,20 +61,16 @@ extension ProxyService {
     /// The record to show for this process's job: the slot's record when it is the job's, else the job's plan.
     private static func reported(_ job: ProxyJobSnapshot, on record: ProxyRecord?, slot: ProxySlot, fingerprint: SourceFingerprint,
                                  store: ProxyStore) -> ProxyRecord {
-        var shown = record ?? ProxyRecord(
-            id: nil, sourcePath: job.sourcePath, sourceFingerprint: slot.fingerprintKey, sourceSizeBytes: fingerprint.sizeBytes,
-            sourceModificationTime: fingerprint.modificationTime, sourceEdgeHash: fingerprint.edgeHash,
-            quality: slot.quality.rawValue, scalePercent: nil, proxyPath: store.directory.proxyURL(slot).path, width: 0,
-            height: 0, videoBitRate: slot.quality.videoBitRate, audioBitRate: nil, durationSeconds: 0, frameRate: nil,
-            hasAudio: false, videoEncoder: nil, proxySizeBytes: 0, status: job.status, progressPercent: 0, error: nil,
-            createdAt: Date(), lastAccessedAt: Date(), jobId: job.id, ownerId: store.lease.id)
+        var shown = record ?? .planned(slot, sourcePath: job.sourcePath, fingerprint: fingerprint,
+                                       proxyPath: store.directory.proxyURL(slot).path, scalePercent: nil, durationSeconds: 0,
+                                       status: job.proxyStatus, jobId: job.id, ownerId: store.lease.id, at: Date())
         if shown.jobId != job.id {
             // Another process's record while this job waits for it: show the job.
             shown.jobId = job.id
             shown.error = nil
         }
-        shown.status = job.status
-        shown.progressPercent = job.progressPercent
+        shown.status = job.proxyStatus
+        shown.progressPercent = job.progress.percent
         return shown
     }
 
@@ -90,15 +87,13 @@ extension ProxyService {
         let completed = try await BlockingQueue.run { [catalog] in try catalog.completedByLeastRecentUse() }
         var stats = ProxyCacheStats(totalProxies: 0, totalCacheSizeBytes: 0, totalSourceSizeBytes: 0, cacheLimitBytes: limit,
                                     queuedJobs: counts.queued, runningJobs: counts.running,
-                                    byQuality: Dictionary(uniqueKeysWithValues: ProxyPreset.allCases.map { ($0, .init(count: 0, sizeBytes: 0)) }))
+                                    byQuality: Dictionary(uniqueKeysWithValues: ProxyQuality.allCases.map { ($0, .init(count: 0, sizeBytes: 0)) }))
         for record in completed {
             stats.totalProxies += 1
             stats.totalCacheSizeBytes += record.proxySizeBytes
             stats.totalSourceSizeBytes += record.sourceSizeBytes
-            if let preset = ProxyPreset(rawValue: record.quality) {
-                stats.byQuality[preset]?.count += 1
-                stats.byQuality[preset]?.sizeBytes += record.proxySizeBytes
-            }
+            stats.byQuality[record.quality]?.count += 1
+            stats.byQuality[record.quality]?.sizeBytes += record.proxySizeBytes
         }
         return stats
     }

@@ -58,13 +58,13 @@ public final class ProxyService: Sendable {
         if info.formatName == "image2" || info.formatName.hasSuffix("_pipe") || (video.frameCount == 1 && (info.durationSeconds ?? 0) < 0.1) {
             throw MediaError.unsupported(path: path, reason: "a still image cannot have a video proxy")
         }
-        let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: request.preset)
+        let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: request.quality)
         // A fresh proxy answers at once, unless a job of this process is (re)making the slot.
         if !request.overwrite, await queue.activeJob(for: slot) == nil,
            let record = try await BlockingQueue.run({ [store] in
                try store.reusableProxy(for: slot, scalePercent: request.scalePercent, at: path)
            }) {
-            return ProxyTicket(jobId: record.jobId ?? "", status: .completed, sourcePath: path, quality: request.preset,
+            return ProxyTicket(jobId: record.jobId ?? "", status: .completed, sourcePath: path, quality: request.quality,
                                progressPercent: 100, joined: false, record: record)
         }
         let work = ProxyJobWork(store: store, slot: slot, request: request, fingerprint: fingerprint,
@@ -73,14 +73,13 @@ public final class ProxyService: Sendable {
         do {
             ticket = try await queue.submit(.init(
                 key: slot, label: path, variant: request.scalePercent.map { "scale-\($0)" } ?? "box",
-                priority: request.priority, background: request.background, listener: listener.map(JobListener.init),
+                priority: request.priority, background: request.background, listener: listener,
                 work: work.jobWork))
         } catch JobQueue<ProxySlot, ProxyRecord>.QueueError.shutDown {
             throw MediaError.cancelled
         }
-        let snapshot = ProxyJobSnapshot(ticket.snapshot)
-        return ProxyTicket(jobId: snapshot.id, status: snapshot.status, sourcePath: path, quality: request.preset,
-                           progressPercent: snapshot.progressPercent, joined: ticket.joined, record: nil)
+        return ProxyTicket(jobId: ticket.snapshot.id, status: ticket.snapshot.proxyStatus, sourcePath: path, quality: request.quality,
+                           progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil)
     }
 
     /// Waits until the job ends and returns its proxy. Throws the job's `MediaError` when it failed,
@@ -109,15 +108,15 @@ public final class ProxyService: Sendable {
     @discardableResult
     public func cancel(jobId: String) async -> ProxyJobSnapshot? {
         guard let (snapshot, accepted) = await queue.cancel(id: jobId) else { return nil }
-        var shown = ProxyJobSnapshot(snapshot)
+        var shown = snapshot
         if accepted { shown.status = .cancelled }
         return shown
     }
 
     /// Cancels this process's active job for a source and quality; nil when there is none.
-    public func cancel(sourcePath: String, preset: ProxyPreset) async throws -> ProxyJobSnapshot? {
+    public func cancel(sourcePath: String, quality: ProxyQuality) async throws -> ProxyJobSnapshot? {
         let fingerprint = try await fingerprint(path: sourcePath)
-        guard let job = await queue.activeJob(for: ProxySlot(fingerprintKey: fingerprint.key, quality: preset)) else { return nil }
+        guard let job = await queue.activeJob(for: ProxySlot(fingerprintKey: fingerprint.key, quality: quality)) else { return nil }
         return await cancel(jobId: job.id)
     }
 

@@ -22,7 +22,7 @@ public struct ProxyTicket: Sendable, Equatable {
     public var jobId: String
     public var status: ProxyStatus
     public var sourcePath: String
-    public var quality: ProxyPreset
+    public var quality: ProxyQuality
     public var progressPercent: Double
     /// True when the request joined a job that was already queued or running.
     public var joined: Bool
@@ -66,7 +66,7 @@ public struct ProxyCacheStats: Sendable, Equatable {
     public var cacheLimitBytes: Int64
     public var queuedJobs: Int
     public var runningJobs: Int
-    public var byQuality: [ProxyPreset: QualityTotals]
+    public var byQuality: [ProxyQuality: QualityTotals]
 
     /// totalCacheSizeBytes / totalSourceSizeBytes; 0 without sources.
     public var compressionRatio: Double {
@@ -95,7 +95,7 @@ public struct ClearResult: Sendable, Equatable {
 public enum ProxyServiceError: Error, Sendable, Equatable, CustomStringConvertible {
     case jobNotFound(String)
     /// No job (active or recorded) for a source at a quality.
-    case noJobForSlot(sourcePath: String, quality: String)
+    case noJobForSlot(sourcePath: String, quality: ProxyQuality)
     /// The job was cancelled because a request with other sizing took its slot.
     case replaced(jobId: String, by: String)
 

@@ -45,7 +45,7 @@ final class ProxyStore: Sendable {
 
     /// The slot's completed proxy when it can answer a request of this sizing (its file is whole), noted as used.
     func reusableProxy(for slot: ProxySlot, scalePercent: Int?, at path: String) throws -> ProxyRecord? {
-        guard var record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue),
+        guard var record = try catalog.record(slot),
               record.status == .completed, record.scalePercent == scalePercent,
               fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes else { return nil }
         try noteUse(of: record, at: path)

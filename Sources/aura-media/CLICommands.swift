@@ -15,13 +15,13 @@ struct GenerateCommand: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "Preset: Draft, Preview or High.")
+    @Option(help: "Quality: Draft, Preview or High.")
     var quality: String = "Preview"
 
     @Option(help: "Queue priority (higher first).")
     var priority: Int = 0
 
-    @Option(name: .customLong("scale-percent"), help: "Scale to this percentage (25-75) instead of the preset's box.")
+    @Option(name: .customLong("scale-percent"), help: "Scale to this percentage (25-75) instead of the quality's box.")
     var scalePercent: Int?
 
     @Flag(help: "Regenerate proxies that already exist.")
@@ -37,7 +37,7 @@ struct GenerateCommand: AsyncParsableCommand {
     var files: [String]
 
     func validate() throws {
-        guard ProxyPreset(rawValue: quality) != nil else { throw ValidationError("--quality must be Draft, Preview or High") }
+        guard ProxyQuality(rawValue: quality) != nil else { throw ValidationError("--quality must be Draft, Preview or High") }
         if let scalePercent, !(25...75).contains(scalePercent) { throw ValidationError("--scale-percent must be between 25 and 75") }
         guard HardwareAcceleration(rawValue: hardwareAcceleration) != nil else { throw ValidationError("--hardware-acceleration must be off or auto") }
         guard (1...16).contains(maxConcurrentJobs) else { throw ValidationError("--jobs must be between 1 and 16") }
@@ -52,7 +52,7 @@ struct GenerateCommand: AsyncParsableCommand {
             configuration: ProxyServiceConfiguration(cacheLimitBytes: settings.cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
                                                      hardwareAcceleration: HardwareAcceleration(rawValue: hardwareAcceleration) ?? .off),
             observer: display, logger: Logger(label: "aura.generate"))
-        let preset = ProxyPreset(rawValue: quality)!
+        let proxyQuality = ProxyQuality(rawValue: quality)!
         let started = Date()
         var rows: [[String]] = []
         var failures = 0
@@ -63,7 +63,7 @@ struct GenerateCommand: AsyncParsableCommand {
                     let begin = Date()
                     do {
                         let ticket = try await service.generate(ProxyRequest(
-                            sourcePath: path, preset: preset, scalePercent: scalePercent, priority: priority,
+                            sourcePath: path, quality: proxyQuality, scalePercent: scalePercent, priority: priority,
                             overwrite: overwrite, background: false))
                         let record: ProxyRecord
                         if let cached = ticket.record {
@@ -116,9 +116,9 @@ struct StatsCommand: AsyncParsableCommand {
             ["space saved", String(format: "%.1f %%", stats.spaceSavedPercent)],
             ["cache limit", ByteCountFormatter.string(fromByteCount: stats.cacheLimitBytes, countStyle: .file)],
         ]
-        for preset in ProxyPreset.allCases {
-            let totals = stats.byQuality[preset]
-            rows.append([preset.rawValue, "\(totals?.count ?? 0) (\(ByteCountFormatter.string(fromByteCount: totals?.sizeBytes ?? 0, countStyle: .file)))"])
+        for quality in ProxyQuality.allCases {
+            let totals = stats.byQuality[quality]
+            rows.append([quality.rawValue, "\(totals?.count ?? 0) (\(ByteCountFormatter.string(fromByteCount: totals?.sizeBytes ?? 0, countStyle: .file)))"])
         }
         let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: Logger(label: "aura.stats"))
         let usage = try await waveforms.usage()
@@ -205,13 +205,13 @@ final class ProgressDisplay: ProxyJobObserver {
     }
 
     func jobProgressed(_ job: ProxyJobSnapshot) {
-        let percent = Int(job.progressPercent)
+        let percent = Int(job.progress.percent)
         if interactive {
             let width = 30
             let filled = width * percent / 100
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let eta = job.etaSeconds.map { String(format: " ETA %.0fs", $0) } ?? ""
-            let fps = job.framesPerSecond.map { String(format: " %.0f fps", $0) } ?? ""
+            let eta = job.progress.etaSeconds.map { String(format: " ETA %.0fs", $0) } ?? ""
+            let fps = job.progress.rate.map { String(format: " %.0f fps", $0) } ?? ""
             update(job, text: "\(bar) \(String(format: "%3d", percent))%\(fps)\(eta)")
         } else {
             let step = percent / 10
@@ -220,7 +220,7 @@ final class ProgressDisplay: ProxyJobObserver {
                 state.lastStep[job.id] = step
                 return true
             }
-            if changed { update(job, text: "\(percent)% \(job.message ?? "")") }
+            if changed { update(job, text: "\(percent)% \(job.progress.message ?? "")") }
         }
     }
 

@@ -24,7 +24,7 @@ struct ImportCommand: AsyncParsableCommand {
     var paths: [String]
 
     func validate() throws {
-        if let quality, ProxyPreset(rawValue: quality) == nil { throw ValidationError("--quality must be Draft, Preview or High") }
+        if let quality, ProxyQuality(rawValue: quality) == nil { throw ValidationError("--quality must be Draft, Preview or High") }
     }
 
     func run() async throws {
@@ -38,7 +38,7 @@ struct ImportCommand: AsyncParsableCommand {
         let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: logger)
         let importer = MediaImporter(proxies: proxies, waveforms: waveforms, settings: settings)
         let absolute = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let items = await importer.run(paths: absolute, quality: quality.flatMap(ProxyPreset.init(rawValue:)), recursive: recursive)
+        let items = await importer.run(paths: absolute, quality: quality.flatMap(ProxyQuality.init(rawValue:)), recursive: recursive)
         var rows: [[String]] = []
         var failures = 0
         for item in items {
@@ -67,7 +67,7 @@ struct ImportCommand: AsyncParsableCommand {
                 }
             }
             if status == "failed" { failures += 1 }
-            rows.append([item.path, status, item.kind ?? "", item.quality.map { "\(proxy) (\($0))" } ?? proxy, waveform, reason])
+            rows.append([item.path, status, item.kind ?? "", item.quality.map { "\(proxy) (\($0.rawValue))" } ?? proxy, waveform, reason])
         }
         print(Table.render(header: ["path", "status", "kind", "proxy", "waveform", "reason"], rows: rows))
         await waveforms.shutdown()

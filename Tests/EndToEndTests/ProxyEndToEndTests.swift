@@ -329,6 +329,7 @@ struct ProxyEndToEndTests {
         let clip = try Fixtures.shortClip()
         let badQuality = try await server.request("generate", ["sourcePath": .string(clip.path), "quality": .string("Ultra")])
         #expect(badQuality.errorCode == -32602 && badQuality.errorMessage.contains("'quality'"), "\(badQuality)")
+        #expect(badQuality.errorMessage.contains(#""Draft", "Preview", "High""#), "the accepted values: \(badQuality)")
         let badScale = try await server.request("generate", ["sourcePath": .string(clip.path), "scalePercent": .int(10)])
         #expect(badScale.errorCode == -32602)
         #expect(badScale.errorMessage == "parameter 'scalePercent' must be between 25 and 75")

@@ -3,56 +3,45 @@ import TestSupport
 import Testing
 @testable import JSONRPC
 
-struct EchoParams: Codable, Sendable {
+/// The methods the tests call, each a request type that is its params, as a server's are.
+struct EchoRequest: RequestType, Codable {
+    typealias Response = EchoRequest
+    static let method = "echo"
     var text: String
     var count: Int?
 }
 
-struct ShapeParams: Decodable, Sendable {
-    enum Shape: String, EnumParam, Sendable { case round, square }
-    var shape: Shape
-}
-
-/// The methods the tests call, each name tied to its types as a server's are.
-enum EchoRequest: RequestType {
-    typealias Params = EchoParams
-    typealias Result = EchoParams
-    static let method = "echo"
-}
-
-enum SleepRequest: RequestType {
-    typealias Params = EchoParams
-    typealias Result = EchoParams
+struct SleepRequest: RequestType, Codable {
+    typealias Response = SleepRequest
     static let method = "sleep"
+    var text: String
+    var count: Int?
 }
 
-enum StreamRequest: RequestType {
-    typealias Params = NoParams
-    typealias Result = [Int]
+struct StreamRequest: RequestType, ParamsIgnored {
+    typealias Response = [Int]
     static let method = "stream"
 }
 
-enum PreEncodedRequest: RequestType {
-    typealias Params = NoParams
-    typealias Result = EncodedJSON
+struct PreEncodedRequest: RequestType, ParamsIgnored {
+    typealias Response = EncodedJSON
     static let method = "preEncoded"
 }
 
-enum ShapeRequest: RequestType {
-    typealias Params = ShapeParams
-    typealias Result = String
+struct ShapeRequest: RequestType {
+    enum Shape: String, EnumParam, Sendable { case round, square }
+    typealias Response = String
     static let method = "shape"
+    var shape: Shape
 }
 
-enum FailRequest: RequestType {
-    typealias Params = NoParams
-    typealias Result = Int
+struct FailRequest: RequestType, ParamsIgnored {
+    typealias Response = Int
     static let method = "fail"
 }
 
-enum CrashRequest: RequestType {
-    typealias Params = NoParams
-    typealias Result = Int
+struct CrashRequest: RequestType, ParamsIgnored {
+    typealias Response = Int
     static let method = "crash"
 }
 

@@ -7,19 +7,19 @@ import Testing
 @Suite struct ProxyCatalogTests {
     @Test func replaceKeepsOneRecordPerSlot() throws {
         let catalog = try ProxyCatalog(directory: ProxyFixtures.scratch("catalog"))
-        let first = try catalog.replace(makeRecord(fingerprint: "aaaaaaaaaaaaaaaa", quality: "Preview", status: .failed, jobId: "job-1"))
-        let second = try catalog.replace(makeRecord(fingerprint: "aaaaaaaaaaaaaaaa", quality: "Preview", status: .queued, jobId: "job-2"))
-        let otherQuality = try catalog.replace(makeRecord(fingerprint: "aaaaaaaaaaaaaaaa", quality: "Draft", jobId: "job-3"))
+        let first = try catalog.replace(makeRecord(fingerprint: "aaaaaaaaaaaaaaaa", quality: .preview, status: .failed, jobId: "job-1"))
+        let second = try catalog.replace(makeRecord(fingerprint: "aaaaaaaaaaaaaaaa", quality: .preview, status: .queued, jobId: "job-2"))
+        let otherQuality = try catalog.replace(makeRecord(fingerprint: "aaaaaaaaaaaaaaaa", quality: .draft, jobId: "job-3"))
         #expect(first.id != nil && second.id != nil && first.id != second.id)
         let all = try catalog.allRecords()
         #expect(all.count == 2)
-        #expect(Set(all.map(\.quality)) == ["Preview", "Draft"])
-        let slot = try #require(try catalog.record(fingerprint: "aaaaaaaaaaaaaaaa", quality: "Preview"))
+        #expect(Set(all.map(\.quality)) == [.preview, .draft])
+        let slot = try #require(try catalog.record(ProxySlot(fingerprintKey: "aaaaaaaaaaaaaaaa", quality: .preview)))
         #expect(slot.id == second.id && slot.jobId == "job-2" && slot.status == .queued)
         #expect(try catalog.record(jobId: "job-1") == nil)
         #expect(try catalog.record(jobId: "job-3")?.id == otherQuality.id)
-        #expect(try catalog.record(id: otherQuality.id!)?.quality == "Draft")
-        #expect(try catalog.record(fingerprint: "bbbbbbbbbbbbbbbb", quality: "Preview") == nil)
+        #expect(try catalog.record(id: otherQuality.id!)?.quality == .draft)
+        #expect(try catalog.record(ProxySlot(fingerprintKey: "bbbbbbbbbbbbbbbb", quality: .preview)) == nil)
     }
 
     @Test func latestRecordIsTheNewestForThatPathAndQuality() throws {
@@ -28,12 +28,12 @@ import Testing
         try catalog.replace(makeRecord(fingerprint: "0000000000000001", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-300), jobId: "old"))
         try catalog.replace(makeRecord(fingerprint: "0000000000000002", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-10), jobId: "new"))
         try catalog.replace(makeRecord(fingerprint: "0000000000000003", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-200), jobId: "middle"))
-        try catalog.replace(makeRecord(fingerprint: "0000000000000004", quality: "Draft", sourcePath: "/m/a.mp4", createdAt: now, jobId: "draft"))
+        try catalog.replace(makeRecord(fingerprint: "0000000000000004", quality: .draft, sourcePath: "/m/a.mp4", createdAt: now, jobId: "draft"))
         try catalog.replace(makeRecord(fingerprint: "0000000000000005", sourcePath: "/m/b.mp4", createdAt: now, jobId: "other"))
-        #expect(try catalog.latestRecord(sourcePath: "/m/a.mp4", quality: "Preview")?.jobId == "new")
-        #expect(try catalog.latestRecord(sourcePath: "/m/a.mp4", quality: "Draft")?.jobId == "draft")
-        #expect(try catalog.latestRecord(sourcePath: "/m/c.mp4", quality: "Preview") == nil)
-        #expect(try catalog.records(sourcePath: "/m/a.mp4").count == 4)
+        #expect(try catalog.latestRecord(sourcePath: "/m/a.mp4", quality: .preview)?.jobId == "new")
+        #expect(try catalog.latestRecord(sourcePath: "/m/a.mp4", quality: .draft)?.jobId == "draft")
+        #expect(try catalog.latestRecord(sourcePath: "/m/c.mp4", quality: .preview) == nil)
+        #expect(try catalog.allRecords().filter { $0.sourcePath == "/m/a.mp4" }.count == 4)
     }
 
     @Test func completedRecordsComeLeastRecentlyUsedFirstAndTouchReorders() throws {
@@ -58,7 +58,7 @@ import Testing
         let created = Date().addingTimeInterval(-3600)
         do {
             let catalog = try ProxyCatalog(directory: directory)
-            var record = try catalog.replace(makeRecord(fingerprint: "1234567890abcdef", quality: "High", sourcePath: "/m/keep.mov",
+            var record = try catalog.replace(makeRecord(fingerprint: "1234567890abcdef", quality: .high, sourcePath: "/m/keep.mov",
                                                         proxySizeBytes: 4242, createdAt: created, jobId: "job-keep"))
             record.progressPercent = 100
             record.error = "none"
@@ -66,7 +66,7 @@ import Testing
         }
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("catalogue.sqlite").path))
         let reopened = try ProxyCatalog(directory: directory)
-        let record = try #require(try reopened.record(fingerprint: "1234567890abcdef", quality: "High"))
+        let record = try #require(try reopened.record(ProxySlot(fingerprintKey: "1234567890abcdef", quality: .high)))
         #expect(record.sourcePath == "/m/keep.mov")
         #expect(record.proxySizeBytes == 4242)
         #expect(record.jobId == "job-keep")

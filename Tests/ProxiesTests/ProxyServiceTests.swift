@@ -36,7 +36,7 @@ struct ProxyServiceTests {
     @Test func generateMakesACompletedRecordWithItsFileOnDisk() async throws {
         let source = try Self.tinyCopies(1, "gen")[0]
         let (service, observer, cache) = try makeService()
-        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         #expect(!ticket.joined)
         #expect(ticket.status == .queued || ticket.status == .generating)
         #expect(ticket.jobId.hasPrefix("job-"))
@@ -59,26 +59,26 @@ struct ProxyServiceTests {
         #expect(record.videoEncoder == "libx264")
         #expect(ProxyFixtures.proxyFiles(cache) == ["\(fingerprint.key)-Draft.mp4"], "no partial file may be left")
 
-        let percents = observer.progress(of: ticket.jobId).map(\.progressPercent)
+        let percents = observer.progress(of: ticket.jobId).map(\.progress.percent)
         #expect(percents == percents.sorted())
         #expect(percents.last == 100)
         #expect(observer.finishCount(of: ticket.jobId) == 1)
 
-        guard case .record(let found) = try await service.lookup(sourcePath: source.path, preset: .draft) else {
+        guard case .record(let found) = try await service.lookup(sourcePath: source.path, quality: .draft) else {
             Issue.record("the completed proxy is not found")
             return
         }
         #expect(found.status == .completed && found.proxySizeBytes == record.proxySizeBytes)
-        #expect(try await service.lookup(sourcePath: source.path, preset: .high).kind == "none")
+        #expect(try await service.lookup(sourcePath: source.path, quality: .high).kind == "none")
 
         // A fresh existing proxy answers at once, without a job.
-        let again = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let again = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         #expect(again.status == .completed && again.jobId == ticket.jobId && !again.joined && again.progressPercent == 100)
         #expect(again.record?.proxyPath == record.proxyPath)
         #expect(await service.activeJobCount == 0)
 
         // overwrite regenerates into the same slot.
-        let overwrite = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft, overwrite: true))
+        let overwrite = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, overwrite: true))
         #expect(overwrite.jobId != ticket.jobId && overwrite.status != .completed)
         let second = try #require(try await observer.waitForOutcome(of: overwrite.jobId).completedRecord)
         #expect(ProxyFixtures.size(second.proxyPath) == second.proxySizeBytes)
@@ -108,20 +108,20 @@ struct ProxyServiceTests {
         let blocker = try ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
-        let first = try await service.generate(ProxyRequest(sourcePath: blocker.path, preset: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft))
         try await observer.waitUntilHeld()
-        let second = try await service.generate(ProxyRequest(sourcePath: blocker.path, preset: .draft, background: false))
+        let second = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, background: false))
         #expect(!first.joined)
         #expect(second.joined && second.jobId == first.jobId)
         #expect(second.status == .generating)
         // Another quality is another slot, so another job (queued behind the first).
-        let high = try await service.generate(ProxyRequest(sourcePath: blocker.path, preset: .high))
+        let high = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .high))
         #expect(!high.joined && high.jobId != first.jobId && high.status == .queued)
         let stats = try await service.stats()
         #expect(stats.runningJobs == 1 && stats.queuedJobs == 1)
         #expect(await service.activeJobCount == 2)
         // Other sizing replaces the running job.
-        let scaled = try await service.generate(ProxyRequest(sourcePath: blocker.path, preset: .draft, scalePercent: 50))
+        let scaled = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, scalePercent: 50))
         #expect(!scaled.joined && scaled.jobId != first.jobId)
         observer.release()
         let replaced = try await observer.waitForOutcome(of: first.jobId)
@@ -140,13 +140,13 @@ struct ProxyServiceTests {
         let sources = try Self.tinyCopies(4, "priority")
         observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, preset: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try #require(blocker.status == .generating)
         try await observer.waitUntilHeld()
-        let low1 = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft, priority: 0))
-        let high1 = try await service.generate(ProxyRequest(sourcePath: sources[1].path, preset: .draft, priority: 5))
-        let low2 = try await service.generate(ProxyRequest(sourcePath: sources[2].path, preset: .draft, priority: 0))
-        let high2 = try await service.generate(ProxyRequest(sourcePath: sources[3].path, preset: .draft, priority: 5))
+        let low1 = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 0))
+        let high1 = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, priority: 5))
+        let low2 = try await service.generate(ProxyRequest(sourcePath: sources[2].path, quality: .draft, priority: 0))
+        let high2 = try await service.generate(ProxyRequest(sourcePath: sources[3].path, quality: .draft, priority: 5))
         try #require([low1, high1, low2, high2].allSatisfy { $0.status == .queued }, "the blocker ended too early")
         let stats = try await service.stats()
         #expect(stats.queuedJobs == 4 && stats.runningJobs == 1)
@@ -165,15 +165,15 @@ struct ProxyServiceTests {
         let sources = try Self.tinyCopies(2, "raise")
         observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, preset: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try await observer.waitUntilHeld()
-        let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft, priority: 0))
-        let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, preset: .draft, priority: 1))
-        let raised = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft, priority: 5))
+        let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 0))
+        let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, priority: 1))
+        let raised = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 5))
         try #require(a.status == .queued && b.status == .queued, "the blocker ended too early")
         #expect(raised.joined && raised.jobId == a.jobId && raised.status == .queued)
         // Asking again with a lower priority never lowers it.
-        let lowered = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft, priority: -3))
+        let lowered = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: -3))
         #expect(lowered.joined && lowered.jobId == a.jobId)
         await service.cancel(jobId: blocker.jobId)
         observer.release()
@@ -191,22 +191,22 @@ struct ProxyServiceTests {
         let sources = try Self.tinyCopies(2, "cancel-queued")
         observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, preset: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try await observer.waitUntilHeld()
-        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft))
-        let bySlot = try await service.generate(ProxyRequest(sourcePath: sources[1].path, preset: .preview))
+        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
+        let bySlot = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .preview))
         try #require(queued.status == .queued && bySlot.status == .queued)
 
         let snapshot = await service.cancel(jobId: queued.jobId)
         #expect(snapshot?.id == queued.jobId)
         #expect(observer.outcome(of: queued.jobId)?.name == "cancelled", "a queued job ends at once")
-        let slotSnapshot = try await service.cancel(sourcePath: sources[1].path, preset: .preview)
+        let slotSnapshot = try await service.cancel(sourcePath: sources[1].path, quality: .preview)
         #expect(slotSnapshot?.id == bySlot.jobId)
         #expect(try await observer.waitForOutcome(of: bySlot.jobId).name == "cancelled")
         #expect(await service.cancel(jobId: queued.jobId) == nil, "an ended job is no longer active")
-        #expect(try await service.cancel(sourcePath: sources[0].path, preset: .draft) == nil)
+        #expect(try await service.cancel(sourcePath: sources[0].path, quality: .draft) == nil)
 
-        let lookup = try await service.lookup(sourcePath: sources[0].path, preset: .draft)
+        let lookup = try await service.lookup(sourcePath: sources[0].path, quality: .draft)
         #expect(lookup.kind == "record")
         #expect(lookup.visibleRecord?.status == .cancelled)
         #expect(try service.catalogRecord(jobId: bySlot.jobId)?.status == .cancelled)
@@ -217,7 +217,7 @@ struct ProxyServiceTests {
         _ = try await observer.waitForOutcome(of: blocker.jobId)
         #expect(ProxyFixtures.proxyFiles(cache).isEmpty)
         // A cancelled slot gets a new job on the next request.
-        let retry = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft))
+        let retry = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
         #expect(retry.jobId != queued.jobId && retry.status != .completed)
         #expect(try await observer.waitForOutcome(of: retry.jobId).name == "completed")
         await service.shutdown()
@@ -227,12 +227,12 @@ struct ProxyServiceTests {
         let (service, observer, cache) = try makeService()
         observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let ticket = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, preset: .draft, background: false))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, background: false))
         let waiter = Task { try await service.waitForCompletion(jobId: ticket.jobId) }
         try await observer.waitUntilHeld()
         let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
         #expect(partials.count == 1, "the running job writes a partial file: \(ProxyFixtures.proxyFiles(cache))")
-        #expect(try await service.lookup(sourcePath: ProxyFixtures.blocker().path, preset: .draft).visibleRecord?.status == .generating)
+        #expect(try await service.lookup(sourcePath: ProxyFixtures.blocker().path, quality: .draft).visibleRecord?.status == .generating)
         try await Task.sleep(for: .milliseconds(50))  // the waiter is registered
         let snapshot = await service.cancel(jobId: ticket.jobId)
         #expect(snapshot != nil)
@@ -256,7 +256,7 @@ struct ProxyServiceTests {
         let source = try Self.tinyCopies(1, "late-cancel")[0]
         observer.hold(sourcePath: source.path, percent: 100...100)
         defer { observer.release() }
-        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         try await observer.waitUntilHeld()
         let snapshot = await service.cancel(jobId: ticket.jobId)
         #expect(snapshot != nil, "the job is still active, so the cancellation is accepted")
@@ -274,9 +274,9 @@ struct ProxyServiceTests {
         let source = try Self.tinyCopies(1, "late-replace")[0]
         observer.hold(sourcePath: source.path, percent: 100...100)
         defer { observer.release() }
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         try await observer.waitUntilHeld()
-        let second = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft, scalePercent: 50))
+        let second = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, scalePercent: 50))
         #expect(!second.joined && second.jobId != first.jobId)
         observer.release()
         let outcome = try await observer.waitForOutcome(of: first.jobId)
@@ -297,8 +297,8 @@ struct ProxyServiceTests {
         var lost: ProxyRecord?
         do {
             let (service, observer, _) = try makeService(cache: cache)
-            let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft))
-            let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, preset: .draft))
+            let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
+            let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft))
             lost = try await observer.waitForOutcome(of: a.jobId).completedRecord
             kept = try await observer.waitForOutcome(of: b.jobId).completedRecord
             await service.shutdown()
@@ -313,10 +313,10 @@ struct ProxyServiceTests {
         try Data(count: 10).write(to: outside)
         do {
             let catalog = try ProxyCatalog(directory: cache)
-            try catalog.replace(makeRecord(fingerprint: "00000000000000ee", quality: "Draft", status: .generating,
+            try catalog.replace(makeRecord(fingerprint: "00000000000000ee", quality: .draft, status: .generating,
                                            proxyPath: proxies.appendingPathComponent("00000000000000ee-Draft.mp4").path,
                                            proxySizeBytes: 0, jobId: "job-interrupted"))
-            try catalog.replace(makeRecord(fingerprint: "00000000000000dd", quality: "Draft", status: .queued,
+            try catalog.replace(makeRecord(fingerprint: "00000000000000dd", quality: .draft, status: .queued,
                                            proxySizeBytes: 0, jobId: "job-waiting"))
         }
 
@@ -324,8 +324,8 @@ struct ProxyServiceTests {
         #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: keptRecord.proxyPath).lastPathComponent])
         #expect(FileManager.default.fileExists(atPath: outside.path), "files outside the cache are never touched")
         #expect(try service.catalogRecord(jobId: lostRecord.jobId!) == nil, "the record of a vanished file is dropped")
-        #expect(try await service.lookup(sourcePath: sources[0].path, preset: .draft).kind == "none")
-        let survivor = try await service.lookup(sourcePath: sources[1].path, preset: .draft)
+        #expect(try await service.lookup(sourcePath: sources[0].path, quality: .draft).kind == "none")
+        let survivor = try await service.lookup(sourcePath: sources[1].path, quality: .draft)
         #expect(survivor.visibleRecord?.status == .completed)
         #expect(survivor.visibleRecord?.proxySizeBytes == ProxyFixtures.size(keptRecord.proxyPath))
         for jobID in ["job-interrupted", "job-waiting"] {
@@ -344,7 +344,7 @@ struct ProxyServiceTests {
         let (service, observer, cache) = try makeService()
         var records: [ProxyRecord] = []
         for source in sources.prefix(2) {
-            let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+            let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
             records.append(try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord))
         }
         let now = Date()
@@ -358,7 +358,7 @@ struct ProxyServiceTests {
         #expect(observer.notices.isEmpty)
 
         // The third completion goes over the limit: the least recently used proxy goes, and only it.
-        let third = try await service.generate(ProxyRequest(sourcePath: sources[2].path, preset: .draft))
+        let third = try await service.generate(ProxyRequest(sourcePath: sources[2].path, quality: .draft))
         let thirdRecord = try #require(try await observer.waitForOutcome(of: third.jobId).completedRecord)
         #expect(!FileManager.default.fileExists(atPath: records[0].proxyPath), "the LRU proxy is evicted")
         #expect(FileManager.default.fileExists(atPath: records[1].proxyPath))
@@ -374,7 +374,7 @@ struct ProxyServiceTests {
         await service.reconfigure(ProxyServiceConfiguration(cacheLimitBytes: size / 2, maxConcurrentJobs: 1))
         #expect(!FileManager.default.fileExists(atPath: thirdRecord.proxyPath), "the older proxy is evicted")
         #expect(FileManager.default.fileExists(atPath: records[1].proxyPath), "the recently used proxy is kept")
-        #expect(try await service.lookup(sourcePath: sources[1].path, preset: .draft).visibleRecord?.status == .completed)
+        #expect(try await service.lookup(sourcePath: sources[1].path, quality: .draft).visibleRecord?.status == .completed)
         let stats = try await service.stats()
         #expect(stats.totalProxies == 1 && stats.totalCacheSizeBytes == ProxyFixtures.proxyBytes(cache))
         await service.shutdown()
@@ -386,35 +386,35 @@ struct ProxyServiceTests {
         let directory = ProxyFixtures.scratch("stale")
         let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: directory, name: "clip.mp4", mtimeSeconds: 1_700_000_000)
         let (service, observer, _) = try makeService()
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let original = try #require(try await observer.waitForOutcome(of: first.jobId).completedRecord)
 
         // Rewrite the file in place with other content.
         try Data(contentsOf: Self.tinyAlt()).write(to: source)
-        let lookup = try await service.lookup(sourcePath: source.path, preset: .draft)
+        let lookup = try await service.lookup(sourcePath: source.path, quality: .draft)
         #expect(lookup.kind == "stale")
         #expect(lookup.visibleRecord?.status == .stale)
         #expect(lookup.visibleRecord?.proxyPath == original.proxyPath)
 
-        let regenerate = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let regenerate = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         #expect(regenerate.status != .completed, "a stale proxy must never answer a generate")
         #expect(regenerate.jobId != first.jobId && !regenerate.joined)
         let fresh = try #require(try await observer.waitForOutcome(of: regenerate.jobId).completedRecord)
         #expect(fresh.proxyPath != original.proxyPath)
         #expect(fresh.sourceFingerprint == (try SourceFingerprint.of(path: source.path)).key)
-        #expect(try await service.lookup(sourcePath: source.path, preset: .draft).visibleRecord?.proxyPath == fresh.proxyPath)
+        #expect(try await service.lookup(sourcePath: source.path, quality: .draft).visibleRecord?.proxyPath == fresh.proxyPath)
         await service.shutdown()
     }
 
     @Test func aMovedSourceFindsItsProxyAgain() async throws {
         let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("moved-from"), name: "clip.mp4")
         let (service, observer, _) = try makeService()
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let original = try #require(try await observer.waitForOutcome(of: first.jobId).completedRecord)
 
         let moved = ProxyFixtures.scratch("moved-to").appendingPathComponent("renamed.mp4")
         #expect(rename(source.path, moved.path) == 0)
-        let lookup = try await service.lookup(sourcePath: moved.path, preset: .draft)
+        let lookup = try await service.lookup(sourcePath: moved.path, quality: .draft)
         #expect(lookup.kind == "record")
         #expect(lookup.visibleRecord?.status == .completed)
         #expect(lookup.visibleRecord?.sourcePath == moved.path)
@@ -423,7 +423,7 @@ struct ProxyServiceTests {
         #expect(try service.catalog.record(id: original.id!)?.sourcePath == moved.path,
                 "the catalogue should remember the new path after a lookup by it")
 
-        let again = try await service.generate(ProxyRequest(sourcePath: moved.path, preset: .draft))
+        let again = try await service.generate(ProxyRequest(sourcePath: moved.path, quality: .draft))
         #expect(again.status == .completed && again.jobId == first.jobId, "the moved source reuses its proxy")
         #expect(again.record?.sourcePath == moved.path)
         #expect(try service.catalog.record(id: original.id!)?.sourcePath == moved.path)
@@ -438,9 +438,9 @@ struct ProxyServiceTests {
         let b = try ProxyFixtures.copy(Self.tinyAlt(), into: directory, name: "b.mp4")
         let (service, observer, cache) = try makeService(maxConcurrentJobs: 2)
         let tickets = [
-            try await service.generate(ProxyRequest(sourcePath: a.path, preset: .draft)),
-            try await service.generate(ProxyRequest(sourcePath: a.path, preset: .preview)),
-            try await service.generate(ProxyRequest(sourcePath: b.path, preset: .draft)),
+            try await service.generate(ProxyRequest(sourcePath: a.path, quality: .draft)),
+            try await service.generate(ProxyRequest(sourcePath: a.path, quality: .preview)),
+            try await service.generate(ProxyRequest(sourcePath: b.path, quality: .draft)),
         ]
         var records: [ProxyRecord] = []
         for ticket in tickets { records.append(try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)) }
@@ -466,8 +466,8 @@ struct ProxyServiceTests {
         #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: records[2].proxyPath).lastPathComponent])
         #expect(try Data(contentsOf: a) == sourceBytes, "the source is never touched")
         #expect(ProxyFixtures.modificationTime(a).tv_sec == mtime.tv_sec && ProxyFixtures.modificationTime(a).tv_nsec == mtime.tv_nsec)
-        #expect(try await service.lookup(sourcePath: a.path, preset: .draft).kind == "none")
-        #expect(try await service.lookup(sourcePath: a.path, preset: .preview).kind == "none")
+        #expect(try await service.lookup(sourcePath: a.path, quality: .draft).kind == "none")
+        #expect(try await service.lookup(sourcePath: a.path, quality: .preview).kind == "none")
 
         // Everything: B's proxy plus stray files a crash could leave.
         let proxies = cache.appendingPathComponent("proxies")
@@ -490,12 +490,12 @@ struct ProxyServiceTests {
         let blocker = try ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
-        let ticket = try await service.generate(ProxyRequest(sourcePath: blocker.path, preset: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft))
         try await observer.waitUntilHeld()
         #expect(try await service.clear(sourcePath: nil) == ClearResult())
         #expect(try await service.clear(sourcePath: blocker.path) == ClearResult())
         #expect(ProxyFixtures.proxyFiles(cache).count == 1)
-        #expect(try await service.lookup(sourcePath: blocker.path, preset: .draft).kind == "active")
+        #expect(try await service.lookup(sourcePath: blocker.path, quality: .draft).kind == "active")
         await service.cancel(jobId: ticket.jobId)
         observer.release()
         _ = try await observer.waitForOutcome(of: ticket.jobId)
@@ -507,18 +507,18 @@ struct ProxyServiceTests {
     @Test func clearDeletesFinishedProxiesOfASourceWhoseOtherQualityHasAJob() async throws {
         let (service, observer, cache) = try makeService()
         let source = try Self.tinyCopies(1, "clear-active")[0]
-        let draft = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let draft = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let draftRecord = try #require(try await observer.waitForOutcome(of: draft.jobId).completedRecord)
         observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, preset: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try await observer.waitUntilHeld()
-        let preview = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .preview))
+        let preview = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .preview))
         try #require(preview.status == .queued)
         let cleared = try await service.clear(sourcePath: source.path)
         #expect(cleared == ClearResult(deletedFiles: 1, freedBytes: draftRecord.proxySizeBytes))
         #expect(!FileManager.default.fileExists(atPath: draftRecord.proxyPath))
-        #expect(try await service.lookup(sourcePath: source.path, preset: .preview).kind == "active", "the queued job is left alone")
+        #expect(try await service.lookup(sourcePath: source.path, quality: .preview).kind == "active", "the queued job is left alone")
         await service.cancel(jobId: preview.jobId)
         await service.cancel(jobId: blocker.jobId)
         observer.release()
@@ -532,8 +532,8 @@ struct ProxyServiceTests {
         let sources = try Self.tinyCopies(1, "shutdown")
         observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let running = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, preset: .draft))
-        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, preset: .draft))
+        let running = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
+        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
         try await observer.waitUntilHeld()
         async let stopped: Void = service.shutdown()
         // Shutdown tells every job at once, then ends the queued one: once that has ended, the running one knows.

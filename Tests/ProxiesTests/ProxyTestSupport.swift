@@ -124,8 +124,8 @@ final class RecordingObserver: ProxyJobObserver {
     func jobProgressed(_ job: ProxyJobSnapshot) {
         events.withLock { $0.append(.progressed(job)) }
         let stop = gate.withLock { gate -> Bool in
-            guard let current = gate, current.sourcePath == job.sourcePath, job.progressPercent > 0,
-                  current.percent.contains(job.progressPercent) else { return false }
+            guard let current = gate, current.sourcePath == job.sourcePath, job.progress.percent > 0,
+                  current.percent.contains(job.progress.percent) else { return false }
             gate = nil
             return true
         }
@@ -144,7 +144,7 @@ final class RecordingObserver: ProxyJobObserver {
     /// Job ids in the order their jobs started running (first `generating` snapshot of each).
     var startOrder: [String] {
         var order: [String] = []
-        for case .progressed(let snapshot) in all where snapshot.status == .generating && !order.contains(snapshot.id) {
+        for case .progressed(let snapshot) in all where snapshot.proxyStatus == .generating && !order.contains(snapshot.id) {
             order.append(snapshot.id)
         }
         return order
@@ -237,7 +237,7 @@ func makeService(cache: URL? = nil, cacheLimitBytes: Int64 = 10 << 30, maxConcur
 }
 
 /// A record for catalogue tests; every member has a harmless default.
-func makeRecord(fingerprint: String = "00000000000000aa", quality: String = "Preview", sourcePath: String = "/media/clip.mp4",
+func makeRecord(fingerprint: String = "00000000000000aa", quality: ProxyQuality = .preview, sourcePath: String = "/media/clip.mp4",
                 status: ProxyStatus = .completed, proxyPath: String = "/tmp/none.mp4", proxySizeBytes: Int64 = 1000,
                 createdAt: Date = Date(), lastAccessedAt: Date = Date(), jobId: String? = nil) -> ProxyRecord {
     ProxyRecord(id: nil, sourcePath: sourcePath, sourceFingerprint: fingerprint, sourceSizeBytes: 5000,

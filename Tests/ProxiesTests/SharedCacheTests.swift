@@ -15,7 +15,7 @@ struct SharedCacheTests {
         let blocker = try ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
-        let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, preset: .high))
+        let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, quality: .high))
         try await observer.waitUntilHeld()
         let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
         try #require(partials.count == 1)
@@ -27,7 +27,7 @@ struct SharedCacheTests {
         #expect(try await second.stats().totalProxies == 0)
         #expect(try await second.clear(sourcePath: nil) == ClearResult(keptInUse: 1))
         #expect(try await second.clear(sourcePath: blocker.path) == ClearResult(keptInUse: 1))
-        let seen = try await second.lookup(sourcePath: blocker.path, preset: .high)
+        let seen = try await second.lookup(sourcePath: blocker.path, quality: .high)
         #expect(seen.kind == "active", "another process's running job is reported as active: \(seen)")
         #expect(seen.visibleRecord?.status == .generating && seen.visibleRecord?.jobId == ticket.jobId)
         #expect(ProxyFixtures.proxyFiles(cache) == partials)
@@ -36,7 +36,7 @@ struct SharedCacheTests {
         let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         #expect(ProxyFixtures.size(record.proxyPath) == record.proxySizeBytes)
         // Each sees the other's completed work.
-        let found = try await second.lookup(sourcePath: blocker.path, preset: .high)
+        let found = try await second.lookup(sourcePath: blocker.path, quality: .high)
         #expect(found.kind == "record" && found.visibleRecord?.proxyPath == record.proxyPath)
         #expect(try await second.stats().totalProxies == 1)
         await second.shutdown()
@@ -49,16 +49,16 @@ struct SharedCacheTests {
         let source = try ProxyFixtures.copy(ProxyFixtures.blocker(), into: ProxyFixtures.scratch("shared-once"))
         firstObserver.hold(sourcePath: source.path, percent: 0...99)
         defer { firstObserver.release() }
-        let made = try await first.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let made = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         try await firstObserver.waitUntilHeld()
-        let waiting = try await second.generate(ProxyRequest(sourcePath: source.path, preset: .draft, background: false))
+        let waiting = try await second.generate(ProxyRequest(sourcePath: source.path, quality: .draft, background: false))
         #expect(!waiting.joined && waiting.jobId != made.jobId)
         #expect(waiting.status == .queued)
         // The waiting job shows the other process's progress and takes no worker: other work goes ahead.
         try await secondObserver.waitUntil("the waiting job reports the other process") { events in
-            events.contains { if case .progressed(let job) = $0 { return job.id == waiting.jobId && job.message?.contains("another aura-media process") == true } else { return false } }
+            events.contains { if case .progressed(let job) = $0 { return job.id == waiting.jobId && job.progress.message?.contains("another aura-media process") == true } else { return false } }
         }
-        let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, preset: .draft))
+        let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, quality: .draft))
         #expect(try await secondObserver.waitForOutcome(of: other.jobId).name == "completed")
         #expect(try await second.stats().queuedJobs == 1, "the waiting job is still queued")
 
@@ -66,7 +66,7 @@ struct SharedCacheTests {
         let original = try #require(try await firstObserver.waitForOutcome(of: made.jobId).completedRecord)
         let reused = try #require(try await secondObserver.waitForOutcome(of: waiting.jobId).completedRecord)
         #expect(reused.jobId == made.jobId && reused.proxyPath == original.proxyPath, "the second reuses the first's proxy")
-        #expect(!secondObserver.progress(of: waiting.jobId).contains { $0.message?.hasPrefix("Encoding") == true },
+        #expect(!secondObserver.progress(of: waiting.jobId).contains { $0.progress.message?.hasPrefix("Encoding") == true },
                 "the second never encoded it")
         #expect(ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }.isEmpty)
         await first.shutdown()
@@ -82,7 +82,7 @@ struct SharedCacheTests {
         let directory = try CacheDirectory.prepareProxyCache(path: cache.path)
         let dead = try ProcessLease.take(in: directory)
         dead.release()
-        try service.catalog.replace(makeRecord(fingerprint: fingerprint.key, quality: "Draft", sourcePath: source.path,
+        try service.catalog.replace(makeRecord(fingerprint: fingerprint.key, quality: .draft, sourcePath: source.path,
                                                status: .generating, proxyPath: directory.proxyURL(slot).path,
                                                proxySizeBytes: 0, jobId: "job-dead"))
         var record = try #require(try service.catalog.record(jobId: "job-dead"))
@@ -91,7 +91,7 @@ struct SharedCacheTests {
         try Data(count: 4096).write(to: directory.partialURL(slot, jobID: "job-dead"))
 
         // Looking it up settles it: the dead job failed, its partial file is gone.
-        let looked = try await service.lookup(sourcePath: source.path, preset: .draft)
+        let looked = try await service.lookup(sourcePath: source.path, quality: .draft)
         #expect(looked.kind == "record" && looked.visibleRecord?.status == .failed)
         #expect(looked.visibleRecord?.error?.contains("interrupted") == true)
         #expect(ProxyFixtures.proxyFiles(cache).isEmpty)
@@ -99,7 +99,7 @@ struct SharedCacheTests {
         // The same leftovers found by a new job starting: it takes the slot over.
         try service.catalog.replace(record)
         try Data(count: 4096).write(to: directory.partialURL(slot, jobID: "job-dead"))
-        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let made = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: made.proxyPath).lastPathComponent])
         #expect(made.ownerId == service.lease.id)
@@ -115,7 +115,7 @@ struct SharedCacheTests {
         do {
             let catalog = try ProxyCatalog(directory: cache)
             for (fingerprint, owner, job) in [("00000000000000a1", live.id, "job-live"), ("00000000000000a2", gone.id, "job-gone")] {
-                var record = makeRecord(fingerprint: fingerprint, quality: "Draft", status: .queued, proxySizeBytes: 0, jobId: job)
+                var record = makeRecord(fingerprint: fingerprint, quality: .draft, status: .queued, proxySizeBytes: 0, jobId: job)
                 record.ownerId = owner
                 try catalog.replace(record)
             }
@@ -133,11 +133,11 @@ struct SharedCacheTests {
         let (first, observer, cache) = try makeService()
         let (second, _, _) = try makeService(cache: cache)
         let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("handed-out"))
-        let ticket = try await first.generate(ProxyRequest(sourcePath: source.path, preset: .draft))
+        let ticket = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
 
         // The second process resolves it: the first's clear keeps it.
-        guard case .record(let seen) = try await second.lookup(sourcePath: source.path, preset: .draft) else {
+        guard case .record(let seen) = try await second.lookup(sourcePath: source.path, quality: .draft) else {
             Issue.record("the second process does not see the proxy")
             return
         }

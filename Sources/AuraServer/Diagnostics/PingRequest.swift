@@ -6,22 +6,13 @@ import JSONRPC
 /// A liveness check for clients and bridges, and the cheapest round trip for the transport benchmark.
 /// `delayMilliseconds` (0…60000) holds the answer back, reporting work-done progress while it waits, so
 /// clients can exercise concurrency, progress and `$/cancelRequest` against a real server.
-struct PingParams: Decodable, Sendable {
-    var echo: JSONValue?
-    var delayMilliseconds: Int?
-}
-
-struct PingResult: Encodable, Sendable {
-    var echo: JSONValue?
-    /// Seconds since 1970 on the server's clock.
-    var serverTime: Double
-}
-
-enum PingRequest: RequestType {
-    typealias Params = PingParams
-    typealias Result = PingResult
+struct PingRequest: RequestType {
+    typealias Response = PingResult
     static let method = "ping"
     static let maxDelayMilliseconds = 60_000
+
+    var echo: JSONValue?
+    var delayMilliseconds: Int?
 
     static func register(in table: inout MethodTable) {
         table.register(Self.self) { params, context in
@@ -41,4 +32,10 @@ enum PingRequest: RequestType {
             return PingResult(echo: params.echo, serverTime: Date().timeIntervalSince1970)
         }
     }
+}
+
+struct PingResult: Encodable, Sendable {
+    var echo: JSONValue?
+    /// Seconds since 1970 on the server's clock.
+    var serverTime: Double
 }

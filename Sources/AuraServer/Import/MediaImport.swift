@@ -38,7 +38,7 @@ public struct ImportItem: Encodable, Sendable, Equatable {
     public var proxy: Action?
     public var proxyJobId: String?
     /// The quality queued (or found fresh).
-    public var quality: String?
+    public var quality: ProxyQuality?
     public var waveform: Action?
     /// Why nothing (or not everything) was queued, in words: "missing", "not media", "audio only: waveform only",
     /// "proxy already fresh"…
@@ -98,11 +98,11 @@ public struct MediaImporter: Sendable {
     }
 
     /// Imports every file and folder of `paths`; one item per file (and per empty folder), in order.
-    public func run(paths: [String], quality: ProxyPreset?, recursive: Bool) async -> [ImportItem] {
+    public func run(paths: [String], quality: ProxyQuality?, recursive: Bool) async -> [ImportItem] {
         let (files, emptyFolders) = Self.expand(paths, recursive: recursive)
         var items: [ImportItem] = []
         for file in files {
-            items.append(await importFile(file, quality: quality ?? ProxyPreset(rawValue: settings.defaultQuality) ?? .default))
+            items.append(await importFile(file, quality: quality ?? settings.defaultQuality))
         }
         for folder in emptyFolders {
             items.append(ImportItem(path: folder, status: .skipped, reason: "a folder without files"))
@@ -110,7 +110,7 @@ public struct MediaImporter: Sendable {
         return items
     }
 
-    private func importFile(_ path: String, quality: ProxyPreset) async -> ImportItem {
+    private func importFile(_ path: String, quality: ProxyQuality) async -> ImportItem {
         var item = ImportItem(path: path, status: .imported)
         let info: MediaInfo
         do {
@@ -144,9 +144,9 @@ public struct MediaImporter: Sendable {
             item.proxy = .disabled
             reasons.append("proxy generation is disabled")
         } else {
-            item.quality = quality.rawValue
+            item.quality = quality
             do {
-                let ticket = try await proxies.generate(ProxyRequest(sourcePath: path, preset: quality, scalePercent: settings.scalePercent,
+                let ticket = try await proxies.generate(ProxyRequest(sourcePath: path, quality: quality, scalePercent: settings.scalePercent,
                                                                      priority: Self.proxyPriority, background: true),
                                                         listener: proxyListener())
                 if ticket.status == .completed {

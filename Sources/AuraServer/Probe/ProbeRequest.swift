@@ -3,14 +3,11 @@ import Media
 import Jobs
 
 /// `probe {path}` → `MediaInfo`: the container and every stream of a local media file.
-struct ProbeParams: Decodable, Sendable {
-    var path: String
-}
-
-enum ProbeRequest: RequestType {
-    typealias Params = ProbeParams
-    typealias Result = MediaInfo
+struct ProbeRequest: RequestType {
+    typealias Response = MediaInfo
     static let method = "probe"
+
+    var path: String
 
     static func register(in table: inout MethodTable) {
         table.register(Self.self) { params, _ in

@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import Media
 import Proxies
 import Locking
 import Telemetry
@@ -33,19 +34,19 @@ final class ProxyProgressReporter: ProxyJobObserver {
                 if token == nil {
                     guard jobTokens.withLock({ $0.insert(job.id).inserted }) else { return }  // Another request's stream.
                 }
-                let title = "Generating \(job.quality.rawValue) proxy for \(URL(fileURLWithPath: job.sourcePath).lastPathComponent)"
+                let title = "Generating \(job.quality) proxy for \(URL(fileURLWithPath: job.sourcePath).lastPathComponent)"
                 progress.withLock {
                     $0 = WorkDoneProgress(token: token ?? .string(job.id), sink: client, title: title, cancellable: true,
-                                          message: job.status.rawValue, percentage: Int(job.progressPercent))
+                                          message: job.proxyStatus.rawValue, percentage: Int(job.progress.percent))
                 }
             },
             progressed: { job in
                 guard let reporter = progress.withLock({ $0 }) else { return }
                 var details: [String: JSONValue] = [:]
                 // Always present (0 until the first frames are encoded), so clients can show a speed without checks.
-                details["framesPerSecond"] = .double(((job.framesPerSecond ?? 0) * 10).rounded() / 10)
-                if let eta = job.etaSeconds { details["etaSeconds"] = .double((eta * 10).rounded() / 10) }
-                reporter.report(message: job.message ?? job.status.rawValue, percentage: Int(job.progressPercent), details: details)
+                details["framesPerSecond"] = .double(((job.progress.rate ?? 0) * 10).rounded() / 10)
+                if let eta = job.progress.etaSeconds { details["etaSeconds"] = .double((eta * 10).rounded() / 10) }
+                reporter.report(message: job.progress.message ?? job.proxyStatus.rawValue, percentage: Int(job.progress.percent), details: details)
             },
             ended: { [self] job, outcome in
                 guard let reporter = progress.withLock({ $0 }) else { return }
@@ -61,7 +62,7 @@ final class ProxyProgressReporter: ProxyJobObserver {
         switch outcome {
         case .completed(let record):
             // Speeds only for proxies encoded by the job (a reused one has none).
-            let fps = job.framesPerSecond
+            let fps = job.progress.rate
             let factor = fps.flatMap { fps in record.frameRate.flatMap { $0 > 0 ? fps / $0 : nil } }
             telemetry.recordProxyJob(.completed, framesPerSecond: fps, realtimeFactor: factor)
         case .failed:
@@ -93,7 +94,8 @@ final class ProxyProgressReporter: ProxyJobObserver {
         case .completed(let record):
             progress.end(message: "completed: \(record.width)x\(record.height), \(record.proxySizeBytes) bytes",
                          details: ["outcome": .string("completed"), "jobId": .string(job.id)])
-        case .failed(let error):
+        case .failed(let cause):
+            let error = MediaError(describing: cause)
             progress.end(message: "failed: \(error.description)",
                          details: ["outcome": .string("failed"), "error": errorObject(error.generationError(jobId: job.id)), "jobId": .string(job.id)])
         case .cancelled:

@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import Proxies
 
 /// The settings a client can change: through `initializationOptions`, `updateSettings`, or CLI flags.
 ///
@@ -25,7 +26,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     public var proxyGenerationEnabled: Bool
     /// The quality `generate`, `status`, `cancelGeneration` and `importMedia` use when a request names none.
     /// Default "Preview".
-    public var defaultQuality: String
+    public var defaultQuality: ProxyQuality
     /// The guide's "Proxy Quality slider": proxies at this percentage of the source's size (25…75) instead of the
     /// quality's box, for requests that give no `scalePercent`. Default nil (the box).
     public var scalePercent: Int?
@@ -55,7 +56,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
                 waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory,
                 frameCacheDirectory: String = ServerSettings.defaultFrameCacheDirectory,
                 frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes, proxyGenerationEnabled: Bool = true,
-                defaultQuality: String = "Preview", scalePercent: Int? = nil, telemetryWindowSeconds: Int = 60) {
+                defaultQuality: ProxyQuality = .default, scalePercent: Int? = nil, telemetryWindowSeconds: Int = 60) {
         self.cacheDirectory = cacheDirectory
         self.cacheLimitBytes = cacheLimitBytes
         self.maxConcurrentJobs = maxConcurrentJobs
@@ -74,7 +75,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         try Patch(cacheDirectory: cacheDirectory, cacheLimitBytes: cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
                   hardwareAcceleration: hardwareAcceleration, waveformCacheDirectory: waveformCacheDirectory,
                   frameCacheDirectory: frameCacheDirectory, frameCacheBytes: frameCacheBytes,
-                  proxyGenerationEnabled: proxyGenerationEnabled, defaultQuality: defaultQuality,
+                  proxyGenerationEnabled: proxyGenerationEnabled, defaultQuality: defaultQuality.rawValue,
                   scalePercent: .some(scalePercent), telemetryWindowSeconds: telemetryWindowSeconds).encode(to: encoder)
     }
 
@@ -219,8 +220,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         }
         if let enabled = patch.proxyGenerationEnabled { updated.proxyGenerationEnabled = enabled }
         if let quality = patch.defaultQuality {
-            let names = ["Draft", "Preview", "High"]
-            guard names.contains(quality) else {
+            guard let quality = ProxyQuality(rawValue: quality) else {
                 throw ResponseError.invalidParams("parameter '\(prefix).defaultQuality' must be one of \"Draft\", \"Preview\", \"High\", not \(quality.debugDescription)")
             }
             updated.defaultQuality = quality

@@ -21,14 +21,14 @@ public struct MethodTable: Sendable {
     /// Names of the registered notifications, sorted.
     public var notificationMethods: [String] { notifications.keys.sorted() }
 
-    /// Registers the handler of a request.
+    /// Registers the handler of a request: it gets the request decoded from the message's params.
     public mutating func register<Request: RequestType>(
         _ request: Request.Type,
-        _ handler: @escaping @Sendable (Request.Params, RequestContext) async throws -> Request.Result
+        _ handler: @escaping @Sendable (Request, RequestContext) async throws -> Request.Response
     ) {
         requests[Request.method] = { raw, context in
-            let params = try ParamsDecoder.decode(Request.Params.self, from: raw)
-            let result = try await handler(params, context)
+            let request = try ParamsDecoder.decode(Request.self, from: raw)
+            let result = try await handler(request, context)
             return try ParamsDecoder.encodeResult(result)
         }
     }
@@ -45,7 +45,9 @@ public struct MethodTable: Sendable {
 /// offending field (`params.quality: expected one of Draft, Preview, High`).
 enum ParamsDecoder {
     static func decode<Params: Decodable>(_ type: Params.Type, from raw: JSONValue?) throws -> Params {
-        if let none = NoParams() as? Params { return none }  // Whatever was sent is ignored.
+        if let ignored = Params.self as? any ParamsIgnored.Type {  // Whatever was sent is ignored.
+            return ignored.init() as! Params
+        }
         let value: JSONValue
         switch raw {
         case nil, .null?: value = .object([:])

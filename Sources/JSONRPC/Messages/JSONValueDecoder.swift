@@ -90,6 +90,9 @@ private enum Scalars {
         case is Int.Type: return try integer(Int.self, value, path) as! T
         case is Int64.Type: return try integer(Int64.self, value, path) as! T
         case is Double.Type: return try double(value, path) as! T
+        case let param as any EnumParam.Type:
+            // Its own message even when the type's `Decodable` conformance is another module's.
+            return try param.decodeParam(from: ValueDecoder(value: value, codingPath: path)) as! T
         default: return try T(from: ValueDecoder(value: value, codingPath: path))
         }
     }

@@ -6,10 +6,10 @@ public enum InitializedNotification: NotificationType {
 }
 
 /// `shutdown`: answered `null` by the dispatcher once the server's shutdown hook has run.
-public enum ShutdownRequest: RequestType {
-    public typealias Params = NoParams
-    public typealias Result = JSONValue
+public struct ShutdownRequest: RequestType, ParamsIgnored {
+    public typealias Response = JSONValue
     public static let method = "shutdown"
+    public init() {}
 }
 
 /// `exit`: the process ends, with status 0 after `shutdown` and 1 without.

@@ -1,9 +1,8 @@
-/// A request: its method name tied to its params and result types, so a handler cannot be registered under one
-/// name with another method's types, and a name is written once (the model: swift-tools-protocols'
-/// `RequestType`).
-public protocol RequestType: Sendable {
-    associatedtype Params: Decodable & Sendable
-    associatedtype Result: Encodable & Sendable
+/// A request: the type is its params (decoded from the message's `params`), names its method once and its
+/// `Response`, so a handler cannot be registered under one name with another method's types (the model:
+/// swift-tools-protocols' `RequestType`, e.g. `HoverRequest`).
+public protocol RequestType: Decodable, Sendable {
+    associatedtype Response: Encodable & Sendable
     static var method: String { get }
 }
 
@@ -14,8 +13,17 @@ public protocol NotificationType: Sendable {
     static var method: String { get }
 }
 
-/// The params of a message that takes none: whatever the client sends is ignored.
-public struct NoParams: Decodable, Sendable {
+/// A request or params type that takes no params: whatever the client sends is ignored (not even checked to be
+/// an object).
+public protocol ParamsIgnored: Decodable {
+    init()
+}
+
+extension ParamsIgnored {
+    public init(from decoder: Decoder) { self.init() }
+}
+
+/// The params of a notification that takes none: whatever the client sends is ignored.
+public struct NoParams: ParamsIgnored, Sendable {
     public init() {}
-    public init(from decoder: Decoder) {}
 }

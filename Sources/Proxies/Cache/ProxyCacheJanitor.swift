@@ -68,7 +68,7 @@ struct ProxyCacheJanitor: Sendable {
 
     /// `cleanUp` for a caller that holds the slot's lock.
     private func settle(_ slot: ProxySlot) throws {
-        var record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
+        var record = try catalog.record(slot)
         if var interrupted = record, try isAbandoned(interrupted) {
             logger.info("marking interrupted job \(interrupted.jobId ?? "?") of \(interrupted.sourcePath) failed")
             interrupted.status = .failed
@@ -102,7 +102,7 @@ struct ProxyCacheJanitor: Sendable {
             guard let (slot, _) = ProxySlot.parse(fileName: name),
                   let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { continue }
             defer { lock.release() }
-            let record = try catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
+            let record = try catalog.record(slot)
             if let record, record.status == .completed, URL(fileURLWithPath: record.proxyPath).lastPathComponent == name { continue }
             if let record, record.status == .queued, try ownerIsAlive(record) { continue }
             if let size = directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea) {

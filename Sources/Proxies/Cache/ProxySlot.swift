@@ -4,19 +4,24 @@ import MediaCache
 /// One source content at one quality: the unit the catalogue keeps one record for, a job makes, and the
 /// cross-process `WorkLock` protects. A second request for the same slot joins its job instead of starting
 /// another; another process's request for it waits for the holder of its lock and reuses the result.
-struct ProxySlot: Hashable, Sendable {
+public struct ProxySlot: Hashable, Sendable {
     /// `SourceFingerprint.key` of the source content.
-    var fingerprintKey: String
-    var quality: ProxyPreset
+    public var fingerprintKey: String
+    public var quality: ProxyQuality
+
+    public init(fingerprintKey: String, quality: ProxyQuality) {
+        self.fingerprintKey = fingerprintKey
+        self.quality = quality
+    }
 
     /// The `WorkLock` held by whoever writes this slot's files or changes its record's ownership.
-    var lockName: String { "proxy-\(fingerprintKey)-\(quality.rawValue)" }
+    var lockName: String { "proxy-\(fingerprintKey)-\(quality)" }
 
     /// The finished proxy's file name: named from the content, never from the source's name.
-    var fileName: String { "\(fingerprintKey)-\(quality.rawValue).mp4" }
+    var fileName: String { "\(fingerprintKey)-\(quality).mp4" }
 
     /// Where job `jobID` writes before the atomic rename. The `.partial` marker lets cleanup find leftovers.
-    func partialFileName(jobID: String) -> String { "\(fingerprintKey)-\(quality.rawValue).\(jobID).partial.mp4" }
+    func partialFileName(jobID: String) -> String { "\(fingerprintKey)-\(quality).\(jobID).partial.mp4" }
 
     /// The slot a file in `proxies/` belongs to, and the job for a partial file; nil for other names.
     static func parse(fileName name: String) -> (slot: ProxySlot, partialOfJob: String?)? {
@@ -25,7 +30,7 @@ struct ProxySlot: Hashable, Sendable {
         guard fingerprint.count == 16, fingerprint.allSatisfy(\.isHexDigit) else { return nil }
         let rest = name[name.index(after: dash)...].dropLast(4)  // "<quality>" or "<quality>.<job>.partial"
         let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
-        guard let quality = ProxyPreset(rawValue: String(parts[0])) else { return nil }
+        guard let quality = ProxyQuality(rawValue: String(parts[0])) else { return nil }
         let slot = ProxySlot(fingerprintKey: fingerprint, quality: quality)
         switch parts.count {
         case 1: return (slot, nil)

@@ -73,10 +73,10 @@ public final class ProxyCatalog: Sendable {
         return migrator
     }
 
-    /// The record for a content fingerprint and quality.
-    public func record(fingerprint: String, quality: String) throws -> ProxyRecord? {
+    /// The record of a slot (content fingerprint and quality).
+    public func record(_ slot: ProxySlot) throws -> ProxyRecord? {
         try database.read { db in
-            try ProxyRecord.filter(Column("sourceFingerprint") == fingerprint && Column("quality") == quality).fetchOne(db)
+            try ProxyRecord.filter(Column("sourceFingerprint") == slot.fingerprintKey && Column("quality") == slot.quality).fetchOne(db)
         }
     }
 
@@ -91,16 +91,11 @@ public final class ProxyCatalog: Sendable {
     }
 
     /// The most recently created record that was made from `sourcePath` at `quality`, whatever its content.
-    public func latestRecord(sourcePath: String, quality: String) throws -> ProxyRecord? {
+    public func latestRecord(sourcePath: String, quality: ProxyQuality) throws -> ProxyRecord? {
         try database.read { db in
             try ProxyRecord.filter(Column("sourcePath") == sourcePath && Column("quality") == quality)
                 .order(Column("createdAt").desc).fetchOne(db)
         }
-    }
-
-    /// Every record made from `sourcePath` (any quality, any content).
-    public func records(sourcePath: String) throws -> [ProxyRecord] {
-        try database.read { db in try ProxyRecord.filter(Column("sourcePath") == sourcePath).fetchAll(db) }
     }
 
     /// Every record.
@@ -158,7 +153,7 @@ public final class ProxyCatalog: Sendable {
             try db.execute(sql: """
                 INSERT INTO proxyUses (sourceFingerprint, quality, processId, usedAt) VALUES (?, ?, ?, ?)
                 ON CONFLICT(sourceFingerprint, quality, processId) DO UPDATE SET usedAt = excluded.usedAt
-                """, arguments: [slot.fingerprintKey, slot.quality.rawValue, processId, date])
+                """, arguments: [slot.fingerprintKey, slot.quality, processId, date])
         }
     }
 
@@ -167,7 +162,7 @@ public final class ProxyCatalog: Sendable {
         try database.read { db in
             try String.fetchAll(db, sql: """
                 SELECT processId FROM proxyUses WHERE sourceFingerprint = ? AND quality = ? AND usedAt >= ? AND processId != ?
-                """, arguments: [slot.fingerprintKey, slot.quality.rawValue, date, processId])
+                """, arguments: [slot.fingerprintKey, slot.quality, date, processId])
         }
     }
 

@@ -1,11 +1,23 @@
 import Foundation
 import GRDB
+import Jobs
 import MediaCache
 
 /// Where a proxy is in its life. `stale` is never stored: it is how a record looks from a source path whose
 /// current content no longer matches the record's fingerprint.
 public enum ProxyStatus: String, Sendable, Codable, CaseIterable {
     case queued, generating, completed, failed, cancelled, stale
+
+    /// A job's status in the catalogue's words: the one place a running job becomes `generating`.
+    public init(_ status: JobStatus) {
+        switch status {
+        case .queued: self = .queued
+        case .running: self = .generating
+        case .completed: self = .completed
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        }
+    }
 }
 
 /// One row of the catalogue: a proxy (or an attempt at one) for one source content and one quality.
@@ -23,9 +35,8 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     public var sourceSizeBytes: Int64
     public var sourceModificationTime: Double
     public var sourceEdgeHash: String
-    /// The preset name: "Draft", "Preview" or "High".
-    public var quality: String
-    /// When set, the proxy was scaled by this percentage instead of fitted to the preset's box.
+    public var quality: ProxyQuality
+    /// When set, the proxy was scaled by this percentage instead of fitted to the quality's box.
     public var scalePercent: Int?
     /// The final proxy file (inside the cache directory); exists only when completed.
     public var proxyPath: String
@@ -52,9 +63,22 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
         id = inserted.rowID
     }
 
+    /// The record of a slot before its proxy exists: the planned facts, sizes 0.
+    static func planned(_ slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, proxyPath: String,
+                        scalePercent: Int?, durationSeconds: Double, status: ProxyStatus, jobId: String, ownerId: String,
+                        at date: Date) -> ProxyRecord {
+        ProxyRecord(
+            id: nil, sourcePath: sourcePath, sourceFingerprint: slot.fingerprintKey, sourceSizeBytes: fingerprint.sizeBytes,
+            sourceModificationTime: fingerprint.modificationTime, sourceEdgeHash: fingerprint.edgeHash, quality: slot.quality,
+            scalePercent: scalePercent, proxyPath: proxyPath, width: 0, height: 0, videoBitRate: slot.quality.videoBitRate,
+            audioBitRate: nil, durationSeconds: durationSeconds, frameRate: nil, hasAudio: false, videoEncoder: nil,
+            proxySizeBytes: 0, status: status, progressPercent: 0, error: nil, createdAt: date, lastAccessedAt: date,
+            jobId: jobId, ownerId: ownerId)
+    }
+
     /// The (content, quality) slot the record fills.
     var slot: ProxySlot {
-        ProxySlot(fingerprintKey: sourceFingerprint, quality: ProxyPreset(rawValue: quality) ?? .default)
+        ProxySlot(fingerprintKey: sourceFingerprint, quality: quality)
     }
 
     /// The source's fingerprint as recorded.

@@ -40,30 +40,25 @@ final class ProxyJobWork: Sendable {
 
     /// The record a job writes before its proxy exists: planned facts, sizes 0.
     func plannedRecord(jobID: String, status: ProxyStatus) -> ProxyRecord {
-        ProxyRecord(
-            id: nil, sourcePath: request.sourcePath, sourceFingerprint: slot.fingerprintKey,
-            sourceSizeBytes: fingerprint.sizeBytes, sourceModificationTime: fingerprint.modificationTime,
-            sourceEdgeHash: fingerprint.edgeHash, quality: slot.quality.rawValue, scalePercent: request.scalePercent,
-            proxyPath: store.directory.proxyURL(slot).path, width: 0, height: 0, videoBitRate: slot.quality.videoBitRate,
-            audioBitRate: nil, durationSeconds: sourceDurationSeconds, frameRate: nil, hasAudio: false, videoEncoder: nil,
-            proxySizeBytes: 0, status: status, progressPercent: 0, error: nil, createdAt: enqueuedAt,
-            lastAccessedAt: enqueuedAt, jobId: jobID, ownerId: store.lease.id)
+        .planned(slot, sourcePath: request.sourcePath, fingerprint: fingerprint, proxyPath: store.directory.proxyURL(slot).path,
+                 scalePercent: request.scalePercent, durationSeconds: sourceDurationSeconds, status: status, jobId: jobID,
+                 ownerId: store.lease.id, at: enqueuedAt)
     }
 
     // MARK: - Steps
 
     private func prepare(jobID: String) throws {
-        let current = try store.catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)
+        let current = try store.catalog.record(slot)
         supersedes.withLock { $0 = request.overwrite ? current?.jobId : nil }
         guard let lock = try WorkLock.tryAcquire(slot.lockName, in: store.directory) else { return }
         defer { lock.release() }
-        if try store.catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue)?.jobId != jobID {
+        if try store.catalog.record(slot)?.jobId != jobID {
             try store.catalog.replace(plannedRecord(jobID: jobID, status: .queued))
         }
     }
 
     private func progressElsewhere(jobID: String) -> JobProgress? {
-        guard let record = try? store.catalog.record(fingerprint: slot.fingerprintKey, quality: slot.quality.rawValue),
+        guard let record = try? store.catalog.record(slot),
               record.status == .generating, record.jobId != jobID else { return nil }
         if record.ownerId == store.lease.id {
             return JobProgress(percent: 0, message: "waiting for job \(record.jobId ?? "?") to stop")
@@ -125,7 +120,7 @@ final class ProxyJobWork: Sendable {
         let configuration = store.configuration
         let settings = ProxyEncodingSettings(
             target: request.scalePercent.map { .scalePercent($0) } ?? .box(width: slot.quality.width, height: slot.quality.height),
-            videoBitRate: slot.quality.videoBitRate, audioBitRate: ProxyPreset.audioBitRate,
+            videoBitRate: slot.quality.videoBitRate, audioBitRate: ProxyQuality.audioBitRate,
             hardwareAcceleration: configuration.hardwareAcceleration)
         store.logger.info("generating \(slot.quality.rawValue) proxy of \(request.sourcePath) (job \(context.id))")
         let transcoder = ProxyTranscoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings)

@@ -1,14 +1,17 @@
-/// A named proxy quality: a bounding box and a video bitrate (the guide's three presets).
+import GRDB
+
+/// A proxy quality, the protocol's `quality` ("Draft", "Preview", "High"): a bounding box and a video bitrate (the
+/// guide's three presets). Stored in the catalogue by its raw value.
 ///
 /// The box is a bound, not an output size: the proxy keeps the source's display aspect ratio, is never
 /// larger than the source, and a portrait source is fitted to the box turned upright (720x1280 for Preview).
-public enum ProxyPreset: String, Sendable, CaseIterable, Codable {
+public enum ProxyQuality: String, Sendable, CaseIterable, Codable, DatabaseValueConvertible {
     case draft = "Draft"
     case preview = "Preview"
     case high = "High"
 
-    /// The preset used when a request names none.
-    public static let `default` = ProxyPreset.preview
+    /// The quality used when a request names none.
+    public static let `default` = ProxyQuality.preview
 
     /// Width of the bounding box (landscape orientation), in pixels.
     public var width: Int {
@@ -39,4 +42,9 @@ public enum ProxyPreset: String, Sendable, CaseIterable, Codable {
 
     /// Audio bitrate of every proxy, bits per second (AAC stereo).
     public static let audioBitRate = 128_000
+}
+
+extension ProxyQuality: CustomStringConvertible {
+    /// The name, as in the protocol and the catalogue.
+    public var description: String { rawValue }
 }

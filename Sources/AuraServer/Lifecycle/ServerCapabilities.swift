@@ -1,44 +1,6 @@
 import JSONRPC
 import Proxies
 
-/// `initialize` params. Every member is optional; unknown members are ignored, as in LSP.
-struct InitializeParams: Decodable, Sendable {
-    struct ClientInfo: Decodable, Sendable {
-        var name: String
-        var version: String?
-    }
-    var processId: Int?
-    var clientInfo: ClientInfo?
-    var capabilities: JSONValue?
-    /// Settings applied before the first request runs (see `ServerSettings.Patch`).
-    var initializationOptions: ServerSettings.Patch?
-}
-
-/// `initialize` result: who the server is and everything it supports.
-struct InitializeResult: Encodable, Sendable {
-    struct ServerInfo: Encodable, Sendable {
-        var name: String
-        var version: String
-    }
-    var serverInfo: ServerInfo
-    var capabilities: ServerCapabilities
-    /// The settings in force after `initializationOptions` were applied.
-    var settings: ServerSettings
-    /// The preview mode the session starts in.
-    var previewState: PreviewState
-    /// The saved settings' file, and whether it was read (absent when the server keeps no settings file).
-    var settingsFile: SettingsFileStatus?
-}
-
-/// Where saved settings live and what became of them at start.
-struct SettingsFileStatus: Encodable, Sendable {
-    var path: String
-    /// "loaded", "missing" (defaults used) or "damaged" (defaults used; the file is kept).
-    var status: String
-    /// What is wrong with a damaged file.
-    var error: String?
-}
-
 /// What the server supports, so a client can adapt without knowing the server's version.
 struct ServerCapabilities: Encodable, Sendable {
     struct Notifications: Encodable, Sendable {
@@ -78,9 +40,9 @@ struct ServerCapabilities: Encodable, Sendable {
                 client: Array(Set(methods.notificationMethods + [ExitNotification.method, CancelRequestNotification.method])).sorted(),
                 server: [ProgressNotification<WorkDoneProgressValue>.method, LogMessageNotification.method,
                          PreviewModeChangedNotification.method]),
-            proxyPresets: ProxyPreset.allCases.map {
+            proxyPresets: ProxyQuality.allCases.map {
                 Preset(name: $0.rawValue, width: $0.width, height: $0.height, videoBitRate: $0.videoBitRate,
-                       audioBitRate: ProxyPreset.audioBitRate, isDefault: $0 == .default)
+                       audioBitRate: ProxyQuality.audioBitRate, isDefault: $0 == .default)
             },
             progress: Progress(workDoneProgress: true, partialResults: true),
             batches: true,
@@ -101,11 +63,4 @@ struct ServerCapabilities: Encodable, Sendable {
                 "generationFailed": ServerErrorCode.generationFailed,
             ])
     }
-}
-
-/// `initialize` → server info, capabilities, settings and the preview state.
-enum InitializeRequest: RequestType {
-    typealias Params = InitializeParams
-    typealias Result = InitializeResult
-    static let method = Dispatcher.initializeMethod
 }

@@ -1,17 +1,15 @@
 import JSONRPC
+import Proxies
 
 /// `importMedia {paths, quality?, recursive?}` → `{items, queuedProxies, queuedWaveforms}` (protocol/spec.md §8).
-enum ImportMediaRequest: RequestType {
-    typealias Params = ImportMediaParams
-    typealias Result = ImportMediaResult
+struct ImportMediaRequest: RequestType {
+    typealias Response = ImportMediaResult
     static let method = "importMedia"
-}
 
-struct ImportMediaParams: Decodable, Sendable {
     /// Absolute paths of files and folders.
     var paths: [String]
     /// The proxies' quality (default: the `defaultQuality` setting).
-    var quality: QualityParam?
+    var quality: ProxyQuality?
     /// Whether folders are imported with their subfolders (default false).
     var recursive: Bool?
 }

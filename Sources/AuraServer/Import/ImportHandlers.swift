@@ -1,7 +1,7 @@
 import JSONRPC
 import Proxies
 
-/// `importMedia`: files and folders probed, their proxies and waveforms queued in the background.
+/// The `importMedia` handler: files and folders probed, their proxies and waveforms queued in the background.
 extension AuraMediaServer {
     func registerImportMethods(in table: inout MethodTable) {
         table.register(ImportMediaRequest.self) { [self] params, _ in
@@ -14,7 +14,7 @@ extension AuraMediaServer {
             let importer = MediaImporter(proxies: try await proxyService(), waveforms: try await waveformService(),
                                          settings: currentSettings,
                                          proxyListener: { [progressReporter] in progressReporter.listener(for: nil) })
-            let items = await importer.run(paths: params.paths, quality: params.quality?.preset, recursive: params.recursive ?? false)
+            let items = await importer.run(paths: params.paths, quality: params.quality, recursive: params.recursive ?? false)
             return ImportMediaResult(items: items, queuedProxies: items.filter { $0.proxy == .queued }.count,
                                      queuedWaveforms: items.filter { $0.waveform == .queued }.count)
         }

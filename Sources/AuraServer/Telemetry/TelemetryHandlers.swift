@@ -96,7 +96,7 @@ extension AuraMediaServer {
                     text += "Scrubbed clips use proxies already: raise the frame cache (frameCacheBytes), keep the cache on an SSD, or switch to Draft proxies."
                 } else {
                     let names = missing.prefix(5).map { "\(URL(fileURLWithPath: $0.path).lastPathComponent) (\($0.reason))" }
-                    text += "Clips scrubbed without a fresh \(preview.preset.rawValue) proxy: \(names.joined(separator: ", "))"
+                    text += "Clips scrubbed without a fresh \(preview.quality) proxy: \(names.joined(separator: ", "))"
                         + (missing.count > 5 ? " and \(missing.count - 5) more" : "") + ". Generate their proxies (importMedia or generate)."
                 }
             }
@@ -106,7 +106,7 @@ extension AuraMediaServer {
             var text = "Playback is below \(Int(summary.targets.playbackFps)) FPS: median \(fps) FPS \(window). "
             if preview.mode != .proxy {
                 text += "Switch the Quality Toggle to Fast (proxy) mode"
-            } else if preview.preset != .draft {
+            } else if preview.quality != .draft {
                 text += "Lower the proxy quality to Draft (setQuality {quality: \"Draft\"})"
             } else {
                 text += "Reduce timeline complexity and close other applications"

@@ -1,11 +1,7 @@
 import Jobs
 import JSONRPC
 
-/// `getSettings` and `updateSettings`.
-struct UpdateSettingsParams: Decodable, Sendable {
-    var settings: ServerSettings.Patch
-}
-
+/// The settings methods' handlers, `getSettings` and `updateSettings`, and how a patch is applied and saved.
 extension AuraMediaServer {
     func registerSettingsMethods(in table: inout MethodTable) {
         table.register(GetSettingsRequest.self) { [self] _, _ in currentSettings }

@@ -1,0 +1,6 @@
+import Frames
+import JSONRPC
+
+extension FrameError: ResponseErrorConvertible {
+    public var responseError: ResponseError { ResponseError.invalidParams(description) }
+}

@@ -1,0 +1,8 @@
+import JSONRPC
+import Waveforms
+
+extension WaveformError: ResponseErrorConvertible {
+    public var responseError: ResponseError {
+        ResponseError.invalidParams(description)
+    }
+}

@@ -1,0 +1,20 @@
+import JSONRPC
+import Proxies
+
+/// `resolve {sourcePath}` → which file to preview a clip from, and why.
+struct ResolveRequest: RequestType {
+    typealias Response = ResolveResult
+    static let method = "resolve"
+
+    var sourcePath: String
+}
+
+struct ResolveResult: Encodable, Sendable {
+    var path: String
+    var usingProxy: Bool
+    var mode: PreviewState.Mode
+    var quality: ProxyQuality
+    var reason: String
+    var proxyStatus: String
+    var progressPercent: Double?
+}

@@ -1,0 +1,7 @@
+import JSONRPC
+
+/// `getSettings` → every setting.
+struct GetSettingsRequest: RequestType, ParamsIgnored {
+    typealias Response = ServerSettings
+    static let method = "getSettings"
+}
