@@ -157,7 +157,12 @@ public final class AuraMediaServer: Sendable {
                 logger.info("initialize from \(client.name) \(client.version ?? "")")
             }
             if let options = params.initializationOptions {
-                _ = try await apply(options, field: "initializationOptions")
+                let settings = try await apply(options, field: "initializationOptions")
+                // The session starts at the default quality in force (spec §7.3), options included; no request can
+                // have changed the preview state before `initialize`.
+                if options.defaultQuality != nil {
+                    previewState.withLock { $0.quality = settings.defaultQuality }
+                }
             }
             openCachesInBackground()
             return InitializeResult(
