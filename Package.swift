@@ -4,9 +4,12 @@ import PackageDescription
 /// AuraMedia: a JSON-RPC media backend for video editors.
 ///
 /// The targets follow the pipe the product is: bytes → `JSONRPC` (framing, dispatch; knows no media) →
-/// `AuraServer` (protocol methods bound to services) → `Proxies`, `Waveforms`, `Frames`, `Telemetry` (the services) → `MediaCache` (the
-/// cache directory every service shares: content identity, cross-process locks, the catalogue database) →
-/// `Media` (Swift over libav; knows no JSON) → `CFFmpeg` (the C libraries). `Bridge` carries the protocol over WebSocket to per-connection servers. `aura-media` only wires them.
+/// `AuraServer` (the protocol: request types bound to services) → `Settings`, `MediaImport` (the settings and import
+/// logic the server and the CLI share) → `Proxies`, `Waveforms`, `Frames`, `Telemetry` (the services) → `Media`
+/// (Swift over libav, the only module that imports `CFFmpeg`; knows no JSON) and `MediaCache` (the cache directory
+/// every service shares: content identity, cross-process locks, cache areas, the catalogue database; links no libav)
+/// → `FileErrors` (what can go wrong with a file) and `Jobs` (queues, the blocking pool). `Bridge` carries the
+/// protocol over WebSocket to per-connection servers. `aura-media` only wires them.
 let package = Package(
     name: "AuraMedia",
     platforms: [.macOS(.v14)],
@@ -30,26 +33,27 @@ let package = Package(
         ),
         .systemLibrary(name: "CGlibcMalloc"),
         .target(name: "Locking"),
+        .target(name: "FileErrors"),
         .target(
             name: "JSONRPC",
             dependencies: ["Locking", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Media",
-            dependencies: ["CFFmpeg"]
+            dependencies: ["CFFmpeg", "FileErrors"]
         ),
         .target(name: "Jobs", dependencies: ["Locking"]),
         .target(
             name: "MediaCache",
             dependencies: [
-                "Locking", "Media", "Jobs",
+                "Locking", "FileErrors",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .target(
             name: "Proxies",
             dependencies: [
-                "Locking", "CFFmpeg", "Media", "MediaCache", "Jobs",
+                "Locking", "FileErrors", "Media", "MediaCache", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -57,14 +61,14 @@ let package = Package(
         .target(
             name: "Waveforms",
             dependencies: [
-                "Locking", "Media", "MediaCache", "Jobs",
+                "Locking", "FileErrors", "Media", "MediaCache", "Jobs",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "Frames",
             dependencies: [
-                "Locking", "Media", "MediaCache", "Jobs",
+                "Locking", "FileErrors", "Media", "MediaCache", "Jobs",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -73,9 +77,18 @@ let package = Package(
             dependencies: ["Locking", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
         .target(
+            name: "Settings",
+            dependencies: ["Locking", "Media", "MediaCache", "Proxies"]
+        ),
+        .target(
+            name: "MediaImport",
+            dependencies: ["Jobs", "Media", "Proxies", "Settings", "Waveforms"]
+        ),
+        .target(
             name: "AuraServer",
             dependencies: [
-                "Locking", "JSONRPC", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames", "Telemetry",
+                "Locking", "JSONRPC", "FileErrors", "Media", "MediaCache", "Jobs", "Proxies", "Waveforms", "Frames", "Telemetry",
+                "Settings", "MediaImport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -98,7 +111,7 @@ let package = Package(
             name: "aura-media",
             dependencies: [
                 "Locking", "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
-                "CGlibcMalloc", "Jobs",
+                "CGlibcMalloc", "Jobs", "Settings", "MediaImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -107,15 +120,15 @@ let package = Package(
         .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "JSONRPC", "TestSupport"]),
         .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["JSONRPC", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
-        .testTarget(name: "JobsTests", dependencies: ["Locking", "Jobs"]),
-        .testTarget(name: "MediaCacheTests", dependencies: ["MediaCache", "Media", "Jobs", "TestSupport"]),
+        .testTarget(name: "JobsTests", dependencies: ["Locking", "Jobs", "TestSupport"]),
+        .testTarget(name: "MediaCacheTests", dependencies: ["FileErrors", "MediaCache", "TestSupport"]),
         .testTarget(name: "WaveformsTests", dependencies: ["Locking", "Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
-        .testTarget(name: "FramesTests", dependencies: ["Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
-        .testTarget(name: "ProxiesTests", dependencies: ["Locking", "Proxies", "Media", "MediaCache", "TestSupport"]),
+        .testTarget(name: "FramesTests", dependencies: ["FileErrors", "Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
+        .testTarget(name: "ProxiesTests", dependencies: ["Locking", "FileErrors", "Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Locking", "Telemetry"]),
         .testTarget(
             name: "AuraServerTests",
-            dependencies: ["AuraServer", "JSONRPC", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AuraServer", "JSONRPC", "Settings", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "BridgeTests", dependencies: ["Bridge"]),
         .testTarget(name: "EndToEndTests", dependencies: ["aura-media", "JSONRPC", "TestSupport"]),

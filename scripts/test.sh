@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-debian.sh
+# The tree is formatted with the toolchain's swift-format (.swift-format); unformatted code fails here, first.
+# `swift format --in-place --recursive --parallel Package.swift Sources Tests` formats it.
+swift format lint --strict --recursive --parallel Package.swift Sources Tests
 swift build --build-tests
 swift test --skip-build --filter "JSONRPCTests|JobsTests"
 swift test --skip-build --filter FuzzTests

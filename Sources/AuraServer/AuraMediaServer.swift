@@ -1,5 +1,6 @@
 import Foundation
 import Frames
+import Jobs
 import JSONRPC
 import Logging
 import MediaCache
@@ -7,6 +8,7 @@ import Proxies
 import Locking
 import Telemetry
 import Waveforms
+import Settings
 
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
 ///
@@ -41,9 +43,10 @@ public final class AuraMediaServer: Sendable {
     let progressReporter: ProxyProgressReporter
     let proxies: CacheServiceProvider<ProxyService>
     let waveforms: CacheServiceProvider<WaveformService>
-    /// Pictures for scrubbing (memory cache, warm decoders, preloading) and the directory of delivered files.
+    /// Pictures for scrubbing (memory cache, warm decoders, preloading, delivered files).
     let frames: FrameService
-    let frameFiles: CacheServiceProvider<FrameFileStore>
+    /// The cache directories already reported unusable in a `window/logMessage` (each is said once).
+    let reportedDirectories = Mutex(Set<String>())
     /// Playhead positions, in arrival order, for `followPlayhead`.
     let playheads: AsyncStream<PlayheadUpdate>.Continuation
     private let playheadFollower: Mutex<Task<Void, Never>?> = Mutex(nil)
@@ -87,10 +90,8 @@ public final class AuraMediaServer: Sendable {
         waveforms = CacheServiceProvider(kind: "waveform", client: client, logger: logger) { directory, _ in
             try WaveformService(directoryPath: directory, fingerprints: fingerprints, logger: logger)
         }
-        frames = FrameService(limitBytes: Int(settings.frameCacheBytes), fingerprints: fingerprints, logger: logger)
-        frameFiles = CacheServiceProvider(kind: "frame", client: client, logger: logger) { directory, _ in
-            try FrameFileStore(directoryPath: directory, logger: logger)
-        }
+        frames = FrameService(limitBytes: Int(settings.frameCacheBytes), fileDirectory: settings.frameCacheDirectory,
+                              fingerprints: fingerprints, logger: logger)
         let (updates, continuation) = AsyncStream.makeStream(of: PlayheadUpdate.self, bufferingPolicy: .bufferingNewest(64))
         playheads = continuation
         playheadFollower.withLock { $0 = Task { [self] in await followPlayhead(updates) } }
@@ -100,6 +101,13 @@ public final class AuraMediaServer: Sendable {
     /// Records a request's latency (the dispatcher's `requestFinished` hook).
     public func requestFinished(method: String, seconds: Double, errorCode: Int?) {
         telemetry.recordRequest(method: method, seconds: seconds, failed: errorCode != nil)
+    }
+
+    /// Says once, in a `window/logMessage`, that a cache directory cannot be used (the requests that need it answer
+    /// -32021 each time).
+    func warnOnce(about rejected: CacheDirectory.Rejected) {
+        guard reportedDirectories.withLock({ $0.insert(rejected.path).inserted }) else { return }
+        client.logMessage(.warning, rejected.description)
     }
 
     /// The quality requests use when they name none (setting `defaultQuality`).
@@ -185,6 +193,5 @@ public final class AuraMediaServer: Sendable {
         async let waveformsDone: Void = waveforms.shutdown()
         async let framesDone: Void = frames.shutdown()
         _ = await (proxiesDone, waveformsDone, framesDone)
-        await frameFiles.shutdown()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Jobs
 import Media
 import Locking
 
@@ -34,7 +35,7 @@ final class DecoderSession: @unchecked Sendable {
             encoder = try ImageEncoder(format: shape.format, width: width, height: height, clockwiseRotation: rotation,
                                        sourceFullRange: reader.fullRange, quality: shape.quality)
         }
-        return try encoder!.encode(reader.currentFrame)
+        return try encoder!.encode(currentPictureOf: reader)
     }
 }
 
@@ -73,8 +74,9 @@ final class SessionLock: @unchecked Sendable {
 /// The warm sessions: recently used files stay open, bounded by count and by an estimate of decoder memory
 /// (the least recently used is closed first; one session is always allowed).
 ///
-/// Lock: `state` guards the table. Opening a file (blocking) happens outside it; a session closed while in use
-/// lives on until its user is done.
+/// Lock: `state` guards the table. Opening a file (blocking) happens outside it, and so does closing one: a session
+/// dropped from the table is released after the lock, and `removeAll` releases them on a `BlockingQueue` thread
+/// (freeing a decoder is a libav call). A session closed while in use lives on until its user is done.
 final class DecoderPool: Sendable {
     private struct State {
         var sessions: [String: (session: DecoderSession, lastUse: UInt64)] = [:]
@@ -102,24 +104,41 @@ final class DecoderPool: Sendable {
             return session
         }
         let opened = try DecoderSession(path: path, file: file)
-        return state.withLock { state in
+        // Sessions dropped from the table are released when this returns, after the lock (on the caller's thread,
+        // which opens files, so it may block).
+        var dropped: [DecoderSession] = []
+        let session = state.withLock { state in
             if let entry = state.sessions[key], entry.session.file == file {
                 return entry.session  // Opened by another request meanwhile.
             }
             state.clock += 1
-            state.sessions[key] = (opened, state.clock)
+            if let replaced = state.sessions.updateValue((opened, state.clock), forKey: key) { dropped.append(replaced.session) }
             while state.sessions.count > 1,
                   state.sessions.count > maxSessions || state.sessions.values.reduce(0, { $0 + $1.session.estimatedBytes }) > maxBytes,
                   let oldest = state.sessions.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
-                state.sessions.removeValue(forKey: oldest.key)
+                if let removed = state.sessions.removeValue(forKey: oldest.key) { dropped.append(removed.session) }
             }
             return opened
         }
+        return session
     }
 
     var count: Int { state.withLock { $0.sessions.count } }
 
-    func removeAll() {
-        state.withLock { $0.sessions = [:] }
+    /// Closes every session: they leave the table under the lock and are released afterwards on a `BlockingQueue`
+    /// thread (a session still in use is released by its user when it is done).
+    func removeAll() async {
+        let closing = Mutex<[DecoderSession]>(state.withLock { state in
+            defer { state.sessions = [:] }
+            return state.sessions.values.map(\.session)
+        })
+        _ = try? await BlockingQueue.run {
+            // Taken out of `closing` so the last references go when this closure returns, outside any lock.
+            let sessions = closing.withLock { sessions in
+                defer { sessions = [] }
+                return sessions
+            }
+            withExtendedLifetime(sessions) {}
+        }
     }
 }

@@ -1,4 +1,6 @@
+import FileErrors
 import Foundation
+import Jobs
 import Logging
 import Media
 import MediaCache
@@ -11,21 +13,24 @@ import MediaCache
 public final class FrameFileStore: Sendable {
     static let area = "frames"
 
-    public let directory: CacheDirectory
-    private let lease: ProcessLease
+    /// The `frames/` area, one folder per process lease.
+    private let area: CacheArea
+    public var directory: CacheDirectory { area.directory }
+    private var lease: ProcessLease { area.lease }
     /// This process's folder.
     let folder: URL
     private let logger: Logger
 
     /// Opens (creating it 0700, with the other caches' refusal rules) the frame cache directory.
     public init(directoryPath: String, logger: Logger) throws {
-        directory = try CacheDirectory.prepare(path: directoryPath, areas: [Self.area])
-        lease = try ProcessLease.take(in: directory)
-        folder = directory.areaURL(Self.area).appendingPathComponent(lease.id, isDirectory: true)
+        area = try CacheArea(cachePath: directoryPath, name: Self.area)
+        folder = area.url.appendingPathComponent(area.lease.id, isDirectory: true)
         self.logger = logger
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o700])
-        removeFoldersOfGoneProcesses()
+        for name in area.sweepFoldersOfGoneProcesses() {
+            logger.info("removed the frame files of a process that is gone: \(name)")
+        }
     }
 
     /// Writes a picture (whole or not at all) and returns its file.
@@ -33,7 +38,7 @@ public final class FrameFileStore: Sendable {
         let file = folder.appendingPathComponent(key.fileName)
         // A name of its own: two requests may deliver the same picture at once.
         let partial = folder.appendingPathComponent(".\(key.fileName).\(UInt32.random(in: 0...UInt32.max)).partial")
-        try DurableFile.write(bytes, to: file, via: partial, mode: 0o600)
+        try MediaError.mapping { () throws(FileError) in try DurableFile.write(bytes, to: file, via: partial, mode: 0o600) }
         return file
     }
 
@@ -41,36 +46,20 @@ public final class FrameFileStore: Sendable {
     /// through the cache's directories without following a symlink (`CacheDirectory.removeFile`).
     func remove(_ files: [URL]) {
         for file in files where file.deletingLastPathComponent().standardizedFileURL.path == folder.standardizedFileURL.path {
-            directory.removeFile(named: file.lastPathComponent, inArea: Self.area, folder: lease.id)
+            area.removeFile(named: file.lastPathComponent, folder: lease.id)
         }
     }
 
-    /// Bytes and files in this process's folder.
+    /// Bytes and files in this process's folder (partial files, named with a leading dot, not counted).
     public func usage() -> (files: Int, bytes: Int64) {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        var bytes: Int64 = 0
-        var files = 0
-        for name in names where !name.hasPrefix(".") {
-            var info = stat()
-            if stat(folder.appendingPathComponent(name).path, &info) == 0 {
-                files += 1
-                bytes += Int64(info.st_size)
-            }
-        }
-        return (files, bytes)
+        area.usage(folder: lease.id) { !$0.hasPrefix(".") }
     }
 
-    /// Removes this process's folder and ends its lease.
+    /// Removes this process's folder and ends its lease, on a `BlockingQueue` thread (file system).
     public func shutdown() async {
-        directory.removeFolder(named: lease.id, inArea: Self.area)
-        lease.release()
-    }
-
-    private func removeFoldersOfGoneProcesses() {
-        for name in directory.fileNames(inArea: Self.area) where name != lease.id {
-            guard (try? ProcessLease.isAlive(name, in: directory)) == false else { continue }
-            logger.info("removing the frame files of a process that is gone: \(name)")
-            directory.removeFolder(named: name, inArea: Self.area)
+        _ = try? await BlockingQueue.run { [self] in
+            area.removeFolder(named: lease.id)
+            area.release()
         }
     }
 }

@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Jobs
 import Logging
@@ -17,6 +18,8 @@ public final class FrameService: Sendable {
     private let pool: DecoderPool
     private let fingerprints: FingerprintCache
     private let preloads: JobQueue<String, Int>
+    /// Where pictures asked for as files go (the frame cache directory); the service alone writes and deletes them.
+    private let files: FrameFiles
     private let logger: Logger
     /// What the service learnt about files and requests (lock: one `Mutex` each).
     private let facts = Mutex([String: FileFacts]())
@@ -34,9 +37,11 @@ public final class FrameService: Sendable {
     /// How many pictures either side of a paused playhead are decoded (stepping with the arrow keys).
     static let pausedNeighbours = 4
 
-    public init(limitBytes: Int, fingerprints: FingerprintCache = FingerprintCache(), maxSessions: Int = 4,
+    /// - Parameter fileDirectory: the frame cache directory delivered files go to (opened on first delivery).
+    public init(limitBytes: Int, fileDirectory: String, fingerprints: FingerprintCache = FingerprintCache(), maxSessions: Int = 4,
                 logger: Logger) {
         cache = FrameCache(limitBytes: limitBytes)
+        files = FrameFiles(path: fileDirectory, logger: logger)
         pool = DecoderPool(maxSessions: maxSessions)
         self.fingerprints = fingerprints
         preloads = JobQueue(idPrefix: "preload", maxConcurrent: 2, keptOutcomes: 16)
@@ -56,7 +61,7 @@ public final class FrameService: Sendable {
 
     private func frameNow(_ request: FrameRequest) throws -> FrameImage {
         var request = request
-        let file = try fingerprints.fingerprint(path: request.path).key
+        let file = try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: request.path) }.key
         if let known = facts.withLock({ $0[file] }) {
             let (width, height) = try Self.size(of: request.shape, geometry: known.geometry)
             try Self.check(request.time, end: known.endSeconds)
@@ -94,26 +99,43 @@ public final class FrameService: Sendable {
         }
     }
 
-    /// The file of a picture in `store` (written once; it stays until its cache entry is evicted).
-    public func file(of image: FrameImage, in store: FrameFileStore) async throws -> URL {
+    // MARK: - Delivered files
+
+    /// The file of a picture in the frame cache directory (written once; it stays until its cache entry is evicted,
+    /// the cache is cleared, the directory setting changes or the process ends). Throws `CacheDirectory.Rejected` when
+    /// the directory cannot be used, `MediaError` when the file cannot be written (a full disk).
+    public func file(of image: FrameImage) async throws -> URL {
+        let store = try await files.store()
         if let known = cache.lookup(image.key)?.file,
            known.deletingLastPathComponent().standardizedFileURL.path == store.folder.standardizedFileURL.path,
            FileManager.default.fileExists(atPath: known.path) {
             return known
         }
         let written = try await BlockingQueue.run { try store.write(image.bytes, key: image.key) }
-        fileStore.withLock { $0 = store }
         // An entry evicted meanwhile (a tiny budget) leaves its file to the process's end or the next clear.
         _ = cache.attach(written, to: image.key)
         return written
     }
 
-    /// The file store last used for delivery: evicted entries' files are deleted there.
-    private let fileStore = Mutex<FrameFileStore?>(nil)
+    /// Delivered files go to `path` from now on: it is opened first (a directory that cannot be used throws
+    /// `CacheDirectory.Rejected` and changes nothing); then the pictures forget their files in the old directory, whose
+    /// folder is removed.
+    public func setFileDirectory(_ path: String) async throws {
+        guard let old = try await files.switchDirectory(to: path) else { return }
+        cache.detachFiles(under: old.folder)
+        await old.shutdown()
+    }
 
-    private func removeFiles(_ files: [URL]) {
-        guard !files.isEmpty, let store = fileStore.withLock({ $0 }) else { return }
-        store.remove(files)
+    /// The frame cache directory with this process's delivered files in it; nil when it cannot be used.
+    public func fileUsage() async -> FrameFileUsage? {
+        guard let store = try? await files.store(), let usage = try? await BlockingQueue.run({ store.usage() }) else { return nil }
+        return FrameFileUsage(directory: store.directory.url.path, files: usage.files, bytes: usage.bytes)
+    }
+
+    /// Deletes the files of evicted pictures (on the calling blocking thread).
+    private func removeFiles(_ evicted: [URL]) {
+        guard !evicted.isEmpty, let store = files.openStore else { return }
+        store.remove(evicted)
     }
 
     // MARK: - Preloading
@@ -145,7 +167,7 @@ public final class FrameService: Sendable {
     }
 
     private func preload(path: String, time: Double, rate: Double, shape: FrameShape, context: JobContext) throws -> Int {
-        let file = try fingerprints.fingerprint(path: path).key
+        let file = try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }.key
         let session = try pool.session(path: path, file: file)
         let known = remember(session, file: file)
         let (width, height) = try Self.size(of: shape, geometry: known.geometry)
@@ -197,23 +219,18 @@ public final class FrameService: Sendable {
     public func clear() async -> (entries: Int, bytes: Int, files: Int) {
         for key in await preloads.activeKeys { _ = await preloads.cancel(key: key) }
         let removed = cache.removeAll()
-        if !removed.files.isEmpty, let store = fileStore.withLock({ $0 }) {
+        if !removed.files.isEmpty, let store = files.openStore {
             try? await BlockingQueue.run { store.remove(removed.files) }
         }
         timeline.removeAll()
-        pool.removeAll()
+        await pool.removeAll()
         return (removed.entries, removed.bytes, removed.files.count)
     }
 
-    /// Stops preloading.
+    /// Stops preloading and removes this process's delivered files.
     public func shutdown() async {
         await preloads.shutdown()
-    }
-
-    /// The files of `store` are going away (the directory setting changed): entries forget them.
-    public func forgetFiles(of store: FrameFileStore) {
-        cache.detachFiles(under: store.folder)
-        fileStore.withLock { if $0 === store { $0 = nil } }
+        await files.shutdown()
     }
 
     // MARK: - Rules

@@ -80,3 +80,16 @@ public struct FrameCacheStats: Sendable, Equatable {
     public var preloaded: Int
     public var warmDecoders: Int
 }
+
+/// What this process delivered as files: the frame cache directory, and the files and bytes of its folder there.
+public struct FrameFileUsage: Sendable, Equatable {
+    public var directory: String
+    public var files: Int
+    public var bytes: Int64
+
+    public init(directory: String, files: Int, bytes: Int64) {
+        self.directory = directory
+        self.files = files
+        self.bytes = bytes
+    }
+}

@@ -71,10 +71,10 @@ final class Job<Key: Hashable & Sendable, Product: Sendable>: Sendable {
 
     func markWantedInBackground() { state.withLock { $0.wantedInBackground = true } }
 
-    /// Cancels the job because `newID` takes its key. Returns whether the cancellation was accepted.
-    func replace(by newID: String) -> Bool {
+    /// Cancels the job because `newId` takes its key. Returns whether the cancellation was accepted.
+    func replace(by newId: String) -> Bool {
         guard context.cancel() else { return false }
-        state.withLock { $0.replacedBy = newID }
+        state.withLock { $0.replacedBy = newId }
         return true
     }
 

@@ -52,7 +52,7 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
     public enum QueueError: Error, Sendable, Equatable {
         case jobNotFound(String)
         /// The job was cancelled because a request with another variant took its key.
-        case replaced(jobID: String, by: String)
+        case replaced(jobId: String, by: String)
         case shutDown
     }
 
@@ -143,22 +143,22 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
             guard let outcome = outcomes[id] else { throw QueueError.jobNotFound(id) }
             return try Self.result(of: outcome, id: id).get()
         }
-        let waiterID = UUID()
+        let waiterId = UUID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 if Task.isCancelled || jobs[id] == nil {
                     continuation.resume(with: outcomes[id].map { Self.result(of: $0, id: id) } ?? .failure(CancellationError()))
                     return
                 }
-                waiters[id, default: [:]][waiterID] = continuation
+                waiters[id, default: [:]][waiterId] = continuation
             }
         } onCancel: {
-            Task { await self.abandonWait(id: id, waiterID: waiterID) }
+            Task { await self.abandonWait(id: id, waiterId: waiterId) }
         }
     }
 
-    private func abandonWait(id: String, waiterID: UUID) async {
-        guard let continuation = waiters[id]?.removeValue(forKey: waiterID) else { return }
+    private func abandonWait(id: String, waiterId: UUID) async {
+        guard let continuation = waiters[id]?.removeValue(forKey: waiterId) else { return }
         continuation.resume(throwing: CancellationError())
         if let job = jobs[id], !job.wantedInBackground, waiters[id, default: [:]].isEmpty {
             await cancel(job)
@@ -250,8 +250,8 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         case .success(let product):
             outcome = .completed(product)
         case .failure(let error):
-            if let newID = job.replacedBy {
-                outcome = .replaced(by: newID)
+            if let newId = job.replacedBy {
+                outcome = .replaced(by: newId)
             } else if error is JobCancelled || error is CancellationError {
                 outcome = .cancelled
             } else {
@@ -321,7 +321,7 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         case .completed(let product): return .success(product)
         case .failed(let error): return .failure(error)
         case .cancelled: return .failure(JobCancelled())
-        case .replaced(let newID): return .failure(QueueError.replaced(jobID: id, by: newID))
+        case .replaced(let newId): return .failure(QueueError.replaced(jobId: id, by: newId))
         }
     }
 

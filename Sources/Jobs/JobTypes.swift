@@ -92,23 +92,23 @@ public struct JobCancelled: Error, Sendable, Equatable {
 public struct JobWork<Product: Sendable>: Sendable {
     /// Runs once before the job can start, on a blocking-work thread (record that the job is queued). A throw
     /// ends the job `failed` without running it.
-    public var prepare: @Sendable (_ jobID: String) throws -> Void
+    public var prepare: @Sendable (_ jobId: String) throws -> Void
     /// Takes the right to do the work now; nil when another process is doing it (the job stays queued, without
     /// using a worker, and is asked again shortly). The claim is released when the job ends.
     public var claim: @Sendable () throws -> (any JobClaim)?
     /// While the job waits for its claim: the progress of whoever does the work, shown as the job's own.
-    public var progressElsewhere: @Sendable (_ jobID: String) -> JobProgress?
+    public var progressElsewhere: @Sendable (_ jobId: String) -> JobProgress?
     /// Does the work on a thread of its own, holding the claim. Throws `JobCancelled` when it stopped because
     /// `context.isCancelled`.
     public var run: @Sendable (JobContext) throws -> Product
     /// Records the end of a job that never ran (cancelled or failed while queued), before the end is announced.
-    public var endedWithoutRunning: @Sendable (_ jobID: String, JobOutcome<Product>) -> Void
+    public var endedWithoutRunning: @Sendable (_ jobId: String, JobOutcome<Product>) -> Void
 
-    public init(prepare: @escaping @Sendable (_ jobID: String) throws -> Void = { _ in },
+    public init(prepare: @escaping @Sendable (_ jobId: String) throws -> Void = { _ in },
                 claim: @escaping @Sendable () throws -> (any JobClaim)? = { NoClaim() },
-                progressElsewhere: @escaping @Sendable (_ jobID: String) -> JobProgress? = { _ in nil },
+                progressElsewhere: @escaping @Sendable (_ jobId: String) -> JobProgress? = { _ in nil },
                 run: @escaping @Sendable (JobContext) throws -> Product,
-                endedWithoutRunning: @escaping @Sendable (_ jobID: String, JobOutcome<Product>) -> Void = { _, _ in }) {
+                endedWithoutRunning: @escaping @Sendable (_ jobId: String, JobOutcome<Product>) -> Void = { _, _ in }) {
         self.prepare = prepare
         self.claim = claim
         self.progressElsewhere = progressElsewhere
@@ -121,4 +121,18 @@ public struct JobWork<Product: Sendable>: Sendable {
 public struct NoClaim: JobClaim {
     public init() {}
     public func release() {}
+}
+
+/// A claim given back by calling `release`: how a service hands the queue a lock of a layer that knows no jobs
+/// (a `MediaCache.WorkLock`), which the closure keeps alive until the job ends.
+public struct ReleasingClaim: JobClaim {
+    private let releaseBody: @Sendable () -> Void
+
+    public init(release: @escaping @Sendable () -> Void) {
+        releaseBody = release
+    }
+
+    public func release() {
+        releaseBody()
+    }
 }

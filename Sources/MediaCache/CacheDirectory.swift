@@ -21,6 +21,12 @@ public struct CacheDirectory: Sendable, Equatable {
         public let cause: Cause
         public let reason: String
         public var description: String { "The cache directory \(path) cannot be used: \(reason)." }
+
+        public init(path: String, cause: Cause, reason: String) {
+            self.path = path
+            self.cause = cause
+            self.reason = reason
+        }
     }
 
     /// Where `WorkLock` files live.
@@ -107,6 +113,28 @@ public struct CacheDirectory: Sendable, Equatable {
         guard Self.isPlainName(name), let areaDescriptor = openArea(area) else { return false }
         defer { close(areaDescriptor) }
         return Self.removeTree(name, in: areaDescriptor, depth: 0)
+    }
+
+    /// The regular files of an area (or of its `folder`) and their sizes, looked at without following a symlink: a
+    /// symlink (or anything else that is not a regular file) is not listed. Empty when the area or folder cannot be
+    /// opened as a real directory.
+    public func regularFiles(inArea area: String, folder: String? = nil) -> [(name: String, bytes: Int64)] {
+        guard let areaDescriptor = openArea(area) else { return [] }
+        defer { close(areaDescriptor) }
+        var parent = areaDescriptor
+        if let folder {
+            guard Self.isPlainName(folder) else { return [] }
+            parent = openat(areaDescriptor, folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard parent >= 0 else { return [] }
+        }
+        defer { if parent != areaDescriptor { close(parent) } }
+        let listing = dup(parent)  // `names` closes it; sizes are looked up through `parent`.
+        guard listing >= 0, let names = Self.names(in: listing) else { return [] }
+        return names.compactMap { name in
+            var info = stat()
+            guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return (name, Int64(info.st_size))
+        }
     }
 
     private static func isPlainName(_ name: String) -> Bool {

@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Locking
 
@@ -22,7 +23,7 @@ public final class FingerprintCache: Sendable {
     }
 
     /// The fingerprint of `path`, from the cache when the file is unchanged since it was hashed.
-    public func fingerprint(path: String) throws -> SourceFingerprint {
+    public func fingerprint(path: String) throws(FileError) -> SourceFingerprint {
         var info = stat()
         guard stat(path, &info) == 0 else { return try SourceFingerprint.of(path: path) }
         let identity = FileIdentity(

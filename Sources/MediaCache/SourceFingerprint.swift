@@ -1,5 +1,5 @@
+import FileErrors
 import Foundation
-import Media
 
 /// The identity of a source file's content: size, modification time, and a hash of its first and last MiB.
 ///
@@ -32,22 +32,22 @@ public struct SourceFingerprint: Sendable, Hashable, Codable {
         self.edgeHash = edgeHash
     }
 
-    /// Reads the fingerprint of the regular file at `path`; throws `MediaError` for a missing, non-regular or
+    /// Reads the fingerprint of the regular file at `path`; throws `FileError` for a missing, non-regular or
     /// unreadable file.
-    public static func of(path: String) throws -> SourceFingerprint {
+    public static func of(path: String) throws(FileError) -> SourceFingerprint {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw errno == ENOENT || errno == ENOTDIR ? MediaError.fileNotFound(path: path)
-                : errno == EACCES ? MediaError.permissionDenied(path: path)
-                : MediaError.ioFailure(path: path, reason: String(cString: strerror(errno)))
+            throw errno == ENOENT || errno == ENOTDIR ? FileError.fileNotFound(path: path)
+                : errno == EACCES ? FileError.permissionDenied(path: path)
+                : FileError.ioFailure(path: path, reason: String(cString: strerror(errno)))
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw MediaError.notARegularFile(path: path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError.notARegularFile(path: path) }
         let size = Int64(info.st_size)
         let mtime = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw errno == EACCES ? MediaError.permissionDenied(path: path)
-                : MediaError.ioFailure(path: path, reason: String(cString: strerror(errno)))
+            throw errno == EACCES ? FileError.permissionDenied(path: path)
+                : FileError.ioFailure(path: path, reason: String(cString: strerror(errno)))
         }
         defer { close(descriptor) }
         var hash = FNV1a64()
@@ -68,7 +68,7 @@ public struct SourceFingerprint: Sendable, Hashable, Codable {
                 return done
             }
             guard count == range.length else {
-                throw MediaError.ioFailure(path: path, reason: "could not read \(range.length) bytes at offset \(range.offset)")
+                throw FileError.ioFailure(path: path, reason: "could not read \(range.length) bytes at offset \(range.offset)")
             }
             hash.add(buffer[0..<count])
         }

@@ -1,6 +1,5 @@
+import FileErrors
 import Foundation
-import Jobs
-import Media
 import Locking
 
 /// An exclusive claim, across processes, on one piece of work in a cache: making one proxy, one waveform,
@@ -74,7 +73,7 @@ public final class WorkLock: Sendable {
         while true {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
             guard fd >= 0 else {
-                throw MediaError.ioFailure(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))")
+                throw FileError.ioFailure(path: path, reason: "cannot open the lock file: \(String(cString: strerror(errno)))")
             }
             var rc: Int32
             repeat { rc = flock(fd, blocking ? LOCK_EX : LOCK_EX | LOCK_NB) } while rc != 0 && errno == EINTR
@@ -82,7 +81,7 @@ public final class WorkLock: Sendable {
                 let error = errno
                 close(fd)
                 if error == EWOULDBLOCK { return nil }
-                throw MediaError.ioFailure(path: path, reason: "cannot lock: \(String(cString: strerror(error)))")
+                throw FileError.ioFailure(path: path, reason: "cannot lock: \(String(cString: strerror(error)))")
             }
             // Locked: make sure it is the file at the path, not one its previous holder deleted meanwhile.
             var held = stat(), current = stat()
@@ -93,6 +92,3 @@ public final class WorkLock: Sendable {
         }
     }
 }
-
-/// A job of the `JobQueue` holds its piece of work's lock for as long as it runs.
-extension WorkLock: JobClaim {}

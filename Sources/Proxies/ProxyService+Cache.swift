@@ -9,7 +9,11 @@ extension ProxyService {
     /// stale record. When the source was moved, the record found by content is reported under the new path (and
     /// remembered there). A record of a job whose process is gone is settled (marked failed) on the way.
     public func lookup(sourcePath: String, quality: ProxyQuality) async throws -> ProxyLookup {
-        let fingerprint = try await fingerprint(path: sourcePath)
+        try await lookup(sourcePath: sourcePath, quality: quality, fingerprint: fingerprint(path: sourcePath))
+    }
+
+    /// `lookup` for a source already fingerprinted.
+    func lookup(sourcePath: String, quality: ProxyQuality, fingerprint: SourceFingerprint) async throws -> ProxyLookup {
         let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: quality)
         let job = await queue.activeJob(for: slot)
         return try await BlockingQueue.run { [store] in

@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Jobs
 import Logging
@@ -24,7 +25,9 @@ import MediaCache
 public final class ProxyService: Sendable {
     let store: ProxyStore
     let queue: JobQueue<ProxySlot, ProxyRecord>
-    private let fingerprints: FingerprintCache
+    let fingerprints: FingerprintCache
+    /// The preview path's lookups (`previewLookup`), kept while the source and the catalogue are unchanged.
+    let rememberedLookups = RememberedLookups()
 
     public var directory: CacheDirectory { store.directory }
     var catalog: ProxyCatalog { store.catalog }
@@ -78,6 +81,7 @@ public final class ProxyService: Sendable {
         } catch JobQueue<ProxySlot, ProxyRecord>.QueueError.shutDown {
             throw MediaError.cancelled
         }
+        rememberedLookups.noteSubmission()
         return ProxyTicket(jobId: ticket.snapshot.id, status: ticket.snapshot.proxyStatus, sourcePath: path, quality: request.quality,
                            progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil)
     }
@@ -87,18 +91,20 @@ public final class ProxyService: Sendable {
     /// replaced it. If the waiting task is cancelled and nobody else wants the job (no background request, no other
     /// waiter), the job is cancelled too.
     public func waitForCompletion(jobId: String) async throws -> ProxyRecord {
+        // The source the job is about, for naming a failure that is not already a `MediaError`.
+        let sourcePath = await queue.snapshot(of: jobId)?.label ?? "the source of proxy job \(jobId)"
         do {
             return try await queue.result(of: jobId)
         } catch is JobCancelled {
             throw MediaError.cancelled
-        } catch JobQueue<ProxySlot, ProxyRecord>.QueueError.replaced(let id, let newID) {
-            throw ProxyServiceError.replaced(jobId: id, by: newID)
+        } catch JobQueue<ProxySlot, ProxyRecord>.QueueError.replaced(let id, let newId) {
+            throw ProxyServiceError.replaced(jobId: id, by: newId)
         } catch JobQueue<ProxySlot, ProxyRecord>.QueueError.jobNotFound(let id) {
             throw ProxyServiceError.jobNotFound(id)
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw MediaError(describing: error)
+            throw MediaError(describing: error, path: sourcePath)
         }
     }
 
@@ -159,21 +165,21 @@ public final class ProxyService: Sendable {
     /// up the lease. Files of other processes are left alone.
     public func shutdown() async {
         await queue.shutdown()
-        store.lease.release()
+        store.area.release()
     }
 
     // MARK: - Helpers
 
     /// Fingerprints a source off the pool (reading 2 MiB unless the file is unchanged since last time).
     func fingerprint(path: String) async throws -> SourceFingerprint {
-        try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
+        try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
     }
 
     /// Fingerprint and probe of a source, off the pool.
     func inspect(path: String) async throws -> (SourceFingerprint, MediaInfo) {
         try await BlockingQueue.run { [fingerprints] in
             let info = try MediaProbe.probe(path: path)
-            return (try fingerprints.fingerprint(path: path), info)
+            return (try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }, info)
         }
     }
 }

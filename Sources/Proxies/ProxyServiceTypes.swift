@@ -103,7 +103,7 @@ public enum ProxyServiceError: Error, Sendable, Equatable, CustomStringConvertib
         switch self {
         case .jobNotFound(let id): return "No proxy job \(id) is known."
         case .noJobForSlot(let path, let quality): return "No \(quality) proxy job is known for \(path)."
-        case .replaced(let id, let newID): return "Proxy job \(id) was replaced by job \(newID), which makes the slot's proxy with other sizing."
+        case .replaced(let id, let newId): return "Proxy job \(id) was replaced by job \(newId), which makes the slot's proxy with other sizing."
         }
     }
 }

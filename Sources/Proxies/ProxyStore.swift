@@ -13,10 +13,12 @@ import Locking
 /// Cross-process rule: a slot's record is created, replaced or deleted, and its files written or deleted, only by
 /// whoever holds the slot's `WorkLock`; a job changes its record only while the record still names the job.
 final class ProxyStore: Sendable {
-    let directory: CacheDirectory
+    /// The `proxies/` area: prepare, lease and deletion (the start-up sweep is the janitor's: it follows the catalogue).
+    let area: CacheArea
+    var directory: CacheDirectory { area.directory }
     let catalog: ProxyCatalog
     /// This process's sign of life in the cache; the records of its jobs carry its id.
-    let lease: ProcessLease
+    var lease: ProcessLease { area.lease }
     let janitor: ProxyCacheJanitor
     let observer: ProxyJobObserver
     let logger: Logger
@@ -27,10 +29,9 @@ final class ProxyStore: Sendable {
     static let recentUseWindow: TimeInterval = 60
 
     init(directoryPath: String, configuration: ProxyServiceConfiguration, observer: ProxyJobObserver, logger: Logger) throws {
-        directory = try CacheDirectory.prepareProxyCache(path: directoryPath)
-        lease = try ProcessLease.take(in: directory)
-        catalog = try ProxyCatalog(cache: directory)
-        janitor = ProxyCacheJanitor(directory: directory, catalog: catalog, logger: logger)
+        area = try CacheArea(cachePath: directoryPath, name: CacheDirectory.proxiesArea)
+        catalog = try ProxyCatalog(cache: area.directory)
+        janitor = ProxyCacheJanitor(area: area, catalog: catalog, logger: logger)
         self.observer = observer
         self.logger = logger
         settings = Mutex(configuration)
@@ -63,19 +64,19 @@ final class ProxyStore: Sendable {
         try catalog.recordUse(of: record.slot, by: lease.id, at: now)
     }
 
-    /// Marks job `jobID`'s record (if the slot's record is still the job's) failed or cancelled. A proxy file the
+    /// Marks job `jobId`'s record (if the slot's record is still the job's) failed or cancelled. A proxy file the
     /// record used to describe (an `overwrite` that did not finish) is deleted when the slot can be locked (or
     /// `holdingLock`): it must not outlive a record that no longer says completed.
-    func recordEnding(of jobID: String, slot: ProxySlot, cancelled: Bool, error: MediaError?, holdingLock: Bool) {
+    func recordEnding(of jobId: String, slot: ProxySlot, cancelled: Bool, error: MediaError?, holdingLock: Bool) {
         do {
-            guard var record = try catalog.record(jobId: jobID) else { return }
+            guard var record = try catalog.record(jobId: jobId) else { return }
             record.status = cancelled ? .cancelled : .failed
             record.error = cancelled ? nil : error?.description
-            guard try catalog.update(record, ifJobId: jobID) else { return }
+            guard try catalog.update(record, ifJobId: jobId) else { return }
             let lock = holdingLock ? nil : try WorkLock.tryAcquire(slot.lockName, in: directory)
             defer { lock?.release() }
             if holdingLock || lock != nil {
-                directory.removeFile(named: slot.fileName, inArea: CacheDirectory.proxiesArea)
+                area.removeFile(named: slot.fileName)
             }
         } catch {
             logger.error("catalogue update failed: \(error)")
@@ -108,7 +109,7 @@ final class ProxyStore: Sendable {
                 // Looked at again under the lock: another process may have used or replaced it meanwhile.
                 guard let record = try catalog.record(id: listed.id!), record.status == .completed,
                       record.jobId == listed.jobId, record.lastAccessedAt < protectedSince else { continue }
-                directory.removeFile(named: URL(fileURLWithPath: record.proxyPath).lastPathComponent, inArea: CacheDirectory.proxiesArea)
+                area.removeFile(named: URL(fileURLWithPath: record.proxyPath).lastPathComponent)
                 try catalog.delete(ids: [record.id!])
                 total -= record.proxySizeBytes
                 evicted += 1
@@ -150,8 +151,7 @@ final class ProxyStore: Sendable {
                 result.keptInUse += 1
                 continue
             }
-            if let size = directory.removeFile(named: URL(fileURLWithPath: record.proxyPath).lastPathComponent,
-                                               inArea: CacheDirectory.proxiesArea) {
+            if let size = area.removeFile(named: URL(fileURLWithPath: record.proxyPath).lastPathComponent) {
                 result.deletedFiles += 1
                 result.freedBytes += size
             }

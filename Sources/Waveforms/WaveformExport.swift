@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Jobs
 import Media
@@ -90,7 +91,7 @@ extension WaveformService {
         try await BlockingQueue.run {
             let output = URL(fileURLWithPath: request.outputPath)
             let partial = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).\(UUID().uuidString.prefix(8)).partial")
-            try DurableFile.write(bytes, to: output, via: partial, mode: 0o644)
+            try MediaError.mapping { () throws(FileError) in try DurableFile.write(bytes, to: output, via: partial, mode: 0o644) }
         }
         return WaveformExportResult(outputPath: request.outputPath, format: request.format,
                                     version: request.format == .json || pixels.series.count > 1 ? 2 : 1,

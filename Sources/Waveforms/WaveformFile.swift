@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Media
 import MediaCache
@@ -31,7 +32,7 @@ enum WaveformFile {
 
     /// Writes the file's bytes piece by piece (the level arrays as they are in memory, never copied whole),
     /// the checksum computed on the way.
-    static func encode(_ pyramid: WaveformPyramid, fingerprintKey: String, to file: inout DurableFile.Writer) throws(MediaError) {
+    static func encode(_ pyramid: WaveformPyramid, fingerprintKey: String, to file: inout DurableFile.Writer) throws(FileError) {
         var checksum = Checksum()
         var header: [UInt8] = magic
         append(&header, version)

@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Jobs
 import Logging
@@ -36,12 +37,31 @@ public final class WaveformService: Sendable {
 
     // MARK: - Windows
 
-    /// Answers a request: calls `deliver` for each window in priority order (overlapping the visible range first,
-    /// then by distance from it), and returns what was covered. Throws `MediaError` for unusable files (no audio:
-    /// `.unsupported`) and `WaveformError` for ranges and resolutions that do not fit the file.
-    public func windows(for request: WaveformRangeRequest, deliver: @escaping @Sendable (WaveformWindow) -> Void) async throws -> WaveformSummary {
+    /// Answers a request: its windows in priority order (overlapping the visible range first, then by distance from
+    /// it), each as soon as it is ready; once they are all out, the sequence's `summary` says what was covered. The
+    /// sequence throws `MediaError` for unusable files (no audio: `.unsupported`) and `WaveformError` for ranges and
+    /// resolutions that do not fit the file. Ending the iteration early (or cancelling the iterating task) stops the
+    /// request's own work at once.
+    public func windows(for request: WaveformRangeRequest) -> WaveformWindows {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: WaveformWindow.self)
+        let summary = Mutex<WaveformSummary?>(nil)
+        let producer = Task { [self] in
+            do {
+                let covered = try await produce(request) { window in continuation.yield(window) }
+                summary.withLock { $0 = covered }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in producer.cancel() }
+        return WaveformWindows(stream: stream, summary: summary)
+    }
+
+    /// Makes a request's windows, handing each to `deliver` (the sequence's continuation) in priority order.
+    private func produce(_ request: WaveformRangeRequest, deliver: @escaping @Sendable (WaveformWindow) -> Void) async throws -> WaveformSummary {
         let path = request.sourcePath
-        let fingerprint = try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
         let key = fingerprint.key
         var pyramid = store.cached(key)
         if pyramid == nil { pyramid = try await BlockingQueue.run { [store] in store.load(key) } }
@@ -143,7 +163,7 @@ public final class WaveformService: Sendable {
         let key = fingerprint.key
         let store = self.store
         let work = JobWork<WaveformPyramid>(
-            claim: { try WorkLock.tryAcquire(WaveformStore.lockName(key), in: store.directory) },
+            claim: { try WorkLock.tryAcquire(WaveformStore.lockName(key), in: store.directory).map { lock in ReleasingClaim { lock.release() } } },
             run: { context in
                 // Another process may have made it while this job waited for the lock.
                 if let made = store.load(key) {
@@ -151,10 +171,10 @@ public final class WaveformService: Sendable {
                     return made
                 }
                 let pyramid = try Self.analyse(path: path, context: context)
-                guard try SourceFingerprint.of(path: path) == fingerprint else {
+                guard try MediaError.mapping({ () throws(FileError) in try SourceFingerprint.of(path: path) }) == fingerprint else {
                     throw MediaError.corrupt(path: path, reason: "the source changed while its waveform was being analysed")
                 }
-                try context.commit { try store.save(pyramid, key: key, jobID: context.id) }
+                try context.commit { try store.save(pyramid, key: key, jobId: context.id) }
                 return pyramid
             })
         return try await queue.submit(.init(key: key, label: path, priority: priority, background: true, work: work)).snapshot.id
@@ -227,7 +247,7 @@ public final class WaveformService: Sendable {
 
     /// The pyramid of a source, analysing it (or waiting for the analysis in progress) when needed.
     public func pyramid(of path: String) async throws -> WaveformPyramid {
-        let fingerprint = try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
         if let cached = store.cached(fingerprint.key) { return cached }
         if let loaded = try await BlockingQueue.run({ [store] in store.load(fingerprint.key) }) { return loaded }
         return try await result(of: analyse(path: path, fingerprint: fingerprint), key: fingerprint.key)
@@ -237,7 +257,7 @@ public final class WaveformService: Sendable {
     /// for the file joins it and raises its priority). Returns false when the analysis is persisted already.
     /// Throws the `MediaError`s of fingerprinting (missing, unreadable files).
     public func prefetch(path: String) async throws -> Bool {
-        let fingerprint = try await BlockingQueue.run { [fingerprints] in try fingerprints.fingerprint(path: path) }
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
         if store.cached(fingerprint.key) != nil { return false }
         let key = fingerprint.key
         if try await BlockingQueue.run({ [store] in store.isPersisted(key) }) { return false }
@@ -259,7 +279,7 @@ public final class WaveformService: Sendable {
         let active = await queue.activeKeys
         var only: String?
         if let sourcePath {
-            guard let key = try? await BlockingQueue.run({ [fingerprints] in try fingerprints.fingerprint(path: sourcePath).key }) else {
+            guard let key = try? await BlockingQueue.run({ [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: sourcePath) }.key }) else {
                 return (0, 0, 0)  // Nothing can be cached for a file that cannot be read.
             }
             only = key
@@ -278,7 +298,7 @@ public final class WaveformService: Sendable {
     /// Cancels every analysis and gives up the lease.
     public func shutdown() async {
         await queue.shutdown()
-        store.lease.release()
+        store.area.release()
     }
 }
 

@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Logging
 import Media
@@ -13,8 +14,10 @@ import Locking
 final class WaveformStore: Sendable {
     static let area = "waveforms"
 
-    let directory: CacheDirectory
-    let lease: ProcessLease
+    /// The `waveforms/` area: prepare, lease, start-up sweep, usage and deletion.
+    let area: CacheArea
+    var directory: CacheDirectory { area.directory }
+    var lease: ProcessLease { area.lease }
     let logger: Logger
     private let memory: Mutex<MemoryCache>
     let memoryLimitBytes: Int
@@ -26,18 +29,15 @@ final class WaveformStore: Sendable {
     }
 
     init(directoryPath: String, memoryLimitBytes: Int = 256 << 20, logger: Logger) throws {
-        directory = try CacheDirectory.prepare(path: directoryPath, areas: [Self.area])
-        lease = try ProcessLease.take(in: directory)
+        area = try CacheArea(cachePath: directoryPath, name: Self.area)
         self.logger = logger
         self.memoryLimitBytes = memoryLimitBytes
         memory = Mutex(MemoryCache())
     }
 
     static func lockName(_ key: String) -> String { "wave-\(key)" }
-    func fileURL(_ key: String) -> URL { directory.areaURL(Self.area).appendingPathComponent("\(key).wave") }
-    func partialURL(_ key: String, jobID: String) -> URL {
-        directory.areaURL(Self.area).appendingPathComponent("\(key).\(jobID).partial")
-    }
+    func fileURL(_ key: String) -> URL { area.fileURL("\(key).wave") }
+    func partialURL(_ key: String, jobId: String) -> URL { area.fileURL("\(key).\(jobId).partial") }
 
     // MARK: - Memory
 
@@ -95,7 +95,7 @@ final class WaveformStore: Sendable {
             logger.warning("discarding the waveform cache file of \(key): \(error)")
             if let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) {
                 defer { lock.release() }
-                directory.removeFile(named: url.lastPathComponent, inArea: Self.area)
+                area.removeFile(named: url.lastPathComponent)
             }
             return nil
         }
@@ -125,10 +125,12 @@ final class WaveformStore: Sendable {
     }
 
     /// Writes a pyramid: to a partial file, fsynced, renamed into place. The caller holds the source's lock.
-    func save(_ pyramid: WaveformPyramid, key: String, jobID: String) throws {
+    func save(_ pyramid: WaveformPyramid, key: String, jobId: String) throws {
         // Streamed: a 3-hour pyramid is tens of MB, which are not copied again to be written.
-        try DurableFile.write(to: fileURL(key), via: partialURL(key, jobID: jobID)) { (file: inout DurableFile.Writer) throws(MediaError) in
-            try WaveformFile.encode(pyramid, fingerprintKey: key, to: &file)
+        try MediaError.mapping { () throws(FileError) in
+            try DurableFile.write(to: fileURL(key), via: partialURL(key, jobId: jobId)) { (file: inout DurableFile.Writer) throws(FileError) in
+                try WaveformFile.encode(pyramid, fingerprintKey: key, to: &file)
+            }
         }
         remember(pyramid, key: key)
     }
@@ -137,15 +139,7 @@ final class WaveformStore: Sendable {
 
     /// Files and bytes on disk (complete pyramids only).
     func usage() -> (files: Int, bytes: Int64) {
-        var files = 0, bytes: Int64 = 0
-        for name in directory.fileNames(inArea: Self.area) where name.hasSuffix(".wave") {
-            var info = stat()
-            if stat(directory.areaURL(Self.area).appendingPathComponent(name).path, &info) == 0 {
-                files += 1
-                bytes += Int64(info.st_size)
-            }
-        }
-        return (files, bytes)
+        area.usage { $0.hasSuffix(".wave") }
     }
 
     /// Deletes the pyramids (all, or the one of `only`) and leftover files nobody is writing; returns files and
@@ -153,7 +147,7 @@ final class WaveformStore: Sendable {
     func clear(only: String? = nil, sparing active: Set<String>) -> (files: Int, bytes: Int64, kept: Int) {
         if let only { forget(only) } else { forgetAll() }
         var result: (files: Int, bytes: Int64, kept: Int) = (0, 0, 0)
-        for name in directory.fileNames(inArea: Self.area) {
+        for name in area.fileNames() {
             guard let key = name.split(separator: ".").first.map(String.init), key.count == 16 else { continue }
             if let only, key != only { continue }
             guard !active.contains(key), let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) else {
@@ -161,7 +155,7 @@ final class WaveformStore: Sendable {
                 continue
             }
             defer { lock.release() }
-            if let size = directory.removeFile(named: name, inArea: Self.area) {
+            if let size = area.removeFile(named: name) {
                 result.files += 1
                 result.bytes += size
             }
@@ -169,15 +163,12 @@ final class WaveformStore: Sendable {
         return result
     }
 
-    /// At start: partial files of analyses whose process is gone are deleted.
+    /// At start: partial files of analyses whose process is gone (their source's lock is free) are deleted.
     func cleanUpAtStart() {
-        ProcessLease.sweep(in: directory)
-        for name in directory.fileNames(inArea: Self.area) where name.hasSuffix(".partial") {
-            guard let key = name.split(separator: ".").first.map(String.init),
-                  let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) else { continue }
-            defer { lock.release() }
-            logger.info("removing leftover waveform partial file \(name)")
-            directory.removeFile(named: name, inArea: Self.area)
+        let removed = area.sweepPartialFiles { name in
+            guard name.hasSuffix(".partial"), let key = name.split(separator: ".").first else { return nil }
+            return Self.lockName(String(key))
         }
+        for name in removed { logger.info("removed leftover waveform partial file \(name)") }
     }
 }

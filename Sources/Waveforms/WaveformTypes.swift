@@ -1,3 +1,5 @@
+import Locking
+
 /// A request for waveform windows over a time range of a source's primary audio stream.
 ///
 /// Times are seconds of the audio stream (0 = its first sample). Resolution is samples per pixel (or pixels per
@@ -83,5 +85,27 @@ public enum WaveformError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .invalidRange(let field, let reason): return "parameter '\(field)' \(reason)"
         }
+    }
+}
+
+/// The windows of one `WaveformService.windows(for:)` request, in priority order, as they are made.
+///
+/// One iteration per request. `summary` is set once the last window is out (nil before, and after a failure).
+public struct WaveformWindows: AsyncSequence, Sendable {
+    public typealias Element = WaveformWindow
+
+    private let stream: AsyncThrowingStream<WaveformWindow, any Error>
+    private let covered: Mutex<WaveformSummary?>
+
+    init(stream: AsyncThrowingStream<WaveformWindow, any Error>, summary: Mutex<WaveformSummary?>) {
+        self.stream = stream
+        covered = summary
+    }
+
+    /// What the request covered: set when every window has been made.
+    public var summary: WaveformSummary? { covered.withLock { $0 } }
+
+    public func makeAsyncIterator() -> AsyncThrowingStream<WaveformWindow, any Error>.AsyncIterator {
+        stream.makeAsyncIterator()
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import AuraServer
 import Logging
+import Settings
 
 /// `aura-media`: the AuraMedia backend. With no subcommand it serves the protocol on stdin/stdout.
 @main

@@ -1,7 +1,7 @@
 import ArgumentParser
-import AuraServer
 import Foundation
 import Logging
+import Settings
 import Media
 import Proxies
 import Locking
@@ -16,7 +16,7 @@ struct GenerateCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(help: "Quality: Draft, Preview or High.")
-    var quality: String = "Preview"
+    var quality: ProxyQuality = .default
 
     @Option(help: "Queue priority (higher first).")
     var priority: Int = 0
@@ -28,7 +28,7 @@ struct GenerateCommand: AsyncParsableCommand {
     var overwrite = false
 
     @Option(name: .customLong("hardware-acceleration"), help: "off or auto.")
-    var hardwareAcceleration: String = "off"
+    var hardwareAcceleration: HardwareAcceleration = .off
 
     @Option(name: .customLong("jobs"), help: "Proxies made at once.")
     var maxConcurrentJobs: Int = 1
@@ -37,9 +37,7 @@ struct GenerateCommand: AsyncParsableCommand {
     var files: [String]
 
     func validate() throws {
-        guard ProxyQuality(rawValue: quality) != nil else { throw ValidationError("--quality must be Draft, Preview or High") }
         if let scalePercent, !(25...75).contains(scalePercent) { throw ValidationError("--scale-percent must be between 25 and 75") }
-        guard HardwareAcceleration(rawValue: hardwareAcceleration) != nil else { throw ValidationError("--hardware-acceleration must be off or auto") }
         guard (1...16).contains(maxConcurrentJobs) else { throw ValidationError("--jobs must be between 1 and 16") }
     }
 
@@ -50,9 +48,8 @@ struct GenerateCommand: AsyncParsableCommand {
         let service = try ProxyService(
             directoryPath: settings.cacheDirectory,
             configuration: ProxyServiceConfiguration(cacheLimitBytes: settings.cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
-                                                     hardwareAcceleration: HardwareAcceleration(rawValue: hardwareAcceleration) ?? .off),
+                                                     hardwareAcceleration: hardwareAcceleration),
             observer: display, logger: Logger(label: "aura.generate"))
-        let proxyQuality = ProxyQuality(rawValue: quality)!
         let started = Date()
         var rows: [[String]] = []
         var failures = 0
@@ -63,7 +60,7 @@ struct GenerateCommand: AsyncParsableCommand {
                     let begin = Date()
                     do {
                         let ticket = try await service.generate(ProxyRequest(
-                            sourcePath: path, quality: proxyQuality, scalePercent: scalePercent, priority: priority,
+                            sourcePath: path, quality: quality, scalePercent: scalePercent, priority: priority,
                             overwrite: overwrite, background: false))
                         let record: ProxyRecord
                         if let cached = ticket.record {

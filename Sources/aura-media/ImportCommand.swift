@@ -1,7 +1,8 @@
 import ArgumentParser
-import AuraServer
 import Foundation
 import Logging
+import Settings
+import MediaImport
 import Proxies
 import Waveforms
 
@@ -15,17 +16,13 @@ struct ImportCommand: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(help: "Proxy quality: Draft, Preview or High (default: the defaultQuality setting).")
-    var quality: String?
+    var quality: ProxyQuality?
 
     @Flag(help: "Import the subfolders of folders too.")
     var recursive = false
 
     @Argument(help: "Files and folders.")
     var paths: [String]
-
-    func validate() throws {
-        if let quality, ProxyQuality(rawValue: quality) == nil { throw ValidationError("--quality must be Draft, Preview or High") }
-    }
 
     func run() async throws {
         MemoryPolicy.apply()
@@ -38,13 +35,13 @@ struct ImportCommand: AsyncParsableCommand {
         let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: logger)
         let importer = MediaImporter(proxies: proxies, waveforms: waveforms, settings: settings)
         let absolute = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let items = await importer.run(paths: absolute, quality: quality.flatMap(ProxyQuality.init(rawValue:)), recursive: recursive)
+        let items = await importer.run(paths: absolute, quality: quality, recursive: recursive)
         var rows: [[String]] = []
         var failures = 0
         for item in items {
             var proxy = item.proxy?.rawValue ?? ""
             var waveform = item.waveform?.rawValue ?? ""
-            var reason = item.reason ?? item.error?.message ?? ""
+            var reason = item.reason ?? item.error.map { "\($0)" } ?? ""
             var status = item.status.rawValue
             if let job = item.proxyJobId {
                 do {

@@ -3,6 +3,7 @@ import AuraServer
 import Foundation
 import JSONRPC
 import Logging
+import Settings
 
 /// `aura-media serve`: speak the protocol on stdin/stdout until `exit` or the end of input.
 struct ServeCommand: ParsableCommand {

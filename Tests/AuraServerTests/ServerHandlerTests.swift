@@ -6,7 +6,7 @@ import Testing
 /// The protocol handlers on the real server, in memory (`ServerHarness`): what a client sees of initialize, the quality
 /// toggle, settings, proxy slots and the lifecycle, without spawning a process. The end-to-end suites keep what needs
 /// one (framing on real pipes, exit statuses, crashes, processes sharing a cache).
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct ServerHandlerTests {
     /// A readable file that is not media: enough for everything that fingerprints a source without decoding it.
     static func plainFile(_ name: String = "notes.txt") throws -> String {

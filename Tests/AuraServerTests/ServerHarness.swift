@@ -3,6 +3,7 @@ import Foundation
 import JSONRPC
 import Logging
 import TestSupport
+import Settings
 
 /// The real server — every handler, every service — on a connection in memory: no process, no pipe, no framing.
 /// Its caches live in a scratch folder of their own; nothing is saved to a settings file.
@@ -10,7 +11,7 @@ final class ServerHarness: Sendable {
     let connection: DispatcherHarness
     let directory: URL
     private let server = Locked<AuraMediaServer?>(nil)
-    private let nextID = Locked(100)
+    private let nextId = Locked(100)
 
     init() {
         let directory = TestFiles.scratch("server")
@@ -38,7 +39,7 @@ final class ServerHarness: Sendable {
 
     /// Sends a request and waits for its response (a result or an error), returned whole.
     func send(_ method: String, _ params: String? = nil) async throws -> JSONValue {
-        let id = nextID.withLock { id in
+        let id = nextId.withLock { id in
             id += 1
             return id
         }

@@ -1,9 +1,10 @@
 import Foundation
+import TestSupport
 import JSONRPC
 import Testing
 
 /// The server against `protocol/openrpc.json`: the method list, real results, notifications and error codes.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct ContractEndToEndTests {
     @Test func capabilitiesListExactlyTheDocumentsMethodsAndNotifications() async throws {
         let document = try OpenRPCDocument.load()
@@ -48,7 +49,7 @@ struct ContractEndToEndTests {
         for method in document.methodNames where !["initialize", "shutdown"].contains(method) {
             let takesParams = document.method(method)?["params"]?.arrayValue?.isEmpty == false
             for (notAnObject, code) in [(JSONValue.array([]), takesParams ? -32602 : nil), (.string("params"), -32600), (.int(3), -32600)] {
-                let id = server.makeID()
+                let id = server.makeId()
                 server.send(["id": .int(id), "method": .string(method), "params": notAnObject])
                 sent.append((id, "\(method) params \(notAnObject)", code))
             }
@@ -76,7 +77,7 @@ struct ContractEndToEndTests {
 
     @Test func realResultsAndNotificationsConformToTheDocument() async throws {
         let document = try OpenRPCDocument.load()
-        let clip = try ProxyE2E.copy(Fixtures.shortClip(), as: "contract-clip.mp4")
+        let clip = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "contract-clip.mp4")
         let server = try ServerProcess()
         var results: [(String, JSONValue)] = []
         func check(_ method: String, _ params: [String: JSONValue] = [:], timeout: Duration = .seconds(30)) async throws -> JSONValue {
@@ -95,8 +96,8 @@ struct ContractEndToEndTests {
         _ = try await check("resolve", ["sourcePath": .string(clip.path)])
         let background = try await check("generate", ["sourcePath": .string(clip.path), "quality": .string("Draft")])
         _ = try await check("generate", ["sourcePath": .string(clip.path), "quality": .string("Draft")])  // joins or is completed
-        let jobID = try #require(background["jobId"])
-        try await ProxyE2E.waitForEnd(server, token: jobID)
+        let jobId = try #require(background["jobId"])
+        try await ProxyE2E.waitForEnd(server, token: jobId)
         _ = try await check("generate", ["sourcePath": .string(clip.path), "backgroundGeneration": .bool(false),
                                          "workDoneToken": .int(7)], timeout: .seconds(60))
         _ = try await check("status", ["sourcePath": .string(clip.path), "quality": .string("Draft")])
@@ -105,7 +106,7 @@ struct ContractEndToEndTests {
         _ = try await check("setQuality", ["mode": .string("source")])
         _ = try await check("resolve", ["sourcePath": .string(clip.path)])
         _ = try await check("setQuality", ["mode": .string("proxy"), "quality": .string("High")])
-        _ = try await check("cancelGeneration", ["jobId": jobID])
+        _ = try await check("cancelGeneration", ["jobId": jobId])
         // Waveforms: cold with streamed windows, warm with windows in the response (both encodings), an export.
         let waveformParams: [String: JSONValue] = ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(2),
                                                     "samplesPerPixel": .int(512), "windowSeconds": .double(0.5)]
@@ -118,7 +119,7 @@ struct ContractEndToEndTests {
         _ = try await check("requestWaveformRange", inline)
         inline["encoding"] = .string("base64")
         _ = try await check("requestWaveformRange", inline)
-        let exported = Fixtures.temporaryDirectory(named: "contract-export").appendingPathComponent("clip.json")
+        let exported = MediaFixtures.temporaryDirectory(named: "contract-export").appendingPathComponent("clip.json")
         _ = try await check("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string(exported.path), "format": .string("json")])
         // Frames: inline in each format, a file, from the cache; a playhead to preload from.
         _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160)])
@@ -148,7 +149,7 @@ struct ContractEndToEndTests {
             #expect(document.direction(of: method) == "serverToClient", "\(method) is not a documented server notification")
             #expect(document.validateNotification(method, notification["params"] ?? .null) == [], "\(notification)")
         }
-        for token in [jobID, .int(7)] {
+        for token in [jobId, .int(7)] {
             let values = ProxyE2E.progress(server, token: token)
             #expect(values.first?["kind"] == .string("begin") && values.last?["kind"] == .string("end"), "\(token): \(values)")
             #expect(ProxyE2E.jobProgressProblems(values, document) == [])
@@ -168,7 +169,7 @@ struct ContractEndToEndTests {
 
     @Test func logMessagesConformToTheDocument() async throws {
         let document = try OpenRPCDocument.load()
-        let file = try Fixtures.file("contract-cache-file-\(UUID().uuidString.prefix(6))", bytes: Data("x".utf8))
+        let file = try MediaFixtures.file("contract-cache-file-\(UUID().uuidString.prefix(6))", bytes: Data("x".utf8))
         let server = try ServerProcess(cacheDirectory: file.path)
         _ = try await server.initialize()
         let refused = try await server.request("stats")
@@ -181,11 +182,11 @@ struct ContractEndToEndTests {
 
     @Test func errorsUseCodesTheDocumentListsForTheirMethod() async throws {
         let document = try OpenRPCDocument.load()
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         let audio = try ProxyE2E.audioOnly()
-        let directory = Fixtures.temporaryDirectory(named: "contract-dir")
-        let empty = try Fixtures.file("contract-empty.mp4", bytes: Data())
-        let text = try Fixtures.file("contract-text.mp4", bytes: Data("not a video at all\n".utf8))
+        let directory = MediaFixtures.temporaryDirectory(named: "contract-dir")
+        let empty = try MediaFixtures.file("contract-empty.mp4", bytes: Data())
+        let text = try MediaFixtures.file("contract-text.mp4", bytes: Data("not a video at all\n".utf8))
         let portrait = try ProxyE2E.portrait()
         let server = try ServerProcess()
         _ = try await server.initialize()

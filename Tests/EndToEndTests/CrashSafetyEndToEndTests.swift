@@ -6,7 +6,7 @@ import Testing
 /// Crashes and vanished clients, through the real binary: a client that stops reading, `kill -9` during proxy
 /// generation, waveform analysis and catalogue writes. After each, nothing partial is registered or served,
 /// temporary files go, the catalogue passes `PRAGMA integrity_check`, and asking again completes.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.timeLimit(.minutes(10)))
 struct CrashSafetyEndToEndTests {
     /// `PRAGMA integrity_check` of a catalogue, by Python's sqlite3 (an independent reader).
     static func integrityCheck(_ database: String) throws -> String {
@@ -44,7 +44,7 @@ struct CrashSafetyEndToEndTests {
 
     @Test func killedDuringProxyGenerationNothingPartialSurvivesAndAskingAgainCompletes() async throws {
         let source = try ProxyE2E.long()
-        let cache = Fixtures.temporaryDirectory(named: "cache-kill-proxy").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-kill-proxy").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
         let token = JSONValue.string("killed")
@@ -59,7 +59,7 @@ struct CrashSafetyEndToEndTests {
         _ = try await second.initialize()
         // At start (the caches open in the background after `initialize`) the dead process's partial file goes and
         // its record is settled: nothing is served from it.
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = TestDeadline.after(.seconds(20))
         while !SharedCacheEndToEndTests.partialFiles(cache).isEmpty && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -78,9 +78,9 @@ struct CrashSafetyEndToEndTests {
     }
 
     @Test func killedDuringWaveformAnalysisNothingPartialSurvivesAndAskingAgainCompletes() async throws {
-        let audio = try await Fixtures.mediaOffPool("crash-audio-40min.flac", ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100:duration=2400",
+        let audio = try await MediaFixtures.mediaOffPool("crash-audio-40min.flac", ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100:duration=2400",
                                                                    "-ac", "1", "-c:a", "flac"])
-        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-kill").path
+        let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-kill").path
         let first = try ServerProcess(waveformCacheDirectory: waveforms)
         _ = try await first.initialize()
         let range: [String: JSONValue] = ["sourcePath": .string(audio.path), "startTime": .double(2300), "endTime": .double(2400),
@@ -99,7 +99,7 @@ struct CrashSafetyEndToEndTests {
         let result = try await second.call("requestWaveformRange", range, timeout: .seconds(180))
         #expect((result["windows"]?.arrayValue?.count ?? 0) > 0, "\(result)")
         // The analysis runs to its end and is saved whole.
-        let deadline = ContinuousClock.now + .seconds(180)
+        let deadline = TestDeadline.after(.seconds(180))
         while Self.waveFiles(waveforms).isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         #expect(Self.waveFiles(waveforms).count == 1)
         #expect(Self.files(in: waveforms + "/waveforms").filter { !$0.hasSuffix(".wave") }.isEmpty)
@@ -113,10 +113,10 @@ struct CrashSafetyEndToEndTests {
     /// pipe carries the requests: the catalogue passes `integrity_check` after each, and the next server opens it.
     @Test func killedDuringCatalogueWritesTheCatalogueStaysIntact() async throws {
         let sources = try await OffPool.run { try (0..<3).map { index in
-            try Fixtures.media("catalogue-churn-\(index).mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=\(index + 2)",
+            try MediaFixtures.media("catalogue-churn-\(index).mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=\(index + 2)",
                                                                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
         } }
-        let cache = Fixtures.temporaryDirectory(named: "cache-kill-catalogue").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-kill-catalogue").path
         var random = SplitMix64(seed: 2026_11_26)
         for round in 0..<5 {
             let server = try ServerProcess(cacheDirectory: cache)

@@ -5,7 +5,7 @@ import Testing
 
 /// `requestFrame` and `setPlayhead` through the real binary: the file chosen by the preview mode, deliveries,
 /// the cache's counters and clearing, preloading, and bad requests that leave the server serving.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct FrameEndToEndTests {
     static func frame(_ server: ServerProcess, _ source: URL, _ time: Double, _ extra: [String: JSONValue] = [:]) async throws -> JSONValue {
         var params: [String: JSONValue] = ["sourcePath": .string(source.path), "time": .double(time), "width": .int(160)]
@@ -85,7 +85,7 @@ struct FrameEndToEndTests {
         _ = try await server.initialize()
         _ = try await server.call("setQuality", ["mode": .string("source")])
         server.notify("setPlayhead", ["sourcePath": .string(source.path), "time": .double(0.2), "rate": .int(1), "width": .int(200)])
-        let deadline = ContinuousClock.now + .seconds(30 * TestFiles.slowdown)
+        let deadline = TestDeadline.after(.seconds(30))
         var preloaded = 0
         while preloaded < 30, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
@@ -105,7 +105,7 @@ struct FrameEndToEndTests {
 
     /// PSNR of two JPEGs, decoded by the ffmpeg CLI to gray.
     static func psnr(_ a: Data, _ b: Data) throws -> Double {
-        let directory = Fixtures.temporaryDirectory(named: "psnr")
+        let directory = MediaFixtures.temporaryDirectory(named: "psnr")
         let first = directory.appendingPathComponent("a.jpg"), second = directory.appendingPathComponent("b.jpg")
         try a.write(to: first)
         try b.write(to: second)

@@ -1,12 +1,13 @@
 import Foundation
+import TestSupport
 import JSONRPC
 import Testing
 
 /// `probe` against real files, including every bad-input case.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct ProbeEndToEndTests {
     @Test func probeDescribesContainerAndStreams() async throws {
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let info = try await server.call("probe", ["path": .string(clip.path)])
@@ -30,18 +31,18 @@ struct ProbeEndToEndTests {
 
     /// Each bad file gets its documented code and a message naming the path.
     @Test func badFilesGetClearErrors() async throws {
-        let clip = try Fixtures.shortClip()
-        let directory = Fixtures.temporaryDirectory(named: "a-directory")
-        let empty = try Fixtures.file("empty.mp4", bytes: Data())
-        let text = try Fixtures.file("notes.mp4", bytes: Data("just some text, not a video\n".utf8))
+        let clip = try MediaFixtures.shortClip()
+        let directory = MediaFixtures.temporaryDirectory(named: "a-directory")
+        let empty = try MediaFixtures.file("empty.mp4", bytes: Data())
+        let text = try MediaFixtures.file("notes.mp4", bytes: Data("just some text, not a video\n".utf8))
         // Repeatable noise (a fixed pattern from a linear congruential sequence), not the system generator.
         var state: UInt32 = 0x2545_F491
-        let noise = try Fixtures.file("noise.mov", bytes: Data((0..<65536).map { _ -> UInt8 in
+        let noise = try MediaFixtures.file("noise.mov", bytes: Data((0..<65536).map { _ -> UInt8 in
             state = state &* 1_664_525 &+ 1_013_904_223
             return UInt8(truncatingIfNeeded: state >> 24)
         }))
-        let lyrics = try Fixtures.file("lyrics.mov", bytes: Data("[00:01.00]first line\n[00:02.50]second line\n".utf8))
-        let truncated = try Fixtures.truncatedCopy(of: clip, name: "truncated.mp4")
+        let lyrics = try MediaFixtures.file("lyrics.mov", bytes: Data("[00:01.00]first line\n[00:02.50]second line\n".utf8))
+        let truncated = try MediaFixtures.truncatedCopy(of: clip, name: "truncated.mp4")
         let cases: [(path: String, code: Int)] = [
             ("/no/such/file.mp4", -32001),
             (directory.path, -32003),
@@ -64,8 +65,8 @@ struct ProbeEndToEndTests {
 
     /// Root reads any file, so this runs only for other users.
     @Test(.enabled(if: getuid() != 0)) func unreadableFileIsPermissionDenied() async throws {
-        let clip = try Fixtures.shortClip()
-        let locked = try Fixtures.file("locked.mp4", bytes: try Data(contentsOf: clip))
+        let clip = try MediaFixtures.shortClip()
+        let locked = try MediaFixtures.file("locked.mp4", bytes: try Data(contentsOf: clip))
         chmod(locked.path, 0)
         let server = try ServerProcess()
         _ = try await server.initialize()

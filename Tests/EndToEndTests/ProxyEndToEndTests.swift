@@ -10,37 +10,37 @@ enum ProxyE2E {
 
     /// 2 s of 640x360 (16:9) 25 fps H.264 + stereo AAC.
     static func clip640() throws -> URL {
-        try Fixtures.media("proxy-640x360.mp4", ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"] + sine
+        try MediaFixtures.media("proxy-640x360.mp4", ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"] + sine
             + ["-t", "2", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
     }
 
     /// 1 s of 1920x1080 25 fps H.264 + stereo AAC, at a low bit rate so the file stays well under 1 MiB.
     static func clip1080() throws -> URL {
-        try Fixtures.media("proxy-1920x1080.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=1"] + sine
+        try MediaFixtures.media("proxy-1920x1080.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=1"] + sine
             + ["-t", "1", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p", "-c:a", "aac"])
     }
 
     /// 1 s of 1080x1920 (portrait) 25 fps H.264, no audio, well under 1 MiB.
     static func portrait() throws -> URL {
-        try Fixtures.media("proxy-portrait.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=25:duration=1",
+        try MediaFixtures.media("proxy-portrait.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=25:duration=1",
                                                   "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p"])
     }
 
     /// 90 s of 1280x720 25 fps H.264, no audio: still running when a test cancels or kills its job, or when other
     /// processes act on the cache meanwhile, even on a busy machine.
     static func long() throws -> URL {
-        try Fixtures.media("proxy-long-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
+        try MediaFixtures.media("proxy-long-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
                                                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
     }
 
     /// 1 s of stereo AAC only.
     static func audioOnly() throws -> URL {
-        try Fixtures.media("proxy-audio-only.m4a", sine + ["-t", "1", "-ac", "2", "-c:a", "aac"])
+        try MediaFixtures.media("proxy-audio-only.m4a", sine + ["-t", "1", "-ac", "2", "-c:a", "aac"])
     }
 
     /// A private byte copy of `url` (new inode and mtime), for tests that change or move their source.
     static func copy(_ url: URL, as name: String) throws -> URL {
-        let target = Fixtures.temporaryDirectory(named: "sources").appendingPathComponent(name)
+        let target = MediaFixtures.temporaryDirectory(named: "sources").appendingPathComponent(name)
         try Data(contentsOf: url).write(to: target)
         return target
     }
@@ -145,7 +145,7 @@ enum ProxyE2E {
 }
 
 /// Proxy generation, the cache and the quality toggle through the real binary.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct ProxyEndToEndTests {
     // MARK: - generate
 
@@ -245,38 +245,38 @@ struct ProxyEndToEndTests {
 
     @Test func backgroundGenerateAnswersAtOnceThenReusesOrOverwrites() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try Fixtures.shortClip()
+        let source = try MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let first = try await server.call("generate", ["sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "generate", first) == [])
         #expect(first["status"] == .string("queued") || first["status"] == .string("generating"), "\(first)")
         #expect(first["proxy"] == nil && first["joined"] == .bool(false) && first["quality"] == .string("Preview"))
-        let jobID = try #require(first["jobId"]?.stringValue)
-        #expect(jobID.hasPrefix("job-"))
+        let jobId = try #require(first["jobId"]?.stringValue)
+        #expect(jobId.hasPrefix("job-"))
         // Without a workDoneToken the job reports on its id.
-        let end = try await ProxyE2E.waitForEnd(server, token: .string(jobID))
+        let end = try await ProxyE2E.waitForEnd(server, token: .string(jobId))
         #expect(end["outcome"] == .string("completed"))
-        let values = ProxyE2E.progress(server, token: .string(jobID))
+        let values = ProxyE2E.progress(server, token: .string(jobId))
         #expect(values.first?["kind"] == .string("begin"))
         #expect(ProxyE2E.jobProgressProblems(values, document) == [])
 
         // A fresh proxy answers at once, completed, from the job that made it.
         let again = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Preview")])
         #expect(document.validateResult(of: "generate", again) == [])
-        #expect(again["status"] == .string("completed") && again["jobId"] == .string(jobID) && again["joined"] == .bool(false))
+        #expect(again["status"] == .string("completed") && again["jobId"] == .string(jobId) && again["joined"] == .bool(false))
         #expect(again["progressPercent"]?.doubleValue == 100)
         let proxyPath = try #require(again["proxy"]?["proxyPath"]?.stringValue)
         #expect(ProxyE2E.fileSize(proxyPath) == again["proxy"]?["proxySizeBytes"]?.intValue)
-        #expect(ProxyE2E.progress(server, token: .string(jobID)).filter { $0["kind"] == .string("begin") }.count == 1)
+        #expect(ProxyE2E.progress(server, token: .string(jobId)).filter { $0["kind"] == .string("begin") }.count == 1)
 
         // overwrite: a new job, and the slot then names it.
         let overwrite = try await server.call("generate", ["sourcePath": .string(source.path), "overwrite": .bool(true)])
-        let newJobID = try #require(overwrite["jobId"]?.stringValue)
-        #expect(newJobID != jobID && overwrite["status"] != .string("completed"), "\(overwrite)")
-        #expect(try await ProxyE2E.waitForEnd(server, token: .string(newJobID))["outcome"] == .string("completed"))
+        let newJobId = try #require(overwrite["jobId"]?.stringValue)
+        #expect(newJobId != jobId && overwrite["status"] != .string("completed"), "\(overwrite)")
+        #expect(try await ProxyE2E.waitForEnd(server, token: .string(newJobId))["outcome"] == .string("completed"))
         let status = try await server.call("status", ["sourcePath": .string(source.path)])
-        #expect(status["status"] == .string("completed") && status["jobId"] == .string(newJobID))
+        #expect(status["status"] == .string("completed") && status["jobId"] == .string(newJobId))
         #expect(ProxyE2E.fileSize(proxyPath) == status["proxySizeBytes"]?.intValue)
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).count == 1)
     }
@@ -288,24 +288,24 @@ struct ProxyEndToEndTests {
         let server = try ServerProcess()
         _ = try await server.initialize()
         let long = try await server.call("generate", ["sourcePath": .string(ProxyE2E.long().path), "quality": .string("Draft")])
-        let longID = try #require(long["jobId"]?.stringValue)
-        let short = try await server.call("generate", ["sourcePath": .string(Fixtures.shortClip().path), "quality": .string("Draft")])
-        let shortID = try #require(short["jobId"]?.stringValue)
+        let longId = try #require(long["jobId"]?.stringValue)
+        let short = try await server.call("generate", ["sourcePath": .string(MediaFixtures.shortClip().path), "quality": .string("Draft")])
+        let shortId = try #require(short["jobId"]?.stringValue)
         #expect(short["status"] == .string("queued"))
-        try await ProxyE2E.waitForReport(server, token: .string(longID))
+        try await ProxyE2E.waitForReport(server, token: .string(longId))
         _ = try await server.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
-        let resolved = try await server.call("resolve", ["sourcePath": .string(Fixtures.shortClip().path)])
+        let resolved = try await server.call("resolve", ["sourcePath": .string(MediaFixtures.shortClip().path)])
         #expect(resolved["proxyStatus"] == .string("queued") && resolved["reason"] == .string("proxy queued"), "\(resolved)")
         #expect(resolved["progressPercent"]?.doubleValue == 0 && resolved["usingProxy"] == .bool(false))
         let stats = try await server.call("stats")
         #expect(stats["queuedJobs"] == .int(1) && stats["runningJobs"] == .int(1))
         // protocol/spec.md §5.3: `begin` comes when the request is accepted (message "queued"); no reports while queued.
-        let whileQueued = ProxyE2E.progress(server, token: .string(shortID))
+        let whileQueued = ProxyE2E.progress(server, token: .string(shortId))
         #expect(whileQueued.map { $0["kind"] } == [.string("begin")], "\(whileQueued)")
         #expect(whileQueued.first?["message"] == .string("queued") && whileQueued.first?["percentage"] == .int(0))
-        _ = try await server.call("cancelGeneration", ["jobId": .string(longID)])
-        #expect(try await ProxyE2E.waitForEnd(server, token: .string(shortID))["outcome"] == .string("completed"))
-        let values = ProxyE2E.progress(server, token: .string(shortID))
+        _ = try await server.call("cancelGeneration", ["jobId": .string(longId)])
+        #expect(try await ProxyE2E.waitForEnd(server, token: .string(shortId))["outcome"] == .string("completed"))
+        let values = ProxyE2E.progress(server, token: .string(shortId))
         #expect(values.first?["kind"] == .string("begin"))
         #expect(ProxyE2E.jobProgressProblems(values, document) == [])
     }
@@ -322,11 +322,11 @@ struct ProxyEndToEndTests {
         #expect(foregroundAudio.errorCode == -32009)
         let missing = try await server.request("generate", ["sourcePath": .string("/no/such/clip.mp4")])
         #expect(missing.errorCode == -32001 && missing["error"]?["data"]?["cause"] == .string("fileNotFound"))
-        let directory = Fixtures.temporaryDirectory(named: "not-a-file")
+        let directory = MediaFixtures.temporaryDirectory(named: "not-a-file")
         #expect(try await server.request("generate", ["sourcePath": .string(directory.path)]).errorCode == -32003)
-        let empty = try Fixtures.file("proxy-empty.mp4", bytes: Data())
+        let empty = try MediaFixtures.file("proxy-empty.mp4", bytes: Data())
         #expect(try await server.request("generate", ["sourcePath": .string(empty.path)]).errorCode == -32005)
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         let badQuality = try await server.request("generate", ["sourcePath": .string(clip.path), "quality": .string("Ultra")])
         #expect(badQuality.errorCode == -32602 && badQuality.errorMessage.contains("'quality'"), "\(badQuality)")
         #expect(badQuality.errorMessage.contains(#""Draft", "Preview", "High""#), "the accepted values: \(badQuality)")
@@ -344,11 +344,11 @@ struct ProxyEndToEndTests {
     @Test func aSourceBetweenOneAndTwoMiBIsFingerprintedWithoutCrashingTheServer() async throws {
         var generator = SystemRandomNumberGenerator()
         let bytes = Data((0..<(3 << 19)).map { _ in UInt8.random(in: 0...255, using: &generator) })  // 1.5 MiB
-        let file = try Fixtures.file("one-and-a-half-MiB-\(UUID().uuidString.prefix(6)).mov", bytes: bytes)
+        let file = try MediaFixtures.file("one-and-a-half-MiB-\(UUID().uuidString.prefix(6)).mov", bytes: bytes)
         let server = try ServerProcess()
         _ = try await server.initialize()
         let id = server.sendRequest("status", ["sourcePath": .string(file.path)])
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = TestDeadline.after(.seconds(20))
         while server.process.isRunning && !server.messages.contains(where: { $0["id"] == .int(id) }) && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -363,7 +363,7 @@ struct ProxyEndToEndTests {
 
     @Test func statusIsNoneThenCompletedThenStale() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.copy(Fixtures.shortClip(), as: "status-clip.mp4")
+        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "status-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let none = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
@@ -394,12 +394,12 @@ struct ProxyEndToEndTests {
         #expect(resolved["reason"] == .string("proxy is stale: the source changed") && resolved["proxyStatus"] == .string("stale"))
         let regenerate = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         #expect(regenerate["status"] != .string("completed"), "a stale proxy must not answer generate: \(regenerate)")
-        if let jobID = regenerate["jobId"] { try await ProxyE2E.waitForEnd(server, token: jobID) }
+        if let jobId = regenerate["jobId"] { try await ProxyE2E.waitForEnd(server, token: jobId) }
     }
 
     @Test func resolveFollowsThePreviewModeAndModeChangesAreAnnounced() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.copy(Fixtures.shortClip(), as: "resolve-clip.mp4")
+        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "resolve-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let before = try await server.call("resolve", ["sourcePath": .string(source.path)])
@@ -417,8 +417,8 @@ struct ProxyEndToEndTests {
         #expect(using["reason"] == .string("using the Preview proxy") && using["proxyStatus"] == .string("completed"))
 
         // Source mode: announced before the response; resolve then returns the source.
-        let setID = server.sendRequest("setQuality", ["mode": .string("source")])
-        let setResponse = try await server.response(setID)
+        let setId = server.sendRequest("setQuality", ["mode": .string("source")])
+        let setResponse = try await server.response(setId)
         let state = try #require(setResponse["result"])
         #expect(document.validateResult(of: "setQuality", state) == [])
         #expect(state == .object(["mode": .string("source"), "quality": .string("Preview"),
@@ -426,7 +426,7 @@ struct ProxyEndToEndTests {
         let changes = server.messages.enumerated().filter { $0.element["method"] == .string("previewModeChanged") }
         #expect(changes.count == 1)
         #expect(changes.first?.element["params"] == state)
-        let responseIndex = server.messages.firstIndex { $0["id"] == .int(setID) }
+        let responseIndex = server.messages.firstIndex { $0["id"] == .int(setId) }
         #expect(changes.first.map { $0.offset } ?? .max < responseIndex ?? -1, "the notification comes before the response")
         for change in changes { #expect(document.validateNotification("previewModeChanged", change.element["params"] ?? .null) == []) }
         let sourceMode = try await server.call("resolve", ["sourcePath": .string(source.path)])
@@ -452,7 +452,7 @@ struct ProxyEndToEndTests {
 
     @Test func statsMatchTheFilesOnDiskAndClearCacheDeletesOnlyProxies() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.copy(Fixtures.shortClip(), as: "stats-clip.mp4")
+        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "stats-clip.mp4")
         let sourceBytes = try Data(contentsOf: source)
         let server = try ServerProcess()
         _ = try await server.initialize()
@@ -504,8 +504,8 @@ struct ProxyEndToEndTests {
         let server = try ServerProcess()
         _ = try await server.initialize()
         let started = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        let jobID = try #require(started["jobId"]?.stringValue)
-        try await ProxyE2E.waitForReport(server, token: .string(jobID))
+        let jobId = try #require(started["jobId"]?.stringValue)
+        try await ProxyE2E.waitForReport(server, token: .string(jobId))
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).filter { $0.hasSuffix(".partial.mp4") }.count == 1)
         _ = try await server.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
         let resolving = try await server.call("resolve", ["sourcePath": .string(source.path)])
@@ -514,7 +514,7 @@ struct ProxyEndToEndTests {
         #expect(resolving["reason"]?.stringValue?.hasPrefix("proxy generating at ") == true, "\(resolving)")
         #expect(resolving["reason"]?.stringValue?.hasSuffix("%") == true)
         let generating = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        #expect(generating["status"] == .string("generating") && generating["jobId"] == .string(jobID))
+        #expect(generating["status"] == .string("generating") && generating["jobId"] == .string(jobId))
         #expect(try await server.call("stats")["runningJobs"] == .int(1))
         // A foreground request joins the job and hears of its cancellation.
         let waiter = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
@@ -522,10 +522,10 @@ struct ProxyEndToEndTests {
         // Joining with its own token starts its own stream (protocol/spec.md §5.3).
         _ = try await server.waitFor { $0["params"]?["token"] == .string("waiter") && $0["params"]?["value"]?["kind"] == .string("begin") }
 
-        let cancelled = try await server.call("cancelGeneration", ["jobId": .string(jobID)])
+        let cancelled = try await server.call("cancelGeneration", ["jobId": .string(jobId)])
         #expect(document.validateResult(of: "cancelGeneration", cancelled) == [])
-        #expect(cancelled == .object(["jobId": .string(jobID), "cancelled": .bool(true), "status": .string("cancelled")]))
-        let end = try await ProxyE2E.waitForEnd(server, token: .string(jobID))
+        #expect(cancelled == .object(["jobId": .string(jobId), "cancelled": .bool(true), "status": .string("cancelled")]))
+        let end = try await ProxyE2E.waitForEnd(server, token: .string(jobId))
         #expect(end["outcome"] == .string("cancelled") && end["error"]?["code"] == .int(-32800))
         #expect(try await server.response(waiter).errorCode == -32800)
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty, "left: \(ProxyE2E.proxyFiles(server.cacheDirectory))")
@@ -533,15 +533,15 @@ struct ProxyEndToEndTests {
         #expect(status["status"] == .string("cancelled"))
         #expect(try await server.call("resolve", ["sourcePath": .string(source.path)])["reason"] == .string("proxy generation was cancelled"))
 
-        let again = try await server.call("cancelGeneration", ["jobId": .string(jobID)])
-        #expect(again == .object(["jobId": .string(jobID), "cancelled": .bool(false), "status": .string("cancelled")]))
+        let again = try await server.call("cancelGeneration", ["jobId": .string(jobId)])
+        #expect(again == .object(["jobId": .string(jobId), "cancelled": .bool(false), "status": .string("cancelled")]))
         let bySlot = try await server.call("cancelGeneration", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        #expect(bySlot == .object(["jobId": .string(jobID), "cancelled": .bool(false), "status": .string("cancelled")]))
+        #expect(bySlot == .object(["jobId": .string(jobId), "cancelled": .bool(false), "status": .string("cancelled")]))
         let unknown = try await server.request("cancelGeneration", ["jobId": .string("job-nope")])
         #expect(unknown.errorCode == -32020)
         #expect(unknown["error"]?["data"]?["jobId"] == .string("job-nope"))
         #expect(unknown["error"]?["data"]?["cause"] == .string("jobNotFound"), "protocol/spec.md §6.2: \(unknown)")
-        let both = try await server.request("cancelGeneration", ["jobId": .string(jobID), "sourcePath": .string(source.path)])
+        let both = try await server.request("cancelGeneration", ["jobId": .string(jobId), "sourcePath": .string(source.path)])
         #expect(both.errorCode == -32602 && both.errorMessage == "exactly one of 'jobId' and 'sourcePath' is required")
         #expect(try await server.request("cancelGeneration", [:]).errorCode == -32602)
         let stats = try await server.call("stats")
@@ -550,14 +550,14 @@ struct ProxyEndToEndTests {
 
         // A new job for the slot; the old one is still known for the session (protocol/spec.md §10.4).
         let next = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        let nextID = try #require(next["jobId"]?.stringValue)
-        #expect(nextID != jobID)
-        let old = try await server.request("cancelGeneration", ["jobId": .string(jobID)])
-        #expect(old["result"] == .object(["jobId": .string(jobID), "cancelled": .bool(false), "status": .string("cancelled")]),
+        let nextId = try #require(next["jobId"]?.stringValue)
+        #expect(nextId != jobId)
+        let old = try await server.request("cancelGeneration", ["jobId": .string(jobId)])
+        #expect(old["result"] == .object(["jobId": .string(jobId), "cancelled": .bool(false), "status": .string("cancelled")]),
                 "a job of the session is remembered after its slot got a new job: \(old)")
         let cancelNext = try await server.call("cancelGeneration", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        #expect(cancelNext == .object(["jobId": .string(nextID), "cancelled": .bool(true), "status": .string("cancelled")]))
-        try await ProxyE2E.waitForEnd(server, token: .string(nextID))
+        #expect(cancelNext == .object(["jobId": .string(nextId), "cancelled": .bool(true), "status": .string("cancelled")]))
+        try await ProxyE2E.waitForEnd(server, token: .string(nextId))
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty)
     }
 
@@ -578,7 +578,7 @@ struct ProxyEndToEndTests {
 
         // A job a background request asked for keeps running when a foreground joiner gives up.
         let background = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        let jobID = try #require(background["jobId"]?.stringValue)
+        let jobId = try #require(background["jobId"]?.stringValue)
         let joiner = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
                                                      "backgroundGeneration": .bool(false), "workDoneToken": .string("joiner")])
         _ = try await server.waitFor { $0["params"]?["token"] == .string("joiner") && $0["params"]?["value"]?["kind"] == .string("begin") }
@@ -586,39 +586,39 @@ struct ProxyEndToEndTests {
         #expect(try await server.response(joiner, timeout: .seconds(5)).errorCode == -32800)
         try await Task.sleep(for: .milliseconds(300))
         let still = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        #expect(still["status"] == .string("generating") && still["jobId"] == .string(jobID), "\(still)")
-        _ = try await server.call("cancelGeneration", ["jobId": .string(jobID)])
-        try await ProxyE2E.waitForEnd(server, token: .string(jobID))
+        #expect(still["status"] == .string("generating") && still["jobId"] == .string(jobId), "\(still)")
+        _ = try await server.call("cancelGeneration", ["jobId": .string(jobId)])
+        try await ProxyE2E.waitForEnd(server, token: .string(jobId))
     }
 
     @Test func shutdownCancelsJobsAndTheCacheDirectoryCannotChangeUnderThem() async throws {
         let source = try ProxyE2E.long()
-        let cache = Fixtures.temporaryDirectory(named: "cache-shutdown").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-shutdown").path
         let server = try ServerProcess(cacheDirectory: cache)
         _ = try await server.initialize()
         let started = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        let jobID = try #require(started["jobId"]?.stringValue)
-        try await ProxyE2E.waitForReport(server, token: .string(jobID))
-        let elsewhere = Fixtures.temporaryDirectory(named: "cache-elsewhere").path
+        let jobId = try #require(started["jobId"]?.stringValue)
+        try await ProxyE2E.waitForReport(server, token: .string(jobId))
+        let elsewhere = MediaFixtures.temporaryDirectory(named: "cache-elsewhere").path
         let refused = try await server.request("updateSettings", ["settings": .object(["cacheDirectory": .string(elsewhere),
                                                                                        "maxConcurrentJobs": .int(2)])])
         #expect(refused.errorCode == -32803 && refused["error"]?["data"]?["cause"] == .string("jobsActive"), "\(refused)")
         #expect(try await server.call("getSettings")["maxConcurrentJobs"] == .int(1), "a refused patch changes nothing")
 
         #expect(try await server.request("shutdown")["result"] == .null)
-        #expect(ProxyE2E.progress(server, token: .string(jobID)).last?["outcome"] == .string("cancelled"))
+        #expect(ProxyE2E.progress(server, token: .string(jobId)).last?["outcome"] == .string("cancelled"))
         #expect(ProxyE2E.proxyFiles(cache).isEmpty, "left: \(ProxyE2E.proxyFiles(cache))")
         server.notify("exit")
         #expect(try await server.waitForExit() == 0)
         let next = try ServerProcess(cacheDirectory: cache)
         _ = try await next.initialize()
         let status = try await next.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        #expect(status["status"] == .string("cancelled") && status["jobId"] == .string(jobID), "\(status)")
+        #expect(status["status"] == .string("cancelled") && status["jobId"] == .string(jobId), "\(status)")
     }
 
     /// protocol/spec.md §7.4: `lastAccessedAt` is the last time `generate`, `status` or `resolve` returned the record.
     @Test func statusAndResolveCountAsAccesses() async throws {
-        let source = try ProxyE2E.copy(Fixtures.shortClip(), as: "access-clip.mp4")
+        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "access-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let made = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
@@ -645,7 +645,7 @@ struct ProxyEndToEndTests {
     @Test func cancelGenerationBySlotWithoutAnyJobIsJobNotFound() async throws {
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         let response = try await server.request("cancelGeneration", ["sourcePath": .string(clip.path), "quality": .string("High")])
         #expect(response.errorCode == -32020)
         // protocol/spec.md §6.2: data carries `cause`, and `sourcePath` and `quality` as given.
@@ -657,8 +657,8 @@ struct ProxyEndToEndTests {
     // MARK: - Restarts
 
     @Test func aCompletedProxySurvivesARestart() async throws {
-        let source = try Fixtures.shortClip()
-        let cache = Fixtures.temporaryDirectory(named: "cache-restart").path
+        let source = try MediaFixtures.shortClip()
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-restart").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
         let made = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
@@ -679,12 +679,12 @@ struct ProxyEndToEndTests {
 
     @Test func aKilledServerNeverLeavesAProxyMarkedCompleted() async throws {
         let source = try ProxyE2E.long()
-        let cache = Fixtures.temporaryDirectory(named: "cache-kill").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-kill").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
         let started = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        let jobID = try #require(started["jobId"]?.stringValue)
-        try await ProxyE2E.waitForReport(first, token: .string(jobID))
+        let jobId = try #require(started["jobId"]?.stringValue)
+        try await ProxyE2E.waitForReport(first, token: .string(jobId))
         #expect(ProxyE2E.proxyFiles(cache).contains { $0.hasSuffix(".partial.mp4") })
         kill(first.process.processIdentifier, SIGKILL)
         #expect(try await first.waitForExit() != nil)
@@ -693,7 +693,7 @@ struct ProxyEndToEndTests {
         _ = try await second.initialize()
         let status = try await second.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         #expect(status["status"] == .string("failed"), "\(status)")
-        #expect(status["jobId"] == .string(jobID))
+        #expect(status["jobId"] == .string(jobId))
         #expect(status["error"]?.stringValue?.contains("interrupted") == true)
         #expect(ProxyE2E.proxyFiles(cache).isEmpty, "left: \(ProxyE2E.proxyFiles(cache))")
         #expect(try await second.call("stats")["totalProxies"] == .int(0))
@@ -703,9 +703,9 @@ struct ProxyEndToEndTests {
         #expect(resolved["usingProxy"] == .bool(false))
         // A failed slot gets a new job.
         let retry = try await second.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
-        let retryID = try #require(retry["jobId"]?.stringValue)
-        #expect(retryID != jobID && retry["status"] != .string("completed"))
-        _ = try await second.call("cancelGeneration", ["jobId": .string(retryID)])
+        let retryId = try #require(retry["jobId"]?.stringValue)
+        #expect(retryId != jobId && retry["status"] != .string("completed"))
+        _ = try await second.call("cancelGeneration", ["jobId": .string(retryId)])
     }
 
     // MARK: - Settings and the cache directory
@@ -739,9 +739,9 @@ struct ProxyEndToEndTests {
         #expect(try await server.request("updateSettings", [:]).errorMessage == "missing required parameter 'settings'")
         #expect(try await server.call("getSettings") == settings)
 
-        let newDirectory = Fixtures.temporaryDirectory(named: "cache-moved").path + "/sub/../cache"
-        let newWaveforms = Fixtures.temporaryDirectory(named: "waveforms-moved").path + "/w"
-        let newFrames = Fixtures.temporaryDirectory(named: "frames-moved").path + "/f"
+        let newDirectory = MediaFixtures.temporaryDirectory(named: "cache-moved").path + "/sub/../cache"
+        let newWaveforms = MediaFixtures.temporaryDirectory(named: "waveforms-moved").path + "/w"
+        let newFrames = MediaFixtures.temporaryDirectory(named: "frames-moved").path + "/f"
         let updated = try await server.call("updateSettings", ["settings": .object([
             "cacheLimitBytes": .int(5_368_709_120), "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
             "cacheDirectory": .string(newDirectory), "waveformCacheDirectory": .string(newWaveforms),
@@ -766,13 +766,13 @@ struct ProxyEndToEndTests {
     }
 
     @Test func aSymlinkedCacheDirectoryIsRefused() async throws {
-        let real = Fixtures.temporaryDirectory(named: "real-cache")
-        let link = Fixtures.temporaryDirectory(named: "links").appendingPathComponent("cache")
+        let real = MediaFixtures.temporaryDirectory(named: "real-cache")
+        let link = MediaFixtures.temporaryDirectory(named: "links").appendingPathComponent("cache")
         #expect(symlink(real.path, link.path) == 0)
         let server = try ServerProcess(cacheDirectory: link.path)
         let initialized = try await server.initialize()
         #expect(initialized["settings"]?["cacheDirectory"] == .string(link.path))
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         for (method, params) in [("stats", [String: JSONValue]()), ("generate", ["sourcePath": .string(clip.path)]),
                                  ("status", ["sourcePath": .string(clip.path)]), ("resolve", ["sourcePath": .string(clip.path)]),
                                  ("clearCache", [:])] {
@@ -788,7 +788,7 @@ struct ProxyEndToEndTests {
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: real.path)) ?? ["?"]).isEmpty, "nothing is written through the link")
 
         // An explicit cacheDirectory is checked at once and changes nothing when refused.
-        let file = try Fixtures.file("cache-file-\(UUID().uuidString.prefix(6))", bytes: Data("x".utf8))
+        let file = try MediaFixtures.file("cache-file-\(UUID().uuidString.prefix(6))", bytes: Data("x".utf8))
         let refused = try await server.request("updateSettings", ["settings": .object(["cacheDirectory": .string(file.path)])])
         #expect(refused.errorCode == -32021 && refused["error"]?["data"]?["cause"] == .string("notADirectory"), "\(refused)")
         #expect(try await server.call("getSettings")["cacheDirectory"] == .string(link.path))
@@ -800,7 +800,7 @@ struct ProxyEndToEndTests {
         var info = stat()
         #expect(lstat(link.path, &info) == 0 && info.st_mode & 0o777 == 0o700)
 
-        let otherLink = Fixtures.temporaryDirectory(named: "links").appendingPathComponent("cache")
+        let otherLink = MediaFixtures.temporaryDirectory(named: "links").appendingPathComponent("cache")
         #expect(symlink(real.path, otherLink.path) == 0)
         let other = try ServerProcess()
         let failed = try await other.request("initialize", ["initializationOptions": .object(["cacheDirectory": .string(otherLink.path)])])

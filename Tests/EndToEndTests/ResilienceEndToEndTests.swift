@@ -4,16 +4,16 @@ import TestSupport
 import Testing
 
 /// Full disks and hardware-encoder fallback, through the real binary.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct ResilienceEndToEndTests {
     /// A 1.5 MB tmpfs holds the cache: a Preview proxy of a 10-second 720p clip cannot fit. Needs root (mount).
     @Test(.enabled(if: getuid() == 0)) func aFullDiskFailsTheJobCleanlyAndRegistersNothing() async throws {
-        let mountPoint = Fixtures.temporaryDirectory(named: "tinyfs")
+        let mountPoint = MediaFixtures.temporaryDirectory(named: "tinyfs")
         guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1536k", "tmpfs", mountPoint.path]) == 0 else {
             return  // No mount permission in this sandbox: nothing to exercise.
         }
         defer { _ = Self.run("/bin/umount", ["-l", mountPoint.path]) }
-        let clip = try Fixtures.media("ten-seconds-720p.mp4", [
+        let clip = try MediaFixtures.media("ten-seconds-720p.mp4", [
             "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10",
             "-f", "lavfi", "-i", "anoisesrc=duration=10:sample_rate=48000",
             "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2"])
@@ -59,13 +59,13 @@ struct ResilienceEndToEndTests {
     /// serves a waveform that fits.
     @Test(arguments: ["rlimit", "tmpfs"])
     func aFullDiskDuringWaveformPersistenceFailsCleanly(how: String) async throws {
-        let audio = try await Fixtures.mediaOffPool("persist-30min.flac", ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
+        let audio = try await MediaFixtures.mediaOffPool("persist-30min.flac", ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
                                                               "-ac", "1", "-c:a", "flac"])
-        var waveforms = Fixtures.temporaryDirectory(named: "waveforms-full").path
+        var waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-full").path
         let server: ServerProcess
         if how == "tmpfs" {
             guard getuid() == 0 else { return }  // Mounting needs root; the rlimit case covers the rest.
-            let mountPoint = Fixtures.temporaryDirectory(named: "tinyfs-waveforms")
+            let mountPoint = MediaFixtures.temporaryDirectory(named: "tinyfs-waveforms")
             guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1536k", "tmpfs", mountPoint.path]) == 0 else {
                 Issue.record("mounting a tmpfs failed although running as root")
                 return
@@ -90,7 +90,7 @@ struct ResilienceEndToEndTests {
     }
 
     @Test func hardwareAutoFallsBackToLibx264AndSaysWhy() async throws {
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize(options: ["hardwareAcceleration": .string("auto")])
         let result = try await server.call("generate", [

@@ -17,7 +17,7 @@ final class ServerProcess: @unchecked Sendable {
     /// When each message of `received` arrived, stamped on the reader thread (so a busy test runner cannot skew it).
     private var arrivals: [ContinuousClock.Instant] = []
     private var stderrText = ""
-    private var nextID = 1000
+    private var nextId = 1000
     /// Set by `hangUpOutput()`: the reader closes its end of the server's stdout after its next read.
     private var hangingUp = false
     let cacheDirectory: String
@@ -44,11 +44,11 @@ final class ServerProcess: @unchecked Sendable {
          frameCacheDirectory: String? = nil, configDirectory: String? = nil, fileSizeLimit: Int? = nil) throws {
         // Writing to a server a test killed must fail the write, not kill the test process.
         signal(SIGPIPE, SIG_IGN)
-        let configDirectory = configDirectory ?? Fixtures.temporaryDirectory(named: "config").path
+        let configDirectory = configDirectory ?? MediaFixtures.temporaryDirectory(named: "config").path
         self.configDirectory = configDirectory
-        let cacheDirectory = cacheDirectory ?? Fixtures.temporaryDirectory(named: "cache").path
-        let waveformCacheDirectory = waveformCacheDirectory ?? Fixtures.temporaryDirectory(named: "waveforms").path
-        let frameCacheDirectory = frameCacheDirectory ?? Fixtures.temporaryDirectory(named: "frames").path
+        let cacheDirectory = cacheDirectory ?? MediaFixtures.temporaryDirectory(named: "cache").path
+        let waveformCacheDirectory = waveformCacheDirectory ?? MediaFixtures.temporaryDirectory(named: "waveforms").path
+        let frameCacheDirectory = frameCacheDirectory ?? MediaFixtures.temporaryDirectory(named: "frames").path
         self.cacheDirectory = cacheDirectory
         self.waveformCacheDirectory = waveformCacheDirectory
         self.frameCacheDirectory = frameCacheDirectory
@@ -143,12 +143,12 @@ final class ServerProcess: @unchecked Sendable {
         sendRaw(FrameEncoder.frame(body))
     }
 
-    func makeID() -> Int { lock.withLock { nextID += 1; return nextID } }
+    func makeId() -> Int { lock.withLock { nextId += 1; return nextId } }
 
     /// Sends a request and returns its id without waiting.
     @discardableResult
     func sendRequest(_ method: String, _ params: [String: JSONValue]? = nil, id: Int? = nil) -> Int {
-        let id = id ?? makeID()
+        let id = id ?? makeId()
         var message: [String: JSONValue] = ["id": .int(id), "method": .string(method)]
         if let params { message["params"] = .object(params) }
         send(message)
@@ -191,7 +191,7 @@ final class ServerProcess: @unchecked Sendable {
     /// Waits for a message matching `predicate`. The deadline only bounds the wait: a message that arrived in
     /// time is found even if this task itself was not scheduled until later (a busy test runner).
     func waitFor(timeout: Duration = .seconds(30), _ predicate: (JSONValue) -> Bool) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = TestDeadline.after(timeout)
         while ContinuousClock.now < deadline {
             if let match = messages.first(where: predicate) { return match }
             try await Task.sleep(for: .milliseconds(5))
@@ -228,7 +228,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// Waits for the process to exit and returns its status; nil if it is still running at the deadline.
     func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32? {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = TestDeadline.after(timeout)
         while process.isRunning && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// Two editor windows on one cache, or an editor and the CLI: real processes sharing a cache directory.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct SharedCacheEndToEndTests {
     /// A source whose High proxy takes several seconds, long enough for other processes to act meanwhile.
     static func ninetySeconds() throws -> URL { try ProxyE2E.long() }
@@ -23,13 +23,13 @@ struct SharedCacheEndToEndTests {
 
     @Test func theCLIAndASecondServerLeaveARunningJobAlone() async throws {
         let source = try Self.ninetySeconds()
-        let cache = Fixtures.temporaryDirectory(named: "cache-two-windows").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-two-windows").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
         let token = JSONValue.string("first")
         let started = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("High"),
                                                        "workDoneToken": token])
-        let jobID = try #require(started["jobId"]?.stringValue)
+        let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(first, token: token)
         let partials = Self.partialFiles(cache)
         try #require(partials.count == 1)
@@ -45,7 +45,7 @@ struct SharedCacheEndToEndTests {
         let cleared = try await second.call("clearCache", ["scope": .string("all")])
         #expect(cleared == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(1), "clearedFrames": .int(0)]))
         let seen = try await second.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
-        #expect(seen["status"] == .string("generating") && seen["jobId"] == .string(jobID), "\(seen)")
+        #expect(seen["status"] == .string("generating") && seen["jobId"] == .string(jobId), "\(seen)")
 
         // Everything above happened while the first server's job ran, and touched nothing of it.
         let during = try await first.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
@@ -68,7 +68,7 @@ struct SharedCacheEndToEndTests {
 
     @Test func twoServersAskedForTheSameProxyEncodeItOnceAndBothGetIt() async throws {
         let source = try ProxyE2E.copy(Self.ninetySeconds(), as: "same-proxy.mp4")
-        let cache = Fixtures.temporaryDirectory(named: "cache-same-proxy").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-same-proxy").path
         let first = try ServerProcess(cacheDirectory: cache)
         let second = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
@@ -78,9 +78,9 @@ struct SharedCacheEndToEndTests {
         var firstParams = params, secondParams = params
         firstParams["workDoneToken"] = .string("a")
         secondParams["workDoneToken"] = .string("b")
-        let firstID = first.sendRequest("generate", firstParams)
+        let firstId = first.sendRequest("generate", firstParams)
         try await ProxyE2E.waitForReport(first, token: .string("a"))
-        let secondID = second.sendRequest("generate", secondParams)
+        let secondId = second.sendRequest("generate", secondParams)
 
         // Both catalogues are busy meanwhile (progress writes, lookups): no request fails on a locked database.
         var lookups: [(ServerProcess, Int)] = []
@@ -95,8 +95,8 @@ struct SharedCacheEndToEndTests {
             #expect(response["result"] != nil, "\(response)")
         }
 
-        let a = try await first.response(firstID, timeout: .seconds(180))
-        let b = try await second.response(secondID, timeout: .seconds(180))
+        let a = try await first.response(firstId, timeout: .seconds(180))
+        let b = try await second.response(secondId, timeout: .seconds(180))
         let proxyA = try #require(a["result"]?["proxy"], "\(a)")
         let proxyB = try #require(b["result"]?["proxy"], "\(b)")
         #expect(proxyA["proxyPath"] == proxyB["proxyPath"])
@@ -110,7 +110,7 @@ struct SharedCacheEndToEndTests {
     }
 
     @Test func anMP4WithBytesAfterItsLastBoxIsProbedAndProxied() async throws {
-        let clip = try Fixtures.shortClip()
+        let clip = try MediaFixtures.shortClip()
         let original = try Data(contentsOf: clip)
         var state: UInt32 = 0x1234_5678
         let random = Data((0..<100_000).map { _ -> UInt8 in
@@ -127,11 +127,11 @@ struct SharedCacheEndToEndTests {
         let server = try ServerProcess()
         _ = try await server.initialize()
         for (name, bytes) in variants {
-            let file = try Fixtures.file(name, bytes: bytes)
+            let file = try MediaFixtures.file(name, bytes: bytes)
             let probe = try await server.request("probe", ["path": .string(file.path)])
             #expect(probe["result"]?["durationSeconds"]?.doubleValue.map { abs($0 - 2) < 0.1 } == true, "\(name): \(probe)")
         }
-        let file = try Fixtures.file("trailing-random.mp4", bytes: original + random)
+        let file = try MediaFixtures.file("trailing-random.mp4", bytes: original + random)
         let made = try await server.call("generate", ["sourcePath": .string(file.path), "quality": .string("Draft"),
                                                      "backgroundGeneration": .bool(false)], timeout: .seconds(60))
         let proxyPath = try #require(made["proxy"]?["proxyPath"]?.stringValue)
@@ -141,14 +141,14 @@ struct SharedCacheEndToEndTests {
         let cli = try Self.cli(["generate", "--quality", "Preview", file.path], cache: server.cacheDirectory)
         #expect(cli.status == 0, "\(cli.output)")
         // Really missing data is still refused.
-        let truncated = try Fixtures.truncatedCopy(of: clip, name: "still-truncated.mp4")
+        let truncated = try MediaFixtures.truncatedCopy(of: clip, name: "still-truncated.mp4")
         #expect(try await server.request("probe", ["path": .string(truncated.path)]).errorCode == -32007)
     }
 
     /// The client sends 60,000 pings and reads nothing for 3 s: the server stops reading instead of buffering
     /// (its memory stays flat and the client's writes block), then delivers every response once it reads.
     @Test func aClientThatStopsReadingPausesTheServerAndLosesNothing() async throws {
-        let cache = Fixtures.temporaryDirectory(named: "cache-backpressure").path
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-backpressure").path
         let (process, input, output) = try Spawn.start { () throws -> (Process, Pipe, Pipe) in
             let process = Process()
             process.executableURL = ServerProcess.executable
@@ -189,7 +189,7 @@ struct SharedCacheEndToEndTests {
         var parser = FrameParser()
         var seen = Set<Int>()
         let reader = output.fileHandleForReading
-        let deadline = ContinuousClock.now + .seconds(120)
+        let deadline = TestDeadline.after(.seconds(120))
         while seen.count < count + 1 && ContinuousClock.now < deadline {
             let data = reader.availableData
             if data.isEmpty { break }

@@ -5,7 +5,7 @@ import Testing
 
 /// Issue 9 end to end: telemetry (`telemetry/report`, `getMetricsSummary`, one warning per episode), saved settings
 /// (round trip, restart, a damaged file) and `importMedia` / `aura-media import`.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct TelemetryEndToEndTests {
     static func warnings(_ server: ServerProcess, containing text: String) -> [String] {
         server.notifications("window/logMessage").filter { $0["type"] == .int(2) }
@@ -48,7 +48,7 @@ struct TelemetryEndToEndTests {
     }
 
     @Test func aMissedTargetWarnsOncePerEpisodeWithTheGuidesAdvice() async throws {
-        let clip = try ProxyE2E.copy(Fixtures.shortClip(), as: "telemetry-clip.mp4")
+        let clip = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "telemetry-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         // Scrubbing a clip that has no proxy, in proxy mode, slowly: the advice names the clip and why.
@@ -85,7 +85,7 @@ struct TelemetryEndToEndTests {
     }
 
     @Test func settingsRoundTripAndSurviveARestart() async throws {
-        let config = Fixtures.temporaryDirectory(named: "config-restart").path
+        let config = MediaFixtures.temporaryDirectory(named: "config-restart").path
         let first = try ServerProcess(configDirectory: config)
         let initialized = try await first.initialize()
         #expect(initialized["settingsFile"] == .object(["path": .string(config + "/settings.json"), "status": .string("missing")]))
@@ -136,7 +136,7 @@ struct TelemetryEndToEndTests {
     }
 
     @Test func aDamagedSettingsFileIsReportedKeptAndNeverSilentlyOverwritten() async throws {
-        let config = Fixtures.temporaryDirectory(named: "config-damaged")
+        let config = MediaFixtures.temporaryDirectory(named: "config-damaged")
         let file = config.appendingPathComponent("settings.json")
         let damaged = Data(#"{"defaultQuality": "Draft", "cacheLimitBytes": "#.utf8)
         try damaged.write(to: file)
@@ -156,7 +156,7 @@ struct TelemetryEndToEndTests {
             && ($0["params"]?["message"]?.stringValue ?? "").contains("settings.json.damaged") }
         // Values of the right shape but out of range, or unknown members, are damage too.
         for content in [#"{"maxConcurrentJobs": 99}"#, #"{"colour": "blue"}"#, "[1, 2]"] {
-            let other = Fixtures.temporaryDirectory(named: "config-invalid")
+            let other = MediaFixtures.temporaryDirectory(named: "config-invalid")
             try Data(content.utf8).write(to: other.appendingPathComponent("settings.json"))
             let probe = try ServerProcess(configDirectory: other.path)
             let result = try await probe.initialize()
@@ -166,16 +166,16 @@ struct TelemetryEndToEndTests {
     }
 
     @Test func importingAMixedFolderQueuesWhatEachFileNeeds() async throws {
-        let folder = Fixtures.temporaryDirectory(named: "import-mixed")
+        let folder = MediaFixtures.temporaryDirectory(named: "import-mixed")
         let clip = folder.appendingPathComponent("a-clip.mp4")
-        try Data(contentsOf: Fixtures.shortClip()).write(to: clip)
+        try Data(contentsOf: MediaFixtures.shortClip()).write(to: clip)
         let audio = folder.appendingPathComponent("b-voice.m4a")
         try Data(contentsOf: ProxyE2E.audioOnly()).write(to: audio)
         let text = folder.appendingPathComponent("c-notes.txt")
         try Data("shot list\n".utf8).write(to: text)
         let nested = folder.appendingPathComponent("d-sub")
         try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
-        try Data(contentsOf: Fixtures.shortClip()).write(to: nested.appendingPathComponent("nested.mp4"))
+        try Data(contentsOf: MediaFixtures.shortClip()).write(to: nested.appendingPathComponent("nested.mp4"))
         let missing = folder.deletingLastPathComponent().appendingPathComponent("missing.mov").path
 
         let server = try ServerProcess()
@@ -209,7 +209,7 @@ struct TelemetryEndToEndTests {
         #expect(second[3]["path"] == .string(nested.appendingPathComponent("nested.mp4").path) && second[3]["proxy"] == .string("queued"))
         // With proxy generation off, only waveforms are queued; a Draft import names its quality.
         _ = try await server.call("updateSettings", ["settings": .object(["proxyGenerationEnabled": .bool(false)])])
-        let other = try ProxyE2E.copy(Fixtures.shortClip(), as: "import-disabled.mp4")
+        let other = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "import-disabled.mp4")
         let disabled = try await server.call("importMedia", ["paths": .array([.string(other.path)]), "quality": .string("Draft")])
         let first = disabled["items"]?.arrayValue?.first
         #expect(first?["proxy"] == .string("disabled") && first?["waveform"] == .string("queued"))
@@ -221,10 +221,10 @@ struct TelemetryEndToEndTests {
     }
 
     @Test func theCLIImportsAndWaitsForItsWork() throws {
-        let folder = Fixtures.temporaryDirectory(named: "import-cli")
-        try Data(contentsOf: Fixtures.shortClip()).write(to: folder.appendingPathComponent("clip.mp4"))
+        let folder = MediaFixtures.temporaryDirectory(named: "import-cli")
+        try Data(contentsOf: MediaFixtures.shortClip()).write(to: folder.appendingPathComponent("clip.mp4"))
         try Data("not media".utf8).write(to: folder.appendingPathComponent("readme.txt"))
-        let cache = Fixtures.temporaryDirectory(named: "import-cli-cache").path
+        let cache = MediaFixtures.temporaryDirectory(named: "import-cli-cache").path
         let run = try Spawn.run(ServerProcess.executable.path, ["import", "--quality", "Draft", "--cache-dir", cache,
                                                                 "--waveform-cache-dir", cache + "-waveforms", folder.path])
         #expect(run.status == 0, "\(run.stderr)")
@@ -232,7 +232,7 @@ struct TelemetryEndToEndTests {
         #expect(run.text.contains("readme.txt") && run.text.contains("not media"), "\(run.text)")
         #expect(ProxyE2E.proxyFiles(cache).contains { $0.hasSuffix("-Draft.mp4") }, "\(ProxyE2E.proxyFiles(cache))")
         let broken = try Spawn.run(ServerProcess.executable.path, ["import", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
-                                                                   try Fixtures.truncatedCopy(of: Fixtures.shortClip(), name: "import-cut.mp4").path])
+                                                                   try MediaFixtures.truncatedCopy(of: MediaFixtures.shortClip(), name: "import-cut.mp4").path])
         #expect(broken.status == 1, "a failed file fails the command: \(broken.text)")
     }
 }

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// The base protocol, against the real binary over pipes.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct TransportEndToEndTests {
     @Test func handshakeReportsServerInfoAndCapabilities() async throws {
         let server = try ServerProcess()

@@ -5,17 +5,17 @@ import Testing
 
 /// Waveforms through the real binary: streamed windows in priority order, the persistent cache, invalidation,
 /// recovery from a damaged cache file, cancellation, a killed analysis, and exports read back.
-@Suite(.timeLimit(.minutes(4)))
+@Suite(.timeLimit(.minutes(10)))
 struct WaveformEndToEndTests {
     /// 20 minutes of stereo tones (FLAC): long enough that its analysis is still running while a test acts.
     static func twentyMinutes() throws -> URL {
-        try Fixtures.media("waveform-20min.flac", ["-f", "lavfi", "-i",
+        try MediaFixtures.media("waveform-20min.flac", ["-f", "lavfi", "-i",
             "aevalsrc=0.6*sin(2*PI*440*t)*sin(2*PI*0.05*t)|0.3*sin(2*PI*660*t):s=48000:d=1200", "-c:a", "flac"])
     }
 
     /// 6 s of stereo tones (FLAC).
     static func sixSeconds() throws -> URL {
-        try Fixtures.media("waveform-6s.flac", ["-f", "lavfi", "-i",
+        try MediaFixtures.media("waveform-6s.flac", ["-f", "lavfi", "-i",
             "aevalsrc=0.8*sin(2*PI*220*t)|0.4*sin(2*PI*330*t):s=44100:d=6", "-c:a", "flac"])
     }
 
@@ -79,7 +79,7 @@ struct WaveformEndToEndTests {
         let response = try await server.response(id)
         #expect(response.errorCode == -32800)
         let answered = try #require(server.arrival { $0["id"] == .int(id) })
-        #expect(answered - cancelledAt < .seconds(2), "answered \(answered - cancelledAt) after the cancellation")
+        #expect(answered - cancelledAt < .seconds(2 * TestFiles.slowdown), "answered \(answered - cancelledAt) after the cancellation")
         #expect(try await server.call("ping")["serverTime"] != nil)
         // The analysis went on in the background: a later request finds its result.
         let later = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(10),
@@ -89,7 +89,7 @@ struct WaveformEndToEndTests {
     }
 
     @Test func aChangedSourceIsAnalysedAgainAndADamagedCacheFileIsRebuilt() async throws {
-        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-damage")
+        let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-damage")
         let source = try ProxyE2E.copy(Self.sixSeconds(), as: "damage.flac")
         let server = try Self.server(waveforms.path)
         _ = try await server.initialize()
@@ -125,7 +125,7 @@ struct WaveformEndToEndTests {
     }
 
     @Test func aKilledAnalysisLeavesNothingServedAndARestartCompletesIt() async throws {
-        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-kill")
+        let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-kill")
         let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "kill-waveform.flac")
         let first = try Self.server(waveforms.path)
         _ = try await first.initialize()
@@ -147,7 +147,7 @@ struct WaveformEndToEndTests {
 
     /// Two editor windows on one waveform cache ask for the same file at once: one analysis, both get the result.
     @Test func twoServersAnalyseAFileOnce() async throws {
-        let waveforms = Fixtures.temporaryDirectory(named: "waveforms-shared")
+        let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-shared")
         let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "shared-waveform.flac")
         let first = try Self.server(waveforms.path)
         let second = try Self.server(waveforms.path)
@@ -155,11 +155,11 @@ struct WaveformEndToEndTests {
         _ = try await second.initialize()
         let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
                                            "samplesPerPixel": .int(65536)]
-        let firstID = first.sendRequest("requestWaveformRange", params)
+        let firstId = first.sendRequest("requestWaveformRange", params)
         try await Task.sleep(for: .milliseconds(100))
-        let secondID = second.sendRequest("requestWaveformRange", params)
-        let a = try await first.response(firstID, timeout: .seconds(120))
-        let b = try await second.response(secondID, timeout: .seconds(120))
+        let secondId = second.sendRequest("requestWaveformRange", params)
+        let a = try await first.response(firstId, timeout: .seconds(120))
+        let b = try await second.response(secondId, timeout: .seconds(120))
         let sameWindows = a["result"]?["windows"] == b["result"]?["windows"] && a["result"]?["windows"] != nil
         #expect(sameWindows)
         // The second waited for the first's analysis (its lock) and read its file instead of analysing again.
@@ -178,7 +178,7 @@ struct WaveformEndToEndTests {
         let source = try Self.sixSeconds()
         let server = try Self.server()
         _ = try await server.initialize()
-        let directory = Fixtures.temporaryDirectory(named: "exports")
+        let directory = MediaFixtures.temporaryDirectory(named: "exports")
         let windows = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
                                                                       "endTime": .int(6), "samplesPerPixel": .int(512),
                                                                       "channels": .string("all"), "windowSeconds": .int(6),

@@ -1,8 +1,10 @@
+import FileErrors
 import Foundation
 import Frames
 import Jobs
 import Logging
 import Media
+import MediaCache
 import Testing
 import TestSupport
 
@@ -60,8 +62,11 @@ func quietLogger() -> Logger {
     return logger
 }
 
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.timeLimit(.minutes(10)))
 struct FrameServiceTests {
+    /// Where the services of these tests would deliver files (the delivery test uses folders of its own).
+    static let fileDirectory = TestFiles.scratch("frame-files").path
+
     /// The picture at each time is the last one whose presentation time is at or before it, and looks like the
     /// CLI's picture of the same number (PSNR over 35 dB at the same size), whatever the order of requests.
     @Test(arguments: [("cfr", FrameFixtures.constantRate), ("vfr", FrameFixtures.variableRate),
@@ -69,7 +74,7 @@ struct FrameServiceTests {
     func picturesAreTheOnesShownAtEachTime(_ kind: String, _ path: String) async throws {
         let pictures = FrameFixtures.pictureTimes(path)
         try #require(pictures.count > 20, "\(kind): \(pictures.count) pictures")
-        let service = FrameService(limitBytes: 64 << 20, logger: quietLogger())
+        let service = FrameService(limitBytes: 64 << 20, fileDirectory: Self.fileDirectory, logger: quietLogger())
         let last = pictures.count - 1
         // Exact starts, midway points, the first and last pictures; forwards, backwards, and far jumps.
         var times: [(Double, Int)] = [(0, 0), (pictures[last], last)]
@@ -88,7 +93,7 @@ struct FrameServiceTests {
             results[time] = image.bytes
         }
         // Every picture in order, then back a few (decoding on, with frame threading holding pictures back).
-        let sequential = FrameService(limitBytes: 1 << 20, logger: quietLogger())
+        let sequential = FrameService(limitBytes: 1 << 20, fileDirectory: Self.fileDirectory, logger: quietLogger())
         for index in Array(0..<min(last, 60)) + [40, 39, 41] {
             let time = (pictures[index] + pictures[index + 1]) / 2
             let image = try await sequential.frame(FrameRequest(path: path, time: time, shape: FrameShape(width: 32, format: .rgba)))
@@ -97,7 +102,7 @@ struct FrameServiceTests {
         // Random times in random order (seeks back, decoding on, keyframes indexed by decoding time): each answer
         // is the last picture at or before its time.
         var generator = SplitMix64(seed: 42)
-        let scattered = FrameService(limitBytes: 0, logger: quietLogger())
+        let scattered = FrameService(limitBytes: 0, fileDirectory: Self.fileDirectory, logger: quietLogger())
         for _ in 0..<80 {
             let time = Double.random(in: 0...(pictures[last] + 0.03), using: &generator)
             let expected = pictures.lastIndex { $0 <= time + 1e-9 } ?? 0
@@ -119,7 +124,7 @@ struct FrameServiceTests {
     @Test func boundariesAndBadRequests() async throws {
         let path = FrameFixtures.constantRate
         let pictures = FrameFixtures.pictureTimes(path)
-        let service = FrameService(limitBytes: 8 << 20, logger: quietLogger())
+        let service = FrameService(limitBytes: 8 << 20, fileDirectory: Self.fileDirectory, logger: quietLogger())
         let end = pictures.last! + 0.04
         let atEnd = try await service.frame(FrameRequest(path: path, time: end, shape: FrameShape(width: 64)))
         #expect(abs(atEnd.time - pictures.last!) < 0.001, "the end of the video shows the last picture")
@@ -155,7 +160,7 @@ struct FrameServiceTests {
     @Test func concurrentRequestsGetTheirOwnPictures() async throws {
         let files = [FrameFixtures.constantRate, FrameFixtures.hevc10]
         let pictures = files.map(FrameFixtures.pictureTimes)
-        let service = FrameService(limitBytes: 1 << 20, logger: quietLogger())
+        let service = FrameService(limitBytes: 1 << 20, fileDirectory: Self.fileDirectory, logger: quietLogger())
         try await withThrowingTaskGroup(of: (Int, Int, Double).self) { group in
             for request in 0..<40 {
                 let file = request % 2, index = (request * 7) % (pictures[file].count - 1)
@@ -184,7 +189,7 @@ struct FrameServiceTests {
         for index in payload { bytes[index] = UInt8.random(in: 0...255, using: &generator) }
         let damaged = TestFiles.scratch("damaged").appendingPathComponent("noise.mp4")
         try bytes.write(to: damaged)
-        let service = FrameService(limitBytes: 1 << 20, logger: quietLogger())
+        let service = FrameService(limitBytes: 1 << 20, fileDirectory: Self.fileDirectory, logger: quietLogger())
         do {
             let image = try await service.frame(FrameRequest(path: damaged.path, time: 1, shape: FrameShape(width: 32)))
             Issue.record("a picture came out of noise at \(image.time)")
@@ -197,7 +202,7 @@ struct FrameServiceTests {
     @Test func theCacheEvictsTheLeastRecentlyUsedBeyondItsBudget() async throws {
         let path = FrameFixtures.constantRate
         let picture = 80 * 60 * 4
-        let service = FrameService(limitBytes: picture * 2 + picture / 2, logger: quietLogger())
+        let service = FrameService(limitBytes: picture * 2 + picture / 2, fileDirectory: Self.fileDirectory, logger: quietLogger())
         func frame(_ time: Double) async throws -> FrameImage {
             try await service.frame(FrameRequest(path: path, time: time, shape: FrameShape(width: 80, format: .rgba)))
         }
@@ -214,11 +219,11 @@ struct FrameServiceTests {
 
     @Test func preloadingTurnsTheNextRequestsIntoHits() async throws {
         let path = FrameFixtures.constantRate
-        let service = FrameService(limitBytes: 32 << 20, logger: quietLogger())
+        let service = FrameService(limitBytes: 32 << 20, fileDirectory: Self.fileDirectory, logger: quietLogger())
         let shape = FrameShape(width: 120)
         _ = try await service.frame(FrameRequest(path: path, time: 0.5, shape: shape))
         await service.setPlayhead(path: path, time: 0.5, rate: 1, shape: nil)  // the last shape asked for
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = TestDeadline.after(.seconds(30))
         while service.stats().preloaded < 40, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(service.stats().preloaded >= 40, "\(service.stats())")
         for time in [0.54, 0.8, 1.3, 2.2] {
@@ -237,11 +242,11 @@ struct FrameServiceTests {
         let path = FrameFixtures.constantRate
         let picture = 64 * 48 * 4
         // Room for 12 pictures; preloading wants 50.
-        let service = FrameService(limitBytes: picture * 12, logger: quietLogger())
+        let service = FrameService(limitBytes: picture * 12, fileDirectory: Self.fileDirectory, logger: quietLogger())
         let shape = FrameShape(width: 64, format: .rgba)
         for time in [3.0, 3.5] { _ = try await service.frame(FrameRequest(path: path, time: time, shape: shape)) }
         await service.setPlayhead(path: path, time: 0.2, rate: 1, shape: shape)
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = TestDeadline.after(.seconds(30))
         while service.stats().preloaded < 10, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         try await Task.sleep(for: .milliseconds(300))
         let stats = service.stats()
@@ -250,5 +255,41 @@ struct FrameServiceTests {
         for time in [0.24, 0.28, 0.32] {
             #expect(try await service.frame(FrameRequest(path: path, time: time, shape: shape)).fromCache, "\(time)")
         }
+    }
+
+    /// Delivered files are the service's: written once per picture into this process's folder, deleted when their
+    /// picture is evicted, forgotten and removed with their folder when the directory changes, and gone at shutdown.
+    @Test func deliveredFilesLiveAndDieWithTheirPictures() async throws {
+        let path = FrameFixtures.constantRate
+        let picture = 64 * 48 * 4
+        let first = TestFiles.scratch("frame-files-a").path, second = TestFiles.scratch("frame-files-b").path
+        let service = FrameService(limitBytes: picture * 2, fileDirectory: first, logger: quietLogger())
+        let shape = FrameShape(width: 64, format: .rgba)
+        let one = try await service.frame(FrameRequest(path: path, time: 1, shape: shape))
+        let file = try await service.file(of: one)
+        #expect(file.path.hasPrefix(first + "/frames/"), "\(file.path)")
+        #expect(try Data(contentsOf: file) == Data(one.bytes))
+        #expect(try await service.file(of: one) == file, "a picture is written once")
+        #expect(await service.fileUsage() == FrameFileUsage(directory: first, files: 1, bytes: Int64(picture)))
+
+        // Two more pictures: the first is evicted, and its file with it.
+        for time in [2.0, 3.0] { _ = try await service.frame(FrameRequest(path: path, time: time, shape: shape)) }
+        #expect(!FileManager.default.fileExists(atPath: file.path), "an evicted picture's file is deleted")
+
+        let three = try await service.frame(FrameRequest(path: path, time: 3, shape: shape))
+        let before = try await service.file(of: three)
+        try await service.setFileDirectory(second)
+        #expect(!FileManager.default.fileExists(atPath: before.deletingLastPathComponent().path), "the old folder is removed")
+        let after = try await service.file(of: three)
+        #expect(after.path.hasPrefix(second + "/frames/") && FileManager.default.fileExists(atPath: after.path), "\(after.path)")
+
+        // A directory that cannot be used is refused and changes nothing.
+        let blocker = TestFiles.scratch("frame-files-c").appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: blocker)
+        await #expect(throws: CacheDirectory.Rejected.self) { try await service.setFileDirectory(blocker.path) }
+        #expect(try await service.file(of: three) == after)
+
+        await service.shutdown()
+        #expect(!FileManager.default.fileExists(atPath: after.deletingLastPathComponent().path), "shutdown removes the folder")
     }
 }

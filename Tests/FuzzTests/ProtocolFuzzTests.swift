@@ -70,9 +70,9 @@ import Testing
         var summary = Summary()
         for index in stride(from: worker, to: inputCount, by: workers) {
             var input = Self.input(index)
-            let sentinelID = "sentinel-\(index)"
+            let sentinelId = "sentinel-\(index)"
             if input.aligned {
-                let body = Array(#"{"jsonrpc":"2.0","id":"\#(sentinelID)","method":"fuzz/echo","params":{"path":"ok"}}"#.utf8)
+                let body = Array(#"{"jsonrpc":"2.0","id":"\#(sentinelId)","method":"fuzz/echo","params":{"path":"ok"}}"#.utf8)
                 input.bytes += Array("Content-Length: \(body.count)\r\n\r\n".utf8) + body
             }
             let outcome = fuzzer.run(input.bytes)
@@ -87,7 +87,7 @@ import Testing
             }
             var problems = outcome.violations
             if input.aligned {
-                let answered = outcome.responses.contains { $0["id"] == .string(sentinelID) }
+                let answered = outcome.responses.contains { $0["id"] == .string(sentinelId) }
                 if answered { summary.sentinels += 1 } else { problems.append("the request after the input was not answered") }
             }
             if let problem = problems.first {

@@ -140,8 +140,8 @@ func testMethods() -> MethodTable {
         harness.send(#"{"jsonrpc":"2.0","id":9,"method":"echo","params":"text"}"#)
         #expect(try await harness.response(9).errorCode == -32600)
         harness.send(#"{"jsonrpc":"2.0","id":{"a":1},"method":"echo"}"#)
-        let badID = try await harness.waitFor { $0.errorCode == -32600 && $0["id"] == .null }
-        #expect(badID.errorMessage.contains("\"id\""))
+        let badId = try await harness.waitFor { $0.errorCode == -32600 && $0["id"] == .null }
+        #expect(badId.errorMessage.contains("\"id\""))
         harness.request(10, "no/such/method")
         #expect(try await harness.response(10).errorCode == -32601)
         harness.request(11, "$/unknownRequest")

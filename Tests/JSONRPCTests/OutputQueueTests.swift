@@ -5,7 +5,7 @@ import Testing
 
 /// `OutputQueue`: whole frames in order from many threads, the reader paused while the client is behind, and
 /// nothing blocked once the client has gone.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct OutputQueueTests {
     /// A pipe whose write end the queue writes; the read end is the "client".
     static func pipePair() -> (read: Int32, write: Int32) {

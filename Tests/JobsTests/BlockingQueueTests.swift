@@ -3,7 +3,7 @@ import Foundation
 import Locking
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct BlockingQueueTests {
     /// Four items that keep a core busy until told to stop, then a quick one: the quick one runs at once, on a
     /// thread of its own, instead of waiting for a busy one to end (which it never would here).

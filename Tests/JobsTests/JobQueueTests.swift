@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Jobs
 import Locking
 import Testing
@@ -73,7 +74,7 @@ final class Gate: Sendable {
 }
 
 func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () async -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
+    let deadline = TestDeadline.after(timeout)
     while ContinuousClock.now < deadline {
         if await condition() { return }
         try await Task.sleep(for: .milliseconds(2))
@@ -82,7 +83,7 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: ()
     throw CancellationError()
 }
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct JobQueueTests {
     typealias Queue = JobQueue<String, Int>
 
@@ -120,7 +121,7 @@ struct JobQueueTests {
 
         let replacement = try await queue.submit(.init(key: "a", label: "a", variant: "other", work: gate.work(value: 3)))
         #expect(!replacement.joined && replacement.snapshot.id != a.snapshot.id)
-        await #expect(throws: Queue.QueueError.replaced(jobID: a.snapshot.id, by: replacement.snapshot.id)) {
+        await #expect(throws: Queue.QueueError.replaced(jobId: a.snapshot.id, by: replacement.snapshot.id)) {
             try await queue.result(of: a.snapshot.id)
         }
         #expect(log.events(of: a.snapshot.id).last == .ended(a.snapshot.id, "replaced by \(replacement.snapshot.id)"))

@@ -6,7 +6,7 @@ import Testing
 
 /// `WorkLock`, `ProcessLease` and `CatalogueDatabase`: what lets several processes share one cache. Other
 /// processes are played by util-linux's `flock(1)`, which takes the same kind of lock as the product.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct CrossProcessTests {
     static func cache(_ name: String) throws -> CacheDirectory {
         try CacheDirectory.prepare(path: TestFiles.scratch(name).path)
@@ -22,7 +22,7 @@ struct CrossProcessTests {
             try process.run()
             return process
         }
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = TestDeadline.date(after: 10)
         while Date() < deadline {
             // Held by the other process once a non-blocking attempt of ours fails.
             let fd = open(file.path, O_RDWR | O_CLOEXEC)

@@ -1,5 +1,5 @@
+import FileErrors
 import Foundation
-import Media
 @testable import MediaCache
 import TestSupport
 import Testing
@@ -94,12 +94,12 @@ import Testing
         }
     }
 
-    @Test func missingAndNonRegularFilesAreMediaErrors() throws {
+    @Test func missingAndNonRegularFilesAreFileErrors() throws {
         let directory = TestFiles.scratch("fp-errors")
-        #expect(throws: MediaError.fileNotFound(path: directory.path + "/gone.mp4")) {
+        #expect(throws: FileError.fileNotFound(path: directory.path + "/gone.mp4")) {
             try SourceFingerprint.of(path: directory.path + "/gone.mp4")
         }
-        #expect(throws: MediaError.notARegularFile(path: directory.path)) {
+        #expect(throws: FileError.notARegularFile(path: directory.path)) {
             try SourceFingerprint.of(path: directory.path)
         }
     }

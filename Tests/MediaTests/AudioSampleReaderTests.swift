@@ -6,8 +6,8 @@ import Testing
 /// `AudioSampleReader` against the ffmpeg CLI's own decode of the same files (an independent reference).
 @Suite struct AudioSampleReaderTests {
     static let formats: [(String, Int)] = [
-        (Fixtures.wavMono, 1), (Fixtures.flacStereo, 2), (Fixtures.mp3Stereo, 2), (Fixtures.aacSurround, 6),
-        (Fixtures.opusStereo, 2),
+        (MediaFixtures.wavMono, 1), (MediaFixtures.flacStereo, 2), (MediaFixtures.mp3Stereo, 2), (MediaFixtures.aacSurround, 6),
+        (MediaFixtures.opusStereo, 2),
     ]
 
     /// The CLI's float samples of the first audio stream, per channel.
@@ -69,7 +69,7 @@ import Testing
     /// search failing part-way) goes back to the start and reads on; it was reported as "Permission denied"
     /// (libav's generic -1 is AVERROR(EPERM)).
     @Test func manyScatteredSeeksInALongFLACAllLandWhereAsked() throws {
-        let path = Fixtures.flacLong
+        let path = MediaFixtures.flacLong
         let whole = try Self.read(path).channels
         let reader = try AudioSampleReader(source: MediaSource(path: path))
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -93,12 +93,12 @@ import Testing
     }
 
     @Test func aFileWithoutAudioIsUnsupported() throws {
-        #expect(throws: MediaError.self) { try AudioSampleReader(source: MediaSource(path: Fixtures.videoOnly)) }
+        #expect(throws: MediaError.self) { try AudioSampleReader(source: MediaSource(path: MediaFixtures.videoOnly)) }
         do {
-            _ = try AudioSampleReader(source: MediaSource(path: Fixtures.videoOnly))
+            _ = try AudioSampleReader(source: MediaSource(path: MediaFixtures.videoOnly))
         } catch let error as MediaError {
             guard case .unsupported(let path, let reason) = error else { Issue.record("\(error)"); return }
-            #expect(path == Fixtures.videoOnly && reason.contains("no audio"))
+            #expect(path == MediaFixtures.videoOnly && reason.contains("no audio"))
         }
     }
 }

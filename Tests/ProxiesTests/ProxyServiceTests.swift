@@ -6,7 +6,7 @@ import Testing
 
 /// `ProxyService` with real (tiny) transcodes: generation, joining, the priority queue, cancellation,
 /// startup reconciliation, eviction, staleness, moved sources, clearing and stats.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct ProxyServiceTests {
     static func tinyAlt() throws -> URL {
         try ProxyFixtures.media("tiny-alt.mp4", ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
@@ -328,9 +328,9 @@ struct ProxyServiceTests {
         let survivor = try await service.lookup(sourcePath: sources[1].path, quality: .draft)
         #expect(survivor.visibleRecord?.status == .completed)
         #expect(survivor.visibleRecord?.proxySizeBytes == ProxyFixtures.size(keptRecord.proxyPath))
-        for jobID in ["job-interrupted", "job-waiting"] {
-            let record = try #require(try service.catalogRecord(jobId: jobID))
-            #expect(record.status == .failed, "\(jobID) must not stay \(record.status)")
+        for jobId in ["job-interrupted", "job-waiting"] {
+            let record = try #require(try service.catalogRecord(jobId: jobId))
+            #expect(record.status == .failed, "\(jobId) must not stay \(record.status)")
             #expect(record.error?.contains("interrupted") == true)
         }
         #expect(try service.catalog.allRecords().filter { $0.status == .completed }.count == 1)

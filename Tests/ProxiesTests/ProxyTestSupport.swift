@@ -103,7 +103,7 @@ final class RecordingObserver: ProxyJobObserver {
 
     /// Waits until a job is held at the gate.
     func waitUntilHeld(timeout: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = TestDeadline.after(timeout)
         while ContinuousClock.now < deadline {
             if reachedGate.wait(timeout: .now()) == .success { return }
             try await Task.sleep(for: .milliseconds(2))
@@ -150,34 +150,34 @@ final class RecordingObserver: ProxyJobObserver {
         return order
     }
 
-    func progress(of jobID: String) -> [ProxyJobSnapshot] {
-        all.compactMap { if case .progressed(let snapshot) = $0, snapshot.id == jobID { return snapshot } else { return nil } }
+    func progress(of jobId: String) -> [ProxyJobSnapshot] {
+        all.compactMap { if case .progressed(let snapshot) = $0, snapshot.id == jobId { return snapshot } else { return nil } }
     }
 
-    func outcome(of jobID: String) -> ProxyJobOutcome? {
-        for case .finished(let snapshot, let outcome) in all where snapshot.id == jobID { return outcome }
+    func outcome(of jobId: String) -> ProxyJobOutcome? {
+        for case .finished(let snapshot, let outcome) in all where snapshot.id == jobId { return outcome }
         return nil
     }
 
-    func finishCount(of jobID: String) -> Int {
-        all.filter { if case .finished(let snapshot, _) = $0 { return snapshot.id == jobID } else { return false } }.count
+    func finishCount(of jobId: String) -> Int {
+        all.filter { if case .finished(let snapshot, _) = $0 { return snapshot.id == jobId } else { return false } }.count
     }
 
     var notices: [String] { all.compactMap { if case .notice(let message) = $0 { return message } else { return nil } } }
 
     /// Waits until the job has finished and returns its outcome.
-    func waitForOutcome(of jobID: String, timeout: Duration = .seconds(60)) async throws -> ProxyJobOutcome {
-        let deadline = ContinuousClock.now + timeout
+    func waitForOutcome(of jobId: String, timeout: Duration = .seconds(60)) async throws -> ProxyJobOutcome {
+        let deadline = TestDeadline.after(timeout)
         while ContinuousClock.now < deadline {
-            if let outcome = outcome(of: jobID) { return outcome }
+            if let outcome = outcome(of: jobId) { return outcome }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw TimedOut(what: "job \(jobID) to finish")
+        throw TimedOut(what: "job \(jobId) to finish")
     }
 
     /// Waits until `predicate` holds over the recorded events.
     func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ predicate: ([Event]) -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = TestDeadline.after(timeout)
         while ContinuousClock.now < deadline {
             if predicate(all) { return }
             try await Task.sleep(for: .milliseconds(5))

@@ -8,7 +8,7 @@ import Testing
 /// service takes its own `ProcessLease`, and their slot locks conflict exactly as two processes' do, so these
 /// tests run the cross-process rules in one process; the end-to-end tests repeat the main ones with real
 /// processes.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct SharedCacheTests {
     @Test func openingTheCacheAgainLeavesARunningJobAlone() async throws {
         let (first, observer, cache) = try makeService()
@@ -88,7 +88,7 @@ struct SharedCacheTests {
         var record = try #require(try service.catalog.record(jobId: "job-dead"))
         record.ownerId = dead.id
         try service.catalog.update(record)
-        try Data(count: 4096).write(to: directory.partialURL(slot, jobID: "job-dead"))
+        try Data(count: 4096).write(to: directory.partialURL(slot, jobId: "job-dead"))
 
         // Looking it up settles it: the dead job failed, its partial file is gone.
         let looked = try await service.lookup(sourcePath: source.path, quality: .draft)
@@ -98,7 +98,7 @@ struct SharedCacheTests {
 
         // The same leftovers found by a new job starting: it takes the slot over.
         try service.catalog.replace(record)
-        try Data(count: 4096).write(to: directory.partialURL(slot, jobID: "job-dead"))
+        try Data(count: 4096).write(to: directory.partialURL(slot, jobId: "job-dead"))
         let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let made = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: made.proxyPath).lastPathComponent])
@@ -149,6 +149,34 @@ struct SharedCacheTests {
         let cleared = try await first.clear(sourcePath: nil)
         #expect(cleared == ClearResult(deletedFiles: 1, freedBytes: record.proxySizeBytes))
         #expect(!FileManager.default.fileExists(atPath: record.proxyPath))
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    /// The preview path remembers its lookups, but never past a change of the catalogue: a proxy another process
+    /// finishes, clears, or whose file is deleted behind its back is seen by the next lookup.
+    @Test func rememberedPreviewLookupsFollowAnotherProcesssWork() async throws {
+        let (first, _, cache) = try makeService()
+        let (second, _, _) = try makeService(cache: cache)
+        let tiny = try ProxyFixtures.tiny()
+        #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none)
+        #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none, "remembered")
+
+        let ticket = try await second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false))
+        let record = try await second.waitForCompletion(jobId: ticket.jobId)
+        let seen = try await first.previewLookup(sourcePath: tiny.path, quality: .draft)
+        #expect(seen.kind == "record" && seen.visibleRecord?.jobId == record.jobId && seen.visibleRecord?.status == .completed,
+                "another process's proxy is seen at once: \(seen)")
+
+        _ = try await second.clear(sourcePath: tiny.path)
+        #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none, "and its clearing too")
+
+        let again = try await second.waitForCompletion(
+            jobId: second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false)).jobId)
+        #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft).visibleRecord?.jobId == again.jobId)
+        try FileManager.default.removeItem(atPath: again.proxyPath)
+        #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none,
+                "a proxy file deleted by hand is not handed out")
         await first.shutdown()
         await second.shutdown()
     }

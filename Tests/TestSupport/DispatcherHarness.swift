@@ -86,7 +86,7 @@ public final class DispatcherHarness: Sendable {
     /// Waits for a matching message. Generous by default: handlers run on the shared concurrency pool, which
     /// other suites may keep busy; the deadline only bounds a wait for something that never comes.
     public func waitFor(timeout: Duration = .seconds(60), _ predicate: @escaping (JSONValue) -> Bool) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = TestDeadline.after(timeout)
         while ContinuousClock.now < deadline {
             if let match = messages.first(where: predicate) { return match }
             try await Task.sleep(for: .milliseconds(2))
@@ -101,7 +101,7 @@ public final class DispatcherHarness: Sendable {
 
     /// Waits until the dispatcher has asked to exit, and returns the statuses it gave.
     public func waitForExitCodes(timeout: Duration = .seconds(60)) async throws -> [Int32] {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = TestDeadline.after(timeout)
         while ContinuousClock.now < deadline {
             let codes = exitCodes.withLock { $0 }
             if !codes.isEmpty { return codes }

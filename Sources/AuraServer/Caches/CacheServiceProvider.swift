@@ -1,13 +1,13 @@
 import Foundation
-import Frames
 import Jobs
 import JSONRPC
 import Logging
 import MediaCache
 import Proxies
 import Waveforms
+import Settings
 
-/// A service that owns one cache directory (proxies, waveforms, delivered frames).
+/// A service that owns one cache directory (proxies, waveforms).
 protocol CacheService: Sendable {
     var directory: CacheDirectory { get }
     var activeJobCount: Int { get async }
@@ -16,10 +16,6 @@ protocol CacheService: Sendable {
 
 extension ProxyService: CacheService {}
 extension WaveformService: CacheService {}
-extension FrameFileStore: CacheService {
-    /// Nothing runs in the directory: writing a picture is one quick step.
-    var activeJobCount: Int { 0 }
-}
 
 /// Opens a cache service for the configured directory on first use, and swaps it when the directory setting
 /// changes.

@@ -1,5 +1,4 @@
 import Frames
-import Jobs
 
 /// `stats.frameCache`.
 struct FrameCacheStatsPayload: Encodable, Sendable {
@@ -27,10 +26,8 @@ extension AuraMediaServer {
                                              hits: stats.hits, misses: stats.misses,
                                              hitRate: lookups == 0 ? 0 : (Double(stats.hits) / Double(lookups) * 10_000).rounded() / 10_000,
                                              evictions: stats.evictions, preloaded: stats.preloaded, warmDecoders: stats.warmDecoders)
-        let settings = currentSettings
-        if let store = try? await frameFiles.service(for: settings.frameCacheDirectory, settings: settings),
-           let usage = try? await BlockingQueue.run({ store.usage() }) {
-            payload.cacheDirectory = store.directory.url.path
+        if let usage = await frames.fileUsage() {
+            payload.cacheDirectory = usage.directory
             payload.files = usage.files
             payload.fileBytes = usage.bytes
         }

@@ -10,9 +10,9 @@ extension ProxyServiceError: ResponseErrorConvertible {
         case .noJobForSlot(let path, let quality):
             return ResponseError(code: ServerErrorCode.jobNotFound, message: description,
                                  data: .object(["cause": .string("jobNotFound"), "sourcePath": .string(path), "quality": .string(quality.rawValue)]))
-        case .replaced(let id, let newID):
+        case .replaced(let id, let newId):
             return ResponseError(code: ResponseError.Code.contentModified, message: description,
-                                 data: .object(["cause": .string("replaced"), "jobId": .string(id), "replacedBy": .string(newID)]))
+                                 data: .object(["cause": .string("replaced"), "jobId": .string(id), "replacedBy": .string(newId)]))
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Frames
 import JSONRPC
+import MediaCache
 
 /// The frame messages' handlers: `requestFrame` and `setPlayhead`, scrubbing pictures from the source or its
 /// proxy, as the preview mode says.
@@ -25,9 +26,12 @@ extension AuraMediaServer {
             case .inline:
                 result.data = Data(image.bytes).base64EncodedString()
             case .file:
-                let settings = currentSettings
-                let store = try await frameFiles.service(for: settings.frameCacheDirectory, settings: settings)
-                result.path = try await frames.file(of: image, in: store).path
+                do {
+                    result.path = try await frames.file(of: image).path
+                } catch let rejected as CacheDirectory.Rejected {
+                    warnOnce(about: rejected)
+                    throw rejected
+                }
             }
             return result
         }

@@ -1,5 +1,5 @@
 import JSONRPC
-import Proxies
+import MediaImport
 
 /// The `importMedia` handler: files and folders probed, their proxies and waveforms queued in the background.
 extension AuraMediaServer {
@@ -15,7 +15,7 @@ extension AuraMediaServer {
                                          settings: currentSettings,
                                          proxyListener: { [progressReporter] in progressReporter.listener(for: nil) })
             let items = await importer.run(paths: params.paths, quality: params.quality, recursive: params.recursive ?? false)
-            return ImportMediaResult(items: items, queuedProxies: items.filter { $0.proxy == .queued }.count,
+            return ImportMediaResult(items: items.map(ImportItemPayload.init), queuedProxies: items.filter { $0.proxy == .queued }.count,
                                      queuedWaveforms: items.filter { $0.waveform == .queued }.count)
         }
     }

@@ -1,4 +1,5 @@
 import JSONRPC
+import Settings
 
 /// `initialize` → server info, capabilities, settings and the preview state. Every member of the params is optional;
 /// unknown members are ignored, as in LSP.

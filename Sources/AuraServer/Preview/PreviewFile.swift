@@ -10,7 +10,7 @@ extension AuraMediaServer {
         let quality = state.quality
         guard let service = try? await proxyService() else { return (sourcePath, false, "the proxy cache is unusable") }
         let record: ProxyRecord
-        switch try? await service.lookup(sourcePath: sourcePath, quality: state.quality) {
+        switch try? await service.previewLookup(sourcePath: sourcePath, quality: state.quality) {
         case .record(let found) where found.status == .completed:
             record = found
         case .record(let found):

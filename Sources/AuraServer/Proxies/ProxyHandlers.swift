@@ -55,12 +55,12 @@ extension AuraMediaServer {
         table.register(CancelGenerationRequest.self) { [self] params, _ in
             let service = try await proxyService()
             switch (params.jobId, params.sourcePath) {
-            case (let jobID?, nil):
-                if let snapshot = await service.cancel(jobId: jobID) {
+            case (let jobId?, nil):
+                if let snapshot = await service.cancel(jobId: jobId) {
                     return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.proxyStatus)
                 }
-                guard let status = try await service.endedJobStatus(jobId: jobID) else { throw ProxyServiceError.jobNotFound(jobID) }
-                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status)
+                guard let status = try await service.endedJobStatus(jobId: jobId) else { throw ProxyServiceError.jobNotFound(jobId) }
+                return CancelGenerationResult(jobId: jobId, cancelled: false, status: status)
             case (nil, let sourcePath?):
                 try requireSourcePath(sourcePath)
                 let quality = params.quality ?? defaultQuality
@@ -68,11 +68,11 @@ extension AuraMediaServer {
                     return CancelGenerationResult(jobId: snapshot.id, cancelled: snapshot.status == .cancelled, status: snapshot.proxyStatus)
                 }
                 let lookup = try await service.lookup(sourcePath: sourcePath, quality: quality)
-                guard let record = lookup.visibleRecord, let jobID = record.jobId else {
+                guard let record = lookup.visibleRecord, let jobId = record.jobId else {
                     throw ProxyServiceError.noJobForSlot(sourcePath: sourcePath, quality: quality)
                 }
-                let status = try await service.endedJobStatus(jobId: jobID) ?? record.status
-                return CancelGenerationResult(jobId: jobID, cancelled: false, status: status)
+                let status = try await service.endedJobStatus(jobId: jobId) ?? record.status
+                return CancelGenerationResult(jobId: jobId, cancelled: false, status: status)
             default:
                 throw ResponseError.invalidParams("exactly one of 'jobId' and 'sourcePath' is required")
             }

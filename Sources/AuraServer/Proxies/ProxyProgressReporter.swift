@@ -95,15 +95,15 @@ final class ProxyProgressReporter: ProxyJobObserver {
             progress.end(message: "completed: \(record.width)x\(record.height), \(record.proxySizeBytes) bytes",
                          details: ["outcome": .string("completed"), "jobId": .string(job.id)])
         case .failed(let cause):
-            let error = MediaError(describing: cause)
+            let error = MediaError(describing: cause, path: job.sourcePath)
             progress.end(message: "failed: \(error.description)",
                          details: ["outcome": .string("failed"), "error": errorObject(error.generationError(jobId: job.id)), "jobId": .string(job.id)])
         case .cancelled:
             progress.end(message: "cancelled",
                          details: ["outcome": .string("cancelled"), "error": errorObject(.cancelled), "jobId": .string(job.id)])
-        case .replaced(let newJobID):
-            let error = ProxyServiceError.replaced(jobId: job.id, by: newJobID).responseError
-            progress.end(message: "cancelled: replaced by \(newJobID)",
+        case .replaced(let newJobId):
+            let error = ProxyServiceError.replaced(jobId: job.id, by: newJobId).responseError
+            progress.end(message: "cancelled: replaced by \(newJobId)",
                          details: ["outcome": .string("cancelled"), "error": errorObject(error), "jobId": .string(job.id)])
         }
     }

@@ -1,4 +1,5 @@
 import JSONRPC
+import Settings
 
 /// `getSettings` → every setting.
 struct GetSettingsRequest: RequestType, ParamsIgnored {

@@ -1,5 +1,6 @@
 import Jobs
 import JSONRPC
+import Settings
 
 /// The settings methods' handlers, `getSettings` and `updateSettings`, and how a patch is applied and saved.
 extension AuraMediaServer {
@@ -26,9 +27,7 @@ extension AuraMediaServer {
             try await waveforms.switchDirectory(to: updated.waveformCacheDirectory, settings: updated)
         }
         if patch.frameCacheDirectory != nil {
-            let previous = await frameFiles.openService
-            try await frameFiles.switchDirectory(to: updated.frameCacheDirectory, settings: updated)
-            if let previous, previous.directory != (await frameFiles.openService)?.directory { frames.forgetFiles(of: previous) }
+            try await frames.setFileDirectory(updated.frameCacheDirectory)
         }
         if let bytes = patch.frameCacheBytes { await frames.setLimit(Int(bytes)) }
         if let seconds = patch.telemetryWindowSeconds { telemetry.setWindow(seconds: Double(seconds)) }

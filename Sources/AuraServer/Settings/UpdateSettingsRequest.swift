@@ -1,4 +1,5 @@
 import JSONRPC
+import Settings
 
 /// `updateSettings {settings}` → every setting after the change (all of the patch applied, or none of it).
 struct UpdateSettingsRequest: RequestType {

@@ -119,7 +119,7 @@ extension AuraMediaServer {
                 + "pictures ahead of the playhead are preloaded."
         case .proxyRealtimeFactor:
             let factor = summary.proxyGeneration.realtimeFactor.map { String(format: "%.2f×", $0) } ?? "?"
-            let hardware = currentSettings.hardwareAcceleration == "auto" ? "" : "enable hardware acceleration (hardwareAcceleration: \"auto\") or "
+            let hardware = currentSettings.hardwareAcceleration == .auto ? "" : "enable hardware acceleration (hardwareAcceleration: \"auto\") or "
             return "Proxy generation is slower than realtime: \(factor) \(window). To speed it up, \(hardware)use Draft quality "
                 + "(defaultQuality: \"Draft\"), generate one proxy at a time (maxConcurrentJobs: 1) and close other applications."
         case .proxyCacheUsage:

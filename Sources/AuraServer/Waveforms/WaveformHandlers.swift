@@ -1,6 +1,5 @@
 import Foundation
 import JSONRPC
-import Locking
 import Waveforms
 
 /// The waveform methods' handlers: `requestWaveformRange` and `exportWaveform`.
@@ -30,25 +29,27 @@ extension AuraMediaServer {
             let encoding = params.encoding ?? .json
             let service = try await waveformService()
             let streaming = context.partialResultToken != nil
-            let collected = WindowCollector()
+            var collected: [(index: Int, json: [UInt8])] = []
+            var latencies: [Double] = []
             let started = ContinuousClock.now
-            let latencies = Mutex<[Double]>([])
-            let summary = try await service.windows(for: request) { window in
-                latencies.withLock { $0.append(Self.seconds(since: started)) }
+            let windows = service.windows(for: request)
+            for try await window in windows {
+                latencies.append(Self.seconds(since: started))
                 var json = WaveformJSON()
                 json.window(window, perChannel: perChannel, encoding: encoding)
                 if streaming {
                     // A partial result: {"windows": [window]}.
                     context.sendPartialResult(EncodedJSON(Data(#"{"windows":["#.utf8) + Data(json.bytes) + Data("]}".utf8)))
                 } else {
-                    collected.add(index: window.index, json.bytes)
+                    collected.append((window.index, json.bytes))
                 }
             }
-            for seconds in latencies.withLock({ $0 }) {
+            guard let summary = windows.summary else { throw CancellationError() }
+            for seconds in latencies {
                 telemetry.recordWaveformWindow(seconds: seconds, hit: summary.fromCache)
             }
             var result = WaveformJSON()
-            result.summary(summary, windows: streaming ? nil : collected.inTimeOrder)
+            result.summary(summary, windows: streaming ? nil : collected.sorted { $0.index < $1.index }.map(\.json))
             return result.encoded
         }
 

@@ -192,7 +192,7 @@ public final class Dispatcher: Sendable {
             }
             hooks.exit(code)
         case CancelRequestNotification.method:
-            guard let rawID = params?["id"], let id = RequestID(rawID) else {
+            guard let rawId = params?["id"], let id = RequestID(rawId) else {
                 logger.warning("$/cancelRequest without a usable id: ignored")
                 return
             }

@@ -18,8 +18,8 @@ public enum IncomingMessage: Sendable, Equatable {
             self = .invalid(id: nil, reason: "a message must be a JSON object, not \(value.typeName)")
             return
         }
-        let rawID = members["id"]
-        let id = rawID.flatMap(RequestID.init)
+        let rawId = members["id"]
+        let id = rawId.flatMap(RequestID.init)
         guard members["jsonrpc"] == .string("2.0") else {
             self = .invalid(id: id, reason: "missing or wrong \"jsonrpc\" member: it must be \"2.0\"")
             return
@@ -37,7 +37,7 @@ public enum IncomingMessage: Sendable, Equatable {
                 self = .invalid(id: id, reason: "\"params\" must be an object or an array, not \(other.typeName)")
                 return
             }
-            switch rawID {
+            switch rawId {
             case nil:
                 self = .notification(method: method, params: params)
             case let raw? where id == nil:

@@ -22,7 +22,7 @@ public struct DisplayGeometry: Sendable, Equatable {
     }
 
     /// The geometry of a decoded stream (its display matrix and sample aspect ratio).
-    package init(stream: UnsafeMutablePointer<AVStream>) {
+    init(stream: UnsafeMutablePointer<AVStream>) {
         let par = stream.pointee.codecpar.pointee
         let sar = stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio : par.sample_aspect_ratio
         let ccw = aura_stream_display_rotation(stream)

@@ -14,11 +14,11 @@ public final class MediaSource {
     public let path: String
     /// What the container and its streams say (as `MediaProbe` reports them).
     public let info: MediaInfo
-    package let demuxer: Demuxer
+    let demuxer: Demuxer
     /// The primary video stream, if any.
-    package let video: UnsafeMutablePointer<AVStream>?
+    let video: UnsafeMutablePointer<AVStream>?
     /// The primary audio stream, if any.
-    package let audio: UnsafeMutablePointer<AVStream>?
+    let audio: UnsafeMutablePointer<AVStream>?
     /// Where time 0 of the source's timeline is, in microseconds of container time.
     public let startMicros: Int64
 
@@ -59,7 +59,7 @@ public final class MediaSource {
     /// The primary video stream, for a reader that decodes pictures: refused when there is none, when its header gives
     /// no picture size, or a size above the limits (a header claiming more is far more likely damaged or hostile than
     /// real, and one such frame would take gigabytes). Readers of the audio alone never call this.
-    package func pictureStream() throws(MediaError) -> UnsafeMutablePointer<AVStream> {
+    func pictureStream() throws(MediaError) -> UnsafeMutablePointer<AVStream> {
         guard let video else {
             throw MediaError.unsupported(path: path, reason: info.primaryAudioStream == nil ? "it has no video stream" : "it has audio but no video stream")
         }
@@ -78,24 +78,24 @@ public final class MediaSource {
     public var durationSeconds: Double? { info.durationSeconds }
 
     /// Reads the next packet of any stream; false at the end of the file.
-    package func read(into packet: Packet) throws(MediaError) -> Bool {
+    func read(into packet: Packet) throws(MediaError) -> Bool {
         try demuxer.read(into: packet)
     }
 
     /// A timestamp of `stream` as seconds on the source's timeline.
-    package func seconds(_ timestamp: Int64, in stream: UnsafeMutablePointer<AVStream>) -> Double {
+    func seconds(_ timestamp: Int64, in stream: UnsafeMutablePointer<AVStream>) -> Double {
         Double(av_rescale_q(timestamp, stream.pointee.time_base, aura_time_base_q()) - startMicros) / 1e6
     }
 
     /// Seconds on the source's timeline as a timestamp of `stream`.
-    package func timestamp(_ seconds: Double, in stream: UnsafeMutablePointer<AVStream>) -> Int64 {
+    func timestamp(_ seconds: Double, in stream: UnsafeMutablePointer<AVStream>) -> Int64 {
         av_rescale_q(Int64((seconds * 1e6).rounded()) + startMicros, aura_time_base_q(), stream.pointee.time_base)
     }
 
     /// Moves reading to the keyframe at or before `seconds` (source timeline) of `stream`; decoders reading it
     /// must be flushed. Seeking before the start lands on the start. Callers place what they decode by its
     /// timestamps and skip what lies before the target, so "at or before" may be well before.
-    package func seek(to seconds: Double, in stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+    func seek(to seconds: Double, in stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
         let target = timestamp(max(seconds, 0), in: stream)
         var rc = av_seek_frame(demuxer.context, stream.pointee.index, target, AVSEEK_FLAG_BACKWARD)
         if rc < 0 {

@@ -6,19 +6,19 @@ import CFFmpeg
 ///
 /// Invariant: the returned frame belongs to the converter and is valid until the next `convert` call;
 /// an encoder may still hold a reference, so buffers are made writable (copy-on-write) before reuse.
-package final class PictureConverter {
-    package let width: Int, height: Int
-    package let clockwiseRotation: Int
-    package let pixelFormat: AVPixelFormat
+final class PictureConverter {
+    let width: Int, height: Int
+    let clockwiseRotation: Int
+    let pixelFormat: AVPixelFormat
     private let fullRange: Bool
     private let threads: Int
     private let scaled: Frame
     private let upright: Frame?
     private var scaler: Scaler?
     /// Bicubic: the measured SSIM/speed sweet spot (fast_bilinear loses ~0.004 SSIM).
-    package static let scalerFlags = Int32(SWS_BICUBIC)
+    static let scalerFlags = Int32(SWS_BICUBIC)
 
-    package init(width: Int, height: Int, clockwiseRotation: Int, pixelFormat: AVPixelFormat, fullRange: Bool, threads: Int) throws(MediaError) {
+    init(width: Int, height: Int, clockwiseRotation: Int, pixelFormat: AVPixelFormat, fullRange: Bool, threads: Int) throws(MediaError) {
         self.width = width
         self.height = height
         self.clockwiseRotation = clockwiseRotation
@@ -30,7 +30,7 @@ package final class PictureConverter {
         upright = clockwiseRotation == 0 ? nil : try Frame(width: width, height: height, pixelFormat: pixelFormat)
     }
 
-    package func convert(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
+    func convert(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         if scaler == nil || !(scaler!.matches(source)) {
             scaler = try Scaler(sourceWidth: source.pointee.width, sourceHeight: source.pointee.height,
                                 sourceFormat: source.pointee.format, fullRange: fullRange,

@@ -4,15 +4,15 @@ import CFFmpeg
 ///
 /// Damaged packets are skipped, as players do; other libav failures are `MediaError`s. After a seek (or the end
 /// of the stream) `flush()` makes it ready for packets from the new position.
-package final class StreamDecoder {
-    package let stream: UnsafeMutablePointer<AVStream>
-    package let codec: CodecContext
+final class StreamDecoder {
+    let stream: UnsafeMutablePointer<AVStream>
+    let codec: CodecContext
     private let frame: Frame
     private let path: String
 
     /// Opens a decoder for `stream` with `threads` threads (0 = one per core; frame threading adds a frame of
     /// latency per thread, so seeking readers use 1).
-    package init(_ stream: UnsafeMutablePointer<AVStream>, of source: MediaSource, threads: Int) throws(MediaError) {
+    init(_ stream: UnsafeMutablePointer<AVStream>, of source: MediaSource, threads: Int) throws(MediaError) {
         guard let codec = try CodecContext.decoder(for: stream, threads: threads, path: source.path) else {
             let name = String(cString: avcodec_get_name(stream.pointee.codecpar.pointee.codec_id))
             throw MediaError.unsupported(path: source.path, reason: "no decoder for the \(name) codec")
@@ -24,12 +24,12 @@ package final class StreamDecoder {
     }
 
     /// Whether `packet` belongs to this decoder's stream.
-    package func accepts(_ packet: Packet) -> Bool {
+    func accepts(_ packet: Packet) -> Bool {
         packet.streamIndex == Int(stream.pointee.index)
     }
 
     /// Sends `packet` (nil = end of stream) and hands every frame that comes out to `body`.
-    package func decode(_ packet: UnsafeMutablePointer<AVPacket>?,
+    func decode(_ packet: UnsafeMutablePointer<AVPacket>?,
                         _ body: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
         let sent = avcodec_send_packet(codec.pointer, packet)
         if sent < 0 && sent != FFmpegResult.eof && sent != FFmpegResult.eagain && sent != FFmpegResult.invalidData {
@@ -46,12 +46,12 @@ package final class StreamDecoder {
     }
 
     /// Drops buffered frames and the end-of-stream state: ready for packets from a new position.
-    package func flush() {
+    func flush() {
         avcodec_flush_buffers(codec.pointer)
     }
 
     /// A frame's presentation timestamp (best effort), nil when it has none.
-    package static func timestamp(of frame: UnsafeMutablePointer<AVFrame>) -> Int64? {
+    static func timestamp(of frame: UnsafeMutablePointer<AVFrame>) -> Int64? {
         var ts = frame.pointee.best_effort_timestamp
         if ts == aura_nopts_value() { ts = frame.pointee.pts }
         return ts == aura_nopts_value() ? nil : ts

@@ -31,8 +31,8 @@ public final class VideoFrameReader {
     /// stream does not say).
     public let endSeconds: Double
     /// Whether the source is full-range (JPEG) YUV.
-    package let fullRange: Bool
-    package let stream: UnsafeMutablePointer<AVStream>
+    public let fullRange: Bool
+    let stream: UnsafeMutablePointer<AVStream>
     private let decoder: StreamDecoder
     /// Whether pictures come out in another order than packets go in (B-frames): then a picture's end is only
     /// known once the next picture has come out.
@@ -104,7 +104,7 @@ public final class VideoFrameReader {
     }
 
     /// The decoded picture last returned by `picture(at:accurate:observe:)`.
-    package var currentFrame: UnsafeMutablePointer<AVFrame> { current.pointer }
+    var currentFrame: UnsafeMutablePointer<AVFrame> { current.pointer }
 
     /// The keyframe at or before `seconds`, from the container's index (nil when it has none, or none is before).
     public func keyframeSeconds(atOrBefore seconds: Double) -> Double? {

@@ -79,8 +79,13 @@ package final class ImageEncoder {
             && (format != .jpeg || self.quality == quality) && converter.clockwiseRotation == clockwiseRotation
     }
 
+    /// The image of the picture `reader` decoded last (`VideoFrameReader.picture(at:)`).
+    package func encode(currentPictureOf reader: VideoFrameReader) throws(MediaError) -> [UInt8] {
+        try encode(reader.currentFrame)
+    }
+
     /// The image of one decoded picture.
-    package func encode(_ picture: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> [UInt8] {
+    func encode(_ picture: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> [UInt8] {
         let converted = try converter.convert(picture)
         guard let codec else { return Self.packedRows(of: converted, bytesPerRow: width * 4, height: height) }
         // mpegvideo-based encoders (mjpeg) refuse a timestamp that does not grow.

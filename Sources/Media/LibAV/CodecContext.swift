@@ -3,11 +3,11 @@ import CFFmpeg
 /// An owned `AVCodecContext` (freed in `deinit`), used both for decoding and encoding.
 ///
 /// Invariant: `pointer` stays valid for the object's lifetime; `open` is called at most once.
-package final class CodecContext {
-    package let pointer: UnsafeMutablePointer<AVCodecContext>
-    package let codec: UnsafePointer<AVCodec>
+final class CodecContext {
+    let pointer: UnsafeMutablePointer<AVCodecContext>
+    let codec: UnsafePointer<AVCodec>
 
-    package init(codec: UnsafePointer<AVCodec>) throws(MediaError) {
+    init(codec: UnsafePointer<AVCodec>) throws(MediaError) {
         guard let ctx = avcodec_alloc_context3(codec) else {
             throw MediaError.ffmpeg(operation: "avcodec_alloc_context3", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -20,11 +20,11 @@ package final class CodecContext {
         avcodec_free_context(&ctx)
     }
 
-    package var name: String { String(cString: codec.pointee.name) }
+    var name: String { String(cString: codec.pointee.name) }
 
     /// Opens the codec with string options (e.g. x264's "preset"); returns the libav code so callers
     /// that try several encoders can record why one failed.
-    package func open(options: [String: String] = [:]) -> Int32 {
+    func open(options: [String: String] = [:]) -> Int32 {
         var dict: OpaquePointer? = nil
         for (key, value) in options { av_dict_set(&dict, key, value, 0) }
         let rc = avcodec_open2(pointer, codec, &dict)
@@ -34,7 +34,7 @@ package final class CodecContext {
 
     /// Opens a decoder for `stream` with `threads` threads (0 = one per core). Returns nil when libav has
     /// no decoder for the codec.
-    package static func decoder(for stream: UnsafeMutablePointer<AVStream>, threads: Int, path: String) throws(MediaError) -> CodecContext? {
+    static func decoder(for stream: UnsafeMutablePointer<AVStream>, threads: Int, path: String) throws(MediaError) -> CodecContext? {
         let par = stream.pointee.codecpar!
         guard let codec = avcodec_find_decoder(par.pointee.codec_id) else { return nil }
         let ctx = try CodecContext(codec: codec)

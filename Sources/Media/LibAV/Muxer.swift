@@ -8,14 +8,14 @@ import Foundation
 /// and `finish`; write failures map ENOSPC/EDQUOT/EFBIG to `.diskFull`. The output is always MP4
 /// regardless of the path's extension (callers pass temp names) with `movflags=+faststart`, so the
 /// index precedes the media data and a player can start at once.
-package final class Muxer {
-    package let path: String
-    package let context: UnsafeMutablePointer<AVFormatContext>
+final class Muxer {
+    let path: String
+    let context: UnsafeMutablePointer<AVFormatContext>
     private var finished = false
     /// Set once avio_open created the file, so a failure never unlinks a file this object did not make.
     private var createdFile = false
 
-    package init(path: String) throws(MediaError) {
+    init(path: String) throws(MediaError) {
         self.path = path
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
         let rc = avformat_alloc_output_context2(&ctx, nil, "mp4", "file:" + path)
@@ -37,7 +37,7 @@ package final class Muxer {
     }
 
     /// Adds a stream carrying `encoder`'s output; returns it.
-    package func addStream(for encoder: CodecContext) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
+    func addStream(for encoder: CodecContext) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
         guard let st = avformat_new_stream(context, nil) else {
             throw MediaError.ffmpeg(operation: "avformat_new_stream", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -46,9 +46,9 @@ package final class Muxer {
         return st
     }
 
-    package var needsGlobalHeader: Bool { (context.pointee.oformat.pointee.flags & aura_avfmt_globalheader()) != 0 }
+    var needsGlobalHeader: Bool { (context.pointee.oformat.pointee.flags & aura_avfmt_globalheader()) != 0 }
 
-    package func writeHeader() throws(MediaError) {
+    func writeHeader() throws(MediaError) {
         var dict: OpaquePointer? = nil
         av_dict_set(&dict, "movflags", "+faststart", 0)
         let rc = avformat_write_header(context, &dict)
@@ -57,7 +57,7 @@ package final class Muxer {
     }
 
     /// Writes one encoded packet (timestamps in `timeBase`) to `stream`; the muxer interleaves.
-    package func write(_ packet: UnsafeMutablePointer<AVPacket>, timeBase: AVRational, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+    func write(_ packet: UnsafeMutablePointer<AVPacket>, timeBase: AVRational, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
         packet.pointee.stream_index = stream.pointee.index
         av_packet_rescale_ts(packet, timeBase, stream.pointee.time_base)
         let rc = av_interleaved_write_frame(context, packet)
@@ -66,7 +66,7 @@ package final class Muxer {
     }
 
     /// Writes the trailer (and the faststart rewrite) and closes the file; after this the file is kept.
-    package func finish() throws(MediaError) {
+    func finish() throws(MediaError) {
         let rc = av_write_trailer(context)
         if rc < 0 { throw FFmpegResult.writeError(rc, path: path, operation: "av_write_trailer") }
         try checkIOError()

@@ -1,10 +1,10 @@
 import CFFmpeg
 
 /// An owned `AVPacket` (freed in `deinit`). Reused across reads: callers `unref()` after use.
-package final class Packet {
-    package let pointer: UnsafeMutablePointer<AVPacket>
+final class Packet {
+    let pointer: UnsafeMutablePointer<AVPacket>
 
-    package init() throws(MediaError) {
+    init() throws(MediaError) {
         guard let p = av_packet_alloc() else {
             throw MediaError.ffmpeg(operation: "av_packet_alloc", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -16,15 +16,15 @@ package final class Packet {
         av_packet_free(&p)
     }
 
-    package func unref() { av_packet_unref(pointer) }
-    package var streamIndex: Int { Int(pointer.pointee.stream_index) }
+    func unref() { av_packet_unref(pointer) }
+    var streamIndex: Int { Int(pointer.pointee.stream_index) }
 }
 
 /// An owned `AVFrame` (freed in `deinit`). Reused across decodes: callers `unref()` after use.
-package final class Frame {
-    package let pointer: UnsafeMutablePointer<AVFrame>
+final class Frame {
+    let pointer: UnsafeMutablePointer<AVFrame>
 
-    package init() throws(MediaError) {
+    init() throws(MediaError) {
         guard let p = av_frame_alloc() else {
             throw MediaError.ffmpeg(operation: "av_frame_alloc", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -32,7 +32,7 @@ package final class Frame {
     }
 
     /// A frame with its own picture buffer of the given size and pixel format.
-    package convenience init(width: Int, height: Int, pixelFormat: AVPixelFormat) throws(MediaError) {
+    convenience init(width: Int, height: Int, pixelFormat: AVPixelFormat) throws(MediaError) {
         try self.init()
         pointer.pointee.width = Int32(width)
         pointer.pointee.height = Int32(height)
@@ -45,5 +45,5 @@ package final class Frame {
         av_frame_free(&p)
     }
 
-    package func unref() { av_frame_unref(pointer) }
+    func unref() { av_frame_unref(pointer) }
 }

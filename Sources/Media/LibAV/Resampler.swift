@@ -4,14 +4,14 @@ import CFFmpeg
 ///
 /// Invariant: configured once from the first decoded frame's layout/format/rate; `matches` lets the
 /// caller rebuild it if a stream changes parameters mid-way (rare, but legal in TS/MKV).
-package final class Resampler {
-    package let context: OpaquePointer
+final class Resampler {
+    let context: OpaquePointer
     private var inputLayout: AVChannelLayout
     /// The layout of the converted frames.
-    package var outputLayout = AVChannelLayout()
-    package let inputFormat: Int32, inputRate: Int32
+    var outputLayout = AVChannelLayout()
+    let inputFormat: Int32, inputRate: Int32
 
-    package init(input frame: UnsafeMutablePointer<AVFrame>, outputLayout: AVChannelLayout,
+    init(input frame: UnsafeMutablePointer<AVFrame>, outputLayout: AVChannelLayout,
          outputFormat: AVSampleFormat, outputRate: Int32) throws(MediaError) {
         var inLayout = AVChannelLayout()
         if frame.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || frame.pointee.ch_layout.nb_channels == 0 {
@@ -45,7 +45,7 @@ package final class Resampler {
         av_channel_layout_uninit(&outputLayout)
     }
 
-    package func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
+    func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
         guard frame.pointee.format == inputFormat, frame.pointee.sample_rate == inputRate else { return false }
         if frame.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC { return frame.pointee.ch_layout.nb_channels == inputLayout.nb_channels }
         return av_channel_layout_compare(&frame.pointee.ch_layout, &inputLayout) == 0
@@ -53,7 +53,7 @@ package final class Resampler {
 
     /// Converts `input` (nil = flush the resampler's delay) into `output`, which must have format, layout
     /// and rate set and no buffers; swr allocates them.
-    package func convert(_ input: UnsafeMutablePointer<AVFrame>?, into output: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+    func convert(_ input: UnsafeMutablePointer<AVFrame>?, into output: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         if let input, input.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC {
             // The layout the resampler assumed for an unordered one (swr refuses a frame that differs from it).
             av_channel_layout_uninit(&input.pointee.ch_layout)
@@ -65,10 +65,10 @@ package final class Resampler {
 
 /// An owned `AVAudioFifo` (freed in `deinit`) that re-blocks resampled audio into the encoder's fixed
 /// frame size (1024 for AAC). Bounded in practice: it is drained after every decoded frame.
-package final class AudioFifo {
-    package let pointer: OpaquePointer
+final class AudioFifo {
+    let pointer: OpaquePointer
 
-    package init(format: AVSampleFormat, channels: Int32) throws(MediaError) {
+    init(format: AVSampleFormat, channels: Int32) throws(MediaError) {
         guard let fifo = av_audio_fifo_alloc(format, channels, 4096) else {
             throw MediaError.ffmpeg(operation: "av_audio_fifo_alloc", code: aura_averror(ENOMEM), message: "out of memory")
         }
@@ -77,9 +77,9 @@ package final class AudioFifo {
 
     deinit { av_audio_fifo_free(pointer) }
 
-    package var count: Int32 { av_audio_fifo_size(pointer) }
+    var count: Int32 { av_audio_fifo_size(pointer) }
 
-    package func write(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+    func write(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         guard frame.pointee.nb_samples > 0 else { return }
         let rc = frame.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
             av_audio_fifo_write(pointer, $0, frame.pointee.nb_samples)
@@ -87,7 +87,7 @@ package final class AudioFifo {
         try FFmpegResult.check(rc, "av_audio_fifo_write")
     }
 
-    package func writeSilence(samples: Int32, format: AVSampleFormat, channels: Int32) throws(MediaError) {
+    func writeSilence(samples: Int32, format: AVSampleFormat, channels: Int32) throws(MediaError) {
         guard samples > 0 else { return }
         let silence = try Frame()
         silence.pointer.pointee.nb_samples = samples
@@ -98,10 +98,10 @@ package final class AudioFifo {
         try write(silence.pointer)
     }
 
-    package func drain(_ samples: Int32) { av_audio_fifo_drain(pointer, samples) }
+    func drain(_ samples: Int32) { av_audio_fifo_drain(pointer, samples) }
 
     /// Reads `samples` samples into `frame`, whose buffers must hold at least that many.
-    package func read(into frame: UnsafeMutablePointer<AVFrame>, samples: Int32) throws(MediaError) {
+    func read(into frame: UnsafeMutablePointer<AVFrame>, samples: Int32) throws(MediaError) {
         let rc = frame.pointee.extended_data.withMemoryRebound(to: UnsafeMutableRawPointer?.self, capacity: 8) {
             av_audio_fifo_read(pointer, $0, samples)
         }

@@ -4,13 +4,13 @@ import CFFmpeg
 ///
 /// Invariant: only frames matching `sourceWidth`×`sourceHeight`/`sourceFormat` are passed to `scale`;
 /// `VideoFrameConverter` rebuilds the scaler when the decoded geometry changes mid-stream.
-package final class Scaler {
-    package let context: OpaquePointer
-    package let sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32
+final class Scaler {
+    let context: OpaquePointer
+    let sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32
 
     /// `threads` uses swscale's slice threading (FFmpeg ≥ 5.0, `threads` option; 0 = auto); `fullRange`
     /// keeps full-range (JPEG) sources full range so the colour tags copied to the output stay true.
-    package init(sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, fullRange: Bool,
+    init(sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, fullRange: Bool,
          destinationWidth: Int, destinationHeight: Int, destinationFormat: AVPixelFormat,
          flags: Int32, threads: Int) throws(MediaError) {
         guard let ctx = sws_alloc_context() else {
@@ -40,12 +40,12 @@ package final class Scaler {
 
     deinit { sws_freeContext(context) }
 
-    package func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
+    func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
         frame.pointee.width == sourceWidth && frame.pointee.height == sourceHeight && frame.pointee.format == sourceFormat
     }
 
     /// Scales `source` into the already-allocated, writable `destination`.
-    package func scale(_ source: UnsafeMutablePointer<AVFrame>, into destination: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+    func scale(_ source: UnsafeMutablePointer<AVFrame>, into destination: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         try FFmpegResult.check(sws_scale_frame(context, destination, source), "sws_scale_frame")
     }
 }

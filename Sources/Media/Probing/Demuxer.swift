@@ -5,16 +5,16 @@ import CFFmpeg
 /// Invariants: after `init` succeeds the context is open, `avformat_find_stream_info` has run, there is at
 /// least one stream, and the container passed `ContainerIntegrity`'s truncation checks. The pointer is
 /// never shared outside the owning object graph, so the class is not `Sendable`.
-package final class Demuxer {
-    package let path: String
-    package let fileSize: Int64
-    package let context: UnsafeMutablePointer<AVFormatContext>
+final class Demuxer {
+    let path: String
+    let fileSize: Int64
+    let context: UnsafeMutablePointer<AVFormatContext>
 
     /// libav logs warnings about every odd file to stderr; a server only wants real errors there.
     private static let quietLogging: Void = av_log_set_level(AV_LOG_ERROR)
 
     /// How much of the file `avformat_find_stream_info` reads.
-    package enum Analysis {
+    enum Analysis {
         /// As libav decides (probing, proxies, waveforms: every field of `MediaInfo`).
         case full
         /// For containers whose header describes every stream (MP4/MOV, Matroska/WebM): the first packets only,
@@ -23,7 +23,7 @@ package final class Demuxer {
         case quick
     }
 
-    package init(path: String, analysis: Analysis = .full) throws(MediaError) {
+    init(path: String, analysis: Analysis = .full) throws(MediaError) {
         _ = Self.quietLogging
         self.path = path
         fileSize = try SourceFile.validate(path)
@@ -94,15 +94,15 @@ package final class Demuxer {
         avformat_close_input(&ctx)
     }
 
-    package var streams: [UnsafeMutablePointer<AVStream>] {
+    var streams: [UnsafeMutablePointer<AVStream>] {
         (0..<Int(context.pointee.nb_streams)).compactMap { context.pointee.streams[$0] }
     }
 
-    package var formatName: String { String(cString: context.pointee.iformat.pointee.name) }
+    var formatName: String { String(cString: context.pointee.iformat.pointee.name) }
 
     /// Reads the next packet into `packet`; returns false at end of file.
     /// A read error after the header is reported as corruption/IO, never a crash.
-    package func read(into packet: Packet) throws(MediaError) -> Bool {
+    func read(into packet: Packet) throws(MediaError) -> Bool {
         let rc = av_read_frame(context, packet.pointer)
         if rc == FFmpegResult.eof { return false }
         if rc < 0 { throw FFmpegResult.readError(rc, path: path, operation: "av_read_frame") }

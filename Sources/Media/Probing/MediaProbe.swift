@@ -11,7 +11,7 @@ public enum MediaProbe {
         return info(of: demuxer)
     }
 
-    package static func info(of demuxer: Demuxer) -> MediaInfo {
+    static func info(of demuxer: Demuxer) -> MediaInfo {
         let ctx = demuxer.context.pointee
         let format = ctx.iformat.pointee
         return MediaInfo(
@@ -85,7 +85,7 @@ public enum MediaProbe {
 
     /// Converts FFmpeg's counter-clockwise display-matrix angle to the clockwise rotation a player applies,
     /// snapped to 0/90/180/270 (phones only write quarter turns; other angles are rounded).
-    package static func clockwiseRotation(fromCounterClockwise ccw: Double) -> Int {
+    static func clockwiseRotation(fromCounterClockwise ccw: Double) -> Int {
         let quarterTurns = Int((-ccw / 90).rounded())
         return ((quarterTurns % 4) + 4) % 4 * 90
     }

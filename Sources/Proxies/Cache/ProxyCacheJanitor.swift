@@ -10,7 +10,9 @@ import MediaCache
 /// was only queued, its process's `ProcessLease` is gone. Everything here takes the slot's lock before changing
 /// anything, and looks at the record again under it.
 struct ProxyCacheJanitor: Sendable {
-    let directory: CacheDirectory
+    /// The `proxies/` area: its files are listed and deleted through it (never following a symlink).
+    let area: CacheArea
+    var directory: CacheDirectory { area.directory }
     let catalog: ProxyCatalog
     let logger: Logger
 
@@ -36,7 +38,7 @@ struct ProxyCacheJanitor: Sendable {
                 break
             }
         }
-        for name in directory.proxyFileNames() {
+        for name in area.fileNames() {
             guard let (slot, partialOfJob) = ProxySlot.parse(fileName: name) else { continue }
             if partialOfJob != nil || !named.contains(name) { slots.insert(slot) }
         }
@@ -57,12 +59,12 @@ struct ProxyCacheJanitor: Sendable {
     }
 
     /// Deletes the slot's partial files but `keeping`'s; the caller holds the slot's lock, so nobody writes them.
-    func removePartialFiles(of slot: ProxySlot, keeping jobID: String) {
-        for name in directory.proxyFileNames() {
+    func removePartialFiles(of slot: ProxySlot, keeping jobId: String) {
+        for name in area.fileNames() {
             guard let parsed = ProxySlot.parse(fileName: name), parsed.slot == slot,
-                  let partialOfJob = parsed.partialOfJob, partialOfJob != jobID else { continue }
+                  let partialOfJob = parsed.partialOfJob, partialOfJob != jobId else { continue }
             logger.info("removing leftover partial file \(name)")
-            directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+            area.removeFile(named: name)
         }
     }
 
@@ -81,14 +83,14 @@ struct ProxyCacheJanitor: Sendable {
             try catalog.delete(ids: [completed.id!])
             record = nil
         }
-        for name in directory.proxyFileNames() {
+        for name in area.fileNames() {
             guard let (fileSlot, partialOfJob) = ProxySlot.parse(fileName: name), fileSlot == slot else { continue }
             if partialOfJob != nil {
                 logger.info("removing leftover partial file \(name)")
-                directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+                area.removeFile(named: name)
             } else if record?.status != .completed || URL(fileURLWithPath: record!.proxyPath).lastPathComponent != name {
                 logger.info("removing unreferenced proxy file \(name)")
-                directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea)
+                area.removeFile(named: name)
             }
         }
     }
@@ -98,14 +100,14 @@ struct ProxyCacheJanitor: Sendable {
     func removeStrayFiles() throws -> (files: Int, bytes: Int64) {
         var removed: (files: Int, bytes: Int64) = (0, 0)
         let named = Set(try catalog.allRecords().filter { $0.status == .completed }.map { URL(fileURLWithPath: $0.proxyPath).lastPathComponent })
-        for name in directory.proxyFileNames() where !named.contains(name) {
+        for name in area.fileNames() where !named.contains(name) {
             guard let (slot, _) = ProxySlot.parse(fileName: name),
                   let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { continue }
             defer { lock.release() }
             let record = try catalog.record(slot)
             if let record, record.status == .completed, URL(fileURLWithPath: record.proxyPath).lastPathComponent == name { continue }
             if let record, record.status == .queued, try ownerIsAlive(record) { continue }
-            if let size = directory.removeFile(named: name, inArea: CacheDirectory.proxiesArea) {
+            if let size = area.removeFile(named: name) {
                 removed.files += 1
                 removed.bytes += size
             }

@@ -20,8 +20,8 @@ public struct ProxySlot: Hashable, Sendable {
     /// The finished proxy's file name: named from the content, never from the source's name.
     var fileName: String { "\(fingerprintKey)-\(quality).mp4" }
 
-    /// Where job `jobID` writes before the atomic rename. The `.partial` marker lets cleanup find leftovers.
-    func partialFileName(jobID: String) -> String { "\(fingerprintKey)-\(quality).\(jobID).partial.mp4" }
+    /// Where job `jobId` writes before the atomic rename. The `.partial` marker lets cleanup find leftovers.
+    func partialFileName(jobId: String) -> String { "\(fingerprintKey)-\(quality).\(jobId).partial.mp4" }
 
     /// The slot a file in `proxies/` belongs to, and the job for a partial file; nil for other names.
     static func parse(fileName name: String) -> (slot: ProxySlot, partialOfJob: String?)? {
@@ -48,12 +48,9 @@ extension CacheDirectory {
 
     func proxyURL(_ slot: ProxySlot) -> URL { proxiesURL.appendingPathComponent(slot.fileName) }
 
-    func partialURL(_ slot: ProxySlot, jobID: String) -> URL {
-        proxiesURL.appendingPathComponent(slot.partialFileName(jobID: jobID))
+    func partialURL(_ slot: ProxySlot, jobId: String) -> URL {
+        proxiesURL.appendingPathComponent(slot.partialFileName(jobId: jobId))
     }
-
-    /// The names of the files in `proxies/`.
-    func proxyFileNames() -> [String] { fileNames(inArea: Self.proxiesArea) }
 
     /// Opens a proxy cache: the directory checked (created when missing) with its `proxies/` area.
     public static func prepareProxyCache(path: String) throws -> CacheDirectory {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Locking
 import MediaCache
 
 /// The persistent catalogue of proxies: a SQLite database inside the proxy cache directory.
@@ -16,6 +17,8 @@ public final class ProxyCatalog: Sendable {
     public static let fileName = "catalogue.sqlite"
 
     private let database: DatabaseQueue
+    /// Writes this process made (they do not move SQLite's `data_version`, which counts other connections' commits).
+    private let localWrites = Mutex(0)
 
     /// Opens (creating and migrating as needed) the catalogue in `directory`.
     public convenience init(directory: URL) throws {
@@ -73,6 +76,21 @@ public final class ProxyCatalog: Sendable {
         return migrator
     }
 
+    /// A value that changes whenever the catalogue may have changed: a write of this process, or a commit of another
+    /// process (SQLite's `data_version`). Reads no table: what remembers an answer of the catalogue checks it instead of
+    /// asking again. Blocks (one pragma).
+    public func version() throws -> CatalogueVersion {
+        let local = localWrites.withLock { $0 }
+        let external = try database.read { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+        return CatalogueVersion(localWrites: local, externalCommits: external)
+    }
+
+    /// Every write goes through here, counted once it has returned.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        defer { localWrites.withLock { $0 += 1 } }
+        return try database.write(updates)
+    }
+
     /// The record of a slot (content fingerprint and quality).
     public func record(_ slot: ProxySlot) throws -> ProxyRecord? {
         try database.read { db in
@@ -114,7 +132,7 @@ public final class ProxyCatalog: Sendable {
     /// Inserts `record`, replacing any record for the same fingerprint and quality. Returns it with its id.
     @discardableResult
     public func replace(_ record: ProxyRecord) throws -> ProxyRecord {
-        try database.write { db in
+        try write { db in
             try ProxyRecord.filter(Column("sourceFingerprint") == record.sourceFingerprint && Column("quality") == record.quality)
                 .deleteAll(db)
             var inserted = record
@@ -126,14 +144,14 @@ public final class ProxyCatalog: Sendable {
 
     /// Saves changes to an existing record.
     public func update(_ record: ProxyRecord) throws {
-        try database.write { db in try record.update(db) }
+        try write { db in try record.update(db) }
     }
 
     /// Saves changes to a record only while it still belongs to job `jobId` (another process may have taken the
     /// slot over since). Returns whether it was saved.
     @discardableResult
     public func update(_ record: ProxyRecord, ifJobId jobId: String) throws -> Bool {
-        try database.write { db in
+        try write { db in
             guard let id = record.id, let current = try ProxyRecord.fetchOne(db, key: id), current.jobId == jobId else { return false }
             try record.update(db)
             return true
@@ -142,14 +160,14 @@ public final class ProxyCatalog: Sendable {
 
     /// Records a running job's progress, for other processes to show.
     public func updateProgress(id: Int64, jobId: String, percent: Double) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE proxies SET progressPercent = ? WHERE id = ? AND jobId = ?", arguments: [percent, id, jobId])
         }
     }
 
     /// Notes that `processId` handed out the slot's proxy at `date`.
     func recordUse(of slot: ProxySlot, by processId: String, at date: Date = Date()) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: """
                 INSERT INTO proxyUses (sourceFingerprint, quality, processId, usedAt) VALUES (?, ?, ?, ?)
                 ON CONFLICT(sourceFingerprint, quality, processId) DO UPDATE SET usedAt = excluded.usedAt
@@ -168,12 +186,12 @@ public final class ProxyCatalog: Sendable {
 
     /// Forgets uses older than `date`.
     func forgetUses(before date: Date) throws {
-        try database.write { db in try db.execute(sql: "DELETE FROM proxyUses WHERE usedAt < ?", arguments: [date]) }
+        try write { db in try db.execute(sql: "DELETE FROM proxyUses WHERE usedAt < ?", arguments: [date]) }
     }
 
     /// Marks a record used now (for least-recently-used eviction) and records the path it was reached by.
     public func touch(id: Int64, sourcePath: String, at date: Date = Date()) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE proxies SET lastAccessedAt = ?, sourcePath = ? WHERE id = ?",
                            arguments: [date, sourcePath, id])
         }
@@ -181,7 +199,7 @@ public final class ProxyCatalog: Sendable {
 
     /// Records the path a source is now found at (it was moved), without counting as a use.
     public func updateSourcePath(id: Int64, to sourcePath: String) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE proxies SET sourcePath = ? WHERE id = ?", arguments: [sourcePath, id])
         }
     }
@@ -189,6 +207,12 @@ public final class ProxyCatalog: Sendable {
     /// Deletes records by id.
     public func delete(ids: [Int64]) throws {
         guard !ids.isEmpty else { return }
-        try database.write { db in _ = try ProxyRecord.deleteAll(db, keys: ids) }
+        try write { db in _ = try ProxyRecord.deleteAll(db, keys: ids) }
     }
+}
+
+/// The catalogue's state as `ProxyCatalog.version()` reads it: equal values mean nothing was written in between.
+public struct CatalogueVersion: Sendable, Equatable {
+    var localWrites: Int
+    var externalCommits: Int
 }

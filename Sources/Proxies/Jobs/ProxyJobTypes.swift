@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Jobs
 import Media
@@ -29,7 +30,7 @@ public struct ProxyRequest: Sendable, Equatable {
 
 /// A proxy job as the generic job queue shows it: its key is the slot, its label the source path.
 public typealias ProxyJobSnapshot = JobSnapshot<ProxySlot>
-/// How a proxy job ended; a failure is a `MediaError` (`MediaError(describing:)` reads it).
+/// How a proxy job ended; a failure is read as a `MediaError` by `MediaError(describing:path:)`.
 public typealias ProxyJobOutcome = JobOutcome<ProxyRecord>
 /// Receives one proxy job's events from the moment a request for it is accepted: `began` before `generate` returns
 /// (with the job as it stands then), `progressed`, then `ended` once. A request's progress token reports through
@@ -56,9 +57,18 @@ public protocol ProxyJobObserver: Sendable {
 }
 
 extension MediaError {
-    /// `error` as a `MediaError` (other errors become input/output failures, with their description).
-    public init(describing error: any Error) {
-        if let error = error as? MediaError { self = error } else { self = .ioFailure(path: "", reason: "\(error)") }
+    /// `error` as a `MediaError`, keeping its meaning: a media error as it is, a cache file error as the case of the
+    /// same name, a cancellation as `.cancelled`, a refused cache directory as an input/output failure on that
+    /// directory; any other error (a catalogue database error) as an input/output failure on `path`, the file the
+    /// failing work was about, with the error's description as the reason.
+    public init(describing error: any Error, path: String) {
+        switch error {
+        case let error as MediaError: self = error
+        case let error as FileError: self.init(error)
+        case is CancellationError, is JobCancelled: self = .cancelled
+        case let rejected as CacheDirectory.Rejected: self = .ioFailure(path: rejected.path, reason: rejected.reason)
+        default: self = .ioFailure(path: path, reason: "\(error)")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import FileErrors
 import Foundation
 import Jobs
 import Media
@@ -34,32 +35,35 @@ final class ProxyJobWork: Sendable {
     }
 
     var jobWork: JobWork<ProxyRecord> {
-        JobWork(prepare: prepare, claim: { [slot, store] in try WorkLock.tryAcquire(slot.lockName, in: store.directory) },
+        JobWork(prepare: prepare,
+                claim: { [slot, store] in
+                    try WorkLock.tryAcquire(slot.lockName, in: store.directory).map { lock in ReleasingClaim { lock.release() } }
+                },
                 progressElsewhere: progressElsewhere, run: run, endedWithoutRunning: endedWithoutRunning)
     }
 
     /// The record a job writes before its proxy exists: planned facts, sizes 0.
-    func plannedRecord(jobID: String, status: ProxyStatus) -> ProxyRecord {
+    func plannedRecord(jobId: String, status: ProxyStatus) -> ProxyRecord {
         .planned(slot, sourcePath: request.sourcePath, fingerprint: fingerprint, proxyPath: store.directory.proxyURL(slot).path,
-                 scalePercent: request.scalePercent, durationSeconds: sourceDurationSeconds, status: status, jobId: jobID,
+                 scalePercent: request.scalePercent, durationSeconds: sourceDurationSeconds, status: status, jobId: jobId,
                  ownerId: store.lease.id, at: enqueuedAt)
     }
 
     // MARK: - Steps
 
-    private func prepare(jobID: String) throws {
+    private func prepare(jobId: String) throws {
         let current = try store.catalog.record(slot)
         supersedes.withLock { $0 = request.overwrite ? current?.jobId : nil }
         guard let lock = try WorkLock.tryAcquire(slot.lockName, in: store.directory) else { return }
         defer { lock.release() }
-        if try store.catalog.record(slot)?.jobId != jobID {
-            try store.catalog.replace(plannedRecord(jobID: jobID, status: .queued))
+        if try store.catalog.record(slot)?.jobId != jobId {
+            try store.catalog.replace(plannedRecord(jobId: jobId, status: .queued))
         }
     }
 
-    private func progressElsewhere(jobID: String) -> JobProgress? {
+    private func progressElsewhere(jobId: String) -> JobProgress? {
         guard let record = try? store.catalog.record(slot),
-              record.status == .generating, record.jobId != jobID else { return nil }
+              record.status == .generating, record.jobId != jobId else { return nil }
         if record.ownerId == store.lease.id {
             return JobProgress(percent: 0, message: "waiting for job \(record.jobId ?? "?") to stop")
         }
@@ -67,63 +71,67 @@ final class ProxyJobWork: Sendable {
                            message: "another aura-media process is generating this proxy (\(Int(record.progressPercent))%)")
     }
 
-    private func endedWithoutRunning(jobID: String, outcome: JobOutcome<ProxyRecord>) {
+    private func endedWithoutRunning(jobId: String, outcome: JobOutcome<ProxyRecord>) {
         switch outcome {
         case .completed: return
-        case .failed(let error): store.recordEnding(of: jobID, slot: slot, cancelled: false, error: MediaError(describing: error), holdingLock: false)
-        case .cancelled, .replaced: store.recordEnding(of: jobID, slot: slot, cancelled: true, error: nil, holdingLock: false)
+        case .failed(let error):
+            store.recordEnding(of: jobId, slot: slot, cancelled: false, error: MediaError(describing: error, path: request.sourcePath),
+                               holdingLock: false)
+        case .cancelled, .replaced: store.recordEnding(of: jobId, slot: slot, cancelled: true, error: nil, holdingLock: false)
         }
     }
 
     /// Runs on the job's thread, holding the slot's lock.
     private func run(_ context: JobContext) throws -> ProxyRecord {
-        if let made = try proxyMadeElsewhere(jobID: context.id) {
+        if let made = try proxyMadeElsewhere(jobId: context.id) {
             store.logger.info("job \(context.id) reuses the proxy made by job \(made.jobId ?? "?")")
             return made
         }
         // Take the slot over: what a process that died while generating it left goes, and its record becomes the
         // job's (the job's own queued record, or whatever was there).
         store.janitor.removePartialFiles(of: slot, keeping: context.id)
-        var record = try store.catalog.record(jobId: context.id) ?? plannedRecord(jobID: context.id, status: .generating)
+        var record = try store.catalog.record(jobId: context.id) ?? plannedRecord(jobId: context.id, status: .generating)
         record.status = .generating
         record.ownerId = store.lease.id
         record = try store.catalog.replace(record)
 
-        let partial = store.directory.partialURL(slot, jobID: context.id)
+        let partial = store.directory.partialURL(slot, jobId: context.id)
         do {
-            let transcode = try transcode(into: partial, recordID: record.id!, context: context)
+            let transcode = try transcode(into: partial, recordId: record.id!, context: context)
             if let reason = transcode.hardwareFallbackReason {
                 store.observer.warning("hardware encoding unavailable, used \(transcode.videoEncoder): \(reason)")
             }
             // The point of no return: a cancellation accepted before it wins over the finished file.
-            return try context.commit { try install(partial, transcode: transcode, jobID: context.id) }
+            return try context.commit { try install(partial, transcode: transcode, jobId: context.id) }
         } catch {
-            store.directory.removeFile(named: partial.lastPathComponent, inArea: CacheDirectory.proxiesArea)
-            let cancelled = error is JobCancelled || (error as? MediaError) == .cancelled
-            store.recordEnding(of: context.id, slot: slot, cancelled: cancelled, error: cancelled ? nil : MediaError(describing: error),
-                               holdingLock: true)
-            store.logger.info("job \(context.id) \(cancelled ? "cancelled" : "failed: \(error)")")
-            throw cancelled ? JobCancelled() : error
+            store.area.removeFile(named: partial.lastPathComponent)
+            // Every failure leaves as a `MediaError` (a cache file error under its media name), so the job's outcome
+            // and its record say the same.
+            let failure = MediaError(describing: error, path: request.sourcePath)
+            let cancelled = error is JobCancelled || failure == .cancelled
+            store.recordEnding(of: context.id, slot: slot, cancelled: cancelled, error: cancelled ? nil : failure, holdingLock: true)
+            store.logger.info("job \(context.id) \(cancelled ? "cancelled" : "failed: \(failure)")")
+            throw cancelled ? JobCancelled() : failure
         }
     }
 
     /// A completed proxy of the slot that another process made while the job waited, when it fits the request
     /// (same sizing; for `overwrite`, made by a job that started after the request).
-    private func proxyMadeElsewhere(jobID: String) throws -> ProxyRecord? {
+    private func proxyMadeElsewhere(jobId: String) throws -> ProxyRecord? {
         guard let record = try store.reusableProxy(for: slot, scalePercent: request.scalePercent, at: request.sourcePath),
-              record.jobId != jobID else { return nil }
+              record.jobId != jobId else { return nil }
         if request.overwrite && (record.jobId == nil || record.jobId == supersedes.withLock({ $0 })) { return nil }
         return record
     }
 
-    private func transcode(into partial: URL, recordID: Int64, context: JobContext) throws -> TranscodeResult {
+    private func transcode(into partial: URL, recordId: Int64, context: JobContext) throws -> TranscodeResult {
         let configuration = store.configuration
-        let settings = ProxyEncodingSettings(
+        let settings = TranscodeSettings(
             target: request.scalePercent.map { .scalePercent($0) } ?? .box(width: slot.quality.width, height: slot.quality.height),
             videoBitRate: slot.quality.videoBitRate, audioBitRate: ProxyQuality.audioBitRate,
             hardwareAcceleration: configuration.hardwareAcceleration)
         store.logger.info("generating \(slot.quality.rawValue) proxy of \(request.sourcePath) (job \(context.id))")
-        let transcoder = ProxyTranscoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings)
+        let transcoder = Transcoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings)
         var lastShared = Date.distantPast
         return try transcoder.run(
             progress: { progress in
@@ -132,7 +140,7 @@ final class ProxyJobWork: Sendable {
                 // Other processes show this job's progress from its record: about once a second.
                 if Date().timeIntervalSince(lastShared) >= 1 {
                     lastShared = Date()
-                    try? store.catalog.updateProgress(id: recordID, jobId: context.id, percent: progress.percent)
+                    try? store.catalog.updateProgress(id: recordId, jobId: context.id, percent: progress.percent)
                 }
             },
             isCancelled: { context.isCancelled })
@@ -140,18 +148,14 @@ final class ProxyJobWork: Sendable {
 
     /// Moves a finished partial file into place, records it completed and brings the cache back under its limit,
     /// all before the outcome is announced.
-    private func install(_ partial: URL, transcode: TranscodeResult, jobID: String) throws -> ProxyRecord {
+    private func install(_ partial: URL, transcode: TranscodeResult, jobId: String) throws -> ProxyRecord {
         let final = store.directory.proxyURL(slot)
         // The source must still be what was transcoded; a proxy of half-old, half-new content is worthless.
         guard try SourceFingerprint.of(path: request.sourcePath) == fingerprint else {
             throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
         }
-        try Self.syncToDisk(partial)
-        guard rename(partial.path, final.path) == 0 else {
-            throw errno == ENOSPC ? MediaError.diskFull(path: final.path)
-                : MediaError.ioFailure(path: final.path, reason: String(cString: strerror(errno)))
-        }
-        var record = try store.catalog.record(jobId: jobID) ?? {
+        try MediaError.mapping { () throws(FileError) in try DurableFile.install(partial, as: final) }
+        var record = try store.catalog.record(jobId: jobId) ?? {
             throw MediaError.ioFailure(path: final.path, reason: "its catalogue record vanished")
         }()
         record.status = .completed
@@ -167,18 +171,11 @@ final class ProxyJobWork: Sendable {
         record.proxySizeBytes = fileSize(final) ?? 0
         record.error = nil
         record.lastAccessedAt = Date()
-        guard try store.catalog.update(record, ifJobId: jobID) else {
+        guard try store.catalog.update(record, ifJobId: jobId) else {
             throw MediaError.ioFailure(path: final.path, reason: "its catalogue record was taken over")
         }
         store.enforceLimit()
         return record
-    }
-
-    private static func syncToDisk(_ url: URL) throws {
-        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return }
-        defer { close(descriptor) }
-        if fsync(descriptor) != 0 && errno == ENOSPC { throw MediaError.diskFull(path: url.path) }
     }
 }
 

@@ -1,51 +1,9 @@
 import Foundation
 import Jobs
-import JSONRPC
 import Media
 import Proxies
+import Settings
 import Waveforms
-
-/// What importing one file did: the guide's "proxies are generated automatically in the background when you import
-/// media". Shared by `importMedia` and `aura-media import`.
-public struct ImportItem: Encodable, Sendable, Equatable {
-    public enum Status: String, Encodable, Sendable {
-        /// Probed; its proxy and/or waveform are queued, or were ready already.
-        case imported
-        /// Nothing to do: missing, not media, a still image, a folder without media.
-        case skipped
-        /// Probing or queueing failed (`error` says why).
-        case failed
-    }
-
-    /// What happened to one product (proxy or waveform).
-    public enum Action: String, Encodable, Sendable {
-        /// A background job was queued (`proxyJobId` names the proxy's).
-        case queued
-        /// A job for it was queued or running already; the import joined it.
-        case alreadyQueued
-        /// Ready and fresh: nothing to do.
-        case fresh
-        /// Proxy generation is off (`proxyGenerationEnabled: false`).
-        case disabled
-        /// The file has no video (proxy) or no audio (waveform).
-        case notApplicable
-    }
-
-    public var path: String
-    public var status: Status
-    /// "video" (with or without audio), "audio" (audio only), "image" (a still image); absent when not media.
-    public var kind: String?
-    public var proxy: Action?
-    public var proxyJobId: String?
-    /// The quality queued (or found fresh).
-    public var quality: ProxyQuality?
-    public var waveform: Action?
-    /// Why nothing (or not everything) was queued, in words: "missing", "not media", "audio only: waveform only",
-    /// "proxy already fresh"…
-    public var reason: String?
-    /// The error of a failed item, as a request for the file would get it.
-    public var error: ResponseError?
-}
 
 /// Imports files and folders: probes each file and queues its proxy (at the requested or default quality, below
 /// every explicit request) and its waveform analysis (lower still), as the settings allow.
@@ -99,7 +57,8 @@ public struct MediaImporter: Sendable {
 
     /// Imports every file and folder of `paths`; one item per file (and per empty folder), in order.
     public func run(paths: [String], quality: ProxyQuality?, recursive: Bool) async -> [ImportItem] {
-        let (files, emptyFolders) = Self.expand(paths, recursive: recursive)
+        // The walk (up to `maxFiles` entries) blocks on the file system: off the concurrency pool.
+        let (files, emptyFolders) = (try? await BlockingQueue.run { Self.expand(paths, recursive: recursive) }) ?? ([], [])
         var items: [ImportItem] = []
         for file in files {
             items.append(await importFile(file, quality: quality ?? settings.defaultQuality))
@@ -120,12 +79,12 @@ public struct MediaImporter: Sendable {
             case .fileNotFound: item.status = .skipped; item.reason = "missing"
             case .notMedia, .emptyFile: item.status = .skipped; item.reason = "not media"
             case .notARegularFile: item.status = .skipped; item.reason = "not a regular file"
-            default: item.status = .failed; item.reason = "cannot be read"; item.error = error.responseError
+            default: item.status = .failed; item.reason = "cannot be read"; item.error = error
             }
             return item
         } catch {
             item.status = .failed
-            item.error = .internalError("\(error)")
+            item.error = error
             return item
         }
         let hasVideo = info.primaryVideoStream != nil && !info.isStillImage
@@ -158,7 +117,7 @@ public struct MediaImporter: Sendable {
                 }
             } catch {
                 item.status = .failed
-                item.error = (error as? ResponseErrorConvertible)?.responseError ?? .internalError("\(error)")
+                item.error = error
                 return item
             }
         }
@@ -167,7 +126,7 @@ public struct MediaImporter: Sendable {
                 item.waveform = try await waveforms.prefetch(path: path) ? .queued : .fresh
             } catch {
                 item.status = .failed
-                item.error = (error as? ResponseErrorConvertible)?.responseError ?? .internalError("\(error)")
+                item.error = error
                 return item
             }
         } else {

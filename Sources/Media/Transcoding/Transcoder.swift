@@ -1,12 +1,14 @@
 import CFFmpeg
-import Media
 import Foundation
 
-/// Makes an H.264/AAC MP4 proxy of a media file for preview and scrubbing, entirely in-process.
+/// Makes an H.264/AAC MP4 copy of a media file for preview and scrubbing (a proxy), entirely in-process. The only
+/// place outside `Media`'s wrappers that drives libav's encoders: the services above see `TranscodeSettings` in and
+/// `TranscodeResult` out.
 ///
 /// Pipeline: the shared decode layer (`MediaSource` → `StreamDecoder`, threaded, → `PictureConverter`: swscale
-/// plus a quarter-turn for rotated sources) → libx264 (or a GPU encoder) → `Muxer` (MP4 with `+faststart`); the
-/// source's primary audio stream → swresample (stereo, float planar) → FIFO of 1024-sample frames → native AAC.
+/// plus a quarter-turn for rotated sources) → `Media.VideoEncoder` (libx264 or a GPU encoder) → `Muxer` (MP4 with
+/// `+faststart`); the source's primary audio stream → swresample (stereo, float planar) → FIFO of 1024-sample
+/// frames → `Media.AudioEncoder` (native AAC).
 ///
 /// Guarantees: the output is constant frame rate at the source's rate (variable-rate sources are mapped to
 /// frame slots `round((pts - start) × fps)`, dropping or repeating the previous frame like `-vsync cfr`);
@@ -17,12 +19,12 @@ import Foundation
 /// corrected (audio is treated as continuous).
 ///
 /// The object is used from one thread: `run` is synchronous.
-public final class ProxyTranscoder {
+public final class Transcoder {
     public let sourcePath: String
     public let outputPath: String
-    public let settings: ProxyEncodingSettings
+    public let settings: TranscodeSettings
 
-    public init(sourcePath: String, outputPath: String, settings: ProxyEncodingSettings) {
+    public init(sourcePath: String, outputPath: String, settings: TranscodeSettings) {
         self.sourcePath = sourcePath
         self.outputPath = outputPath
         self.settings = settings
@@ -40,11 +42,11 @@ public final class ProxyTranscoder {
     }
 }
 
-/// The state of one `ProxyTranscoder.run`. All libav objects live here and are freed with it; the
+/// The state of one `Transcoder.run`. All libav objects live here and are freed with it; the
 /// `Muxer` removes its unfinished file when released.
 private final class TranscodeJob {
     let sourcePath: String
-    let settings: ProxyEncodingSettings
+    let settings: TranscodeSettings
     let source: MediaSource
     let videoStream: UnsafeMutablePointer<AVStream>
     let videoDecoder: StreamDecoder
@@ -80,7 +82,7 @@ private final class TranscodeJob {
     private let packet: Packet
     private let outPacket: Packet
 
-    init(path: String, output: String, settings: ProxyEncodingSettings) throws(MediaError) {
+    init(path: String, output: String, settings: TranscodeSettings) throws(MediaError) {
         sourcePath = path
         self.settings = settings
         let source = try MediaSource(path: path)
@@ -104,7 +106,7 @@ private final class TranscodeJob {
         let sar = video.pointee.sample_aspect_ratio.num > 0 ? video.pointee.sample_aspect_ratio : par.sample_aspect_ratio
         let ccw = aura_stream_display_rotation(video)
         let rotation = ccw.isNaN ? 0 : MediaProbe.clockwiseRotation(fromCounterClockwise: ccw)
-        (width, height) = ProxyGeometry.outputSize(sourceWidth: Int(par.width), sourceHeight: Int(par.height),
+        (width, height) = TranscodeGeometry.outputSize(sourceWidth: Int(par.width), sourceHeight: Int(par.height),
                                                    sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
                                                    rotationDegrees: rotation, target: settings.target)
         frameRate = Self.outputFrameRate(source.demuxer.context, video)
@@ -118,31 +120,19 @@ private final class TranscodeJob {
 
         muxer = try Muxer(path: output)
         let gop = max(1, Int((fps * settings.maxGOPSeconds + 1e-6).rounded(.down)))
-        let config = VideoEncoderFactory.Configuration(width: width, height: height, frameRate: frameRate, gopSize: gop,
-                                                       bitRate: settings.videoBitRate, threads: settings.threads,
-                                                       color: color, globalHeader: muxer.needsGlobalHeader)
-        (videoEncoder, hardwareFallbackReason) = try VideoEncoderFactory.open(config, hardware: settings.hardwareAcceleration)
+        let config = VideoEncoder.Configuration(width: width, height: height, frameRate: frameRate, gopSize: gop,
+                                                bitRate: settings.videoBitRate, threads: settings.threads,
+                                                color: color, globalHeader: muxer.needsGlobalHeader)
+        (videoEncoder, hardwareFallbackReason) = try VideoEncoder.open(config, hardwareFirst: settings.hardwareAcceleration == .auto)
         videoOut = try muxer.addStream(for: videoEncoder)
         converter = try PictureConverter(width: width, height: height, clockwiseRotation: rotation,
                                             pixelFormat: videoEncoder.pointer.pointee.pix_fmt, fullRange: fullRange,
                                             threads: settings.threads)
 
         if let audioDecoder {
-            guard let aac = avcodec_find_encoder_by_name("aac") else {
-                throw MediaError.ffmpeg(operation: "avcodec_find_encoder_by_name", code: aura_averror(ENOSYS), message: "no aac encoder")
-            }
-            let enc = try CodecContext(codec: aac)
-            let sourceRate = audioDecoder.codec.pointer.pointee.sample_rate
-            let aacRates: [Int32] = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000]
-            audioRate = aacRates.contains(sourceRate) ? sourceRate : 48000
-            enc.pointer.pointee.sample_fmt = AV_SAMPLE_FMT_FLTP
-            enc.pointer.pointee.sample_rate = audioRate
-            enc.pointer.pointee.ch_layout = aura_channel_layout_stereo()
-            enc.pointer.pointee.bit_rate = Int64(settings.audioBitRate)
-            enc.pointer.pointee.time_base = AVRational(num: 1, den: audioRate)
-            if muxer.needsGlobalHeader { enc.pointer.pointee.flags |= aura_codec_flag_global_header() }
-            let rc = enc.open()
-            if rc < 0 { throw MediaError.ffmpeg(operation: "avcodec_open2(aac)", code: rc, message: FFmpegResult.message(rc)) }
+            audioRate = AudioEncoder.outputRate(forSourceRate: audioDecoder.codec.pointer.pointee.sample_rate)
+            let enc = try AudioEncoder.openAAC(sampleRate: audioRate, bitRate: settings.audioBitRate,
+                                               globalHeader: muxer.needsGlobalHeader)
             audioEncoder = enc
             audioOut = try muxer.addStream(for: enc)
             audioFifo = try AudioFifo(format: AV_SAMPLE_FMT_FLTP, channels: 2)

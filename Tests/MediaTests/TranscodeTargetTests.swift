@@ -1,13 +1,12 @@
 import Testing
 import Media
-@testable import Proxies
 import TestSupport
 
-@Suite struct ProxyGeometryTests {
-    let preview = ProxyTargetSize.box(width: 1280, height: 720)
+@Suite struct TranscodeGeometryTests {
+    let preview = TranscodeTarget.box(width: 1280, height: 720)
 
-    func size(_ w: Int, _ h: Int, sar: (Int, Int)? = nil, rotation: Int = 0, _ target: ProxyTargetSize) -> [Int] {
-        let r = ProxyGeometry.outputSize(sourceWidth: w, sourceHeight: h, sampleAspectRatio: sar.map { (num: $0.0, den: $0.1) },
+    func size(_ w: Int, _ h: Int, sar: (Int, Int)? = nil, rotation: Int = 0, _ target: TranscodeTarget) -> [Int] {
+        let r = TranscodeGeometry.outputSize(sourceWidth: w, sourceHeight: h, sampleAspectRatio: sar.map { (num: $0.0, den: $0.1) },
                                          rotationDegrees: rotation, target: target)
         return [r.width, r.height]
     }

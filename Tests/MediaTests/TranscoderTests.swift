@@ -1,19 +1,18 @@
 import Foundation
 import Testing
 import Media
-@testable import Proxies
 import TestSupport
 
 /// End-to-end proxy tests, checked with MediaProbe and independently with ffprobe.
-@Suite struct ProxyTranscoderTests {
-    let settings = ProxyEncodingSettings(target: .box(width: 1280, height: 720), videoBitRate: 1_000_000)
+@Suite struct TranscoderTests {
+    let settings = TranscodeSettings(target: .box(width: 1280, height: 720), videoBitRate: 1_000_000)
 
     func output(_ name: String) -> String { MediaFixtures.path("proxy-\(name)-\(UUID().uuidString).mp4") }
 
-    func transcode(_ source: String, _ out: String, _ settings: ProxyEncodingSettings? = nil,
+    func transcode(_ source: String, _ out: String, _ settings: TranscodeSettings? = nil,
                    cancelAfter: Int? = nil, progress: ((TranscodeProgress) -> Void)? = nil) throws -> TranscodeResult {
         var checks = 0
-        return try ProxyTranscoder(sourcePath: source, outputPath: out, settings: settings ?? self.settings)
+        return try Transcoder(sourcePath: source, outputPath: out, settings: settings ?? self.settings)
             .run(progress: { progress?($0) }, isCancelled: {
                 checks += 1
                 return cancelAfter.map { checks > $0 } ?? false

@@ -1,9 +1,7 @@
 import Foundation
 import TestSupport
 
-/// The shared fixture maker (TestSupport), under the name these tests use, with the end-to-end suites' own clips.
-typealias Fixtures = MediaFixtures
-
+/// The end-to-end suites' own clips and scratch folders, made by the shared fixture maker (TestSupport).
 extension MediaFixtures {
     /// A fresh directory, removed with the test process's scratch root.
     static func temporaryDirectory(named name: String) -> URL {

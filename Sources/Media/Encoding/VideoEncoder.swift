@@ -1,24 +1,31 @@
 import CFFmpeg
-import Media
 
-/// Colour description copied from the source to the proxy so it looks the same in a colour-managed player.
+/// Colour description copied from a source to an encoded copy so it looks the same in a colour-managed player.
 struct ColorTags {
     var primaries = AVCOL_PRI_UNSPECIFIED
     var transfer = AVCOL_TRC_UNSPECIFIED
     var space = AVCOL_SPC_UNSPECIFIED
     var range = AVCOL_RANGE_UNSPECIFIED
+
+    init(primaries: AVColorPrimaries, transfer: AVColorTransferCharacteristic, space: AVColorSpace, range: AVColorRange) {
+        self.primaries = primaries
+        self.transfer = transfer
+        self.space = space
+        self.range = range
+    }
 }
 
-/// Opens the proxy's H.264 encoder: a hardware one first when asked, libx264 otherwise.
+/// Opens an H.264 encoder (the proxies'): a hardware one first when asked, libx264 otherwise. Lives with the other
+/// libav wrappers in `Media`, so the proxies do not configure encoders themselves.
 ///
 /// x264 choice: preset `superfast` plus a 10-frame lookahead with macroblock-tree rate control, no B-frames,
-/// GOP ≤ 0.8 s (`ProxyEncodingSettings.maxGOPSeconds`), ABR at the target bit rate with VBV (maxrate = bit rate, buffer = 2 s).
+/// GOP ≤ 0.8 s (`TranscodeSettings.maxGOPSeconds`), ABR at the target bit rate with VBV (maxrate = bit rate, buffer = 2 s).
 /// Measured on the benchmark's camera-like 1080p25 source at 3 Mb/s (bench/proxy.py, 2 minutes):
 /// plain `superfast` 0.39× of the original `-preset fast` command's time at SSIM 0.9846 (under the 0.985
 /// floor); `veryfast` 0.47× at 0.9868 (over the 0.45× budget); `superfast` + lookahead + mbtree 0.41× at
 /// 0.9859; adding `subme=2` 0.45× at 0.9866. Lookahead and mbtree are what `superfast` lacks for quality at a
 /// fixed bitrate, and they cost only ~3 % of the time here.
-enum VideoEncoderFactory {
+enum VideoEncoder {
     static let x264Preset = "superfast"
     static let x264Parameters = "rc-lookahead=10:mbtree=1"
 
@@ -31,12 +38,24 @@ enum VideoEncoderFactory {
         var threads: Int
         var color: ColorTags
         var globalHeader: Bool
+
+        init(width: Int, height: Int, frameRate: AVRational, gopSize: Int, bitRate: Int, threads: Int,
+                     color: ColorTags, globalHeader: Bool) {
+            self.width = width
+            self.height = height
+            self.frameRate = frameRate
+            self.gopSize = gopSize
+            self.bitRate = bitRate
+            self.threads = threads
+            self.color = color
+            self.globalHeader = globalHeader
+        }
     }
 
-    /// Returns the opened encoder and, when hardware was requested but not used, why.
-    static func open(_ config: Configuration, hardware: HardwareAcceleration) throws(MediaError) -> (CodecContext, String?) {
+    /// Returns the opened encoder and, when hardware was tried (`hardwareFirst`) but not used, why.
+    static func open(_ config: Configuration, hardwareFirst: Bool) throws(MediaError) -> (CodecContext, String?) {
         var reasons: [String] = []
-        if hardware == .auto {
+        if hardwareFirst {
             for name in ["h264_nvenc", "h264_qsv", "h264_vaapi"] {
                 switch tryHardware(name, config) {
                 case .success(let ctx): return (ctx, nil)
@@ -52,7 +71,7 @@ enum VideoEncoderFactory {
         configure(ctx, config, pixelFormat: AV_PIX_FMT_YUV420P)
         let rc = ctx.open(options: ["preset": x264Preset, "x264-params": x264Parameters])
         if rc < 0 { throw MediaError.ffmpeg(operation: "avcodec_open2(libx264)", code: rc, message: FFmpegResult.message(rc)) }
-        return (ctx, hardware == .auto ? reasons.joined(separator: "; ") : nil)
+        return (ctx, hardwareFirst ? reasons.joined(separator: "; ") : nil)
     }
 
     struct Failure: Error { let reason: String }

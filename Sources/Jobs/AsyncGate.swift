@@ -1,11 +1,13 @@
 /// One holder at a time across suspension points (an actor alone lets a second call in while the first awaits):
 /// callers queue in arrival order.
-actor AsyncGate {
+public actor AsyncGate {
+    public init() {}
+
     private var held = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
 
     /// Runs `body` while holding the gate.
-    func run<Result: Sendable>(_ body: @Sendable () async throws -> Result) async rethrows -> Result {
+    public func run<Result: Sendable>(_ body: @Sendable () async throws -> Result) async rethrows -> Result {
         await enter()
         defer { leave() }
         return try await body()

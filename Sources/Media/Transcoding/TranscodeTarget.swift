@@ -1,31 +1,29 @@
-import Media
-
-/// How big a proxy should be.
+/// How big a transcoded picture should be (a proxy's size).
 ///
 /// `.box(width:height:)` is read as **long side × short side**, not as a fixed landscape rectangle: a
 /// 1280×720 box gives 1280×720 for a landscape 1920×1080 source and 720×1280 for a portrait phone clip
 /// (1080×1920, or 1920×1080 with a 90° rotation), so portrait proxies are as sharp as landscape ones.
 /// `.scalePercent(p)` scales both sides by p% (1…100; out-of-range values are clamped).
-public enum ProxyTargetSize: Sendable, Equatable {
+public enum TranscodeTarget: Sendable, Equatable {
     case box(width: Int, height: Int)
     case scalePercent(Int)
 }
 
-/// The proxy's pixel dimensions for a source.
+/// The output's pixel dimensions for a source.
 ///
-/// Rules, in order: the sample aspect ratio is applied to the width (so the proxy has square pixels);
-/// a 90°/270° rotation swaps width and height (the proxy is stored upright); the result is fitted inside
+/// Rules, in order: the sample aspect ratio is applied to the width (so the output has square pixels);
+/// a 90°/270° rotation swaps width and height (the output is stored upright); the result is fitted inside
 /// the target keeping the display aspect ratio, never larger than the (square-pixel) source; both sides
-/// are even (required by 4:2:0 chroma) and at least 2. There is no padding: the proxy has the source's
+/// are even (required by 4:2:0 chroma) and at least 2. There is no padding: the output has the source's
 /// shape, not the box's.
-public enum ProxyGeometry {
+public enum TranscodeGeometry {
     public static func outputSize(sourceWidth: Int, sourceHeight: Int, sampleAspectRatio: (num: Int, den: Int)?,
-                                  rotationDegrees: Int, target: ProxyTargetSize) -> (width: Int, height: Int) {
+                                  rotationDegrees: Int, target: TranscodeTarget) -> (width: Int, height: Int) {
         outputSize(DisplayGeometry(codedWidth: sourceWidth, codedHeight: sourceHeight, sampleAspectRatio: sampleAspectRatio,
                                    clockwiseRotation: rotationDegrees), target: target)
     }
 
-    public static func outputSize(_ geometry: DisplayGeometry, target: ProxyTargetSize) -> (width: Int, height: Int) {
+    public static func outputSize(_ geometry: DisplayGeometry, target: TranscodeTarget) -> (width: Int, height: Int) {
         guard geometry.codedWidth > 0, geometry.codedHeight > 0 else { return (2, 2) }
         let (displayWidth, displayHeight) = geometry.displaySize
         let scale: Double

@@ -1,26 +1,26 @@
 /// Whether to try GPU encoders before libx264.
-public enum HardwareAcceleration: String, Sendable {
+public enum HardwareAcceleration: String, Sendable, Codable {
     /// Always libx264.
     case off
     /// Try h264_nvenc, h264_qsv, h264_vaapi in turn; fall back to libx264 and say why.
     case auto
 }
 
-/// What a proxy should look like. Bit rates are bits per second.
+/// What a transcoded copy (a proxy) should look like. Bit rates are bits per second.
 ///
 /// Invariants the transcoder relies on: `videoBitRate > 0`; the GOP is at most `maxGOPSeconds` (default
 /// 0.8 s) so any frame is reachable by decoding at most that much; `threads == 0` means one per core.
 /// 0.8 s (20 frames at 25 fps) is the shortest GOP that keeps the Preview proxy above SSIM 0.985 on the
 /// benchmark source (12 frames fell to 0.9831, 18 to 0.9847); it bounds cold scrubbing.
-public struct ProxyEncodingSettings: Sendable {
-    public var target: ProxyTargetSize
+public struct TranscodeSettings: Sendable {
+    public var target: TranscodeTarget
     public var videoBitRate: Int
     public var audioBitRate: Int
     public var maxGOPSeconds: Double
     public var hardwareAcceleration: HardwareAcceleration
     public var threads: Int
 
-    public init(target: ProxyTargetSize, videoBitRate: Int, audioBitRate: Int = 128_000, maxGOPSeconds: Double = 0.8,
+    public init(target: TranscodeTarget, videoBitRate: Int, audioBitRate: Int = 128_000, maxGOPSeconds: Double = 0.8,
                 hardwareAcceleration: HardwareAcceleration = .off, threads: Int = 0) {
         self.target = target
         self.videoBitRate = videoBitRate
@@ -31,7 +31,7 @@ public struct ProxyEncodingSettings: Sendable {
     }
 }
 
-/// A progress report from `ProxyTranscoder.run`.
+/// A progress report from `Transcoder.run`.
 ///
 /// `percent` is in 0...100 and never decreases within one run; `estimatedTotalFrames` and `etaSeconds`
 /// are nil when the source does not state its duration.
@@ -44,7 +44,7 @@ public struct TranscodeProgress: Sendable {
     public var message: String
 }
 
-/// What a finished proxy is. `frameRate` is the constant output rate; `durationSeconds` is
+/// What a finished copy is. `frameRate` is the constant output rate; `durationSeconds` is
 /// frameCount / frameRate (video) or the audio length if longer.
 public struct TranscodeResult: Sendable {
     public var width: Int

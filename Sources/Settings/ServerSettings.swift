@@ -1,20 +1,21 @@
 import Foundation
-import JSONRPC
+import Media
 import Proxies
 
 /// The settings a client can change: through `initializationOptions`, `updateSettings`, or CLI flags.
 ///
 /// Invariant: a `ServerSettings` value is always valid (limits positive, directory absolute); patches are
-/// validated as a whole before any member is applied, so a bad patch changes nothing.
-public struct ServerSettings: Codable, Sendable, Equatable {
+/// validated as a whole before any member is applied, so a bad patch changes nothing. A member that does not fit is a
+/// `SettingsError` naming it (the protocol answers it as -32602).
+public struct ServerSettings: Encodable, Sendable, Equatable {
     /// The proxy cache directory (also holds the catalogue database). Default `$TMPDIR/aura-proxy-cache`.
     public var cacheDirectory: String
     /// The proxy cache's size limit in bytes. Default 10 GiB.
     public var cacheLimitBytes: Int64
     /// How many proxies are generated at once. Default 1 (each job uses every core).
     public var maxConcurrentJobs: Int
-    /// `"off"` or `"auto"` (try hardware H.264 encoders, fall back to libx264).
-    public var hardwareAcceleration: String
+    /// `off` or `auto` (try hardware H.264 encoders, fall back to libx264); `"off"` and `"auto"` on the wire.
+    public var hardwareAcceleration: HardwareAcceleration
     /// The waveform cache directory. Default `$TMPDIR/aura-waveform-cache`.
     public var waveformCacheDirectory: String
     /// Where pictures delivered as files go. Default `$TMPDIR/aura-frame-cache`.
@@ -52,7 +53,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
 
     public init(cacheDirectory: String = ServerSettings.defaultCacheDirectory,
                 cacheLimitBytes: Int64 = ServerSettings.defaultCacheLimitBytes,
-                maxConcurrentJobs: Int = 1, hardwareAcceleration: String = "off",
+                maxConcurrentJobs: Int = 1, hardwareAcceleration: HardwareAcceleration = .off,
                 waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory,
                 frameCacheDirectory: String = ServerSettings.defaultFrameCacheDirectory,
                 frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes, proxyGenerationEnabled: Bool = true,
@@ -73,7 +74,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
     /// Every member, `scalePercent` as null when unset (clients see every setting): the patch that sets them all.
     public func encode(to encoder: any Encoder) throws {
         try Patch(cacheDirectory: cacheDirectory, cacheLimitBytes: cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
-                  hardwareAcceleration: hardwareAcceleration, waveformCacheDirectory: waveformCacheDirectory,
+                  hardwareAcceleration: hardwareAcceleration.rawValue, waveformCacheDirectory: waveformCacheDirectory,
                   frameCacheDirectory: frameCacheDirectory, frameCacheBytes: frameCacheBytes,
                   proxyGenerationEnabled: proxyGenerationEnabled, defaultQuality: defaultQuality.rawValue,
                   scalePercent: .some(scalePercent), telemetryWindowSeconds: telemetryWindowSeconds).encode(to: encoder)
@@ -124,7 +125,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
             let prefix = decoder.codingPath.map(\.stringValue).joined(separator: ".")
             for key in try decoder.container(keyedBy: AnyKey.self).allKeys where !names.contains(key.stringValue) {
                 let field = prefix.isEmpty ? key.stringValue : "\(prefix).\(key.stringValue)"
-                throw ResponseError.invalidParams("parameter '\(field)' is not a setting (settings: \(CodingKeys.allNames.joined(separator: ", ")))")
+                throw SettingsError("parameter '\(field)' is not a setting (settings: \(CodingKeys.allNames.joined(separator: ", ")))")
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
             cacheDirectory = try container.decodeIfPresent(String.self, forKey: .cacheDirectory)
@@ -196,44 +197,44 @@ public struct ServerSettings: Codable, Sendable, Equatable {
         }
         if let bytes = patch.frameCacheBytes {
             guard (0...(64 << 30)).contains(bytes) else {
-                throw ResponseError.invalidParams("parameter '\(prefix).frameCacheBytes' must be between 0 and 68719476736 (64 GiB)")
+                throw SettingsError("parameter '\(prefix).frameCacheBytes' must be between 0 and 68719476736 (64 GiB)")
             }
             updated.frameCacheBytes = bytes
         }
         if let limit = patch.cacheLimitBytes {
             guard limit > 0 else {
-                throw ResponseError.invalidParams("parameter '\(prefix).cacheLimitBytes' must be positive")
+                throw SettingsError("parameter '\(prefix).cacheLimitBytes' must be positive")
             }
             updated.cacheLimitBytes = limit
         }
         if let jobs = patch.maxConcurrentJobs {
             guard (1...16).contains(jobs) else {
-                throw ResponseError.invalidParams("parameter '\(prefix).maxConcurrentJobs' must be between 1 and 16")
+                throw SettingsError("parameter '\(prefix).maxConcurrentJobs' must be between 1 and 16")
             }
             updated.maxConcurrentJobs = jobs
         }
         if let acceleration = patch.hardwareAcceleration {
-            guard ["off", "auto"].contains(acceleration) else {
-                throw ResponseError.invalidParams("parameter '\(prefix).hardwareAcceleration' must be \"off\" or \"auto\", not \(acceleration.debugDescription)")
+            guard let acceleration = HardwareAcceleration(rawValue: acceleration) else {
+                throw SettingsError("parameter '\(prefix).hardwareAcceleration' must be \"off\" or \"auto\", not \(acceleration.debugDescription)")
             }
             updated.hardwareAcceleration = acceleration
         }
         if let enabled = patch.proxyGenerationEnabled { updated.proxyGenerationEnabled = enabled }
         if let quality = patch.defaultQuality {
             guard let quality = ProxyQuality(rawValue: quality) else {
-                throw ResponseError.invalidParams("parameter '\(prefix).defaultQuality' must be one of \"Draft\", \"Preview\", \"High\", not \(quality.debugDescription)")
+                throw SettingsError("parameter '\(prefix).defaultQuality' must be one of \"Draft\", \"Preview\", \"High\", not \(quality.debugDescription)")
             }
             updated.defaultQuality = quality
         }
         if let percent = patch.scalePercent {
             if let percent, !(25...75).contains(percent) {
-                throw ResponseError.invalidParams("parameter '\(prefix).scalePercent' must be between 25 and 75, or null")
+                throw SettingsError("parameter '\(prefix).scalePercent' must be between 25 and 75, or null")
             }
             updated.scalePercent = percent
         }
         if let seconds = patch.telemetryWindowSeconds {
             guard (5...3600).contains(seconds) else {
-                throw ResponseError.invalidParams("parameter '\(prefix).telemetryWindowSeconds' must be between 5 and 3600")
+                throw SettingsError("parameter '\(prefix).telemetryWindowSeconds' must be between 5 and 3600")
             }
             updated.telemetryWindowSeconds = seconds
         }
@@ -242,7 +243,7 @@ public struct ServerSettings: Codable, Sendable, Equatable {
 
     private static func absolute(_ directory: String, field: String) throws -> String {
         guard directory.hasPrefix("/") else {
-            throw ResponseError.invalidParams("parameter '\(field)' must be an absolute path, not \(directory.debugDescription)")
+            throw SettingsError("parameter '\(field)' must be an absolute path, not \(directory.debugDescription)")
         }
         return URL(fileURLWithPath: directory).standardizedFileURL.path
     }

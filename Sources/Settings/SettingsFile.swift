@@ -1,7 +1,6 @@
 import Foundation
-import JSONRPC
-import MediaCache
 import Locking
+import MediaCache
 
 /// The settings a user saved with `updateSettings`, kept across restarts in `<directory>/settings.json`: a
 /// settings patch (only the members ever changed), written atomically (a partial file, fsync, rename).
@@ -53,7 +52,7 @@ public final class SettingsFile: Sendable {
         do {
             patch = try JSONDecoder().decode(ServerSettings.Patch.self, from: data)
             _ = try ServerSettings().applying(patch, field: "settings")
-        } catch let error as ResponseError {
+        } catch let error as SettingsError {
             return damaged(error.message)
         } catch {
             return damaged("is not a JSON object of settings (\(Self.describe(error)))")
