@@ -14,7 +14,7 @@ let package = Package(
     name: "AuraMedia",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "aura-media", targets: ["aura-media"]),
+        .executable(name: "aura-media", targets: ["aura-media"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -140,10 +140,11 @@ let package = Package(
 // of its own and would not link in a normal build. README "Fuzzing":
 //   AURA_FUZZ=1 swift build -c release --sanitize=fuzzer --product aura-fuzz --scratch-path .build-fuzz
 if Context.environment["AURA_FUZZ"] != nil {
-    package.targets.append(.executableTarget(
-        name: "aura-fuzz",
-        dependencies: ["Fuzzing"],
-        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
-    ))
+    package.targets.append(
+        .executableTarget(
+            name: "aura-fuzz",
+            dependencies: ["Fuzzing"],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        ))
     package.products.append(.executable(name: "aura-fuzz", targets: ["aura-fuzz"]))
 }

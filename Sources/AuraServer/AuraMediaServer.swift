@@ -1,14 +1,14 @@
 import Foundation
 import Frames
-import Jobs
 import JSONRPC
+import Jobs
+import Locking
 import Logging
 import MediaCache
 import Proxies
-import Locking
+import Settings
 import Telemetry
 import Waveforms
-import Settings
 
 /// The AuraMedia protocol server: binds every protocol method to the services behind it.
 ///
@@ -61,8 +61,10 @@ public final class AuraMediaServer: Sendable {
     ///   - client: where notifications (`$/progress`, `window/logMessage`, `previewModeChanged`) go.
     ///   - maxMessageBytes: the frame size limit, reported in the capabilities.
     ///   - settingsFile: where `updateSettings` saves settings, with what `load()` returned at start.
-    public init(settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger,
-                settingsFile: (file: SettingsFile, loaded: SettingsFile.Loaded)? = nil) {
+    public init(
+        settings: ServerSettings, client: any NotificationSink, maxMessageBytes: Int, logger: Logger,
+        settingsFile: (file: SettingsFile, loaded: SettingsFile.Loaded)? = nil
+    ) {
         self.settings = Mutex(settings)
         previewState = Mutex(PreviewState(mode: .proxy, quality: settings.defaultQuality))
         self.settingsFile = settingsFile?.file
@@ -84,14 +86,16 @@ public final class AuraMediaServer: Sendable {
         self.progressReporter = progressReporter
         let fingerprints = self.fingerprints
         proxies = CacheServiceProvider(kind: "proxy", client: client, logger: logger) { directory, settings in
-            try ProxyService(directoryPath: directory, configuration: settings.proxyConfiguration, fingerprints: fingerprints,
-                             observer: progressReporter, logger: logger)
+            try ProxyService(
+                directoryPath: directory, configuration: settings.proxyConfiguration, fingerprints: fingerprints,
+                observer: progressReporter, logger: logger)
         }
         waveforms = CacheServiceProvider(kind: "waveform", client: client, logger: logger) { directory, _ in
             try WaveformService(directoryPath: directory, fingerprints: fingerprints, logger: logger)
         }
-        frames = FrameService(limitBytes: Int(settings.frameCacheBytes), fileDirectory: settings.frameCacheDirectory,
-                              fingerprints: fingerprints, logger: logger)
+        frames = FrameService(
+            limitBytes: Int(settings.frameCacheBytes), fileDirectory: settings.frameCacheDirectory,
+            fingerprints: fingerprints, logger: logger)
         let (updates, continuation) = AsyncStream.makeStream(of: PlayheadUpdate.self, bufferingPolicy: .bufferingNewest(64))
         playheads = continuation
         playheadFollower.withLock { $0 = Task { [self] in await followPlayhead(updates) } }
@@ -155,8 +159,10 @@ public final class AuraMediaServer: Sendable {
         table.register(InitializedNotification.self) { [self] _ in
             logger.debug("client confirmed initialization")
             if let status = settingsFileStatus, let error = status.error {
-                client.logMessage(.warning, "\(error). The default settings are in use; the file is left as it is "
-                                  + "(the next updateSettings moves it aside to \(status.path).damaged).")
+                client.logMessage(
+                    .warning,
+                    "\(error). The default settings are in use; the file is left as it is "
+                        + "(the next updateSettings moves it aside to \(status.path).damaged).")
             }
         }
         let capabilities = ServerCapabilities.make(methods: table, maxMessageBytes: maxMessageBytes)

@@ -70,7 +70,9 @@ final class BridgeChild: @unchecked Sendable {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread { [process] in
                 process.waitUntilExit()
-                let how = process.terminationReason == .uncaughtSignal ? "was killed by signal \(process.terminationStatus)"
+                let how =
+                    process.terminationReason == .uncaughtSignal
+                    ? "was killed by signal \(process.terminationStatus)"
                     : "exited with status \(process.terminationStatus)"
                 continuation.resume(returning: "aura-media \(how)")
             }

@@ -21,9 +21,11 @@ public struct BridgeConfiguration: Sendable {
     /// How long a server gets to exit after `shutdown`/`exit` before it is killed.
     public var shutdownGraceSeconds: Double
 
-    public init(host: String = "127.0.0.1", port: Int = 8765, token: String? = nil, allowedOrigins: [String] = [],
-                webDirectory: String? = nil, maxMessageBytes: Int = 16 << 20, maxConnections: Int = 8,
-                serverExecutable: String, serverArguments: [String], shutdownGraceSeconds: Double = 5) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8765, token: String? = nil, allowedOrigins: [String] = [],
+        webDirectory: String? = nil, maxMessageBytes: Int = 16 << 20, maxConnections: Int = 8,
+        serverExecutable: String, serverArguments: [String], shutdownGraceSeconds: Double = 5
+    ) {
         self.host = host
         self.port = port
         self.token = token ?? Self.generateToken()

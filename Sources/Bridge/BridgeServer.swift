@@ -2,10 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
+import Locking
 import Logging
 import NIOCore
 import NIOHTTP1
-import Locking
 
 /// `aura-media bridge`: the protocol over WebSocket for browsers and Electron renderers.
 ///
@@ -14,8 +14,10 @@ import Locking
 /// process. Static files of the web demo are served at `/`.
 public enum BridgeServer {
     /// Runs until the process is stopped. `ready` gets the bound URL of the WebSocket endpoint (with the token).
-    public static func run(_ configuration: BridgeConfiguration, logger: Logger,
-                           ready: @escaping @Sendable (String) -> Void) async throws {
+    public static func run(
+        _ configuration: BridgeConfiguration, logger: Logger,
+        ready: @escaping @Sendable (String) -> Void
+    ) async throws {
         // Plain HTTP: the web demo's files, and 401/403/404 answers for what is not them.
         let router = Router()
         if let web = configuration.webDirectory {
@@ -25,23 +27,29 @@ public enum BridgeServer {
         let boundOrigin = Mutex("http://\(configuration.host):\(configuration.port)")
         router.get("/rpc") { request, _ -> Response in
             // Without upgrade headers: the same checks, answered as plain HTTP.
-            switch admission(path: request.uri.description, authorization: request.headers[.authorization],
-                             origin: request.headers[.origin], configuration: configuration,
-                             ownOrigin: boundOrigin.withLock { $0 }, connections: connections.withLock { $0 }) {
-            case .admit: return Response(status: .badRequest, headers: [.contentType: "text/plain"],
-                                         body: .init(byteBuffer: ByteBuffer(string: "a WebSocket upgrade is expected here\n")))
+            switch admission(
+                path: request.uri.description, authorization: request.headers[.authorization],
+                origin: request.headers[.origin], configuration: configuration,
+                ownOrigin: boundOrigin.withLock { $0 }, connections: connections.withLock { $0 })
+            {
+            case .admit:
+                return Response(
+                    status: .badRequest, headers: [.contentType: "text/plain"],
+                    body: .init(byteBuffer: ByteBuffer(string: "a WebSocket upgrade is expected here\n")))
             case .refuse(let status, let message):
-                return Response(status: HTTPResponse.Status(code: status), headers: [.contentType: "text/plain"],
-                                body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
+                return Response(
+                    status: HTTPResponse.Status(code: status), headers: [.contentType: "text/plain"],
+                    body: .init(byteBuffer: ByteBuffer(string: message + "\n")))
             }
         }
         let app = Application(
             router: router,
             server: .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: configuration.maxMessageBytes))) {
                 request, channel, _ in
-                let verdict = admission(path: request.path ?? "", authorization: request.headerFields[.authorization],
-                                        origin: request.headerFields[.origin], configuration: configuration,
-                                        ownOrigin: boundOrigin.withLock { $0 }, connections: connections.withLock { $0 })
+                let verdict = admission(
+                    path: request.path ?? "", authorization: request.headerFields[.authorization],
+                    origin: request.headerFields[.origin], configuration: configuration,
+                    ownOrigin: boundOrigin.withLock { $0 }, connections: connections.withLock { $0 })
                 switch verdict {
                 case .refuse(let status, let message):
                     // Answered before any upgrade, with the status the client needs (the WebSocket library would
@@ -56,8 +64,9 @@ public enum BridgeServer {
                             return true
                         }
                         guard admitted else {
-                            try await outbound.close(.policyViolation,
-                                                     reason: "the bridge serves at most \(configuration.maxConnections) connections")
+                            try await outbound.close(
+                                .policyViolation,
+                                reason: "the bridge serves at most \(configuration.maxConnections) connections")
                             return
                         }
                         defer { connections.withLock { $0 -= 1 } }
@@ -81,8 +90,10 @@ public enum BridgeServer {
     }
 
     /// The path, the token (query or bearer header), the origin and the connection cap, before any upgrade.
-    static func admission(path: String, authorization: String?, origin: String?, configuration: BridgeConfiguration,
-                          ownOrigin: String, connections: Int) -> Admission {
+    static func admission(
+        path: String, authorization: String?, origin: String?, configuration: BridgeConfiguration,
+        ownOrigin: String, connections: Int
+    ) -> Admission {
         let components = URLComponents(string: path)
         guard components?.path == "/rpc" else { return .refuse(status: 404, message: "the endpoint is /rpc") }
         let query = components?.queryItems?.first { $0.name == "token" }?.value
@@ -124,12 +135,15 @@ public enum BridgeServer {
 
     /// One connection: a child server, messages both ways, the child ended when the socket closes and the socket
     /// closed (with the reason) when the child ends.
-    static func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-                      configuration: BridgeConfiguration, logger: Logger) async throws {
+    static func serve(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        configuration: BridgeConfiguration, logger: Logger
+    ) async throws {
         let child: BridgeChild
         do {
-            child = try BridgeChild(executable: configuration.serverExecutable, arguments: configuration.serverArguments,
-                                    logger: logger)
+            child = try BridgeChild(
+                executable: configuration.serverExecutable, arguments: configuration.serverArguments,
+                logger: logger)
         } catch {
             try await outbound.close(.unexpectedServerError, reason: "cannot start aura-media: \(error)")
             return

@@ -28,7 +28,7 @@ public enum FileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String {
         switch self {
         case .fileNotFound(let path), .notARegularFile(let path), .permissionDenied(let path), .diskFull(let path),
-             .ioFailure(let path, _):
+            .ioFailure(let path, _):
             return path
         }
     }

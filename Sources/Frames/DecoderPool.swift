@@ -1,7 +1,7 @@
 import Foundation
 import Jobs
-import Media
 import Locking
+import Media
 
 /// An open reader of one file, kept warm between requests, with the image encoder it used last.
 ///
@@ -30,10 +30,13 @@ final class DecoderSession: @unchecked Sendable {
     /// The image of the reader's current picture (caller holds `lock`).
     func encodeCurrent(width: Int, height: Int, shape: FrameShape) throws(MediaError) -> [UInt8] {
         let rotation = reader.geometry.clockwiseRotation
-        if encoder?.matches(format: shape.format, width: width, height: height, quality: shape.quality,
-                            clockwiseRotation: rotation) != true {
-            encoder = try ImageEncoder(format: shape.format, width: width, height: height, clockwiseRotation: rotation,
-                                       sourceFullRange: reader.fullRange, quality: shape.quality)
+        if encoder?.matches(
+            format: shape.format, width: width, height: height, quality: shape.quality,
+            clockwiseRotation: rotation) != true
+        {
+            encoder = try ImageEncoder(
+                format: shape.format, width: width, height: height, clockwiseRotation: rotation,
+                sourceFullRange: reader.fullRange, quality: shape.quality)
         }
         return try encoder!.encode(currentPictureOf: reader)
     }
@@ -114,8 +117,9 @@ final class DecoderPool: Sendable {
             state.clock += 1
             if let replaced = state.sessions.updateValue((opened, state.clock), forKey: key) { dropped.append(replaced.session) }
             while state.sessions.count > 1,
-                  state.sessions.count > maxSessions || state.sessions.values.reduce(0, { $0 + $1.session.estimatedBytes }) > maxBytes,
-                  let oldest = state.sessions.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                state.sessions.count > maxSessions || state.sessions.values.reduce(0, { $0 + $1.session.estimatedBytes }) > maxBytes,
+                let oldest = state.sessions.filter({ $0.key != key }).min(by: { $0.value.lastUse < $1.value.lastUse })
+            {
                 if let removed = state.sessions.removeValue(forKey: oldest.key) { dropped.append(removed.session) }
             }
             return opened
@@ -128,10 +132,11 @@ final class DecoderPool: Sendable {
     /// Closes every session: they leave the table under the lock and are released afterwards on a `BlockingQueue`
     /// thread (a session still in use is released by its user when it is done).
     func removeAll() async {
-        let closing = Mutex<[DecoderSession]>(state.withLock { state in
-            defer { state.sessions = [:] }
-            return state.sessions.values.map(\.session)
-        })
+        let closing = Mutex<[DecoderSession]>(
+            state.withLock { state in
+                defer { state.sessions = [:] }
+                return state.sessions.values.map(\.session)
+            })
         _ = try? await BlockingQueue.run {
             // Taken out of `closing` so the last references go when this closure returns, outside any lock.
             let sessions = closing.withLock { sessions in

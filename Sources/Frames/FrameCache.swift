@@ -1,6 +1,6 @@
 import Foundation
-import Media
 import Locking
+import Media
 
 /// What names a cached picture: the content of the file read, the picture's presentation time, and the shape
 /// of the image.

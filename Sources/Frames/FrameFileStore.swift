@@ -26,8 +26,9 @@ public final class FrameFileStore: Sendable {
         area = try CacheArea(cachePath: directoryPath, name: Self.area)
         folder = area.url.appendingPathComponent(area.lease.id, isDirectory: true)
         self.logger = logger
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o700])
         for name in area.sweepFoldersOfGoneProcesses() {
             logger.info("removed the frame files of a process that is gone: \(name)")
         }

@@ -1,10 +1,10 @@
 import FileErrors
 import Foundation
 import Jobs
+import Locking
 import Logging
 import Media
 import MediaCache
-import Locking
 
 /// Pictures of sources at any time, for scrubbing: answered from the frame cache when the picture is known,
 /// otherwise decoded by a warm session of the file (`DecoderPool`) and cached; the playhead's neighbourhood is
@@ -38,8 +38,10 @@ public final class FrameService: Sendable {
     static let pausedNeighbours = 4
 
     /// - Parameter fileDirectory: the frame cache directory delivered files go to (opened on first delivery).
-    public init(limitBytes: Int, fileDirectory: String, fingerprints: FingerprintCache = FingerprintCache(), maxSessions: Int = 4,
-                logger: Logger) {
+    public init(
+        limitBytes: Int, fileDirectory: String, fingerprints: FingerprintCache = FingerprintCache(), maxSessions: Int = 4,
+        logger: Logger
+    ) {
         cache = FrameCache(limitBytes: limitBytes)
         files = FrameFiles(path: fileDirectory, logger: logger)
         pool = DecoderPool(maxSessions: maxSessions)
@@ -70,8 +72,9 @@ public final class FrameService: Sendable {
                 let key = Self.key(file: file, seconds: start, width: width, height: height, shape: request.shape)
                 if let hit = cache.lookup(key) {
                     cache.count(hit: true)
-                    return FrameImage(time: hit.time, width: width, height: height, format: request.shape.format,
-                                      bytes: hit.bytes, fromCache: true, key: key)
+                    return FrameImage(
+                        time: hit.time, width: width, height: height, format: request.shape.format,
+                        bytes: hit.bytes, fromCache: true, key: key)
                 }
             }
         }
@@ -87,15 +90,17 @@ public final class FrameService: Sendable {
             let key = Self.key(file: file, seconds: position.seconds, width: width, height: height, shape: request.shape)
             if let hit = cache.lookup(key) {
                 cache.count(hit: true)
-                return FrameImage(time: hit.time, width: width, height: height, format: request.shape.format,
-                                  bytes: hit.bytes, fromCache: true, key: key)
+                return FrameImage(
+                    time: hit.time, width: width, height: height, format: request.shape.format,
+                    bytes: hit.bytes, fromCache: true, key: key)
             }
             cache.count(hit: false)
             let bytes = try session.encodeCurrent(width: width, height: height, shape: request.shape)
             let (_, evicted) = cache.insert(key, bytes: bytes, time: position.seconds, preloaded: false)
             removeFiles(evicted)
-            return FrameImage(time: position.seconds, width: width, height: height, format: request.shape.format,
-                              bytes: bytes, fromCache: false, key: key)
+            return FrameImage(
+                time: position.seconds, width: width, height: height, format: request.shape.format,
+                bytes: bytes, fromCache: false, key: key)
         }
     }
 
@@ -107,8 +112,9 @@ public final class FrameService: Sendable {
     public func file(of image: FrameImage) async throws -> URL {
         let store = try await files.store()
         if let known = cache.lookup(image.key)?.file,
-           known.deletingLastPathComponent().standardizedFileURL.path == store.folder.standardizedFileURL.path,
-           FileManager.default.fileExists(atPath: known.path) {
+            known.deletingLastPathComponent().standardizedFileURL.path == store.folder.standardizedFileURL.path,
+            FileManager.default.fileExists(atPath: known.path)
+        {
             return known
         }
         let written = try await BlockingQueue.run { try store.write(image.bytes, key: image.key) }
@@ -149,8 +155,10 @@ public final class FrameService: Sendable {
         let work = JobWork<Int>(run: { [self] context in
             try preload(path: path, time: time, rate: rate, shape: shape, context: context)
         })
-        _ = try? await preloads.submit(.init(key: path, label: path, variant: "\(time)@\(rate)", priority: -1,
-                                              background: true, work: work))
+        _ = try? await preloads.submit(
+            .init(
+                key: path, label: path, variant: "\(time)@\(rate)", priority: -1,
+                background: true, work: work))
     }
 
     /// The times to decode around a playhead, in decoding order (ascending: one pass forward).
@@ -178,7 +186,8 @@ public final class FrameService: Sendable {
         for target in times {
             if context.isCancelled { throw JobCancelled() }
             if let start = timeline.picture(file: file, at: target),
-               cache.contains(Self.key(file: file, seconds: start, width: width, height: height, shape: shape)) {
+                cache.contains(Self.key(file: file, seconds: start, width: width, height: height, shape: shape))
+            {
                 continue
             }
             let full = try session.lock.withLock(urgent: false) { () -> Bool in
@@ -202,9 +211,10 @@ public final class FrameService: Sendable {
 
     public func stats() -> FrameCacheStats {
         let stats = cache.stats()
-        return FrameCacheStats(entries: stats.entries, sizeBytes: stats.bytes, limitBytes: stats.limit, hits: stats.hits,
-                               misses: stats.misses, evictions: stats.evictions, preloaded: stats.preloaded,
-                               warmDecoders: pool.count)
+        return FrameCacheStats(
+            entries: stats.entries, sizeBytes: stats.bytes, limitBytes: stats.limit, hits: stats.hits,
+            misses: stats.misses, evictions: stats.evictions, preloaded: stats.preloaded,
+            warmDecoders: pool.count)
     }
 
     /// A new byte budget, applied at once.
@@ -238,8 +248,9 @@ public final class FrameService: Sendable {
     private func remember(_ session: DecoderSession, file: String) -> FileFacts {
         let reader = session.reader
         let fps = reader.source.info.primaryVideoStream?.frameRate ?? 0
-        let known = FileFacts(geometry: reader.geometry, endSeconds: reader.endSeconds,
-                              frameSeconds: fps > 0 && fps.isFinite ? 1 / fps : 1.0 / 30)
+        let known = FileFacts(
+            geometry: reader.geometry, endSeconds: reader.endSeconds,
+            frameSeconds: fps > 0 && fps.isFinite ? 1 / fps : 1.0 / 30)
         facts.withLock { facts in
             if facts.count > 4096 { facts.removeAll() }
             facts[file] = known
@@ -248,8 +259,9 @@ public final class FrameService: Sendable {
     }
 
     static func key(file: String, seconds: Double, width: Int, height: Int, shape: FrameShape) -> FrameKey {
-        FrameKey(file: file, micros: Int64((seconds * 1e6).rounded()), width: width, height: height, format: shape.format,
-                 quality: shape.quality)
+        FrameKey(
+            file: file, micros: Int64((seconds * 1e6).rounded()), width: width, height: height, format: shape.format,
+            quality: shape.quality)
     }
 
     static func validate(_ shape: FrameShape) throws {

@@ -1,7 +1,7 @@
 import Foundation
 import JSONRPC
-import Logging
 import Locking
+import Logging
 
 /// Drives the whole input path of a connection — frame parser, JSON parser, message classification, dispatch,
 /// params decoding, response encoding — with arbitrary bytes, and checks what comes back against the spec's
@@ -61,8 +61,9 @@ public final class ProtocolFuzzer: Sendable {
         }
         var logger = Logger(label: "aura.fuzz")
         logger.logLevel = .critical
-        let dispatcher = Dispatcher(methods: FuzzMethods.table(), writer: MessageWriter(output: output),
-                                    hooks: .init(shutdown: {}, exit: { _ in }), logger: logger)
+        let dispatcher = Dispatcher(
+            methods: FuzzMethods.table(), writer: MessageWriter(output: output),
+            hooks: .init(shutdown: {}, exit: { _ in }), logger: logger)
         dispatcher.handle(body: Data(#"{"jsonrpc":"2.0","id":"fuzz-initialize","method":"initialize","params":{}}"#.utf8))
 
         var outcome = Outcome()
@@ -97,7 +98,9 @@ public final class ProtocolFuzzer: Sendable {
         let deadline = ContinuousClock.now + timeout
         while (received.withLock { $0.count } + unparsable.withLock { $0 }) < expected || dispatcher.inFlightCount > 0 {
             if ContinuousClock.now > deadline {
-                outcome.violations.append("hang: \(received.withLock { $0.count }) of \(expected) responses after \(timeout), \(dispatcher.inFlightCount) requests in flight")
+                outcome.violations.append(
+                    "hang: \(received.withLock { $0.count }) of \(expected) responses after \(timeout), \(dispatcher.inFlightCount) requests in flight"
+                )
                 break
             }
             usleep(200)

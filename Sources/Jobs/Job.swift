@@ -35,8 +35,9 @@ final class Job<Key: Hashable & Sendable, Product: Sendable>: Sendable {
         var ended = false
 
         func snapshot(of job: Job) -> JobSnapshot<Key> {
-            JobSnapshot(id: job.id, key: job.key, label: job.label, variant: job.variant, priority: priority,
-                        status: status, progress: progress, waitingElsewhere: waitingElsewhere)
+            JobSnapshot(
+                id: job.id, key: job.key, label: job.label, variant: job.variant, priority: priority,
+                status: status, progress: progress, waitingElsewhere: waitingElsewhere)
         }
     }
     private let state: Mutex<State>

@@ -29,8 +29,10 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         public var listener: JobListener<Key, Product>?
         public var work: JobWork<Product>
 
-        public init(key: Key, label: String, variant: String = "", priority: Int = 0, background: Bool = true,
-                    listener: JobListener<Key, Product>? = nil, work: JobWork<Product>) {
+        public init(
+            key: Key, label: String, variant: String = "", priority: Int = 0, background: Bool = true,
+            listener: JobListener<Key, Product>? = nil, work: JobWork<Product>
+        ) {
             self.key = key
             self.label = label
             self.variant = variant
@@ -81,8 +83,10 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
     ///   - idPrefix: job ids are `<prefix>-` and 12 hex digits ("job-3f9a1c…").
     ///   - observer: gets every job's events (a CLI progress display, telemetry).
     ///   - keptOutcomes: how many ended jobs' outcomes (products included) stay known to `result` and `outcome`.
-    public init(idPrefix: String = "job", maxConcurrent: Int, observer: JobListener<Key, Product>? = nil,
-                waitPoll: Duration = .milliseconds(250), keptOutcomes: Int = 256) {
+    public init(
+        idPrefix: String = "job", maxConcurrent: Int, observer: JobListener<Key, Product>? = nil,
+        waitPoll: Duration = .milliseconds(250), keptOutcomes: Int = 256
+    ) {
         self.idPrefix = idPrefix
         self.keptOutcomes = max(1, keptOutcomes)
         self.maxConcurrent = max(1, maxConcurrent)
@@ -107,8 +111,9 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
             replacing = existing
         }
         sequence += 1
-        let job = Job(id: "\(idPrefix)-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12),
-                      request: request, sequence: sequence)
+        let job = Job(
+            id: "\(idPrefix)-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12),
+            request: request, sequence: sequence)
         jobs[job.id] = job
         byKey[request.key] = job.id
         if let observer { job.attach(observer) }

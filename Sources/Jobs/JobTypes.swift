@@ -36,8 +36,10 @@ public struct JobSnapshot<Key: Hashable & Sendable>: Sendable, Equatable {
     /// True while the job is queued because another process is doing its work (`JobWork.claim` said so).
     public var waitingElsewhere: Bool
 
-    public init(id: String, key: Key, label: String, variant: String, priority: Int, status: JobStatus, progress: JobProgress,
-                waitingElsewhere: Bool = false) {
+    public init(
+        id: String, key: Key, label: String, variant: String, priority: Int, status: JobStatus, progress: JobProgress,
+        waitingElsewhere: Bool = false
+    ) {
         self.id = id
         self.key = key
         self.label = label
@@ -66,9 +68,11 @@ public struct JobListener<Key: Hashable & Sendable, Product: Sendable>: Sendable
     public var progressed: @Sendable (JobSnapshot<Key>) -> Void
     public var ended: @Sendable (JobSnapshot<Key>, JobOutcome<Product>) -> Void
 
-    public init(began: @escaping @Sendable (JobSnapshot<Key>) -> Void = { _ in },
-                progressed: @escaping @Sendable (JobSnapshot<Key>) -> Void = { _ in },
-                ended: @escaping @Sendable (JobSnapshot<Key>, JobOutcome<Product>) -> Void = { _, _ in }) {
+    public init(
+        began: @escaping @Sendable (JobSnapshot<Key>) -> Void = { _ in },
+        progressed: @escaping @Sendable (JobSnapshot<Key>) -> Void = { _ in },
+        ended: @escaping @Sendable (JobSnapshot<Key>, JobOutcome<Product>) -> Void = { _, _ in }
+    ) {
         self.began = began
         self.progressed = progressed
         self.ended = ended
@@ -104,11 +108,13 @@ public struct JobWork<Product: Sendable>: Sendable {
     /// Records the end of a job that never ran (cancelled or failed while queued), before the end is announced.
     public var endedWithoutRunning: @Sendable (_ jobId: String, JobOutcome<Product>) -> Void
 
-    public init(prepare: @escaping @Sendable (_ jobId: String) throws -> Void = { _ in },
-                claim: @escaping @Sendable () throws -> (any JobClaim)? = { NoClaim() },
-                progressElsewhere: @escaping @Sendable (_ jobId: String) -> JobProgress? = { _ in nil },
-                run: @escaping @Sendable (JobContext) throws -> Product,
-                endedWithoutRunning: @escaping @Sendable (_ jobId: String, JobOutcome<Product>) -> Void = { _, _ in }) {
+    public init(
+        prepare: @escaping @Sendable (_ jobId: String) throws -> Void = { _ in },
+        claim: @escaping @Sendable () throws -> (any JobClaim)? = { NoClaim() },
+        progressElsewhere: @escaping @Sendable (_ jobId: String) -> JobProgress? = { _ in nil },
+        run: @escaping @Sendable (JobContext) throws -> Product,
+        endedWithoutRunning: @escaping @Sendable (_ jobId: String, JobOutcome<Product>) -> Void = { _, _ in }
+    ) {
         self.prepare = prepare
         self.claim = claim
         self.progressElsewhere = progressElsewhere

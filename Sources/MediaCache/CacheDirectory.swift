@@ -102,7 +102,8 @@ public struct CacheDirectory: Sendable, Equatable {
         defer { if parent != areaDescriptor { close(parent) } }
         var info = stat()
         guard fstatat(parent, name, &info, AT_SYMLINK_NOFOLLOW) == 0,
-              (info.st_mode & S_IFMT) == S_IFREG || (info.st_mode & S_IFMT) == S_IFLNK else { return nil }
+            (info.st_mode & S_IFMT) == S_IFREG || (info.st_mode & S_IFMT) == S_IFLNK
+        else { return nil }
         return unlinkat(parent, name, 0) == 0 ? Int64(info.st_size) : nil
     }
 

@@ -13,8 +13,10 @@ public enum DurableFile {
 
     /// The same, for content too large to hold twice: `produce` writes it piece by piece (buffered), so memory
     /// stays at the buffer's size whatever the file's.
-    public static func write(to final: URL, via partial: URL, mode: mode_t = 0o600,
-                             _ produce: (inout Writer) throws(FileError) -> Void) throws(FileError) {
+    public static func write(
+        to final: URL, via partial: URL, mode: mode_t = 0o600,
+        _ produce: (inout Writer) throws(FileError) -> Void
+    ) throws(FileError) {
         let fd = open(partial.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw error(path: partial.path) }
         var finished = false

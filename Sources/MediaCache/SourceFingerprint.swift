@@ -37,21 +37,25 @@ public struct SourceFingerprint: Sendable, Hashable, Codable {
     public static func of(path: String) throws(FileError) -> SourceFingerprint {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw errno == ENOENT || errno == ENOTDIR ? FileError.fileNotFound(path: path)
-                : errno == EACCES ? FileError.permissionDenied(path: path)
-                : FileError.ioFailure(path: path, reason: String(cString: strerror(errno)))
+            throw errno == ENOENT || errno == ENOTDIR
+                ? FileError.fileNotFound(path: path)
+                : errno == EACCES
+                    ? FileError.permissionDenied(path: path)
+                    : FileError.ioFailure(path: path, reason: String(cString: strerror(errno)))
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw FileError.notARegularFile(path: path) }
         let size = Int64(info.st_size)
         let mtime = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw errno == EACCES ? FileError.permissionDenied(path: path)
+            throw errno == EACCES
+                ? FileError.permissionDenied(path: path)
                 : FileError.ioFailure(path: path, reason: String(cString: strerror(errno)))
         }
         defer { close(descriptor) }
         var hash = FNV1a64()
-        let ranges: [(offset: Int64, length: Int)] = size <= Int64(2 * edgeBytes)
+        let ranges: [(offset: Int64, length: Int)] =
+            size <= Int64(2 * edgeBytes)
             ? [(Int64(0), Int(size))]
             : [(Int64(0), edgeBytes), (size - Int64(edgeBytes), edgeBytes)]
         // Sized for the longest range: a file of up to 2 MiB is hashed whole in one read.
@@ -93,4 +97,3 @@ struct FNV1a64 {
         withUnsafeBytes(of: word.littleEndian) { add($0) }
     }
 }
-

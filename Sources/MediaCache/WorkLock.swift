@@ -67,8 +67,9 @@ public final class WorkLock: Sendable {
     public var isHeld: Bool { descriptor.withLock { $0 != nil } }
 
     static func acquire(_ name: String, in directory: CacheDirectory, area: String, blocking: Bool) throws -> WorkLock? {
-        precondition(!name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
-                     && name.first != ".", "a lock name is one plain file-name component")
+        precondition(
+            !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+                && name.first != ".", "a lock name is one plain file-name component")
         let path = directory.areaURL(area).appendingPathComponent(name + ".lock").path
         while true {
             let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)

@@ -43,8 +43,10 @@ public struct ImportItem: Encodable, Sendable {
     /// would have got.
     public var error: (any Error & Sendable)?
 
-    public init(path: String, status: Status, kind: String? = nil, proxy: Action? = nil, proxyJobId: String? = nil,
-                quality: ProxyQuality? = nil, waveform: Action? = nil, reason: String? = nil, error: (any Error & Sendable)? = nil) {
+    public init(
+        path: String, status: Status, kind: String? = nil, proxy: Action? = nil, proxyJobId: String? = nil,
+        quality: ProxyQuality? = nil, waveform: Action? = nil, reason: String? = nil, error: (any Error & Sendable)? = nil
+    ) {
         self.path = path
         self.status = status
         self.kind = kind

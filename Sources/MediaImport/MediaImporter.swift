@@ -18,8 +18,10 @@ public struct MediaImporter: Sendable {
     /// At most this many files per import (folders included).
     public static let maxFiles = 10_000
 
-    public init(proxies: ProxyService, waveforms: WaveformService, settings: ServerSettings,
-                proxyListener: @escaping @Sendable () -> ProxyJobListener? = { nil }) {
+    public init(
+        proxies: ProxyService, waveforms: WaveformService, settings: ServerSettings,
+        proxyListener: @escaping @Sendable () -> ProxyJobListener? = { nil }
+    ) {
         self.proxies = proxies
         self.waveforms = waveforms
         self.settings = settings
@@ -41,7 +43,8 @@ public struct MediaImporter: Sendable {
                 continue
             }
             var found: [String] = []
-            let options: FileManager.DirectoryEnumerationOptions = recursive ? [.skipsHiddenFiles] : [.skipsHiddenFiles, .skipsSubdirectoryDescendants]
+            let options: FileManager.DirectoryEnumerationOptions =
+                recursive ? [.skipsHiddenFiles] : [.skipsHiddenFiles, .skipsSubdirectoryDescendants]
             if let walker = manager.enumerator(at: url, includingPropertiesForKeys: [.isRegularFileKey], options: options) {
                 for case let entry as URL in walker {
                     guard (try? entry.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
@@ -76,10 +79,19 @@ public struct MediaImporter: Sendable {
             info = try await BlockingQueue.run { try MediaProbe.probe(path: path) }
         } catch let error as MediaError {
             switch error {
-            case .fileNotFound: item.status = .skipped; item.reason = "missing"
-            case .notMedia, .emptyFile: item.status = .skipped; item.reason = "not media"
-            case .notARegularFile: item.status = .skipped; item.reason = "not a regular file"
-            default: item.status = .failed; item.reason = "cannot be read"; item.error = error
+            case .fileNotFound:
+                item.status = .skipped
+                item.reason = "missing"
+            case .notMedia, .emptyFile:
+                item.status = .skipped
+                item.reason = "not media"
+            case .notARegularFile:
+                item.status = .skipped
+                item.reason = "not a regular file"
+            default:
+                item.status = .failed
+                item.reason = "cannot be read"
+                item.error = error
             }
             return item
         } catch {
@@ -105,9 +117,11 @@ public struct MediaImporter: Sendable {
         } else {
             item.quality = quality
             do {
-                let ticket = try await proxies.generate(ProxyRequest(sourcePath: path, quality: quality, scalePercent: settings.scalePercent,
-                                                                     priority: Self.proxyPriority, background: true),
-                                                        listener: proxyListener())
+                let ticket = try await proxies.generate(
+                    ProxyRequest(
+                        sourcePath: path, quality: quality, scalePercent: settings.scalePercent,
+                        priority: Self.proxyPriority, background: true),
+                    listener: proxyListener())
                 if ticket.status == .completed {
                     item.proxy = .fresh
                     reasons.append("proxy already fresh")

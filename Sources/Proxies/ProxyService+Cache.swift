@@ -21,8 +21,10 @@ extension ProxyService {
         }
     }
 
-    private static func lookup(_ slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, job: ProxyJobSnapshot?,
-                               in store: ProxyStore) throws -> ProxyLookup {
+    private static func lookup(
+        _ slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, job: ProxyJobSnapshot?,
+        in store: ProxyStore
+    ) throws -> ProxyLookup {
         let catalog = store.catalog
         guard var record = try catalog.record(slot) else {
             if let job {
@@ -44,10 +46,12 @@ extension ProxyService {
         switch record.status {
         case .queued, .generating:
             if try store.janitor.isLive(record) {
-                return .active(record, ProxyJobSnapshot(
-                    id: record.jobId ?? "", key: slot, label: sourcePath, variant: "", priority: 0,
-                    status: record.status == .queued ? .queued : .running,
-                    progress: JobProgress(percent: record.progressPercent, message: "in another aura-media process")))
+                return .active(
+                    record,
+                    ProxyJobSnapshot(
+                        id: record.jobId ?? "", key: slot, label: sourcePath, variant: "", priority: 0,
+                        status: record.status == .queued ? .queued : .running,
+                        progress: JobProgress(percent: record.progressPercent, message: "in another aura-media process")))
             }
             // Its process is gone: settle it now rather than at the next start.
             try store.janitor.cleanUp(slot)
@@ -63,11 +67,16 @@ extension ProxyService {
     }
 
     /// The record to show for this process's job: the slot's record when it is the job's, else the job's plan.
-    private static func reported(_ job: ProxyJobSnapshot, on record: ProxyRecord?, slot: ProxySlot, fingerprint: SourceFingerprint,
-                                 store: ProxyStore) -> ProxyRecord {
-        var shown = record ?? .planned(slot, sourcePath: job.sourcePath, fingerprint: fingerprint,
-                                       proxyPath: store.directory.proxyURL(slot).path, scalePercent: nil, durationSeconds: 0,
-                                       status: job.proxyStatus, jobId: job.id, ownerId: store.lease.id, at: Date())
+    private static func reported(
+        _ job: ProxyJobSnapshot, on record: ProxyRecord?, slot: ProxySlot, fingerprint: SourceFingerprint,
+        store: ProxyStore
+    ) -> ProxyRecord {
+        var shown =
+            record
+            ?? .planned(
+                slot, sourcePath: job.sourcePath, fingerprint: fingerprint,
+                proxyPath: store.directory.proxyURL(slot).path, scalePercent: nil, durationSeconds: 0,
+                status: job.proxyStatus, jobId: job.id, ownerId: store.lease.id, at: Date())
         if shown.jobId != job.id {
             // Another process's record while this job waits for it: show the job.
             shown.jobId = job.id
@@ -89,9 +98,10 @@ extension ProxyService {
         let counts = await queue.counts
         let limit = store.configuration.cacheLimitBytes
         let completed = try await BlockingQueue.run { [catalog] in try catalog.completedByLeastRecentUse() }
-        var stats = ProxyCacheStats(totalProxies: 0, totalCacheSizeBytes: 0, totalSourceSizeBytes: 0, cacheLimitBytes: limit,
-                                    queuedJobs: counts.queued, runningJobs: counts.running,
-                                    byQuality: Dictionary(uniqueKeysWithValues: ProxyQuality.allCases.map { ($0, .init(count: 0, sizeBytes: 0)) }))
+        var stats = ProxyCacheStats(
+            totalProxies: 0, totalCacheSizeBytes: 0, totalSourceSizeBytes: 0, cacheLimitBytes: limit,
+            queuedJobs: counts.queued, runningJobs: counts.running,
+            byQuality: Dictionary(uniqueKeysWithValues: ProxyQuality.allCases.map { ($0, .init(count: 0, sizeBytes: 0)) }))
         for record in completed {
             stats.totalProxies += 1
             stats.totalCacheSizeBytes += record.proxySizeBytes
@@ -108,10 +118,11 @@ extension ProxyService {
     public func clear(sourcePath: String?) async throws -> ClearResult {
         let currentKey = sourcePath == nil ? nil : try? await fingerprint(path: sourcePath!).key
         return try await BlockingQueue.run { [store] in
-            try store.clear(where: { record in
-                guard let sourcePath else { return true }
-                return record.sourcePath == sourcePath || record.sourceFingerprint == currentKey
-            }, strays: sourcePath == nil)
+            try store.clear(
+                where: { record in
+                    guard let sourcePath else { return true }
+                    return record.sourcePath == sourcePath || record.sourceFingerprint == currentKey
+                }, strays: sourcePath == nil)
         }
     }
 }

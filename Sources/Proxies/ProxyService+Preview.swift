@@ -37,7 +37,8 @@ final class RememberedLookups: Sendable {
     func find(_ sourcePath: String, _ quality: ProxyQuality, fingerprintKey: String, version: CatalogueVersion) -> ProxyLookup? {
         state.withLock { state in
             guard let entry = state.entries[Self.key(sourcePath, quality)], entry.fingerprintKey == fingerprintKey,
-                  entry.version == version, entry.submissions == state.submissions else { return nil }
+                entry.version == version, entry.submissions == state.submissions
+            else { return nil }
             return entry.lookup
         }
     }
@@ -74,9 +75,11 @@ extension ProxyService {
             break  // Moves on its own: not remembered.
         case .none, .record, .stale:
             // Remembered with the version read before looking: a write during the lookup makes it stale at once.
-            rememberedLookups.remember(RememberedLookup(fingerprintKey: fingerprint.key, version: version,
-                                                       submissions: submissions, lookup: found),
-                                       for: sourcePath, quality)
+            rememberedLookups.remember(
+                RememberedLookup(
+                    fingerprintKey: fingerprint.key, version: version,
+                    submissions: submissions, lookup: found),
+                for: sourcePath, quality)
         }
         return found
     }

@@ -37,12 +37,15 @@ public final class ProxyService: Sendable {
     /// Opens the cache in `directory` (created 0700 when missing), takes a lease in it, and cleans up what
     /// processes that are gone left behind (`ProxyCacheJanitor.cleanUpAtStart`). Blocks: call it off the
     /// concurrency pool (or accept a short block at start-up).
-    public init(directoryPath: String, configuration: ProxyServiceConfiguration, fingerprints: FingerprintCache = FingerprintCache(),
-                observer: ProxyJobObserver, logger: Logger) throws {
+    public init(
+        directoryPath: String, configuration: ProxyServiceConfiguration, fingerprints: FingerprintCache = FingerprintCache(),
+        observer: ProxyJobObserver, logger: Logger
+    ) throws {
         self.fingerprints = fingerprints
         store = try ProxyStore(directoryPath: directoryPath, configuration: configuration, observer: observer, logger: logger)
-        queue = JobQueue(idPrefix: "job", maxConcurrent: configuration.maxConcurrentJobs,
-                         observer: JobListener(observer: observer))
+        queue = JobQueue(
+            idPrefix: "job", maxConcurrent: configuration.maxConcurrentJobs,
+            observer: JobListener(observer: observer))
         try store.janitor.cleanUpAtStart()
     }
 
@@ -64,26 +67,31 @@ public final class ProxyService: Sendable {
         let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: request.quality)
         // A fresh proxy answers at once, unless a job of this process is (re)making the slot.
         if !request.overwrite, await queue.activeJob(for: slot) == nil,
-           let record = try await BlockingQueue.run({ [store] in
-               try store.reusableProxy(for: slot, scalePercent: request.scalePercent, at: path)
-           }) {
-            return ProxyTicket(jobId: record.jobId ?? "", status: .completed, sourcePath: path, quality: request.quality,
-                               progressPercent: 100, joined: false, record: record)
+            let record = try await BlockingQueue.run({ [store] in
+                try store.reusableProxy(for: slot, scalePercent: request.scalePercent, at: path)
+            })
+        {
+            return ProxyTicket(
+                jobId: record.jobId ?? "", status: .completed, sourcePath: path, quality: request.quality,
+                progressPercent: 100, joined: false, record: record)
         }
-        let work = ProxyJobWork(store: store, slot: slot, request: request, fingerprint: fingerprint,
-                                sourceDurationSeconds: info.durationSeconds ?? 0)
+        let work = ProxyJobWork(
+            store: store, slot: slot, request: request, fingerprint: fingerprint,
+            sourceDurationSeconds: info.durationSeconds ?? 0)
         let ticket: JobQueue<ProxySlot, ProxyRecord>.Ticket
         do {
-            ticket = try await queue.submit(.init(
-                key: slot, label: path, variant: request.scalePercent.map { "scale-\($0)" } ?? "box",
-                priority: request.priority, background: request.background, listener: listener,
-                work: work.jobWork))
+            ticket = try await queue.submit(
+                .init(
+                    key: slot, label: path, variant: request.scalePercent.map { "scale-\($0)" } ?? "box",
+                    priority: request.priority, background: request.background, listener: listener,
+                    work: work.jobWork))
         } catch JobQueue<ProxySlot, ProxyRecord>.QueueError.shutDown {
             throw MediaError.cancelled
         }
         rememberedLookups.noteSubmission()
-        return ProxyTicket(jobId: ticket.snapshot.id, status: ticket.snapshot.proxyStatus, sourcePath: path, quality: request.quality,
-                           progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil)
+        return ProxyTicket(
+            jobId: ticket.snapshot.id, status: ticket.snapshot.proxyStatus, sourcePath: path, quality: request.quality,
+            progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil)
     }
 
     /// Waits until the job ends and returns its proxy. Throws the job's `MediaError` when it failed,

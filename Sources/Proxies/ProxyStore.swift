@@ -1,8 +1,8 @@
 import Foundation
+import Locking
 import Logging
 import Media
 import MediaCache
-import Locking
 
 /// The proxy cache on disk: its directory, catalogue and lease, and every rule for changing them.
 ///
@@ -47,8 +47,9 @@ final class ProxyStore: Sendable {
     /// The slot's completed proxy when it can answer a request of this sizing (its file is whole), noted as used.
     func reusableProxy(for slot: ProxySlot, scalePercent: Int?, at path: String) throws -> ProxyRecord? {
         guard var record = try catalog.record(slot),
-              record.status == .completed, record.scalePercent == scalePercent,
-              fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes else { return nil }
+            record.status == .completed, record.scalePercent == scalePercent,
+            fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes
+        else { return nil }
         try noteUse(of: record, at: path)
         record.sourcePath = path
         record.lastAccessedAt = Date()
@@ -104,11 +105,13 @@ final class ProxyStore: Sendable {
             var evicted = 0
             for listed in completed where total > target {
                 guard listed.lastAccessedAt < protectedSince,
-                      let lock = try WorkLock.tryAcquire(listed.slot.lockName, in: directory) else { continue }
+                    let lock = try WorkLock.tryAcquire(listed.slot.lockName, in: directory)
+                else { continue }
                 defer { lock.release() }
                 // Looked at again under the lock: another process may have used or replaced it meanwhile.
                 guard let record = try catalog.record(id: listed.id!), record.status == .completed,
-                      record.jobId == listed.jobId, record.lastAccessedAt < protectedSince else { continue }
+                    record.jobId == listed.jobId, record.lastAccessedAt < protectedSince
+                else { continue }
                 area.removeFile(named: URL(fileURLWithPath: record.proxyPath).lastPathComponent)
                 try catalog.delete(ids: [record.id!])
                 total -= record.proxySizeBytes

@@ -51,13 +51,15 @@ public struct ServerSettings: Encodable, Sendable, Equatable {
         return URL(fileURLWithPath: temporary).appendingPathComponent(name).path
     }
 
-    public init(cacheDirectory: String = ServerSettings.defaultCacheDirectory,
-                cacheLimitBytes: Int64 = ServerSettings.defaultCacheLimitBytes,
-                maxConcurrentJobs: Int = 1, hardwareAcceleration: HardwareAcceleration = .off,
-                waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory,
-                frameCacheDirectory: String = ServerSettings.defaultFrameCacheDirectory,
-                frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes, proxyGenerationEnabled: Bool = true,
-                defaultQuality: ProxyQuality = .default, scalePercent: Int? = nil, telemetryWindowSeconds: Int = 60) {
+    public init(
+        cacheDirectory: String = ServerSettings.defaultCacheDirectory,
+        cacheLimitBytes: Int64 = ServerSettings.defaultCacheLimitBytes,
+        maxConcurrentJobs: Int = 1, hardwareAcceleration: HardwareAcceleration = .off,
+        waveformCacheDirectory: String = ServerSettings.defaultWaveformCacheDirectory,
+        frameCacheDirectory: String = ServerSettings.defaultFrameCacheDirectory,
+        frameCacheBytes: Int64 = ServerSettings.defaultFrameCacheBytes, proxyGenerationEnabled: Bool = true,
+        defaultQuality: ProxyQuality = .default, scalePercent: Int? = nil, telemetryWindowSeconds: Int = 60
+    ) {
         self.cacheDirectory = cacheDirectory
         self.cacheLimitBytes = cacheLimitBytes
         self.maxConcurrentJobs = maxConcurrentJobs
@@ -73,11 +75,13 @@ public struct ServerSettings: Encodable, Sendable, Equatable {
 
     /// Every member, `scalePercent` as null when unset (clients see every setting): the patch that sets them all.
     public func encode(to encoder: any Encoder) throws {
-        try Patch(cacheDirectory: cacheDirectory, cacheLimitBytes: cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
-                  hardwareAcceleration: hardwareAcceleration.rawValue, waveformCacheDirectory: waveformCacheDirectory,
-                  frameCacheDirectory: frameCacheDirectory, frameCacheBytes: frameCacheBytes,
-                  proxyGenerationEnabled: proxyGenerationEnabled, defaultQuality: defaultQuality.rawValue,
-                  scalePercent: .some(scalePercent), telemetryWindowSeconds: telemetryWindowSeconds).encode(to: encoder)
+        try Patch(
+            cacheDirectory: cacheDirectory, cacheLimitBytes: cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
+            hardwareAcceleration: hardwareAcceleration.rawValue, waveformCacheDirectory: waveformCacheDirectory,
+            frameCacheDirectory: frameCacheDirectory, frameCacheBytes: frameCacheBytes,
+            proxyGenerationEnabled: proxyGenerationEnabled, defaultQuality: defaultQuality.rawValue,
+            scalePercent: .some(scalePercent), telemetryWindowSeconds: telemetryWindowSeconds
+        ).encode(to: encoder)
     }
 
     /// A partial update: members left out keep their value; `scalePercent: null` clears that setting. Unknown
@@ -96,10 +100,12 @@ public struct ServerSettings: Encodable, Sendable, Equatable {
         public var scalePercent: Int??
         public var telemetryWindowSeconds: Int?
 
-        public init(cacheDirectory: String? = nil, cacheLimitBytes: Int64? = nil, maxConcurrentJobs: Int? = nil,
-                    hardwareAcceleration: String? = nil, waveformCacheDirectory: String? = nil,
-                    frameCacheDirectory: String? = nil, frameCacheBytes: Int64? = nil, proxyGenerationEnabled: Bool? = nil,
-                    defaultQuality: String? = nil, scalePercent: Int?? = nil, telemetryWindowSeconds: Int? = nil) {
+        public init(
+            cacheDirectory: String? = nil, cacheLimitBytes: Int64? = nil, maxConcurrentJobs: Int? = nil,
+            hardwareAcceleration: String? = nil, waveformCacheDirectory: String? = nil,
+            frameCacheDirectory: String? = nil, frameCacheBytes: Int64? = nil, proxyGenerationEnabled: Bool? = nil,
+            defaultQuality: String? = nil, scalePercent: Int?? = nil, telemetryWindowSeconds: Int? = nil
+        ) {
             self.cacheDirectory = cacheDirectory
             self.cacheLimitBytes = cacheLimitBytes
             self.maxConcurrentJobs = maxConcurrentJobs
@@ -160,8 +166,8 @@ public struct ServerSettings: Encodable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey, CaseIterable {
             case cacheDirectory, cacheLimitBytes, maxConcurrentJobs, hardwareAcceleration, waveformCacheDirectory,
-                 frameCacheDirectory, frameCacheBytes, proxyGenerationEnabled, defaultQuality, scalePercent,
-                 telemetryWindowSeconds
+                frameCacheDirectory, frameCacheBytes, proxyGenerationEnabled, defaultQuality, scalePercent,
+                telemetryWindowSeconds
             static var allNames: [String] { allCases.map(\.rawValue) }
         }
 
@@ -222,7 +228,8 @@ public struct ServerSettings: Encodable, Sendable, Equatable {
         if let enabled = patch.proxyGenerationEnabled { updated.proxyGenerationEnabled = enabled }
         if let quality = patch.defaultQuality {
             guard let quality = ProxyQuality(rawValue: quality) else {
-                throw SettingsError("parameter '\(prefix).defaultQuality' must be one of \"Draft\", \"Preview\", \"High\", not \(quality.debugDescription)")
+                throw SettingsError(
+                    "parameter '\(prefix).defaultQuality' must be one of \"Draft\", \"Preview\", \"High\", not \(quality.debugDescription)")
             }
             updated.defaultQuality = quality
         }

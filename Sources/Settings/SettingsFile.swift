@@ -66,8 +66,9 @@ public final class SettingsFile: Sendable {
     public func save(_ patch: ServerSettings.Patch) throws -> String? {
         try state.withLock { state -> String? in
             let merged = state.saved.merged(with: patch)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             var notice: String?
             if state.damaged {
                 let aside = url.appendingPathExtension("damaged")

@@ -65,9 +65,12 @@ struct SlidingHistogram: Sendable {
 
     mutating func record(_ value: UInt64, at now: Double) {
         let highest = self.highest
-        steps.update(at: now, fresh: {
-            Histogram<UInt32>(lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .two)
-        }) { histogram in
+        steps.update(
+            at: now,
+            fresh: {
+                Histogram<UInt32>(lowestDiscernibleValue: 1, highestTrackableValue: highest, numberOfSignificantValueDigits: .two)
+            }
+        ) { histogram in
             _ = histogram.record(min(max(value, 1), highest))
         }
     }

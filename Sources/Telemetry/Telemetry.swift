@@ -105,7 +105,8 @@ public final class Telemetry: Sendable {
             state.frames.counts.add([1, hit ? 1 : 0], at: t)
             if let withoutProxy {
                 if state.withoutProxy.count >= 64, state.withoutProxy[path] == nil,
-                   let oldest = state.withoutProxy.min(by: { $0.value.at < $1.value.at }) {
+                    let oldest = state.withoutProxy.min(by: { $0.value.at < $1.value.at })
+                {
                     state.withoutProxy.removeValue(forKey: oldest.key)
                 }
                 state.withoutProxy[path] = (withoutProxy, t)
@@ -221,18 +222,22 @@ public final class Telemetry: Sendable {
         for (name, stats) in state.methods {
             guard let histogram = stats.latency.merged(at: t) else { continue }
             let counts = stats.counts.sums(at: t)
-            methods[name] = .init(count: Int(counts[0]), errors: Int(counts[1]), p50: ms(histogram, 50), p95: ms(histogram, 95),
-                                  p99: ms(histogram, 99))
+            methods[name] = .init(
+                count: Int(counts[0]), errors: Int(counts[1]), p50: ms(histogram, 50), p95: ms(histogram, 95),
+                p99: ms(histogram, 99))
         }
 
         var status: [String: TargetStatus] = [:]
         status[TelemetryTarget.playbackFps.rawValue] = playback.p50.map { $0 >= targets.playbackFps ? .ok : .warning } ?? .noData
         status[TelemetryTarget.scrubLatencyMs.rawValue] = scrub.p95.map { $0 < targets.scrubLatencyMs ? .ok : .warning } ?? .noData
-        status[TelemetryTarget.cacheHitRate.rawValue] = lookups[0] >= Double(minimumLookups)
+        status[TelemetryTarget.cacheHitRate.rawValue] =
+            lookups[0] >= Double(minimumLookups)
             ? (hitRate! >= targets.cacheHitRate ? .ok : .warning) : .noData
-        status[TelemetryTarget.proxyRealtimeFactor.rawValue] = speedSamples > 0
+        status[TelemetryTarget.proxyRealtimeFactor.rawValue] =
+            speedSamples > 0
             ? (proxies[5] / speedSamples >= targets.proxyRealtimeFactor ? .ok : .warning) : .noData
-        status[TelemetryTarget.proxyCacheUsage.rawValue] = gauges.proxyCacheLimitBytes > 0
+        status[TelemetryTarget.proxyCacheUsage.rawValue] =
+            gauges.proxyCacheLimitBytes > 0
             ? (usage < targets.proxyCacheUsage ? .ok : .warning) : .noData
 
         return MetricsSummary(
@@ -243,20 +248,23 @@ public final class Telemetry: Sendable {
             cacheHitRate: hitRate.map { rounded($0, 4) },
             cacheHitRateSource: hitSource,
             droppedFrames: Int(state.dropped.sums(at: t)[0]),
-            frameCache: .init(requests: Int(frameCounts[0]), hits: Int(frameCounts[1]),
-                              hitRate: frameCounts[0] > 0 ? rounded(frameCounts[1] / frameCounts[0], 4) : nil,
-                              latencyMs: frameLatency, entries: gauges.frameEntries, sizeBytes: gauges.frameBytes,
-                              limitBytes: gauges.frameLimitBytes, preloading: gauges.framePreloading),
-            waveformCache: .init(windows: Int(waveformCounts[0]), hits: Int(waveformCounts[1]),
-                                 hitRate: waveformCounts[0] > 0 ? rounded(waveformCounts[1] / waveformCounts[0], 4) : nil,
-                                 latencyMs: latency(state.waveforms.latency.merged(at: t)),
-                                 sizeBytes: gauges.waveformCacheBytes, analysesRunning: gauges.waveformAnalyses),
-            proxyGeneration: .init(completed: Int(proxies[0]), failed: Int(proxies[1]), cancelled: Int(proxies[2]),
-                                   framesPerSecond: speedSamples > 0 ? rounded(proxies[4] / speedSamples, 1) : nil,
-                                   realtimeFactor: speedSamples > 0 ? rounded(proxies[5] / speedSamples, 2) : nil,
-                                   queued: gauges.proxyQueued, running: gauges.proxyRunning,
-                                   cacheSizeBytes: gauges.proxyCacheBytes, cacheLimitBytes: gauges.proxyCacheLimitBytes,
-                                   cacheUsage: rounded(usage, 4)),
+            frameCache: .init(
+                requests: Int(frameCounts[0]), hits: Int(frameCounts[1]),
+                hitRate: frameCounts[0] > 0 ? rounded(frameCounts[1] / frameCounts[0], 4) : nil,
+                latencyMs: frameLatency, entries: gauges.frameEntries, sizeBytes: gauges.frameBytes,
+                limitBytes: gauges.frameLimitBytes, preloading: gauges.framePreloading),
+            waveformCache: .init(
+                windows: Int(waveformCounts[0]), hits: Int(waveformCounts[1]),
+                hitRate: waveformCounts[0] > 0 ? rounded(waveformCounts[1] / waveformCounts[0], 4) : nil,
+                latencyMs: latency(state.waveforms.latency.merged(at: t)),
+                sizeBytes: gauges.waveformCacheBytes, analysesRunning: gauges.waveformAnalyses),
+            proxyGeneration: .init(
+                completed: Int(proxies[0]), failed: Int(proxies[1]), cancelled: Int(proxies[2]),
+                framesPerSecond: speedSamples > 0 ? rounded(proxies[4] / speedSamples, 1) : nil,
+                realtimeFactor: speedSamples > 0 ? rounded(proxies[5] / speedSamples, 2) : nil,
+                queued: gauges.proxyQueued, running: gauges.proxyRunning,
+                cacheSizeBytes: gauges.proxyCacheBytes, cacheLimitBytes: gauges.proxyCacheLimitBytes,
+                cacheUsage: rounded(usage, 4)),
             methods: methods,
             targets: targets,
             status: status,

@@ -100,31 +100,57 @@ struct PixelAccumulator {
             let r = rawRight.loadUnaligned(fromByteOffset: index * 32, as: Lanes.self)
             let m = (l + r) * 0.5
             // `replace(with:where:)` compiles to vector compare-and-select; `pointwiseMin` here did not inline.
-            lowL.replace(with: l, where: l .< lowL); highL.replace(with: l, where: l .> highL); squaresL += l * l
-            lowR.replace(with: r, where: r .< lowR); highR.replace(with: r, where: r .> highR); squaresR += r * r
-            lowM.replace(with: m, where: m .< lowM); highM.replace(with: m, where: m .> highM); squaresM += m * m
+            lowL.replace(with: l, where: l .< lowL)
+            highL.replace(with: l, where: l .> highL)
+            squaresL += l * l
+            lowR.replace(with: r, where: r .< lowR)
+            highR.replace(with: r, where: r .> highR)
+            squaresR += r * r
+            lowM.replace(with: m, where: m .< lowM)
+            highM.replace(with: m, where: m .> highM)
+            squaresM += m * m
             index += 1
             if index & 31 == 0 {  // Every 256 samples the float lanes go into doubles, so long pixels stay exact.
-                sumL += Double(squaresL.sum()); sumR += Double(squaresR.sum()); sumM += Double(squaresM.sum())
-                squaresL = Lanes(); squaresR = Lanes(); squaresM = Lanes()
+                sumL += Double(squaresL.sum())
+                sumR += Double(squaresR.sum())
+                sumM += Double(squaresM.sum())
+                squaresL = Lanes()
+                squaresR = Lanes()
+                squaresM = Lanes()
             }
         }
         var minL = lowL.min(), maxL = highL.max(), minR = lowR.min(), maxR = highR.max(), minM = lowM.min(), maxM = highM.max()
-        sumL += Double(squaresL.sum()); sumR += Double(squaresR.sum()); sumM += Double(squaresM.sum())
+        sumL += Double(squaresL.sum())
+        sumR += Double(squaresR.sum())
+        sumM += Double(squaresM.sum())
         for tail in (vectors * 8)..<count {
             let l = left[tail], r = right[tail], m = (l + r) * 0.5
-            minL = Swift.min(minL, l); maxL = Swift.max(maxL, l); sumL += Double(l * l)
-            minR = Swift.min(minR, r); maxR = Swift.max(maxR, r); sumR += Double(r * r)
-            minM = Swift.min(minM, m); maxM = Swift.max(maxM, m); sumM += Double(m * m)
+            minL = Swift.min(minL, l)
+            maxL = Swift.max(maxL, l)
+            sumL += Double(l * l)
+            minR = Swift.min(minR, r)
+            maxR = Swift.max(maxR, r)
+            sumR += Double(r * r)
+            minM = Swift.min(minM, m)
+            maxM = Swift.max(maxM, m)
+            sumM += Double(m * m)
         }
-        mins[1] = minL; maxs[1] = maxL; squares[1] += sumL
-        mins[2] = minR; maxs[2] = maxR; squares[2] += sumR
-        mins[0] = minM; maxs[0] = maxM; squares[0] += sumM
+        mins[1] = minL
+        maxs[1] = maxL
+        squares[1] += sumL
+        mins[2] = minR
+        maxs[2] = maxR
+        squares[2] += sumR
+        mins[0] = minM
+        maxs[0] = maxM
+        squares[0] += sumM
     }
 
     /// Min, max and sum of squares of `count` contiguous samples, eight at a time, folded into a pixel's.
-    private static func summarise(_ samples: UnsafePointer<Float>, count: Int, into low: inout Float, _ high: inout Float,
-                                  _ squares: inout Double) {
+    private static func summarise(
+        _ samples: UnsafePointer<Float>, count: Int, into low: inout Float, _ high: inout Float,
+        _ squares: inout Double
+    ) {
         typealias Lanes = SIMD8<Float>
         var lows = Lanes(repeating: low), highs = Lanes(repeating: high), sums = Lanes()
         var sum = 0.0
@@ -157,8 +183,10 @@ struct PixelAccumulator {
 
     /// Min, max and sum of squares of `count` computed values (the mix of several channels), folded into a pixel's.
     @inline(__always)
-    private static func summarise(count: Int, into low: inout Float, _ high: inout Float, _ squares: inout Double,
-                                  _ value: (Int) -> Float) {
+    private static func summarise(
+        count: Int, into low: inout Float, _ high: inout Float, _ squares: inout Double,
+        _ value: (Int) -> Float
+    ) {
         var minimum = low, maximum = high
         var sum = 0.0
         var partial: Float = 0

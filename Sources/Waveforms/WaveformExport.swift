@@ -21,8 +21,10 @@ public struct WaveformExportRequest: Sendable, Equatable {
     public var bits: Int
     public var channels: WaveformRangeRequest.Channels
 
-    public init(sourcePath: String, outputPath: String, format: Format = .dat, samplesPerPixel: Int = 256, bits: Int = 16,
-                channels: WaveformRangeRequest.Channels = .mixed) {
+    public init(
+        sourcePath: String, outputPath: String, format: Format = .dat, samplesPerPixel: Int = 256, bits: Int = 16,
+        channels: WaveformRangeRequest.Channels = .mixed
+    ) {
         self.sourcePath = sourcePath
         self.outputPath = outputPath
         self.format = format
@@ -64,12 +66,14 @@ extension WaveformService {
         if request.samplesPerPixel % WaveformPyramid.baseBucketSamples == 0 {
             let pyramid = try await pyramid(of: request.sourcePath)
             let plan = try WaveformPlan(
-                WaveformRangeRequest(sourcePath: request.sourcePath, startTime: 0, endTime: pyramid.durationSeconds,
-                                     resolution: .samplesPerPixel(request.samplesPerPixel)),
+                WaveformRangeRequest(
+                    sourcePath: request.sourcePath, startTime: 0, endTime: pyramid.durationSeconds,
+                    resolution: .samplesPerPixel(request.samplesPerPixel)),
                 stream: Self.stream(of: pyramid))
             let count = Int((pyramid.sampleCount + Int64(request.samplesPerPixel) - 1) / Int64(request.samplesPerPixel))
-            pixels = pyramid.pixels(samplesPerPixel: request.samplesPerPixel, originSample: 0, firstPixel: 0, count: count,
-                                    series: plan.series(for: request.channels))
+            pixels = pyramid.pixels(
+                samplesPerPixel: request.samplesPerPixel, originSample: 0, firstPixel: 0, count: count,
+                series: plan.series(for: request.channels))
             sampleRate = pyramid.sampleRate
         } else {
             let cancelled = CancellationFlag()
@@ -90,14 +94,16 @@ extension WaveformService {
         let bytes = Self.encode(pixels, request: request, sampleRate: sampleRate)
         try await BlockingQueue.run {
             let output = URL(fileURLWithPath: request.outputPath)
-            let partial = output.deletingLastPathComponent().appendingPathComponent(".\(output.lastPathComponent).\(UUID().uuidString.prefix(8)).partial")
+            let partial = output.deletingLastPathComponent().appendingPathComponent(
+                ".\(output.lastPathComponent).\(UUID().uuidString.prefix(8)).partial")
             try MediaError.mapping { () throws(FileError) in try DurableFile.write(bytes, to: output, via: partial, mode: 0o644) }
         }
-        return WaveformExportResult(outputPath: request.outputPath, format: request.format,
-                                    version: request.format == .json || pixels.series.count > 1 ? 2 : 1,
-                                    channels: pixels.series.count, sampleRate: sampleRate,
-                                    samplesPerPixel: request.samplesPerPixel, bits: request.bits, length: pixels.pixelCount,
-                                    sizeBytes: Int64(bytes.count))
+        return WaveformExportResult(
+            outputPath: request.outputPath, format: request.format,
+            version: request.format == .json || pixels.series.count > 1 ? 2 : 1,
+            channels: pixels.series.count, sampleRate: sampleRate,
+            samplesPerPixel: request.samplesPerPixel, bits: request.bits, length: pixels.pixelCount,
+            sizeBytes: Int64(bytes.count))
     }
 
     /// audiowaveform's data for `pixels`: per pixel, per channel, min then max, at 8 or 16 bits.
@@ -130,7 +136,8 @@ extension WaveformService {
             }
             return bytes
         case .json:
-            var text = "{\"version\":2,\"channels\":\(channels),\"sample_rate\":\(sampleRate),"
+            var text =
+                "{\"version\":2,\"channels\":\(channels),\"sample_rate\":\(sampleRate),"
                 + "\"samples_per_pixel\":\(request.samplesPerPixel),\"bits\":\(request.bits),\"length\":\(pixels.pixelCount),\"data\":["
             var first = true
             for pixel in 0..<pixels.pixelCount {

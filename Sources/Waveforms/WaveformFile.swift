@@ -105,8 +105,9 @@ enum WaveformFile {
             }
             levels.append(.init(bucketSamples: shape.bucketSamples, series: series))
         }
-        return WaveformPyramid(sampleRate: sampleRate, channelCount: channelCount, sampleCount: sampleCount,
-                               startSeconds: startSeconds, levels: levels)
+        return WaveformPyramid(
+            sampleRate: sampleRate, channelCount: channelCount, sampleCount: sampleCount,
+            startSeconds: startSeconds, levels: levels)
     }
 
     /// FNV-1a over little-endian 8-byte words (the tail zero-padded): fast enough to check tens of MB on every load.
@@ -184,7 +185,8 @@ enum WaveformFile {
         mutating func array<T: FixedWidthInteger>(_ count: Int) -> [T] {
             let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
                 bytes.withUnsafeBytes { raw in
-                    UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count * MemoryLayout<T>.size)]))
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count * MemoryLayout<T>.size)]))
                 }
                 initialized = count
             }

@@ -66,8 +66,9 @@ struct WaveformPlan: Sendable {
         endSample = min(stream.sampleCount, Int64((request.endTime * rate).rounded(.up)))
         let total = Int((endSample - originSample + Int64(samplesPerPixel) - 1) / Int64(samplesPerPixel))
         guard total <= Self.maxPixels else {
-            throw .invalidRange(field: request.resolution.field,
-                                reason: "asks for \(total) pixels; at most \(Self.maxPixels) fit in one request (zoom out or shorten the range)")
+            throw .invalidRange(
+                field: request.resolution.field,
+                reason: "asks for \(total) pixels; at most \(Self.maxPixels) fit in one request (zoom out or shorten the range)")
         }
         pixelsPerWindow = max(1, Int((request.windowSeconds * rate / Double(samplesPerPixel)).rounded()))
         windowCount = max(1, (total + pixelsPerWindow - 1) / pixelsPerWindow)
@@ -87,8 +88,9 @@ struct WaveformPlan: Sendable {
         var distances: [(index: Int, distance: Double, start: Double)] = []
         var overlapping = Set<Int>()
         for index in 0..<windowCount {
-            let (start, count) = Self.bounds(window: index, origin: originSample, samplesPerPixel: samplesPerPixel,
-                                             pixelsPerWindow: pixelsPerWindow, totalPixels: total)
+            let (start, count) = Self.bounds(
+                window: index, origin: originSample, samplesPerPixel: samplesPerPixel,
+                pixelsPerWindow: pixelsPerWindow, totalPixels: total)
             let first = Double(start), last = Double(start + Int64(count * samplesPerPixel))
             let distance: Double
             if last > lower && first <= upper { distance = 0 } else { distance = first > upper ? first - upper : lower - last }
@@ -101,12 +103,15 @@ struct WaveformPlan: Sendable {
 
     /// Window `index`: its first sample and its pixel count.
     func window(_ index: Int) -> (startSample: Int64, pixelCount: Int) {
-        Self.bounds(window: index, origin: originSample, samplesPerPixel: samplesPerPixel, pixelsPerWindow: pixelsPerWindow,
-                    totalPixels: totalPixels)
+        Self.bounds(
+            window: index, origin: originSample, samplesPerPixel: samplesPerPixel, pixelsPerWindow: pixelsPerWindow,
+            totalPixels: totalPixels)
     }
 
-    private static func bounds(window index: Int, origin: Int64, samplesPerPixel: Int, pixelsPerWindow: Int,
-                               totalPixels: Int) -> (Int64, Int) {
+    private static func bounds(
+        window index: Int, origin: Int64, samplesPerPixel: Int, pixelsPerWindow: Int,
+        totalPixels: Int
+    ) -> (Int64, Int) {
         let first = index * pixelsPerWindow
         return (origin + Int64(first) * Int64(samplesPerPixel), max(0, min(pixelsPerWindow, totalPixels - first)))
     }
@@ -124,8 +129,9 @@ struct WaveformPlan: Sendable {
         let (start, _) = window(index)
         let rate = Double(stream.sampleRate)
         let end = min(start + Int64(pixels.pixelCount * samplesPerPixel), endSample, stream.sampleCount)
-        return WaveformWindow(startTime: Double(start) / rate, endTime: Double(max(end, start)) / rate, index: index,
-                              samplesPerPixel: samplesPerPixel, pixels: pixels)
+        return WaveformWindow(
+            startTime: Double(start) / rate, endTime: Double(max(end, start)) / rate, index: index,
+            samplesPerPixel: samplesPerPixel, pixels: pixels)
     }
 
     private static func seconds(_ value: Double) -> String { String(format: "%.3f", value) }

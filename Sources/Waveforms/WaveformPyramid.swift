@@ -78,8 +78,9 @@ public struct WaveformPyramid: Sendable, Equatable {
     private static func halve(_ level: Level, sampleCount: Int64) -> Level {
         let count = (level.bucketCount + 1) / 2
         let series = level.series.map { source -> Series in
-            var merged = Series(min: .init(repeating: 0, count: count), max: .init(repeating: 0, count: count),
-                                rms: .init(repeating: 0, count: count))
+            var merged = Series(
+                min: .init(repeating: 0, count: count), max: .init(repeating: 0, count: count),
+                rms: .init(repeating: 0, count: count))
             for index in 0..<count {
                 let left = 2 * index, right = left + 1
                 if right < level.bucketCount {
@@ -129,8 +130,9 @@ extension WaveformPyramid {
         let pixelCount = max(0, min(count, available))
         let firstBucket = Int(firstSample / Int64(level.bucketSamples))
         var output = chosen.map { _ in
-            Series(min: .init(repeating: 0, count: pixelCount), max: .init(repeating: 0, count: pixelCount),
-                   rms: .init(repeating: 0, count: pixelCount))
+            Series(
+                min: .init(repeating: 0, count: pixelCount), max: .init(repeating: 0, count: pixelCount),
+                rms: .init(repeating: 0, count: pixelCount))
         }
         for (outputIndex, seriesIndex) in chosen.enumerated() {
             let source = level.series[seriesIndex]

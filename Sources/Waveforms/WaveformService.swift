@@ -1,10 +1,10 @@
 import FileErrors
 import Foundation
 import Jobs
+import Locking
 import Logging
 import Media
 import MediaCache
-import Locking
 
 /// Waveforms of sources' audio: analysed once into a `WaveformPyramid`, persisted, and served in windows.
 ///
@@ -26,8 +26,10 @@ public final class WaveformService: Sendable {
 
     /// Opens the cache in `directoryPath` (created 0700, with the same refusal rules as the proxy cache) and
     /// removes what analyses of gone processes left. Blocks: call it off the concurrency pool.
-    public init(directoryPath: String, fingerprints: FingerprintCache = FingerprintCache(), maxConcurrentAnalyses: Int = 2,
-                logger: Logger) throws {
+    public init(
+        directoryPath: String, fingerprints: FingerprintCache = FingerprintCache(), maxConcurrentAnalyses: Int = 2,
+        logger: Logger
+    ) throws {
         store = try WaveformStore(directoryPath: directoryPath, logger: logger)
         // Outcomes hold pyramids (tens of MB for long files): remember only the last few; the store keeps the rest.
         queue = JobQueue(idPrefix: "wave", maxConcurrent: maxConcurrentAnalyses, keptOutcomes: 4)
@@ -61,7 +63,9 @@ public final class WaveformService: Sendable {
     /// Makes a request's windows, handing each to `deliver` (the sequence's continuation) in priority order.
     private func produce(_ request: WaveformRangeRequest, deliver: @escaping @Sendable (WaveformWindow) -> Void) async throws -> WaveformSummary {
         let path = request.sourcePath
-        let fingerprint = try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in
+            try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
+        }
         let key = fingerprint.key
         var pyramid = store.cached(key)
         if pyramid == nil { pyramid = try await BlockingQueue.run { [store] in store.load(key) } }
@@ -98,25 +102,29 @@ public final class WaveformService: Sendable {
 
     private func window(_ index: Int, of plan: WaveformPlan, from pyramid: WaveformPyramid, series: [Int]) -> WaveformWindow {
         let (start, count) = plan.window(index)
-        let pixels = pyramid.pixels(samplesPerPixel: plan.samplesPerPixel, originSample: plan.originSample,
-                                    firstPixel: Int((start - plan.originSample) / Int64(plan.samplesPerPixel)), count: count,
-                                    series: series)
+        let pixels = pyramid.pixels(
+            samplesPerPixel: plan.samplesPerPixel, originSample: plan.originSample,
+            firstPixel: Int((start - plan.originSample) / Int64(plan.samplesPerPixel)), count: count,
+            series: series)
         return plan.makeWindow(index, pixels: pixels)
     }
 
     private func summary(_ plan: WaveformPlan, pyramid: WaveformPyramid?, fromCache: Bool) -> WaveformSummary {
         let stream = pyramid.map(Self.stream(of:)) ?? plan.stream
         let rate = Double(stream.sampleRate)
-        return WaveformSummary(windowCount: plan.windowCount, sampleRate: stream.sampleRate, channelCount: stream.channelCount,
-                               duration: Double(stream.sampleCount) / rate, audioStartTime: stream.startSeconds,
-                               fromCache: fromCache, samplesPerPixel: plan.samplesPerPixel,
-                               startTime: Double(plan.originSample) / rate, endTime: Double(plan.endSample) / rate)
+        return WaveformSummary(
+            windowCount: plan.windowCount, sampleRate: stream.sampleRate, channelCount: stream.channelCount,
+            duration: Double(stream.sampleCount) / rate, audioStartTime: stream.startSeconds,
+            fromCache: fromCache, samplesPerPixel: plan.samplesPerPixel,
+            startTime: Double(plan.originSample) / rate, endTime: Double(plan.endSample) / rate)
     }
 
     /// Decodes windows directly, in the given order, on a blocking-work thread; stops promptly when the calling
     /// task is cancelled.
-    private func decode(_ indices: [Int], of plan: WaveformPlan, series: [Int], path: String,
-                        deliver: @escaping @Sendable (WaveformWindow) -> Void) async throws {
+    private func decode(
+        _ indices: [Int], of plan: WaveformPlan, series: [Int], path: String,
+        deliver: @escaping @Sendable (WaveformWindow) -> Void
+    ) async throws {
         guard !indices.isEmpty else { return }
         let cancelled = CancellationFlag()
         try await withTaskCancellationHandler {
@@ -128,9 +136,10 @@ public final class WaveformService: Sendable {
                     // From 256 samples per pixel up, the window is built as the pyramid builds it (256-sample buckets,
                     // then halved), so a window decoded directly holds exactly the values the pyramid serves later.
                     let bucket = plan.usesPyramid ? WaveformPyramid.baseBucketSamples : plan.samplesPerPixel
-                    var pixels = PixelAccumulator(samplesPerPixel: bucket, channelCount: reader.channelCount, originSample: start,
-                                                  pixelLimit: count * (plan.samplesPerPixel / bucket),
-                                                  expectedPixels: count * (plan.samplesPerPixel / bucket))
+                    var pixels = PixelAccumulator(
+                        samplesPerPixel: bucket, channelCount: reader.channelCount, originSample: start,
+                        pixelLimit: count * (plan.samplesPerPixel / bucket),
+                        expectedPixels: count * (plan.samplesPerPixel / bucket))
                     var read: Int64 = 0
                     try reader.read(from: reader.position == start ? nil : start) { chunk in
                         read = chunk.firstSample + Int64(chunk.frameCount) - start
@@ -141,10 +150,12 @@ public final class WaveformService: Sendable {
                     let window: WaveformPixels
                     if plan.usesPyramid {
                         let covered = min(read, Int64(count) * Int64(plan.samplesPerPixel))
-                        let local = WaveformPyramid(sampleRate: reader.sampleRate, channelCount: reader.channelCount, sampleCount: covered,
-                                                    startSeconds: reader.startSeconds, base: pixels.output)
-                        window = local.pixels(samplesPerPixel: plan.samplesPerPixel, originSample: 0, firstPixel: 0, count: count,
-                                              series: series)
+                        let local = WaveformPyramid(
+                            sampleRate: reader.sampleRate, channelCount: reader.channelCount, sampleCount: covered,
+                            startSeconds: reader.startSeconds, base: pixels.output)
+                        window = local.pixels(
+                            samplesPerPixel: plan.samplesPerPixel, originSample: 0, firstPixel: 0, count: count,
+                            series: series)
                     } else {
                         window = WaveformPixels(series: series.map { pixels.output[$0] })
                     }
@@ -198,8 +209,9 @@ public final class WaveformService: Sendable {
     static func analyse(path: String, context: JobContext? = nil) throws -> WaveformPyramid {
         let reader = try AudioSampleReader(source: MediaSource(path: path), threads: 0)
         let expected = reader.estimatedSampleCount.map { Int($0 / Int64(WaveformPyramid.baseBucketSamples)) + 1 } ?? 0
-        var pixels = PixelAccumulator(samplesPerPixel: WaveformPyramid.baseBucketSamples, channelCount: reader.channelCount,
-                                      expectedPixels: expected)
+        var pixels = PixelAccumulator(
+            samplesPerPixel: WaveformPyramid.baseBucketSamples, channelCount: reader.channelCount,
+            expectedPixels: expected)
         var samples: Int64 = 0
         var cancelled = false
         var lastReport = ContinuousClock.now
@@ -216,21 +228,25 @@ public final class WaveformService: Sendable {
                 let elapsed = (now - started) / .seconds(1)
                 let seconds = Double(samples) / Double(reader.sampleRate)
                 let total = reader.estimatedSampleCount.map { Double($0) / Double(reader.sampleRate) }
-                context.report(JobProgress(percent: total.map { min(99.9, seconds / max($0, 0.001) * 100) } ?? 0,
-                                           message: "Analysing audio: \(Int(seconds)) s", rate: elapsed > 0 ? seconds / elapsed : nil,
-                                           etaSeconds: total.map { elapsed > 0 ? max(0, ($0 - seconds) / (seconds / elapsed)) : 0 }))
+                context.report(
+                    JobProgress(
+                        percent: total.map { min(99.9, seconds / max($0, 0.001) * 100) } ?? 0,
+                        message: "Analysing audio: \(Int(seconds)) s", rate: elapsed > 0 ? seconds / elapsed : nil,
+                        etaSeconds: total.map { elapsed > 0 ? max(0, ($0 - seconds) / (seconds / elapsed)) : 0 }))
             }
             return pixels.add(chunk)
         }
         if cancelled { throw JobCancelled() }
         pixels.finish()
-        return WaveformPyramid(sampleRate: reader.sampleRate, channelCount: reader.channelCount, sampleCount: samples,
-                               startSeconds: reader.startSeconds, base: pixels.output)
+        return WaveformPyramid(
+            sampleRate: reader.sampleRate, channelCount: reader.channelCount, sampleCount: samples,
+            startSeconds: reader.startSeconds, base: pixels.output)
     }
 
     static func stream(of pyramid: WaveformPyramid) -> WaveformPlan.Stream {
-        WaveformPlan.Stream(sampleRate: pyramid.sampleRate, channelCount: pyramid.channelCount,
-                            sampleCount: pyramid.sampleCount, startSeconds: pyramid.startSeconds)
+        WaveformPlan.Stream(
+            sampleRate: pyramid.sampleRate, channelCount: pyramid.channelCount,
+            sampleCount: pyramid.sampleCount, startSeconds: pyramid.startSeconds)
     }
 
     /// The stream's facts from its container (the sample count is the container's estimate).
@@ -239,15 +255,18 @@ public final class WaveformService: Sendable {
         guard let count = reader.estimatedSampleCount, count > 0 else {
             throw MediaError.unsupported(path: path, reason: "the audio stream does not state its length")
         }
-        return WaveformPlan.Stream(sampleRate: reader.sampleRate, channelCount: reader.channelCount, sampleCount: count,
-                                   startSeconds: reader.startSeconds)
+        return WaveformPlan.Stream(
+            sampleRate: reader.sampleRate, channelCount: reader.channelCount, sampleCount: count,
+            startSeconds: reader.startSeconds)
     }
 
     // MARK: - The cache
 
     /// The pyramid of a source, analysing it (or waiting for the analysis in progress) when needed.
     public func pyramid(of path: String) async throws -> WaveformPyramid {
-        let fingerprint = try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in
+            try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
+        }
         if let cached = store.cached(fingerprint.key) { return cached }
         if let loaded = try await BlockingQueue.run({ [store] in store.load(fingerprint.key) }) { return loaded }
         return try await result(of: analyse(path: path, fingerprint: fingerprint), key: fingerprint.key)
@@ -257,7 +276,9 @@ public final class WaveformService: Sendable {
     /// for the file joins it and raises its priority). Returns false when the analysis is persisted already.
     /// Throws the `MediaError`s of fingerprinting (missing, unreadable files).
     public func prefetch(path: String) async throws -> Bool {
-        let fingerprint = try await BlockingQueue.run { [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) } }
+        let fingerprint = try await BlockingQueue.run { [fingerprints] in
+            try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
+        }
         if store.cached(fingerprint.key) != nil { return false }
         let key = fingerprint.key
         if try await BlockingQueue.run({ [store] in store.isPersisted(key) }) { return false }
@@ -279,7 +300,11 @@ public final class WaveformService: Sendable {
         let active = await queue.activeKeys
         var only: String?
         if let sourcePath {
-            guard let key = try? await BlockingQueue.run({ [fingerprints] in try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: sourcePath) }.key }) else {
+            guard
+                let key = try? await BlockingQueue.run({ [fingerprints] in
+                    try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: sourcePath) }.key
+                })
+            else {
                 return (0, 0, 0)  // Nothing can be cached for a file that cannot be read.
             }
             only = key

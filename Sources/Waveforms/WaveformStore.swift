@@ -1,9 +1,9 @@
 import FileErrors
 import Foundation
+import Locking
 import Logging
 import Media
 import MediaCache
-import Locking
 
 /// The waveform cache: pyramid files on disk (`waveforms/<fingerprint>.wave`, written whole under the source's
 /// `WorkLock` and renamed into place) and the most recently used pyramids in memory.
@@ -63,7 +63,8 @@ final class WaveformStore: Sendable {
             if let old = cache.entries.updateValue((pyramid, cache.clock), forKey: key) { cache.bytes -= old.pyramid.byteCount }
             cache.bytes += pyramid.byteCount
             while cache.bytes > memoryLimitBytes, cache.entries.count > 1,
-                  let oldest = cache.entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                let oldest = cache.entries.min(by: { $0.value.lastUse < $1.value.lastUse })
+            {
                 cache.entries.removeValue(forKey: oldest.key)
                 cache.bytes -= oldest.value.pyramid.byteCount
             }

@@ -32,8 +32,10 @@ public struct WaveformRangeRequest: Sendable, Equatable {
 
     public static let defaultWindowSeconds = 10.0
 
-    public init(sourcePath: String, startTime: Double, endTime: Double, resolution: Resolution, channels: Channels = .mixed,
-                visibleStart: Double? = nil, visibleEnd: Double? = nil, windowSeconds: Double = defaultWindowSeconds) {
+    public init(
+        sourcePath: String, startTime: Double, endTime: Double, resolution: Resolution, channels: Channels = .mixed,
+        visibleStart: Double? = nil, visibleEnd: Double? = nil, windowSeconds: Double = defaultWindowSeconds
+    ) {
         self.sourcePath = sourcePath
         self.startTime = startTime
         self.endTime = endTime

@@ -26,10 +26,14 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .customLong("frame-cache-dir"), help: "Directory for frames delivered as files (default: $TMPDIR/aura-frame-cache).")
     var frameCacheDirectory: String?
 
-    @Option(name: .customLong("config-dir"), help: "Where settings.json is kept (default: $AURA_MEDIA_CONFIG_DIR, else $XDG_CONFIG_HOME/aura-media, else ~/.config/aura-media).")
+    @Option(
+        name: .customLong("config-dir"),
+        help: "Where settings.json is kept (default: $AURA_MEDIA_CONFIG_DIR, else $XDG_CONFIG_HOME/aura-media, else ~/.config/aura-media).")
     var configDirectory: String?
 
-    @Option(name: .customLong("log-level"), help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: info for serve, warning otherwise).")
+    @Option(
+        name: .customLong("log-level"),
+        help: "Log level on stderr: trace, debug, info, notice, warning, error, critical (default: info for serve, warning otherwise).")
     var logLevel: String?
 
     /// Routes swift-log to stderr at the chosen level. stdout belongs to the protocol.

@@ -43,9 +43,11 @@ struct BridgeCommand: AsyncParsableCommand {
         let logger = Logger(label: "aura.bridge")
         // Each connection's server: this binary's `serve`, with the settings flags the bridge was given.
         var serverArguments = ["serve"]
-        for (flag, value) in [("--cache-dir", common.cacheDirectory), ("--waveform-cache-dir", common.waveformCacheDirectory),
-                              ("--frame-cache-dir", common.frameCacheDirectory), ("--config-dir", common.configDirectory),
-                              ("--log-level", common.logLevel)] {
+        for (flag, value) in [
+            ("--cache-dir", common.cacheDirectory), ("--waveform-cache-dir", common.waveformCacheDirectory),
+            ("--frame-cache-dir", common.frameCacheDirectory), ("--config-dir", common.configDirectory),
+            ("--log-level", common.logLevel),
+        ] {
             if let value { serverArguments += [flag, value] }
         }
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
@@ -53,10 +55,11 @@ struct BridgeCommand: AsyncParsableCommand {
         if webDirectory == nil, FileManager.default.fileExists(atPath: "clients/web/index.html") {
             webDirectory = URL(fileURLWithPath: "clients/web").standardizedFileURL.path
         }
-        let configuration = BridgeConfiguration(host: host, port: port, token: token, allowedOrigins: allowedOrigins,
-                                                webDirectory: webDirectory, maxMessageBytes: maxMessageBytes,
-                                                maxConnections: maxConnections, serverExecutable: executable,
-                                                serverArguments: serverArguments)
+        let configuration = BridgeConfiguration(
+            host: host, port: port, token: token, allowedOrigins: allowedOrigins,
+            webDirectory: webDirectory, maxMessageBytes: maxMessageBytes,
+            maxConnections: maxConnections, serverExecutable: executable,
+            serverArguments: serverArguments)
         let served = webDirectory
         try await BridgeServer.run(configuration, logger: logger) { url in
             var lines = "aura-media bridge: \(url)\n"

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
+import Locking
 import Logging
-import Settings
 import Media
 import Proxies
-import Locking
+import Settings
 import Waveforms
 
 /// `aura-media generate FILE...`: batch proxy generation with the server's engine and catalogue.
@@ -47,8 +47,9 @@ struct GenerateCommand: AsyncParsableCommand {
         let display = ProgressDisplay(interactive: isatty(STDOUT_FILENO) == 1)
         let service = try ProxyService(
             directoryPath: settings.cacheDirectory,
-            configuration: ProxyServiceConfiguration(cacheLimitBytes: settings.cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
-                                                     hardwareAcceleration: hardwareAcceleration),
+            configuration: ProxyServiceConfiguration(
+                cacheLimitBytes: settings.cacheLimitBytes, maxConcurrentJobs: maxConcurrentJobs,
+                hardwareAcceleration: hardwareAcceleration),
             observer: display, logger: Logger(label: "aura.generate"))
         let started = Date()
         var rows: [[String]] = []
@@ -59,9 +60,10 @@ struct GenerateCommand: AsyncParsableCommand {
                 group.addTask {
                     let begin = Date()
                     do {
-                        let ticket = try await service.generate(ProxyRequest(
-                            sourcePath: path, quality: quality, scalePercent: scalePercent, priority: priority,
-                            overwrite: overwrite, background: false))
+                        let ticket = try await service.generate(
+                            ProxyRequest(
+                                sourcePath: path, quality: quality, scalePercent: scalePercent, priority: priority,
+                                overwrite: overwrite, background: false))
                         let record: ProxyRecord
                         if let cached = ticket.record {
                             record = cached
@@ -69,9 +71,14 @@ struct GenerateCommand: AsyncParsableCommand {
                             record = try await service.waitForCompletion(jobId: ticket.jobId)
                         }
                         let seconds = ticket.record == nil ? String(format: "%.1f", Date().timeIntervalSince(begin)) : "cached"
-                        return (index, [file, "completed", "\(record.width)x\(record.height)",
-                                        ByteCountFormatter.string(fromByteCount: record.proxySizeBytes, countStyle: .file), seconds,
-                                        record.proxyPath], true)
+                        return (
+                            index,
+                            [
+                                file, "completed", "\(record.width)x\(record.height)",
+                                ByteCountFormatter.string(fromByteCount: record.proxySizeBytes, countStyle: .file), seconds,
+                                record.proxyPath,
+                            ], true
+                        )
                     } catch {
                         return (index, [file, "failed", "", "", "", "\(error)"], false)
                     }
@@ -85,8 +92,10 @@ struct GenerateCommand: AsyncParsableCommand {
             rows = collected.sorted { $0.0 < $1.0 }.map(\.1)
         }
         print(Table.render(header: ["source", "status", "size", "proxy bytes", "seconds", "proxy / reason"], rows: rows))
-        print(String(format: "%d of %d proxies ready in %.1f s (cache: %@)", files.count - failures, files.count,
-                     Date().timeIntervalSince(started), service.directory.url.path))
+        print(
+            String(
+                format: "%d of %d proxies ready in %.1f s (cache: %@)", files.count - failures, files.count,
+                Date().timeIntervalSince(started), service.directory.url.path))
         await service.shutdown()
         if failures > 0 { throw ExitCode(1) }
     }
@@ -101,8 +110,9 @@ struct StatsCommand: AsyncParsableCommand {
     func run() async throws {
         common.bootstrapLogging(default: .warning)
         let settings = try common.loadSettings(logger: Logger(label: "aura.settings")).settings
-        let service = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
-                                       observer: SilentObserver(), logger: Logger(label: "aura.stats"))
+        let service = try ProxyService(
+            directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
+            observer: SilentObserver(), logger: Logger(label: "aura.stats"))
         let stats = try await service.stats()
         var rows = [
             ["cache directory", service.directory.url.path],
@@ -115,11 +125,16 @@ struct StatsCommand: AsyncParsableCommand {
         ]
         for quality in ProxyQuality.allCases {
             let totals = stats.byQuality[quality]
-            rows.append([quality.rawValue, "\(totals?.count ?? 0) (\(ByteCountFormatter.string(fromByteCount: totals?.sizeBytes ?? 0, countStyle: .file)))"])
+            rows.append([
+                quality.rawValue, "\(totals?.count ?? 0) (\(ByteCountFormatter.string(fromByteCount: totals?.sizeBytes ?? 0, countStyle: .file)))",
+            ])
         }
         let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: Logger(label: "aura.stats"))
         let usage = try await waveforms.usage()
-        rows.append(["waveform cache", "\(waveforms.directory.url.path): \(usage.files) files (\(ByteCountFormatter.string(fromByteCount: usage.bytes, countStyle: .file)))"])
+        rows.append([
+            "waveform cache",
+            "\(waveforms.directory.url.path): \(usage.files) files (\(ByteCountFormatter.string(fromByteCount: usage.bytes, countStyle: .file)))",
+        ])
         print(Table.render(header: ["", "value"], rows: rows))
         await waveforms.shutdown()
         await service.shutdown()
@@ -148,8 +163,9 @@ struct ClearCommand: AsyncParsableCommand {
         let source = sourcePath.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         var deleted = 0, freed: Int64 = 0, kept = 0
         if scope != "waveforms" {
-            let service = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
-                                           observer: SilentObserver(), logger: Logger(label: "aura.clear"))
+            let service = try ProxyService(
+                directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
+                observer: SilentObserver(), logger: Logger(label: "aura.clear"))
             let result = try await service.clear(sourcePath: source)
             await service.shutdown()
             (deleted, freed, kept) = (result.deletedFiles, result.freedBytes, result.keptInUse)
@@ -162,8 +178,9 @@ struct ClearCommand: AsyncParsableCommand {
             freed += result.bytes
             kept += result.kept
         }
-        print("deleted \(deleted) files, freed \(ByteCountFormatter.string(fromByteCount: freed, countStyle: .file))"
-              + (kept > 0 ? "; kept \(kept) files another aura-media process is generating or using" : ""))
+        print(
+            "deleted \(deleted) files, freed \(ByteCountFormatter.string(fromByteCount: freed, countStyle: .file))"
+                + (kept > 0 ? "; kept \(kept) files another aura-media process is generating or using" : ""))
     }
 }
 

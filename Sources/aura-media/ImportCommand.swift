@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
-import Settings
 import MediaImport
 import Proxies
+import Settings
 import Waveforms
 
 /// `aura-media import PATH...`: what `importMedia` does (probe; queue proxies and waveform analyses), then waits
@@ -30,8 +30,9 @@ struct ImportCommand: AsyncParsableCommand {
         let logger = Logger(label: "aura.import")
         let settings = try common.loadSettings(logger: logger).settings
         let display = ProgressDisplay(interactive: isatty(STDOUT_FILENO) == 1)
-        let proxies = try ProxyService(directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
-                                       observer: display, logger: logger)
+        let proxies = try ProxyService(
+            directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,
+            observer: display, logger: logger)
         let waveforms = try WaveformService(directoryPath: settings.waveformCacheDirectory, logger: logger)
         let importer = MediaImporter(proxies: proxies, waveforms: waveforms, settings: settings)
         let absolute = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path }

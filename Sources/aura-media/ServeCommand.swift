@@ -30,19 +30,23 @@ struct ServeCommand: ParsableCommand {
         let outputClosed = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let writer = MessageWriter(fileDescriptor: protocolOutput, onClose: { outputClosed.continuation.yield($0) })
         let (settings, settingsFile, loaded) = try common.loadSettings(logger: logger)
-        let server = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger,
-                                     settingsFile: (settingsFile, loaded))
+        let server = AuraMediaServer(
+            settings: settings, client: writer, maxMessageBytes: maxMessageBytes, logger: logger,
+            settingsFile: (settingsFile, loaded))
         let dispatcher = Dispatcher(
             methods: server.makeMethodTable(),
             writer: writer,
-            hooks: .init(shutdown: { await server.shutdown() }, exit: { code in
-                // What was answered before `exit` (the shutdown response, last notifications) reaches the client
-                // unless it has stopped reading for seconds.
-                writer.output.flush(timeout: 5)
-                Foundation.exit(code)
-            }, requestFinished: { method, seconds, errorCode in
-                server.requestFinished(method: method, seconds: seconds, errorCode: errorCode)
-            }),
+            hooks: .init(
+                shutdown: { await server.shutdown() },
+                exit: { code in
+                    // What was answered before `exit` (the shutdown response, last notifications) reaches the client
+                    // unless it has stopped reading for seconds.
+                    writer.output.flush(timeout: 5)
+                    Foundation.exit(code)
+                },
+                requestFinished: { method, seconds, errorCode in
+                    server.requestFinished(method: method, seconds: seconds, errorCode: errorCode)
+                }),
             logger: Logger(label: "aura.jsonrpc"))
         Task {
             for await reason in outputClosed.stream {
@@ -50,7 +54,8 @@ struct ServeCommand: ParsableCommand {
             }
         }
         logger.info("\(AuraMediaServer.name) \(AuraMediaServer.version) serving on stdin/stdout")
-        StdioTransport.serve(input: STDIN_FILENO, dispatcher: dispatcher, maxContentLength: maxMessageBytes,
-                             logger: Logger(label: "aura.transport"))
+        StdioTransport.serve(
+            input: STDIN_FILENO, dispatcher: dispatcher, maxContentLength: maxMessageBytes,
+            logger: Logger(label: "aura.transport"))
     }
 }

@@ -10,25 +10,33 @@ import Testing
 struct MediaHandlerTests {
     /// 1 s of 320x240 H.264 with AAC: enough for a Draft proxy in a second.
     static func clip() async throws -> String {
-        try await MediaFixtures.mediaOffPool("media-handlers-clip.mp4", [
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-        ]).path
+        try await MediaFixtures.mediaOffPool(
+            "media-handlers-clip.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+            ]
+        ).path
     }
 
     /// 6 s of stereo tones.
     static func tones() async throws -> String {
-        try await MediaFixtures.mediaOffPool("media-handlers-tones.flac", [
-            "-f", "lavfi", "-i", "aevalsrc=0.8*sin(2*PI*220*t)|0.4*sin(2*PI*330*t):s=44100:d=6", "-c:a", "flac",
-        ]).path
+        try await MediaFixtures.mediaOffPool(
+            "media-handlers-tones.flac",
+            [
+                "-f", "lavfi", "-i", "aevalsrc=0.8*sin(2*PI*220*t)|0.4*sin(2*PI*330*t):s=44100:d=6", "-c:a", "flac",
+            ]
+        ).path
     }
 
     @Test func waveformWindowsStreamVisibleFirstAndTheResponseHoldsThemInTimeOrder() async throws {
         let server = ServerHarness()
         try await server.initialize()
         let path = try await Self.tones()
-        let streamed = try await server.call("requestWaveformRange", #"""
+        let streamed = try await server.call(
+            "requestWaveformRange",
+            #"""
             {"sourcePath":\#(json(path)),"startTime":0,"endTime":6,"pixelsPerSecond":50,"windowSeconds":1,
              "visibleStart":4,"visibleEnd":5,"partialResultToken":"wave"}
             """#)
@@ -45,7 +53,9 @@ struct MediaHandlerTests {
         }
         #expect(distances.first == 0 && distances == distances.sorted(), "visible first, then by distance: \(distances)")
 
-        let collected = try await server.call("requestWaveformRange", #"""
+        let collected = try await server.call(
+            "requestWaveformRange",
+            #"""
             {"sourcePath":\#(json(path)),"startTime":0,"endTime":6,"pixelsPerSecond":50,"windowSeconds":1}
             """#)
         let inline = collected["windows"]?.arrayValue ?? []
@@ -95,10 +105,12 @@ struct MediaHandlerTests {
         let server = ServerHarness()
         try await server.initialize()
         let clip = try await Self.clip()
-        let truncated = try await OffPool.run { MediaFixtures.cut(MediaFixtures.notFaststart, "media-handlers-truncated.mp4") }
+        let truncated = await OffPool.run { MediaFixtures.cut(MediaFixtures.notFaststart, "media-handlers-truncated.mp4") }
         let notes = server.directory.appendingPathComponent("notes.txt")
         try Data("not a clip".utf8).write(to: notes)
-        let result = try await server.call("importMedia", #"""
+        let result = try await server.call(
+            "importMedia",
+            #"""
             {"paths":[\#(json(clip)),\#(json(truncated)),\#(json(notes.path)),"/nonexistent/clip.mp4"],"quality":"Draft"}
             """#)
         let items = result["items"]?.arrayValue ?? []

@@ -20,9 +20,11 @@ struct ServerHandlerTests {
         let result = try await server.initialize(options: #"{"maxConcurrentJobs":2,"defaultQuality":"Draft"}"#)
         let methods = result["capabilities"]?["methods"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(methods == methods.sorted())
-        for method in ["initialize", "shutdown", "generate", "status", "cancelGeneration", "stats", "clearCache", "setQuality",
-                       "resolve", "getSettings", "updateSettings", "requestWaveformRange", "exportWaveform", "requestFrame",
-                       "getMetricsSummary", "importMedia", "probe", "ping"] {
+        for method in [
+            "initialize", "shutdown", "generate", "status", "cancelGeneration", "stats", "clearCache", "setQuality",
+            "resolve", "getSettings", "updateSettings", "requestWaveformRange", "exportWaveform", "requestFrame",
+            "getMetricsSummary", "importMedia", "probe", "ping",
+        ] {
             #expect(methods.contains(method), "\(method) missing from \(methods)")
         }
         let presets = result["capabilities"]?["proxyPresets"]?.arrayValue ?? []
@@ -92,8 +94,9 @@ struct ServerHandlerTests {
 
         let path = try Self.plainFile()
         let status = try await server.call("status", #"{"sourcePath":\#(json(path))}"#)
-        #expect(status == .object(["status": .string("none"), "sourcePath": .string(path), "quality": .string("High")]),
-                "a request that names no quality uses the default quality")
+        #expect(
+            status == .object(["status": .string("none"), "sourcePath": .string(path), "quality": .string("High")]),
+            "a request that names no quality uses the default quality")
         #expect(try await server.close() == 0)
     }
 
@@ -116,12 +119,17 @@ struct ServerHandlerTests {
     @Test func aDraftProxyIsMadeReportedCountedUsedAndCleared() async throws {
         let server = ServerHarness()
         try await server.initialize()
-        let clip = try await MediaFixtures.mediaOffPool("server-handlers-clip.mp4", [
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
-        ]).path
-        let generated = try await server.call("generate", #"""
+        let clip = try await MediaFixtures.mediaOffPool(
+            "server-handlers-clip.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+            ]
+        ).path
+        let generated = try await server.call(
+            "generate",
+            #"""
             {"sourcePath":\#(json(clip)),"quality":"Draft","backgroundGeneration":false,"workDoneToken":"draft-1"}
             """#)
         #expect(generated["status"] == .string("completed") && generated["quality"] == .string("Draft"))

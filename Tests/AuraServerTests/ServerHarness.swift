@@ -2,8 +2,8 @@ import AuraServer
 import Foundation
 import JSONRPC
 import Logging
-import TestSupport
 import Settings
+import TestSupport
 
 /// The real server — every handler, every service — on a connection in memory: no process, no pipe, no framing.
 /// Its caches live in a scratch folder of their own; nothing is saved to a settings file.
@@ -22,8 +22,9 @@ final class ServerHarness: Sendable {
         settings.frameCacheDirectory = directory.appendingPathComponent("frames").path
         let server = self.server
         connection = DispatcherHarness(shutdown: { await server.withLock { $0 }?.shutdown() }) { writer in
-            let made = AuraMediaServer(settings: settings, client: writer, maxMessageBytes: 1 << 20,
-                                       logger: Logger(label: "aura.test"))
+            let made = AuraMediaServer(
+                settings: settings, client: writer, maxMessageBytes: 1 << 20,
+                logger: Logger(label: "aura.test"))
             server.withLock { $0 = made }
             return made.makeMethodTable()
         }

@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import JSONRPC
+import TestSupport
 import Testing
 
 /// The server against `protocol/openrpc.json`: the method list, real results, notifications and error codes.
@@ -32,7 +32,8 @@ struct ContractEndToEndTests {
             "fileNotFound": -32001, "notARegularFile": -32003, "permissionDenied": -32004, "emptyFile": -32005,
             "notMedia": -32006, "truncatedMedia": -32007, "corruptMedia": -32008, "unsupportedMedia": -32009,
             "diskFull": -32010, "ioError": -32011, "jobNotFound": -32020, "cacheDirectoryRejected": -32021,
-            "generationFailed": -32022]
+            "generationFailed": -32022,
+        ]
         #expect(codes == .object(expected.mapValues { .int($0) }))
     }
 
@@ -43,8 +44,10 @@ struct ContractEndToEndTests {
         let document = try OpenRPCDocument.load()
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let samples: [String: JSONValue] = ["string": .string("x"), "number": .double(1.5), "integer": .int(7), "boolean": .bool(true),
-                                            "array": .array([.int(1)]), "object": .object(["a": .int(1)])]
+        let samples: [String: JSONValue] = [
+            "string": .string("x"), "number": .double(1.5), "integer": .int(7), "boolean": .bool(true),
+            "array": .array([.int(1)]), "object": .object(["a": .int(1)]),
+        ]
         var sent: [(id: Int, what: String, code: Int?)] = []
         for method in document.methodNames where !["initialize", "shutdown"].contains(method) {
             let takesParams = document.method(method)?["params"]?.arrayValue?.isEmpty == false
@@ -98,8 +101,12 @@ struct ContractEndToEndTests {
         _ = try await check("generate", ["sourcePath": .string(clip.path), "quality": .string("Draft")])  // joins or is completed
         let jobId = try #require(background["jobId"])
         try await ProxyE2E.waitForEnd(server, token: jobId)
-        _ = try await check("generate", ["sourcePath": .string(clip.path), "backgroundGeneration": .bool(false),
-                                         "workDoneToken": .int(7)], timeout: .seconds(60))
+        _ = try await check(
+            "generate",
+            [
+                "sourcePath": .string(clip.path), "backgroundGeneration": .bool(false),
+                "workDoneToken": .int(7),
+            ], timeout: .seconds(60))
         _ = try await check("status", ["sourcePath": .string(clip.path), "quality": .string("Draft")])
         _ = try await check("stats")
         _ = try await check("resolve", ["sourcePath": .string(clip.path)])
@@ -108,8 +115,10 @@ struct ContractEndToEndTests {
         _ = try await check("setQuality", ["mode": .string("proxy"), "quality": .string("High")])
         _ = try await check("cancelGeneration", ["jobId": jobId])
         // Waveforms: cold with streamed windows, warm with windows in the response (both encodings), an export.
-        let waveformParams: [String: JSONValue] = ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(2),
-                                                    "samplesPerPixel": .int(512), "windowSeconds": .double(0.5)]
+        let waveformParams: [String: JSONValue] = [
+            "sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(2),
+            "samplesPerPixel": .int(512), "windowSeconds": .double(0.5),
+        ]
         var streamed = waveformParams
         streamed["partialResultToken"] = .string("wave-1")
         streamed["visibleStart"] = .double(1)
@@ -124,10 +133,18 @@ struct ContractEndToEndTests {
         // Frames: inline in each format, a file, from the cache; a playhead to preload from.
         _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160)])
         _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160)])
-        _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .int(1), "height": .int(90),
-                                             "format": .string("png"), "delivery": .string("file")])
-        _ = try await check("requestFrame", ["sourcePath": .string(clip.path), "time": .double(1.5), "width": .int(32),
-                                             "format": .string("rgba"), "accurate": .bool(false)])
+        _ = try await check(
+            "requestFrame",
+            [
+                "sourcePath": .string(clip.path), "time": .int(1), "height": .int(90),
+                "format": .string("png"), "delivery": .string("file"),
+            ])
+        _ = try await check(
+            "requestFrame",
+            [
+                "sourcePath": .string(clip.path), "time": .double(1.5), "width": .int(32),
+                "format": .string("rgba"), "accurate": .bool(false),
+            ])
         server.notify("setPlayhead", ["sourcePath": .string(clip.path), "time": .double(0.2), "rate": .int(1)])
         _ = try await check("stats")
         _ = try await check("clearCache", ["scope": .string("all")])
@@ -161,7 +178,9 @@ struct ContractEndToEndTests {
         }
         let pingValues = ProxyE2E.progress(server, token: .string("ping-1"))
         for value in pingValues {
-            let schema = ["begin": "WorkDoneProgressBegin", "report": "WorkDoneProgressReport", "end": "WorkDoneProgressEnd"][value["kind"]?.stringValue ?? ""] ?? "?"
+            let schema =
+                ["begin": "WorkDoneProgressBegin", "report": "WorkDoneProgressReport", "end": "WorkDoneProgressEnd"][value["kind"]?.stringValue ?? ""]
+                ?? "?"
             #expect(document.validate(value, against: schema) == [], "\(value)")
         }
         #expect(pingValues.count == 12)
@@ -213,16 +232,41 @@ struct ContractEndToEndTests {
             ("updateSettings", ["settings": .object(["cacheDirectory": .string(empty.path)])], -32021),
             ("updateSettings", ["settings": .object(["waveformCacheDirectory": .string("relative")])], -32602),
             ("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1)], -32602),
-            ("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(9), "endTime": .int(10),
-                                      "samplesPerPixel": .int(256)], -32602),
-            ("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1),
-                                      "samplesPerPixel": .int(0)], -32602),
-            ("requestWaveformRange", ["sourcePath": .string(portrait.path), "startTime": .int(0), "endTime": .int(1),
-                                      "samplesPerPixel": .int(256)], -32009),
-            ("requestWaveformRange", ["sourcePath": .string(text.path), "startTime": .int(0), "endTime": .int(1),
-                                      "samplesPerPixel": .int(256)], -32006),
-            ("requestWaveformRange", ["sourcePath": .string("/no/such.wav"), "startTime": .int(0), "endTime": .int(1),
-                                      "samplesPerPixel": .int(256)], -32001),
+            (
+                "requestWaveformRange",
+                [
+                    "sourcePath": .string(clip.path), "startTime": .int(9), "endTime": .int(10),
+                    "samplesPerPixel": .int(256),
+                ], -32602
+            ),
+            (
+                "requestWaveformRange",
+                [
+                    "sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1),
+                    "samplesPerPixel": .int(0),
+                ], -32602
+            ),
+            (
+                "requestWaveformRange",
+                [
+                    "sourcePath": .string(portrait.path), "startTime": .int(0), "endTime": .int(1),
+                    "samplesPerPixel": .int(256),
+                ], -32009
+            ),
+            (
+                "requestWaveformRange",
+                [
+                    "sourcePath": .string(text.path), "startTime": .int(0), "endTime": .int(1),
+                    "samplesPerPixel": .int(256),
+                ], -32006
+            ),
+            (
+                "requestWaveformRange",
+                [
+                    "sourcePath": .string("/no/such.wav"), "startTime": .int(0), "endTime": .int(1),
+                    "samplesPerPixel": .int(256),
+                ], -32001
+            ),
             ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string(directory.path)], -32003),
             ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string("/no/such/dir/x.dat")], -32001),
             ("exportWaveform", ["sourcePath": .string(clip.path), "outputPath": .string("/tmp/x.dat"), "bits": .int(12)], -32602),

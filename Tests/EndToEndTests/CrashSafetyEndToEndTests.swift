@@ -70,21 +70,31 @@ struct CrashSafetyEndToEndTests {
         let resolved = try await second.call("resolve", ["sourcePath": .string(source.path)])
         #expect(resolved["usingProxy"] == .bool(false), "\(resolved)")
 
-        let again = try await second.request("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                          "backgroundGeneration": .bool(false)], timeout: .seconds(180))
+        let again = try await second.request(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(180))
         #expect(again["result"]?["proxy"]?["status"] == .string("completed"), "\(again)")
         #expect(try await second.call("resolve", ["sourcePath": .string(source.path)])["usingProxy"] == .bool(true))
         #expect(try await OffPool.run { try Self.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
     }
 
     @Test func killedDuringWaveformAnalysisNothingPartialSurvivesAndAskingAgainCompletes() async throws {
-        let audio = try await MediaFixtures.mediaOffPool("crash-audio-40min.flac", ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100:duration=2400",
-                                                                   "-ac", "1", "-c:a", "flac"])
+        let audio = try await MediaFixtures.mediaOffPool(
+            "crash-audio-40min.flac",
+            [
+                "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=44100:duration=2400",
+                "-ac", "1", "-c:a", "flac",
+            ])
         let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-kill").path
         let first = try ServerProcess(waveformCacheDirectory: waveforms)
         _ = try await first.initialize()
-        let range: [String: JSONValue] = ["sourcePath": .string(audio.path), "startTime": .double(2300), "endTime": .double(2400),
-                                          "samplesPerPixel": .int(4096)]
+        let range: [String: JSONValue] = [
+            "sourcePath": .string(audio.path), "startTime": .double(2300), "endTime": .double(2400),
+            "samplesPerPixel": .int(4096),
+        ]
         _ = first.sendRequest("requestWaveformRange", range)
         try await Task.sleep(for: .milliseconds(400))
         try #require(Self.waveFiles(waveforms).isEmpty, "the analysis ended before the kill")
@@ -112,10 +122,16 @@ struct CrashSafetyEndToEndTests {
     /// Five servers are killed at random moments while they queue, cancel and clear jobs of nine slots as fast as the
     /// pipe carries the requests: the catalogue passes `integrity_check` after each, and the next server opens it.
     @Test func killedDuringCatalogueWritesTheCatalogueStaysIntact() async throws {
-        let sources = try await OffPool.run { try (0..<3).map { index in
-            try MediaFixtures.media("catalogue-churn-\(index).mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=\(index + 2)",
-                                                               "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        } }
+        let sources = try await OffPool.run {
+            try (0..<3).map { index in
+                try MediaFixtures.media(
+                    "catalogue-churn-\(index).mp4",
+                    [
+                        "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=\(index + 2)",
+                        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                    ])
+            }
+        }
         let cache = MediaFixtures.temporaryDirectory(named: "cache-kill-catalogue").path
         var random = SplitMix64(seed: 2026_11_26)
         for round in 0..<5 {
@@ -127,11 +143,17 @@ struct CrashSafetyEndToEndTests {
                 for source in sources {
                     for quality in ["Draft", "Preview", "High"] {
                         id += 2
-                        storm += ServerProcess.frame(id: id, method: "generate", params: [
-                            "sourcePath": .string(source.path), "quality": .string(quality), "overwrite": .bool(true),
-                            "priority": .int(Int.random(in: -5...5, using: &random))])
-                        storm += ServerProcess.frame(id: id + 1, method: "cancelGeneration", params: [
-                            "sourcePath": .string(source.path), "quality": .string(quality)])
+                        storm += ServerProcess.frame(
+                            id: id, method: "generate",
+                            params: [
+                                "sourcePath": .string(source.path), "quality": .string(quality), "overwrite": .bool(true),
+                                "priority": .int(Int.random(in: -5...5, using: &random)),
+                            ])
+                        storm += ServerProcess.frame(
+                            id: id + 1, method: "cancelGeneration",
+                            params: [
+                                "sourcePath": .string(source.path), "quality": .string(quality),
+                            ])
                     }
                 }
                 id += 1
@@ -145,8 +167,12 @@ struct CrashSafetyEndToEndTests {
         }
         let last = try ServerProcess(cacheDirectory: cache)
         _ = try await last.initialize()
-        let done = try await last.request("generate", ["sourcePath": .string(sources[0].path), "quality": .string("Draft"),
-                                                       "backgroundGeneration": .bool(false), "overwrite": .bool(true)], timeout: .seconds(120))
+        let done = try await last.request(
+            "generate",
+            [
+                "sourcePath": .string(sources[0].path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false), "overwrite": .bool(true),
+            ], timeout: .seconds(120))
         #expect(done["result"]?["proxy"]?["status"] == .string("completed"), "\(done)")
         #expect(SharedCacheEndToEndTests.partialFiles(cache).isEmpty)
     }

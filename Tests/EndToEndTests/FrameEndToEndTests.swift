@@ -20,8 +20,9 @@ struct FrameEndToEndTests {
         // Proxy mode (the start), but no proxy yet: the source.
         let before = try await Self.frame(server, source, 1.0)
         #expect(before["fromProxy"] == .bool(false) && before["time"] == .int(1))
-        _ = try await server.call("generate", ["sourcePath": .string(source.path), "backgroundGeneration": .bool(false)],
-                                  timeout: .seconds(90))
+        _ = try await server.call(
+            "generate", ["sourcePath": .string(source.path), "backgroundGeneration": .bool(false)],
+            timeout: .seconds(90))
         let fromProxy = try await Self.frame(server, source, 1.0)
         #expect(fromProxy["fromProxy"] == .bool(true) && fromProxy["fromCache"] == .bool(false))
         #expect(fromProxy["time"] == .int(1) && fromProxy["width"] == .int(160) && fromProxy["height"] == .int(90))
@@ -50,8 +51,10 @@ struct FrameEndToEndTests {
         var mode = stat()
         #expect(stat(path, &mode) == 0 && mode.st_mode & 0o077 == 0, "private file")
         // The same picture delivered to two requests at once: one file, both answered.
-        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "time": .double(0.4), "width": .int(160),
-                                           "format": .string("png"), "delivery": .string("file")]
+        let params: [String: JSONValue] = [
+            "sourcePath": .string(source.path), "time": .double(0.4), "width": .int(160),
+            "format": .string("png"), "delivery": .string("file"),
+        ]
         let ids = [server.sendRequest("requestFrame", params), server.sendRequest("requestFrame", params)]
         for id in ids {
             let response = try await server.response(id)

@@ -20,8 +20,10 @@ struct HostileInputEndToEndTests {
         let clip = try ProxyE2E.clip640()
         let folder = MediaFixtures.temporaryDirectory(named: "hostile names/ünïcødé 🎬")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let names = ["clip with  spaces.mp4", "клип 🎬 ünïcødé.mp4", "new\nline.mp4", #"quote"s and 'apostrophes'.mp4"#,
-                     #"back\slash $HOME `x`.mp4"#, "-starts-with-dash.mp4"]
+        let names = [
+            "clip with  spaces.mp4", "клип 🎬 ünïcødé.mp4", "new\nline.mp4", #"quote"s and 'apostrophes'.mp4"#,
+            #"back\slash $HOME `x`.mp4"#, "-starts-with-dash.mp4",
+        ]
         var paths: [String] = []
         for (index, name) in names.enumerated() {
             let url = folder.appendingPathComponent(name)
@@ -40,17 +42,29 @@ struct HostileInputEndToEndTests {
         for path in paths {
             let probe = try await server.call("probe", ["path": .string(path)])
             #expect(probe["streams"]?.arrayValue?.count == 2, "\(probe)")
-            let generated = try await server.request("generate", ["sourcePath": .string(path), "quality": .string("Draft"),
-                                                                  "backgroundGeneration": .bool(false)], timeout: .seconds(120))
+            let generated = try await server.request(
+                "generate",
+                [
+                    "sourcePath": .string(path), "quality": .string("Draft"),
+                    "backgroundGeneration": .bool(false),
+                ], timeout: .seconds(120))
             #expect(generated["result"]?["proxy"]?["status"] == .string("completed"), "\(path): \(generated)")
             let resolved = try await server.call("resolve", ["sourcePath": .string(path)])
             #expect(resolved["usingProxy"] == .bool(true), "\(path): \(resolved)")
-            let frame = try await server.call("requestFrame", ["sourcePath": .string(path), "time": .double(0.5), "width": .int(160),
-                                                               "delivery": .string("file")])
+            let frame = try await server.call(
+                "requestFrame",
+                [
+                    "sourcePath": .string(path), "time": .double(0.5), "width": .int(160),
+                    "delivery": .string("file"),
+                ])
             let file = try #require(frame["path"]?.stringValue, "\(frame)")
             #expect(FileManager.default.fileExists(atPath: file))
-            let waveform = try await server.call("requestWaveformRange", ["sourcePath": .string(path), "startTime": .double(0),
-                                                                          "endTime": .double(1), "samplesPerPixel": .int(256)])
+            let waveform = try await server.call(
+                "requestWaveformRange",
+                [
+                    "sourcePath": .string(path), "startTime": .double(0),
+                    "endTime": .double(1), "samplesPerPixel": .int(256),
+                ])
             #expect((waveform["windows"]?.arrayValue?.count ?? 0) > 0, "\(path): \(waveform)")
         }
         // The symlink is read through: its proxy is its target's (the same content).
@@ -79,17 +93,31 @@ struct HostileInputEndToEndTests {
         let clip = try ProxyE2E.clip640()
         let first = try ServerProcess()
         _ = try await first.initialize()
-        _ = try await first.request("generate", ["sourcePath": .string(clip.path), "quality": .string("Draft"),
-                                                 "backgroundGeneration": .bool(false)], timeout: .seconds(120))
-        _ = try await first.call("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .double(0),
-                                                          "endTime": .double(1), "samplesPerPixel": .int(256)])
-        _ = try await first.call("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160),
-                                                  "delivery": .string("file")])
+        _ = try await first.request(
+            "generate",
+            [
+                "sourcePath": .string(clip.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(120))
+        _ = try await first.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(clip.path), "startTime": .double(0),
+                "endTime": .double(1), "samplesPerPixel": .int(256),
+            ])
+        _ = try await first.call(
+            "requestFrame",
+            [
+                "sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(160),
+                "delivery": .string("file"),
+            ])
         let manager = FileManager.default
         let proxies = first.cacheDirectory + "/proxies", waveforms = first.waveformCacheDirectory + "/waveforms"
         let frames = first.frameCacheDirectory + "/frames"
-        try manager.createSymbolicLink(atPath: proxies + "/0123456789abcdef-Preview.mp4", withDestinationPath: outside.path + "/0123456789abcdef-Preview.mp4")
-        try manager.createSymbolicLink(atPath: proxies + "/0123456789abcdef-Draft.job-feedface.partial.mp4", withDestinationPath: outside.path + "/holiday.mp4")
+        try manager.createSymbolicLink(
+            atPath: proxies + "/0123456789abcdef-Preview.mp4", withDestinationPath: outside.path + "/0123456789abcdef-Preview.mp4")
+        try manager.createSymbolicLink(
+            atPath: proxies + "/0123456789abcdef-Draft.job-feedface.partial.mp4", withDestinationPath: outside.path + "/holiday.mp4")
         try manager.createSymbolicLink(atPath: proxies + "/escape", withDestinationPath: outside.path)
         try manager.createSymbolicLink(atPath: waveforms + "/0123456789abcdef.wave", withDestinationPath: outside.path + "/0123456789abcdef.wave")
         try manager.createSymbolicLink(atPath: frames + "/gone-process", withDestinationPath: outsideFolder.path)
@@ -98,8 +126,9 @@ struct HostileInputEndToEndTests {
         #expect((cleared["deletedFiles"]?.intValue ?? 0) >= 1, "\(cleared)")
         #expect(everythingOutsideIsThere(), "clearCache deleted something outside the cache")
         // A second window starts: it sweeps what dead processes left (the planted frame folder among them).
-        let second = try ServerProcess(cacheDirectory: first.cacheDirectory, waveformCacheDirectory: first.waveformCacheDirectory,
-                                       frameCacheDirectory: first.frameCacheDirectory)
+        let second = try ServerProcess(
+            cacheDirectory: first.cacheDirectory, waveformCacheDirectory: first.waveformCacheDirectory,
+            frameCacheDirectory: first.frameCacheDirectory)
         _ = try await second.initialize()
         _ = try await second.call("clearCache", ["scope": .string("all")])
         #expect(everythingOutsideIsThere(), "starting or clearing deleted something outside the cache")
@@ -133,7 +162,9 @@ struct HostileInputEndToEndTests {
             case 2: message = #"{"jsonrpc":"2.0","id":\#(id),"method":"getSettings"}"#
             case 3: message = #"{"jsonrpc":"2.0","id":\#(id),"method":"probe","params":{"path":"\#(clip.path)"}}"#
             case 4: message = #"{"jsonrpc":"2.0","id":\#(id),"method":"stats"}"#
-            case 5: message = #"{"jsonrpc":"2.0","id":\#(id),"method":"requestFrame","params":{"sourcePath":"\#(clip.path)","time":\#(Double(index % 50) / 25),"width":96}}"#
+            case 5:
+                message =
+                    #"{"jsonrpc":"2.0","id":\#(id),"method":"requestFrame","params":{"sourcePath":"\#(clip.path)","time":\#(Double(index % 50) / 25),"width":96}}"#
             case 6: message = #"{"jsonrpc":"2.0","id":\#(id),"method":"resolve","params":{"sourcePath":"\#(clip.path)"}}"#
             default: message = #"{"jsonrpc":"2.0","id":\#(id),"method":"probe","params":{"path":"/no/such/file-\#(index).mp4"}}"#
             }
@@ -169,13 +200,16 @@ struct HostileInputEndToEndTests {
         var bmp = Data("BM".utf8)
         func le32(_ value: UInt32) -> Data { withUnsafeBytes(of: value.littleEndian) { Data($0) } }
         func le16(_ value: UInt16) -> Data { withUnsafeBytes(of: value.littleEndian) { Data($0) } }
-        bmp += le32(54) + le16(0) + le16(0) + le32(54) + le32(40) + le32(30000) + le32(30000) + le16(1) + le16(24)
+        bmp +=
+            le32(54) + le16(0) + le16(0) + le32(54) + le32(40) + le32(30000) + le32(30000) + le16(1) + le16(24)
             + le32(0) + le32(0) + le32(2835) + le32(2835) + le32(0) + le32(0) + Data(count: 1000)
         var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         func be32(_ value: UInt32) -> Data { withUnsafeBytes(of: value.bigEndian) { Data($0) } }
         let ihdr = Data("IHDR".utf8) + be32(100_000) + be32(100_000) + Data([8, 2, 0, 0, 0])
         png += be32(13) + ihdr + be32(0) + be32(0) + Data("IEND".utf8) + be32(0)
-        return try [MediaFixtures.file("absurd.y4m", bytes: y4m), MediaFixtures.file("absurd.bmp", bytes: bmp), MediaFixtures.file("absurd.png", bytes: png)]
+        return try [
+            MediaFixtures.file("absurd.y4m", bytes: y4m), MediaFixtures.file("absurd.bmp", bytes: bmp), MediaFixtures.file("absurd.png", bytes: png),
+        ]
     }
 
     /// A small MP4 with its first track repeated until the header declares `tracks` tracks.
@@ -198,10 +232,12 @@ struct HostileInputEndToEndTests {
             let path = JSONValue.string(file.path)
             let probe = try await server.request("probe", ["path": path])
             #expect(probe["result"] != nil || Self.mediaErrorCodes.contains(probe.errorCode ?? 0), "\(file.lastPathComponent) probe: \(probe)")
-            for (method, params) in [("generate", ["sourcePath": path, "quality": .string("Draft"), "backgroundGeneration": .bool(false)]),
-                                     ("requestFrame", ["sourcePath": path, "time": .double(0.5), "width": .int(160)]),
-                                     ("requestWaveformRange", ["sourcePath": path, "startTime": .double(0), "endTime": .double(1), "samplesPerPixel": .int(256)]),
-                                     ("importMedia", ["paths": .array([path])])] as [(String, [String: JSONValue])] {
+            for (method, params) in [
+                ("generate", ["sourcePath": path, "quality": .string("Draft"), "backgroundGeneration": .bool(false)]),
+                ("requestFrame", ["sourcePath": path, "time": .double(0.5), "width": .int(160)]),
+                ("requestWaveformRange", ["sourcePath": path, "startTime": .double(0), "endTime": .double(1), "samplesPerPixel": .int(256)]),
+                ("importMedia", ["paths": .array([path])]),
+            ] as [(String, [String: JSONValue])] {
                 let answer = try await server.request(method, params, timeout: .seconds(120))
                 if let code = answer.errorCode {
                     #expect(Self.mediaErrorCodes.contains(code), "\(file.lastPathComponent) \(method): \(answer)")
@@ -225,8 +261,12 @@ struct HostileInputEndToEndTests {
         let sixty = try Self.manyTracks(60)
         let probe = try await server.call("probe", ["path": .string(sixty.path)])
         #expect(probe["streams"]?.arrayValue?.count == 60, "\(probe)")
-        let proxy = try await server.request("generate", ["sourcePath": .string(sixty.path), "quality": .string("Draft"),
-                                                          "backgroundGeneration": .bool(false)], timeout: .seconds(120))
+        let proxy = try await server.request(
+            "generate",
+            [
+                "sourcePath": .string(sixty.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(120))
         #expect(proxy["result"]?["proxy"]?["status"] == .string("completed"), "\(proxy)")
     }
 
@@ -238,8 +278,12 @@ struct HostileInputEndToEndTests {
         let server = try ServerProcess()
         _ = try await server.initialize()
         let token = JSONValue.string("changing")
-        let id = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                 "backgroundGeneration": .bool(false), "workDoneToken": token])
+        let id = server.sendRequest(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false), "workDoneToken": token,
+            ])
         try await ProxyE2E.waitForReport(server, token: token)
         if change == "deleted" {
             try FileManager.default.removeItem(at: source)
@@ -260,13 +304,21 @@ struct HostileInputEndToEndTests {
     }
 
     @Test func audioRewrittenDuringAnalysisIsNeverServedFromTheOldAnalysis() async throws {
-        let audio = try await ProxyE2E.copy(MediaFixtures.mediaOffPool("rewritten-20min.flac", ["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=1200",
-                                                                             "-ac", "1", "-c:a", "flac"]), as: "rewritten.flac")
-        let quiet = try await MediaFixtures.mediaOffPool("quiet-20min.flac", ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "1200", "-c:a", "flac"])
+        let audio = try await ProxyE2E.copy(
+            MediaFixtures.mediaOffPool(
+                "rewritten-20min.flac",
+                [
+                    "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=1200",
+                    "-ac", "1", "-c:a", "flac",
+                ]), as: "rewritten.flac")
+        let quiet = try await MediaFixtures.mediaOffPool(
+            "quiet-20min.flac", ["-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono", "-t", "1200", "-c:a", "flac"])
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let range: [String: JSONValue] = ["sourcePath": .string(audio.path), "startTime": .double(1100), "endTime": .double(1101),
-                                          "samplesPerPixel": .int(256 * 16)]
+        let range: [String: JSONValue] = [
+            "sourcePath": .string(audio.path), "startTime": .double(1100), "endTime": .double(1101),
+            "samplesPerPixel": .int(256 * 16),
+        ]
         let first = server.sendRequest("requestWaveformRange", range)
         try await Task.sleep(for: .milliseconds(200))
         // The file is replaced in place by silence while the analysis of the tone runs.
@@ -298,7 +350,8 @@ enum MP4Surgery {
 
     static func repeatingFirstTrack(of data: Data, until tracks: Int) -> Data {
         guard let moov = boxes(data, in: data.startIndex..<data.endIndex).first(where: { $0.type == "moov" }),
-              let trak = boxes(data, in: moov.range.lowerBound + 8..<moov.range.upperBound).first(where: { $0.type == "trak" }) else {
+            let trak = boxes(data, in: moov.range.lowerBound + 8..<moov.range.upperBound).first(where: { $0.type == "trak" })
+        else {
             return data
         }
         let existing = boxes(data, in: moov.range.lowerBound + 8..<moov.range.upperBound).filter { $0.type == "trak" }.count

@@ -10,9 +10,13 @@ extension MediaFixtures {
 
     /// 2 s of 320x240 25 fps H.264 with stereo AAC, moov at the front.
     static func shortClip() throws -> URL {
-        try media("short.mp4", ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
-                                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
-                                "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-                                "-movflags", "+faststart", "-shortest"])
+        try media(
+            "short.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
+                "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                "-movflags", "+faststart", "-shortest",
+            ])
     }
 }

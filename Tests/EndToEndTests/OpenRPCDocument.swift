@@ -215,7 +215,8 @@ struct OpenRPCDocument {
     private static func value(_ value: JSONValue, hasType name: String) -> Bool {
         switch (name, value) {
         case ("null", .null), ("boolean", .bool), ("string", .string), ("array", .array), ("object", .object),
-             ("number", .int), ("number", .double), ("integer", .int): return true
+            ("number", .int), ("number", .double), ("integer", .int):
+            return true
         case ("integer", .double(let number)): return number.isFinite && number.rounded() == number
         default: return false
         }
@@ -256,7 +257,10 @@ struct OpenRPCDocument {
 @Test func openRPCExamplesConformToTheirSchemas() throws {
     let document = try OpenRPCDocument.load()
     #expect(document.methodNames.contains("probe") && document.notificationNames.contains("$/progress"))
-    guard case .array(let methods)? = document.document["methods"] else { Issue.record("no methods"); return }
+    guard case .array(let methods)? = document.document["methods"] else {
+        Issue.record("no methods")
+        return
+    }
     for method in methods {
         guard case .string(let name)? = method["name"], case .array(let examples)? = method["examples"] else { continue }
         for example in examples {
@@ -265,7 +269,9 @@ struct OpenRPCDocument {
                 for pair in pairs { if case .string(let key)? = pair["name"] { params[key] = pair["value"] ?? .null } }
             }
             let isNotification = document.notificationNames.contains(name)
-            let paramProblems = isNotification ? document.validateNotification(name, .object(params))
+            let paramProblems =
+                isNotification
+                ? document.validateNotification(name, .object(params))
                 : document.validateParams(of: name, .object(params))
             #expect(paramProblems.isEmpty, "\(name) example params: \(paramProblems)")
             if let result = example["result"]?["value"] {
@@ -274,17 +280,26 @@ struct OpenRPCDocument {
             }
         }
     }
-    let bad: JSONValue = .object(["formatName": .string("mp4"), "sizeBytes": .int(1),
-                                  "streams": .array([.object(["index": .int(0), "type": .string("video"),
-                                                              "codec": .string("h264"), "width": .string("1920"),
-                                                              "isAttachedPicture": .bool(false)])])])
+    let bad: JSONValue = .object([
+        "formatName": .string("mp4"), "sizeBytes": .int(1),
+        "streams": .array([
+            .object([
+                "index": .int(0), "type": .string("video"),
+                "codec": .string("h264"), "width": .string("1920"),
+                "isAttachedPicture": .bool(false),
+            ])
+        ]),
+    ])
     #expect(document.validateResult(of: "probe", bad) == ["$.streams[0].width: expected integer, got string"])
     #expect(document.errorCodes(of: "probe").contains(-32001))
     let completedWithoutProxy: JSONValue = .object([
         "jobId": .string("job-1"), "status": .string("completed"), "sourcePath": .string("/a.mp4"),
-        "quality": .string("Preview"), "progressPercent": .int(100), "joined": .bool(false)])
+        "quality": .string("Preview"), "progressPercent": .int(100), "joined": .bool(false),
+    ])
     #expect(!document.validateResult(of: "generate", completedWithoutProxy).isEmpty)
-    let wrongBadge: JSONValue = .object(["mode": .string("source"), "quality": .string("Draft"),
-                                         "badge": .object(["label": .string("Proxy Active"), "color": .string("blue")])])
+    let wrongBadge: JSONValue = .object([
+        "mode": .string("source"), "quality": .string("Draft"),
+        "badge": .object(["label": .string("Proxy Active"), "color": .string("blue")]),
+    ])
     #expect(!document.validateResult(of: "setQuality", wrongBadge).isEmpty)
 }

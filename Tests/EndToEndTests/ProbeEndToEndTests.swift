@@ -1,6 +1,6 @@
 import Foundation
-import TestSupport
 import JSONRPC
+import TestSupport
 import Testing
 
 /// `probe` against real files, including every bad-input case.
@@ -37,10 +37,13 @@ struct ProbeEndToEndTests {
         let text = try MediaFixtures.file("notes.mp4", bytes: Data("just some text, not a video\n".utf8))
         // Repeatable noise (a fixed pattern from a linear congruential sequence), not the system generator.
         var state: UInt32 = 0x2545_F491
-        let noise = try MediaFixtures.file("noise.mov", bytes: Data((0..<65536).map { _ -> UInt8 in
-            state = state &* 1_664_525 &+ 1_013_904_223
-            return UInt8(truncatingIfNeeded: state >> 24)
-        }))
+        let noise = try MediaFixtures.file(
+            "noise.mov",
+            bytes: Data(
+                (0..<65536).map { _ -> UInt8 in
+                    state = state &* 1_664_525 &+ 1_013_904_223
+                    return UInt8(truncatingIfNeeded: state >> 24)
+                }))
         let lyrics = try MediaFixtures.file("lyrics.mov", bytes: Data("[00:01.00]first line\n[00:02.50]second line\n".utf8))
         let truncated = try MediaFixtures.truncatedCopy(of: clip, name: "truncated.mp4")
         let cases: [(path: String, code: Int)] = [

@@ -10,27 +10,39 @@ enum ProxyE2E {
 
     /// 2 s of 640x360 (16:9) 25 fps H.264 + stereo AAC.
     static func clip640() throws -> URL {
-        try MediaFixtures.media("proxy-640x360.mp4", ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"] + sine
-            + ["-t", "2", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        try MediaFixtures.media(
+            "proxy-640x360.mp4",
+            ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"] + sine
+                + ["-t", "2", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
     }
 
     /// 1 s of 1920x1080 25 fps H.264 + stereo AAC, at a low bit rate so the file stays well under 1 MiB.
     static func clip1080() throws -> URL {
-        try MediaFixtures.media("proxy-1920x1080.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=1"] + sine
-            + ["-t", "1", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+        try MediaFixtures.media(
+            "proxy-1920x1080.mp4",
+            ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=1"] + sine
+                + ["-t", "1", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p", "-c:a", "aac"])
     }
 
     /// 1 s of 1080x1920 (portrait) 25 fps H.264, no audio, well under 1 MiB.
     static func portrait() throws -> URL {
-        try MediaFixtures.media("proxy-portrait.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=25:duration=1",
-                                                  "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p"])
+        try MediaFixtures.media(
+            "proxy-portrait.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=25:duration=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p",
+            ])
     }
 
     /// 90 s of 1280x720 25 fps H.264, no audio: still running when a test cancels or kills its job, or when other
     /// processes act on the cache meanwhile, even on a busy machine.
     static func long() throws -> URL {
-        try MediaFixtures.media("proxy-long-720p.mp4", ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
-                                                   "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        try MediaFixtures.media(
+            "proxy-long-720p.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            ])
     }
 
     /// 1 s of stereo AAC only.
@@ -99,14 +111,20 @@ enum ProxyE2E {
 
     /// `ffprobe -show_streams -show_format` as JSON.
     static func ffprobe(_ path: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: run(ReferenceTools.ffprobe,
-            ["-v", "error", "-show_streams", "-show_format", "-of", "json", path]))
+        try JSONDecoder().decode(
+            JSONValue.self,
+            from: run(
+                ReferenceTools.ffprobe,
+                ["-v", "error", "-show_streams", "-show_format", "-of", "json", path]))
     }
 
     /// Every video frame's picture type and key flag, in decode order.
     static func videoFrames(_ path: String) throws -> [(key: Bool, type: String)] {
-        let json = try JSONDecoder().decode(JSONValue.self, from: run(ReferenceTools.ffprobe,
-            ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame,pict_type", "-of", "json", path]))
+        let json = try JSONDecoder().decode(
+            JSONValue.self,
+            from: run(
+                ReferenceTools.ffprobe,
+                ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=key_frame,pict_type", "-of", "json", path]))
         return (json["frames"]?.arrayValue ?? []).map { ($0["key_frame"]?.intValue == 1, $0["pict_type"]?.stringValue ?? "?") }
     }
 
@@ -125,11 +143,11 @@ enum ProxyE2E {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         var boxes: [String] = [], offset = 0
         while offset + 8 <= data.count {
-            let bytes = data[data.startIndex + offset ..< data.startIndex + offset + 8]
+            let bytes = data[data.startIndex + offset..<data.startIndex + offset + 8]
             var size = bytes.prefix(4).reduce(0) { $0 << 8 | Int($1) }
             boxes.append(String(decoding: bytes.suffix(4), as: UTF8.self))
             if size == 1, offset + 16 <= data.count {
-                size = data[data.startIndex + offset + 8 ..< data.startIndex + offset + 16].reduce(0) { $0 << 8 | Int($1) }
+                size = data[data.startIndex + offset + 8..<data.startIndex + offset + 16].reduce(0) { $0 << 8 | Int($1) }
             } else if size == 0 {
                 size = data.count - offset
             }
@@ -155,8 +173,12 @@ struct ProxyEndToEndTests {
         let server = try ServerProcess()
         _ = try await server.initialize()
         let token = JSONValue.string("gen-1")
-        let id = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                 "backgroundGeneration": .bool(false), "workDoneToken": token])
+        let id = server.sendRequest(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false), "workDoneToken": token,
+            ])
         let response = try await server.response(id, timeout: .seconds(90))
         let result = try #require(response["result"], "\(response)")
         #expect(document.validateResult(of: "generate", result) == [])
@@ -182,8 +204,9 @@ struct ProxyEndToEndTests {
         // Progress on the request's token: begin, reports, end (completed), the end before the response.
         let values = ProxyE2E.progress(server, token: token)
         #expect(values.first?["kind"] == .string("begin"))
-        #expect(values.first?["title"] == .string("Generating Draft proxy for proxy-640x360.mp4"),
-                "protocol/spec.md §5.3 title: \(String(describing: values.first?["title"]))")
+        #expect(
+            values.first?["title"] == .string("Generating Draft proxy for proxy-640x360.mp4"),
+            "protocol/spec.md §5.3 title: \(String(describing: values.first?["title"]))")
         #expect(values.first?["cancellable"] == .bool(true))
         #expect(values.filter { $0["kind"] == .string("begin") }.count == 1)
         #expect(values.filter { $0["kind"] == .string("end") }.count == 1)
@@ -223,8 +246,10 @@ struct ProxyEndToEndTests {
         let portrait = try ProxyE2E.portrait()
         let server = try ServerProcess()
         _ = try await server.initialize(options: ["maxConcurrentJobs": .int(2)])
-        let a = server.sendRequest("generate", ["sourcePath": .string(landscape.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false)])
-        let b = server.sendRequest("generate", ["sourcePath": .string(portrait.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false)])
+        let a = server.sendRequest(
+            "generate", ["sourcePath": .string(landscape.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false)])
+        let b = server.sendRequest(
+            "generate", ["sourcePath": .string(portrait.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false)])
         let wide = try #require(try await server.response(a, timeout: .seconds(90))["result"]?["proxy"])
         let tall = try #require(try await server.response(b, timeout: .seconds(90))["result"]?["proxy"])
         #expect(document.validateResult(of: "status", wide) == [] && document.validateResult(of: "status", tall) == [])
@@ -353,10 +378,12 @@ struct ProxyEndToEndTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         let response = server.messages.first { $0["id"] == .int(id) }
-        #expect(server.process.isRunning && !server.stderr.contains("crashed"),
-                "the server died fingerprinting a 1.5 MiB file; stderr:\n\(server.stderr.prefix(300))")
-        #expect(response?["result"] == .object(["status": .string("none"), "sourcePath": .string(file.path), "quality": .string("Preview")]),
-                "\(String(describing: response))")
+        #expect(
+            server.process.isRunning && !server.stderr.contains("crashed"),
+            "the server died fingerprinting a 1.5 MiB file; stderr:\n\(server.stderr.prefix(300))")
+        #expect(
+            response?["result"] == .object(["status": .string("none"), "sourcePath": .string(file.path), "quality": .string("Preview")]),
+            "\(String(describing: response))")
     }
 
     // MARK: - status, resolve, setQuality
@@ -370,8 +397,12 @@ struct ProxyEndToEndTests {
         #expect(none == .object(["status": .string("none"), "sourcePath": .string(source.path), "quality": .string("Draft")]))
         #expect(document.validateResult(of: "status", none) == [])
 
-        let generated = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                           "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+        let generated = try await server.call(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(60))
         let completed = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         #expect(document.validateResult(of: "status", completed) == [])
         #expect(completed["status"] == .string("completed") && completed["progressPercent"]?.doubleValue == 100)
@@ -404,12 +435,17 @@ struct ProxyEndToEndTests {
         _ = try await server.initialize()
         let before = try await server.call("resolve", ["sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "resolve", before) == [])
-        #expect(before == .object(["path": .string(source.path), "usingProxy": .bool(false), "mode": .string("proxy"),
-                                   "quality": .string("Preview"), "reason": .string("no proxy yet"), "proxyStatus": .string("none")]))
+        #expect(
+            before
+                == .object([
+                    "path": .string(source.path), "usingProxy": .bool(false), "mode": .string("proxy"),
+                    "quality": .string("Preview"), "reason": .string("no proxy yet"), "proxyStatus": .string("none"),
+                ]))
         #expect(try await server.call("stats")["totalProxies"] == .int(0), "resolve never starts a job")
 
-        let generated = try await server.call("generate", ["sourcePath": .string(source.path), "backgroundGeneration": .bool(false)],
-                                              timeout: .seconds(60))
+        let generated = try await server.call(
+            "generate", ["sourcePath": .string(source.path), "backgroundGeneration": .bool(false)],
+            timeout: .seconds(60))
         let proxyPath = try #require(generated["proxy"]?["proxyPath"]?.stringValue)
         let using = try await server.call("resolve", ["sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "resolve", using) == [])
@@ -421,8 +457,12 @@ struct ProxyEndToEndTests {
         let setResponse = try await server.response(setId)
         let state = try #require(setResponse["result"])
         #expect(document.validateResult(of: "setQuality", state) == [])
-        #expect(state == .object(["mode": .string("source"), "quality": .string("Preview"),
-                                  "badge": .object(["label": .string("Source Quality"), "color": .string("green")])]))
+        #expect(
+            state
+                == .object([
+                    "mode": .string("source"), "quality": .string("Preview"),
+                    "badge": .object(["label": .string("Source Quality"), "color": .string("green")]),
+                ]))
         let changes = server.messages.enumerated().filter { $0.element["method"] == .string("previewModeChanged") }
         #expect(changes.count == 1)
         #expect(changes.first?.element["params"] == state)
@@ -457,8 +497,12 @@ struct ProxyEndToEndTests {
         let server = try ServerProcess()
         _ = try await server.initialize()
         for quality in ["Draft", "Preview"] {
-            _ = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string(quality),
-                                                   "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+            _ = try await server.call(
+                "generate",
+                [
+                    "sourcePath": .string(source.path), "quality": .string(quality),
+                    "backgroundGeneration": .bool(false),
+                ], timeout: .seconds(60))
         }
         let stats = try await server.call("stats")
         #expect(document.validateResult(of: "stats", stats) == [])
@@ -490,7 +534,8 @@ struct ProxyEndToEndTests {
         let after = try await server.call("stats")
         #expect(after["totalProxies"] == .int(0) && after["totalCacheSizeBytes"] == .int(0))
         #expect(after["compressionRatio"]?.doubleValue == 0 && after["spaceSavedPercent"]?.doubleValue == 0)
-        #expect(try await server.call("clearCache", ["scope": .string("all")])
+        #expect(
+            try await server.call("clearCache", ["scope": .string("all")])
                 == .object(["deletedFiles": .int(0), "freedBytes": .int(0), "keptInUse": .int(0), "clearedFrames": .int(0)]))
         let badScope = try await server.request("clearCache", ["scope": .string("everything")])
         #expect(badScope.errorCode == -32602 && badScope.errorMessage.contains("'scope'"))
@@ -517,8 +562,12 @@ struct ProxyEndToEndTests {
         #expect(generating["status"] == .string("generating") && generating["jobId"] == .string(jobId))
         #expect(try await server.call("stats")["runningJobs"] == .int(1))
         // A foreground request joins the job and hears of its cancellation.
-        let waiter = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                     "backgroundGeneration": .bool(false), "workDoneToken": .string("waiter")])
+        let waiter = server.sendRequest(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false), "workDoneToken": .string("waiter"),
+            ])
         // Joining with its own token starts its own stream (protocol/spec.md §5.3).
         _ = try await server.waitFor { $0["params"]?["token"] == .string("waiter") && $0["params"]?["value"]?["kind"] == .string("begin") }
 
@@ -553,8 +602,9 @@ struct ProxyEndToEndTests {
         let nextId = try #require(next["jobId"]?.stringValue)
         #expect(nextId != jobId)
         let old = try await server.request("cancelGeneration", ["jobId": .string(jobId)])
-        #expect(old["result"] == .object(["jobId": .string(jobId), "cancelled": .bool(false), "status": .string("cancelled")]),
-                "a job of the session is remembered after its slot got a new job: \(old)")
+        #expect(
+            old["result"] == .object(["jobId": .string(jobId), "cancelled": .bool(false), "status": .string("cancelled")]),
+            "a job of the session is remembered after its slot got a new job: \(old)")
         let cancelNext = try await server.call("cancelGeneration", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         #expect(cancelNext == .object(["jobId": .string(nextId), "cancelled": .bool(true), "status": .string("cancelled")]))
         try await ProxyE2E.waitForEnd(server, token: .string(nextId))
@@ -566,8 +616,12 @@ struct ProxyEndToEndTests {
         let source = try ProxyE2E.long()
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let lone = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                   "backgroundGeneration": .bool(false), "workDoneToken": .string("lone")])
+        let lone = server.sendRequest(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false), "workDoneToken": .string("lone"),
+            ])
         try await ProxyE2E.waitForReport(server, token: .string("lone"))
         server.notify("$/cancelRequest", ["id": .int(lone)])
         #expect(try await server.response(lone, timeout: .seconds(5)).errorCode == -32800)
@@ -579,8 +633,12 @@ struct ProxyEndToEndTests {
         // A job a background request asked for keeps running when a foreground joiner gives up.
         let background = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         let jobId = try #require(background["jobId"]?.stringValue)
-        let joiner = server.sendRequest("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                     "backgroundGeneration": .bool(false), "workDoneToken": .string("joiner")])
+        let joiner = server.sendRequest(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false), "workDoneToken": .string("joiner"),
+            ])
         _ = try await server.waitFor { $0["params"]?["token"] == .string("joiner") && $0["params"]?["value"]?["kind"] == .string("begin") }
         server.notify("$/cancelRequest", ["id": .int(joiner)])
         #expect(try await server.response(joiner, timeout: .seconds(5)).errorCode == -32800)
@@ -600,8 +658,14 @@ struct ProxyEndToEndTests {
         let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(server, token: .string(jobId))
         let elsewhere = MediaFixtures.temporaryDirectory(named: "cache-elsewhere").path
-        let refused = try await server.request("updateSettings", ["settings": .object(["cacheDirectory": .string(elsewhere),
-                                                                                       "maxConcurrentJobs": .int(2)])])
+        let refused = try await server.request(
+            "updateSettings",
+            [
+                "settings": .object([
+                    "cacheDirectory": .string(elsewhere),
+                    "maxConcurrentJobs": .int(2),
+                ])
+            ])
         #expect(refused.errorCode == -32803 && refused["error"]?["data"]?["cause"] == .string("jobsActive"), "\(refused)")
         #expect(try await server.call("getSettings")["maxConcurrentJobs"] == .int(1), "a refused patch changes nothing")
 
@@ -621,8 +685,12 @@ struct ProxyEndToEndTests {
         let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "access-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let made = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                      "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+        let made = try await server.call(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(60))
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         func date(_ value: JSONValue?) -> Date? {
@@ -637,7 +705,8 @@ struct ProxyEndToEndTests {
         _ = try await server.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
         try await Task.sleep(for: .milliseconds(1200))
         _ = try await server.call("resolve", ["sourcePath": .string(source.path)])
-        let afterResolve = try #require(date(try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])["lastAccessedAt"]))
+        let afterResolve = try #require(
+            date(try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])["lastAccessedAt"]))
         #expect(afterResolve.timeIntervalSince(generated) >= 2, "resolve used the proxy: \(generated) → \(afterResolve)")
         #expect(date(status["createdAt"]) == date(made["proxy"]?["createdAt"]))
     }
@@ -661,8 +730,12 @@ struct ProxyEndToEndTests {
         let cache = MediaFixtures.temporaryDirectory(named: "cache-restart").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
-        let made = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                                     "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+        let made = try await first.call(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(60))
         _ = try await first.request("shutdown")
         first.notify("exit")
         #expect(try await first.waitForExit() == 0)
@@ -716,13 +789,18 @@ struct ProxyEndToEndTests {
         _ = try await server.initialize()
         let settings = try await server.call("getSettings")
         #expect(document.validateResult(of: "getSettings", settings) == [])
-        #expect(settings == .object(["cacheDirectory": .string(server.cacheDirectory), "cacheLimitBytes": .int(10_737_418_240),
-                                     "maxConcurrentJobs": .int(1), "hardwareAcceleration": .string("off"),
-                                     "waveformCacheDirectory": .string(server.waveformCacheDirectory),
-                                     "frameCacheDirectory": .string(server.frameCacheDirectory), "frameCacheBytes": .int(100 << 20),
-                                     "proxyGenerationEnabled": .bool(true), "defaultQuality": .string("Preview"), "scalePercent": .null,
-                                     "telemetryWindowSeconds": .int(60)]))
-        let zeroJobs = try await server.request("updateSettings", ["settings": .object(["cacheLimitBytes": .int(5000), "maxConcurrentJobs": .int(0)])])
+        #expect(
+            settings
+                == .object([
+                    "cacheDirectory": .string(server.cacheDirectory), "cacheLimitBytes": .int(10_737_418_240),
+                    "maxConcurrentJobs": .int(1), "hardwareAcceleration": .string("off"),
+                    "waveformCacheDirectory": .string(server.waveformCacheDirectory),
+                    "frameCacheDirectory": .string(server.frameCacheDirectory), "frameCacheBytes": .int(100 << 20),
+                    "proxyGenerationEnabled": .bool(true), "defaultQuality": .string("Preview"), "scalePercent": .null,
+                    "telemetryWindowSeconds": .int(60),
+                ]))
+        let zeroJobs = try await server.request(
+            "updateSettings", ["settings": .object(["cacheLimitBytes": .int(5000), "maxConcurrentJobs": .int(0)])])
         #expect(zeroJobs.errorCode == -32602)
         #expect(zeroJobs.errorMessage == "parameter 'settings.maxConcurrentJobs' must be between 1 and 16")
         #expect(try await server.call("getSettings") == settings, "a bad patch changes nothing")
@@ -742,18 +820,27 @@ struct ProxyEndToEndTests {
         let newDirectory = MediaFixtures.temporaryDirectory(named: "cache-moved").path + "/sub/../cache"
         let newWaveforms = MediaFixtures.temporaryDirectory(named: "waveforms-moved").path + "/w"
         let newFrames = MediaFixtures.temporaryDirectory(named: "frames-moved").path + "/f"
-        let updated = try await server.call("updateSettings", ["settings": .object([
-            "cacheLimitBytes": .int(5_368_709_120), "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
-            "cacheDirectory": .string(newDirectory), "waveformCacheDirectory": .string(newWaveforms),
-            "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20)])])
+        let updated = try await server.call(
+            "updateSettings",
+            [
+                "settings": .object([
+                    "cacheLimitBytes": .int(5_368_709_120), "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
+                    "cacheDirectory": .string(newDirectory), "waveformCacheDirectory": .string(newWaveforms),
+                    "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20),
+                ])
+            ])
         #expect(document.validateResult(of: "updateSettings", updated) == [])
         let normalised = URL(fileURLWithPath: newDirectory).standardizedFileURL.path
-        #expect(updated == .object(["cacheDirectory": .string(normalised), "cacheLimitBytes": .int(5_368_709_120),
-                                    "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
-                                    "waveformCacheDirectory": .string(newWaveforms),
-                                    "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20),
-                                    "proxyGenerationEnabled": .bool(true), "defaultQuality": .string("Preview"), "scalePercent": .null,
-                                    "telemetryWindowSeconds": .int(60)]))
+        #expect(
+            updated
+                == .object([
+                    "cacheDirectory": .string(normalised), "cacheLimitBytes": .int(5_368_709_120),
+                    "maxConcurrentJobs": .int(3), "hardwareAcceleration": .string("auto"),
+                    "waveformCacheDirectory": .string(newWaveforms),
+                    "frameCacheDirectory": .string(newFrames), "frameCacheBytes": .int(50 << 20),
+                    "proxyGenerationEnabled": .bool(true), "defaultQuality": .string("Preview"), "scalePercent": .null,
+                    "telemetryWindowSeconds": .int(60),
+                ]))
         var framesInfo = stat()
         #expect(lstat(newFrames, &framesInfo) == 0 && framesInfo.st_mode & 0o777 == 0o700, "the frame cache directory too")
         #expect(try await server.call("getSettings") == updated)
@@ -773,9 +860,11 @@ struct ProxyEndToEndTests {
         let initialized = try await server.initialize()
         #expect(initialized["settings"]?["cacheDirectory"] == .string(link.path))
         let clip = try MediaFixtures.shortClip()
-        for (method, params) in [("stats", [String: JSONValue]()), ("generate", ["sourcePath": .string(clip.path)]),
-                                 ("status", ["sourcePath": .string(clip.path)]), ("resolve", ["sourcePath": .string(clip.path)]),
-                                 ("clearCache", [:])] {
+        for (method, params) in [
+            ("stats", [String: JSONValue]()), ("generate", ["sourcePath": .string(clip.path)]),
+            ("status", ["sourcePath": .string(clip.path)]), ("resolve", ["sourcePath": .string(clip.path)]),
+            ("clearCache", [:]),
+        ] {
             let response = try await server.request(method, params)
             #expect(response.errorCode == -32021, "\(method): \(response)")
             #expect(response["error"]?["data"]?["cause"] == .string("symlink"), "\(method): \(response)")

@@ -13,15 +13,21 @@ struct ResilienceEndToEndTests {
             return  // No mount permission in this sandbox: nothing to exercise.
         }
         defer { _ = Self.run("/bin/umount", ["-l", mountPoint.path]) }
-        let clip = try MediaFixtures.media("ten-seconds-720p.mp4", [
-            "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10",
-            "-f", "lavfi", "-i", "anoisesrc=duration=10:sample_rate=48000",
-            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2"])
+        let clip = try MediaFixtures.media(
+            "ten-seconds-720p.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10",
+                "-f", "lavfi", "-i", "anoisesrc=duration=10:sample_rate=48000",
+                "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2",
+            ])
         let cache = mountPoint.appendingPathComponent("cache").path
         let server = try ServerProcess(cacheDirectory: cache)
         _ = try await server.initialize()
-        let response = try await server.request("generate", [
-            "sourcePath": .string(clip.path), "backgroundGeneration": .bool(false), "overwrite": .bool(true)], timeout: .seconds(120))
+        let response = try await server.request(
+            "generate",
+            [
+                "sourcePath": .string(clip.path), "backgroundGeneration": .bool(false), "overwrite": .bool(true),
+            ], timeout: .seconds(120))
         #expect(response.errorCode == -32010, "\(response)")
         #expect(response.errorMessage.contains("full") || response.errorMessage.contains("space"), "\(response.errorMessage)")
         let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/proxies")) ?? []
@@ -41,16 +47,24 @@ struct ResilienceEndToEndTests {
         let long = try ProxyE2E.long()
         let server = try ServerProcess(fileSizeLimit: 3 << 20)
         _ = try await server.initialize()
-        let failed = try await server.request("generate", ["sourcePath": .string(long.path), "quality": .string("Draft"),
-                                                           "backgroundGeneration": .bool(false)], timeout: .seconds(180))
+        let failed = try await server.request(
+            "generate",
+            [
+                "sourcePath": .string(long.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(180))
         #expect(failed.errorCode == -32010, "\(failed)")
         #expect(failed.errorMessage.contains("full") || failed.errorMessage.contains("too large"), "\(failed.errorMessage)")
         #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty, "partial output left behind: \(ProxyE2E.proxyFiles(server.cacheDirectory))")
         let status = try await server.call("status", ["sourcePath": .string(long.path), "quality": .string("Draft")])
         #expect(status["status"] == .string("failed") && status["error"]?.stringValue?.isEmpty == false, "\(status)")
         #expect(try await server.call("stats")["totalProxies"] == .int(0))
-        let small = try await server.request("generate", ["sourcePath": .string(try ProxyE2E.clip640().path), "quality": .string("Draft"),
-                                                          "backgroundGeneration": .bool(false)], timeout: .seconds(120))
+        let small = try await server.request(
+            "generate",
+            [
+                "sourcePath": .string(try ProxyE2E.clip640().path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(120))
         #expect(small["result"]?["proxy"]?["status"] == .string("completed"), "\(small)")
     }
 
@@ -59,8 +73,12 @@ struct ResilienceEndToEndTests {
     /// serves a waveform that fits.
     @Test(arguments: ["rlimit", "tmpfs"])
     func aFullDiskDuringWaveformPersistenceFailsCleanly(how: String) async throws {
-        let audio = try await MediaFixtures.mediaOffPool("persist-30min.flac", ["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
-                                                              "-ac", "1", "-c:a", "flac"])
+        let audio = try await MediaFixtures.mediaOffPool(
+            "persist-30min.flac",
+            [
+                "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=1800",
+                "-ac", "1", "-c:a", "flac",
+            ])
         var waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-full").path
         let server: ServerProcess
         if how == "tmpfs" {
@@ -77,15 +95,21 @@ struct ResilienceEndToEndTests {
         }
         defer { if how == "tmpfs" { _ = Self.run("/bin/umount", ["-l", URL(fileURLWithPath: waveforms).deletingLastPathComponent().path]) } }
         _ = try await server.initialize()
-        let range: [String: JSONValue] = ["sourcePath": .string(audio.path), "startTime": .double(1700), "endTime": .double(1701),
-                                          "samplesPerPixel": .int(1024)]
+        let range: [String: JSONValue] = [
+            "sourcePath": .string(audio.path), "startTime": .double(1700), "endTime": .double(1701),
+            "samplesPerPixel": .int(1024),
+        ]
         let answer = try await server.request("requestWaveformRange", range, timeout: .seconds(180))
         #expect(answer.errorCode == -32010, "\(answer)")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: waveforms + "/waveforms")) ?? []
         #expect(left.isEmpty, "left in the waveform cache: \(left)")
         // The server goes on: a short file's waveform fits, and is served.
-        let small = try await server.call("requestWaveformRange", ["sourcePath": .string(try ProxyE2E.clip640().path), "startTime": .double(0),
-                                                                   "endTime": .double(1), "samplesPerPixel": .int(1024)])
+        let small = try await server.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(try ProxyE2E.clip640().path), "startTime": .double(0),
+                "endTime": .double(1), "samplesPerPixel": .int(1024),
+            ])
         #expect((small["windows"]?.arrayValue?.count ?? 0) > 0, "\(small)")
     }
 
@@ -93,8 +117,11 @@ struct ResilienceEndToEndTests {
         let clip = try MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize(options: ["hardwareAcceleration": .string("auto")])
-        let result = try await server.call("generate", [
-            "sourcePath": .string(clip.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+        let result = try await server.call(
+            "generate",
+            [
+                "sourcePath": .string(clip.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(60))
         #expect(result["status"] == .string("completed"))
         let encoder = result["proxy"]?["videoEncoder"]?.stringValue
         let warnings = server.notifications("window/logMessage").filter { $0["type"] == .int(2) }

@@ -40,8 +40,10 @@ final class ServerProcess: @unchecked Sendable {
     /// - Parameter fileSizeLimit: when set, the server runs under `RLIMIT_FSIZE` of that many bytes with SIGXFSZ
     ///   ignored: a write that would grow a file past it fails with EFBIG — a disk that fills, injected by the kernel
     ///   into the real binary, where mounting a small tmpfs is not permitted.
-    init(arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil,
-         frameCacheDirectory: String? = nil, configDirectory: String? = nil, fileSizeLimit: Int? = nil) throws {
+    init(
+        arguments: [String] = [], cacheDirectory: String? = nil, waveformCacheDirectory: String? = nil,
+        frameCacheDirectory: String? = nil, configDirectory: String? = nil, fileSizeLimit: Int? = nil
+    ) throws {
         // Writing to a server a test killed must fail the write, not kill the test process.
         signal(SIGPIPE, SIG_IGN)
         let configDirectory = configDirectory ?? MediaFixtures.temporaryDirectory(named: "config").path
@@ -55,13 +57,19 @@ final class ServerProcess: @unchecked Sendable {
         (process, stdinPipe, stdoutPipe, stderrPipe) = try Spawn.start { () throws -> (Process, Pipe, Pipe, Pipe) in
             let process = Process()
             let pipes = (Pipe(), Pipe(), Pipe())
-            let serve = ["serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory,
-                         "--frame-cache-dir", frameCacheDirectory, "--config-dir", configDirectory] + arguments
+            let serve =
+                [
+                    "serve", "--cache-dir", cacheDirectory, "--waveform-cache-dir", waveformCacheDirectory,
+                    "--frame-cache-dir", frameCacheDirectory, "--config-dir", configDirectory,
+                ] + arguments
             if let fileSizeLimit {
                 // An ignored signal stays ignored across exec; prlimit then execs the server with the limit set.
                 process.executableURL = URL(fileURLWithPath: "/bin/sh")
-                process.arguments = ["-c", #"trap '' XFSZ; exec prlimit --fsize=\#(fileSizeLimit):\#(fileSizeLimit) "$0" "$@""#,
-                                     Self.executable.path] + serve
+                process.arguments =
+                    [
+                        "-c", #"trap '' XFSZ; exec prlimit --fsize=\#(fileSizeLimit):\#(fileSizeLimit) "$0" "$@""#,
+                        Self.executable.path,
+                    ] + serve
             } else {
                 process.executableURL = Self.executable
                 process.arguments = serve
@@ -86,7 +94,8 @@ final class ServerProcess: @unchecked Sendable {
                 parser.append(data)
                 while let event = parser.nextEvent() {
                     guard case .frame(let body) = event else { continue }
-                    let value = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .string("UNPARSEABLE: \(String(decoding: body, as: UTF8.self))")
+                    let value =
+                        (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .string("UNPARSEABLE: \(String(decoding: body, as: UTF8.self))")
                     let now = ContinuousClock.now
                     lock.withLock {
                         received.append(value)
@@ -127,8 +136,11 @@ final class ServerProcess: @unchecked Sendable {
 
     /// One framed request, for a batch written with `sendRawInBackground`.
     static func frame(id: Int, method: String, params: [String: JSONValue]) -> Data {
-        let body = try! JSONEncoder().encode(JSONValue.object(["jsonrpc": .string("2.0"), "id": .int(id), "method": .string(method),
-                                                                 "params": .object(params)]))
+        let body = try! JSONEncoder().encode(
+            JSONValue.object([
+                "jsonrpc": .string("2.0"), "id": .int(id), "method": .string(method),
+                "params": .object(params),
+            ]))
         return Data("Content-Length: \(body.count)\r\n\r\n".utf8) + body
     }
 
@@ -143,7 +155,12 @@ final class ServerProcess: @unchecked Sendable {
         sendRaw(FrameEncoder.frame(body))
     }
 
-    func makeId() -> Int { lock.withLock { nextId += 1; return nextId } }
+    func makeId() -> Int {
+        lock.withLock {
+            nextId += 1
+            return nextId
+        }
+    }
 
     /// Sends a request and returns its id without waiting.
     @discardableResult
@@ -247,4 +264,3 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 }
-

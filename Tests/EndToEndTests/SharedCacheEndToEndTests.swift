@@ -12,8 +12,9 @@ struct SharedCacheEndToEndTests {
     /// Runs the CLI on `cache`; returns its exit status and stdout.
     static func cli(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {
         // The waveform cache beside the proxy cache: the CLI's stats and clear cover both, never the user's.
-        let result = try Spawn.run(ServerProcess.executable.path,
-                                   arguments + ["--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms"])
+        let result = try Spawn.run(
+            ServerProcess.executable.path,
+            arguments + ["--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms"])
         return (result.status, result.text)
     }
 
@@ -27,8 +28,12 @@ struct SharedCacheEndToEndTests {
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
         let token = JSONValue.string("first")
-        let started = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("High"),
-                                                       "workDoneToken": token])
+        let started = try await first.call(
+            "generate",
+            [
+                "sourcePath": .string(source.path), "quality": .string("High"),
+                "workDoneToken": token,
+            ])
         let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(first, token: token)
         let partials = Self.partialFiles(cache)
@@ -73,8 +78,10 @@ struct SharedCacheEndToEndTests {
         let second = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
         _ = try await second.initialize()
-        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "quality": .string("Draft"),
-                                           "backgroundGeneration": .bool(false)]
+        let params: [String: JSONValue] = [
+            "sourcePath": .string(source.path), "quality": .string("Draft"),
+            "backgroundGeneration": .bool(false),
+        ]
         var firstParams = params, secondParams = params
         firstParams["workDoneToken"] = .string("a")
         secondParams["workDoneToken"] = .string("b")
@@ -113,10 +120,11 @@ struct SharedCacheEndToEndTests {
         let clip = try MediaFixtures.shortClip()
         let original = try Data(contentsOf: clip)
         var state: UInt32 = 0x1234_5678
-        let random = Data((0..<100_000).map { _ -> UInt8 in
-            state = state &* 1_664_525 &+ 1_013_904_223
-            return UInt8(truncatingIfNeeded: state >> 24)
-        })
+        let random = Data(
+            (0..<100_000).map { _ -> UInt8 in
+                state = state &* 1_664_525 &+ 1_013_904_223
+                return UInt8(truncatingIfNeeded: state >> 24)
+            })
         let variants: [(String, Data)] = [
             ("trailing-random.mp4", original + random),
             ("trailing-zeros.mp4", original + Data(count: 65_536)),
@@ -132,8 +140,12 @@ struct SharedCacheEndToEndTests {
             #expect(probe["result"]?["durationSeconds"]?.doubleValue.map { abs($0 - 2) < 0.1 } == true, "\(name): \(probe)")
         }
         let file = try MediaFixtures.file("trailing-random.mp4", bytes: original + random)
-        let made = try await server.call("generate", ["sourcePath": .string(file.path), "quality": .string("Draft"),
-                                                     "backgroundGeneration": .bool(false)], timeout: .seconds(60))
+        let made = try await server.call(
+            "generate",
+            [
+                "sourcePath": .string(file.path), "quality": .string("Draft"),
+                "backgroundGeneration": .bool(false),
+            ], timeout: .seconds(60))
         let proxyPath = try #require(made["proxy"]?["proxyPath"]?.stringValue)
         let frames = try ProxyE2E.videoFrames(proxyPath)
         #expect(frames.count == 50, "every frame of the 2 s source is in the proxy: \(frames.count)")
@@ -152,8 +164,10 @@ struct SharedCacheEndToEndTests {
         let (process, input, output) = try Spawn.start { () throws -> (Process, Pipe, Pipe) in
             let process = Process()
             process.executableURL = ServerProcess.executable
-            process.arguments = ["serve", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
-                                 "--frame-cache-dir", cache + "-frames"]
+            process.arguments = [
+                "serve", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
+                "--frame-cache-dir", cache + "-frames",
+            ]
             let input = Pipe(), output = Pipe()
             process.standardInput = input
             process.standardOutput = output
@@ -206,8 +220,9 @@ struct SharedCacheEndToEndTests {
     /// The process's resident set size in MB, from /proc.
     static func residentMegabytes(_ pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
         return kilobytes / 1024
     }
 }

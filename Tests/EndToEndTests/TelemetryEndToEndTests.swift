@@ -34,11 +34,19 @@ struct TelemetryEndToEndTests {
         #expect(near(fps["p50"], 30) && near(fps["p5"], 12), "\(fps)")
         #expect(summary["droppedFrames"] == .int(5))
         #expect(summary["windowSeconds"]?.doubleValue == 60)
-        #expect(summary["status"] == .object(["playbackFps": .string("ok"), "scrubLatencyMs": .string("warning"),
-                                              "cacheHitRate": .string("ok"), "proxyRealtimeFactor": .string("no data"),
-                                              "proxyCacheUsage": .string("ok")]))
-        #expect(summary["targets"] == .object(["playbackFps": .int(24), "scrubLatencyMs": .int(50), "cacheHitRate": .double(0.5),
-                                               "proxyRealtimeFactor": .int(1), "proxyCacheUsage": .double(0.9)]))
+        #expect(
+            summary["status"]
+                == .object([
+                    "playbackFps": .string("ok"), "scrubLatencyMs": .string("warning"),
+                    "cacheHitRate": .string("ok"), "proxyRealtimeFactor": .string("no data"),
+                    "proxyCacheUsage": .string("ok"),
+                ]))
+        #expect(
+            summary["targets"]
+                == .object([
+                    "playbackFps": .int(24), "scrubLatencyMs": .int(50), "cacheHitRate": .double(0.5),
+                    "proxyRealtimeFactor": .int(1), "proxyCacheUsage": .double(0.9),
+                ]))
         let suggestions = summary["suggestions"]?.arrayValue?.compactMap(\.stringValue) ?? []
         #expect(suggestions.count == 1 && suggestions[0].contains("Scrub latency is high"), "\(suggestions)")
         // Method latencies: the server's own measurements.
@@ -54,14 +62,18 @@ struct TelemetryEndToEndTests {
         // Scrubbing a clip that has no proxy, in proxy mode, slowly: the advice names the clip and why.
         _ = try await server.call("requestFrame", ["sourcePath": .string(clip.path), "time": .double(0.5), "width": .int(64)])
         for _ in 0..<20 { server.notify("telemetry/report", ["scrubLatencyMs": .int(120)]) }
-        let scrubWarning = try await server.waitFor { $0["method"] == .string("window/logMessage")
-            && ($0["params"]?["message"]?.stringValue ?? "").contains("Scrub latency is high") }
+        let scrubWarning = try await server.waitFor {
+            $0["method"] == .string("window/logMessage")
+                && ($0["params"]?["message"]?.stringValue ?? "").contains("Scrub latency is high")
+        }
         let text = scrubWarning["params"]?["message"]?.stringValue ?? ""
         #expect(text.contains("telemetry-clip.mp4 (it has no Preview proxy)"), "\(text)")
         // Playback: one warning for the whole episode, none while it lasts, a new one after a recovery.
         for _ in 0..<10 { server.notify("telemetry/report", ["playbackFps": .int(12)]) }
-        _ = try await server.waitFor { $0["method"] == .string("window/logMessage")
-            && ($0["params"]?["message"]?.stringValue ?? "").contains("below 24 FPS") }
+        _ = try await server.waitFor {
+            $0["method"] == .string("window/logMessage")
+                && ($0["params"]?["message"]?.stringValue ?? "").contains("below 24 FPS")
+        }
         for _ in 0..<10 { server.notify("telemetry/report", ["playbackFps": .int(11)]) }
         _ = try await server.call("ping")
         try await Task.sleep(for: .milliseconds(300))
@@ -92,18 +104,22 @@ struct TelemetryEndToEndTests {
         let defaults = try await first.call("getSettings")
         #expect(defaults["proxyGenerationEnabled"] == .bool(true) && defaults["defaultQuality"] == .string("Preview"))
         #expect(defaults["scalePercent"] == .null && defaults["telemetryWindowSeconds"] == .int(60))
-        let patch: [String: JSONValue] = ["proxyGenerationEnabled": .bool(false), "defaultQuality": .string("Draft"),
-                                          "scalePercent": .int(50), "cacheLimitBytes": .int(3 << 30), "frameCacheBytes": .int(8 << 20),
-                                          "hardwareAcceleration": .string("auto"), "maxConcurrentJobs": .int(2),
-                                          "telemetryWindowSeconds": .int(120)]
+        let patch: [String: JSONValue] = [
+            "proxyGenerationEnabled": .bool(false), "defaultQuality": .string("Draft"),
+            "scalePercent": .int(50), "cacheLimitBytes": .int(3 << 30), "frameCacheBytes": .int(8 << 20),
+            "hardwareAcceleration": .string("auto"), "maxConcurrentJobs": .int(2),
+            "telemetryWindowSeconds": .int(120),
+        ]
         let updated = try await first.call("updateSettings", ["settings": .object(patch)])
         for (name, value) in patch { #expect(updated[name] == value, "\(name)") }
         #expect(try await first.call("getSettings") == updated)
         // Refused patches name the member and change nothing.
-        for (bad, field) in [(["bogus": JSONValue.int(1)], "settings.bogus"), (["defaultQuality": .string("Ultra")], "settings.defaultQuality"),
-                             (["scalePercent": .int(90)], "settings.scalePercent"), (["telemetryWindowSeconds": .int(1)], "settings.telemetryWindowSeconds"),
-                             (["proxyGenerationEnabled": .string("yes")], "settings.proxyGenerationEnabled"),
-                             (["maxConcurrentJobs": .int(3), "frameCacheBytes": .int(-1)], "settings.frameCacheBytes")] {
+        for (bad, field) in [
+            (["bogus": JSONValue.int(1)], "settings.bogus"), (["defaultQuality": .string("Ultra")], "settings.defaultQuality"),
+            (["scalePercent": .int(90)], "settings.scalePercent"), (["telemetryWindowSeconds": .int(1)], "settings.telemetryWindowSeconds"),
+            (["proxyGenerationEnabled": .string("yes")], "settings.proxyGenerationEnabled"),
+            (["maxConcurrentJobs": .int(3), "frameCacheBytes": .int(-1)], "settings.frameCacheBytes"),
+        ] {
             let response = try await first.request("updateSettings", ["settings": .object(bad)])
             #expect(response.errorCode == -32602, "\(bad)")
             #expect(response["error"]?["message"]?.stringValue?.contains("'\(field)'") == true, "\(response)")
@@ -119,7 +135,9 @@ struct TelemetryEndToEndTests {
         let restarted = try await second.initialize()
         #expect(restarted["settingsFile"]?["status"] == .string("loaded"))
         var expected = updated
-        for name in ["cacheDirectory", "waveformCacheDirectory", "frameCacheDirectory"] { expected = expected.setting(name, restarted["settings"]?[name]) }
+        for name in ["cacheDirectory", "waveformCacheDirectory", "frameCacheDirectory"] {
+            expected = expected.setting(name, restarted["settings"]?[name])
+        }
         #expect(restarted["settings"] == expected, "the saved settings are in force after a restart")
         #expect(restarted["previewState"]?["quality"] == .string("Draft"), "the session starts at the default quality")
         // Updates sent at once are applied and saved one at a time: the file ends as the settings in force.
@@ -144,16 +162,20 @@ struct TelemetryEndToEndTests {
         let initialized = try await server.initialize()
         #expect(initialized["settingsFile"]?["status"] == .string("damaged"))
         #expect(initialized["settings"]?["defaultQuality"] == .string("Preview"), "the defaults are used")
-        let warning = try await server.waitFor { $0["method"] == .string("window/logMessage")
-            && ($0["params"]?["message"]?.stringValue ?? "").contains(file.path) }
+        let warning = try await server.waitFor {
+            $0["method"] == .string("window/logMessage")
+                && ($0["params"]?["message"]?.stringValue ?? "").contains(file.path)
+        }
         #expect(warning["params"]?["type"] == .int(2))
         #expect(try Data(contentsOf: file) == damaged, "left as it is")
         _ = try await server.call("updateSettings", ["settings": .object(["defaultQuality": .string("High")])])
         #expect(try Data(contentsOf: config.appendingPathComponent("settings.json.damaged")) == damaged, "moved aside")
         let saved = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: file))
         #expect(saved == .object(["defaultQuality": .string("High")]))
-        _ = try await server.waitFor { $0["method"] == .string("window/logMessage")
-            && ($0["params"]?["message"]?.stringValue ?? "").contains("settings.json.damaged") }
+        _ = try await server.waitFor {
+            $0["method"] == .string("window/logMessage")
+                && ($0["params"]?["message"]?.stringValue ?? "").contains("settings.json.damaged")
+        }
         // Values of the right shape but out of range, or unknown members, are damage too.
         for content in [#"{"maxConcurrentJobs": 99}"#, #"{"colour": "blue"}"#, "[1, 2]"] {
             let other = MediaFixtures.temporaryDirectory(named: "config-invalid")
@@ -197,14 +219,24 @@ struct TelemetryEndToEndTests {
         let status = try await server.call("status", ["sourcePath": .string(clip.path)])
         #expect(status["status"] == .string("completed"))
         // A second import finds everything fresh (waveforms once analysed); recursive takes the subfolder.
-        _ = try await server.call("requestWaveformRange", ["sourcePath": .string(audio.path), "startTime": .int(0), "endTime": .int(1),
-                                                           "samplesPerPixel": .int(4096)])
-        _ = try await server.call("requestWaveformRange", ["sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1),
-                                                           "samplesPerPixel": .int(4096)])
+        _ = try await server.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(audio.path), "startTime": .int(0), "endTime": .int(1),
+                "samplesPerPixel": .int(4096),
+            ])
+        _ = try await server.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(clip.path), "startTime": .int(0), "endTime": .int(1),
+                "samplesPerPixel": .int(4096),
+            ])
         let again = try await server.call("importMedia", ["paths": .array([.string(folder.path)]), "recursive": .bool(true)])
         let second = again["items"]?.arrayValue ?? []
         #expect(second.count == 4, "\(second)")
-        #expect(second[0]["proxy"] == .string("fresh") && second[0]["waveform"] == .string("fresh") && second[0]["reason"] == .string("proxy already fresh"))
+        #expect(
+            second[0]["proxy"] == .string("fresh") && second[0]["waveform"] == .string("fresh")
+                && second[0]["reason"] == .string("proxy already fresh"))
         #expect(second[1]["waveform"] == .string("fresh"))
         #expect(second[3]["path"] == .string(nested.appendingPathComponent("nested.mp4").path) && second[3]["proxy"] == .string("queued"))
         // With proxy generation off, only waveforms are queued; a Draft import names its quality.
@@ -225,14 +257,22 @@ struct TelemetryEndToEndTests {
         try Data(contentsOf: MediaFixtures.shortClip()).write(to: folder.appendingPathComponent("clip.mp4"))
         try Data("not media".utf8).write(to: folder.appendingPathComponent("readme.txt"))
         let cache = MediaFixtures.temporaryDirectory(named: "import-cli-cache").path
-        let run = try Spawn.run(ServerProcess.executable.path, ["import", "--quality", "Draft", "--cache-dir", cache,
-                                                                "--waveform-cache-dir", cache + "-waveforms", folder.path])
+        let run = try Spawn.run(
+            ServerProcess.executable.path,
+            [
+                "import", "--quality", "Draft", "--cache-dir", cache,
+                "--waveform-cache-dir", cache + "-waveforms", folder.path,
+            ])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.text.contains("made 320x240 (Draft)") || run.text.contains("made"), "\(run.text)")
         #expect(run.text.contains("readme.txt") && run.text.contains("not media"), "\(run.text)")
         #expect(ProxyE2E.proxyFiles(cache).contains { $0.hasSuffix("-Draft.mp4") }, "\(ProxyE2E.proxyFiles(cache))")
-        let broken = try Spawn.run(ServerProcess.executable.path, ["import", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
-                                                                   try MediaFixtures.truncatedCopy(of: MediaFixtures.shortClip(), name: "import-cut.mp4").path])
+        let broken = try Spawn.run(
+            ServerProcess.executable.path,
+            [
+                "import", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
+                try MediaFixtures.truncatedCopy(of: MediaFixtures.shortClip(), name: "import-cut.mp4").path,
+            ])
         #expect(broken.status == 1, "a failed file fails the command: \(broken.text)")
     }
 }

@@ -60,7 +60,8 @@ struct TransportEndToEndTests {
         #expect(server.stderr.contains("skipping a header block"))
         // Unknown $/ notifications are ignored silently; the old charset spelling is accepted.
         server.notify("$/setTrace", ["value": .string("verbose")])
-        server.sendRaw("Content-Type: application/vscode-jsonrpc; charset=utf8\r\nContent-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}")
+        server.sendRaw(
+            "Content-Type: application/vscode-jsonrpc; charset=utf8\r\nContent-Length: 40\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}")
         #expect(try await server.response(8)["result"] != nil)
     }
 
@@ -94,7 +95,8 @@ struct TransportEndToEndTests {
         let cancelled = try await server.response(slow)
         #expect(cancelled.errorCode == -32800)
         let answeredAt = try #require(server.arrival { $0["id"] == .int(slow) })
-        #expect(answeredAt - start < .seconds(2 * TestFiles.slowdown), "the cancelled request was answered \(answeredAt - start) after $/cancelRequest")
+        #expect(
+            answeredAt - start < .seconds(2 * TestFiles.slowdown), "the cancelled request was answered \(answeredAt - start) after $/cancelRequest")
     }
 
     @Test func workDoneProgressRunsBeginReportEnd() async throws {
@@ -113,7 +115,10 @@ struct TransportEndToEndTests {
     @Test func batchesGetOneArrayOfResponses() async throws {
         let server = try ServerProcess()
         _ = try await server.initialize()
-        server.send(json: #"[{"jsonrpc":"2.0","id":1,"method":"ping","params":{"echo":1}},{"jsonrpc":"2.0","id":2,"method":"nope"},{"jsonrpc":"2.0","method":"$/ignored"}]"#)
+        server.send(
+            json:
+                #"[{"jsonrpc":"2.0","id":1,"method":"ping","params":{"echo":1}},{"jsonrpc":"2.0","id":2,"method":"nope"},{"jsonrpc":"2.0","method":"$/ignored"}]"#
+        )
         let batch = try await server.waitFor { $0.arrayValue != nil }
         let responses = batch.arrayValue ?? []
         #expect(responses.count == 2)

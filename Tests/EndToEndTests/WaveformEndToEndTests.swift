@@ -9,14 +9,22 @@ import Testing
 struct WaveformEndToEndTests {
     /// 20 minutes of stereo tones (FLAC): long enough that its analysis is still running while a test acts.
     static func twentyMinutes() throws -> URL {
-        try MediaFixtures.media("waveform-20min.flac", ["-f", "lavfi", "-i",
-            "aevalsrc=0.6*sin(2*PI*440*t)*sin(2*PI*0.05*t)|0.3*sin(2*PI*660*t):s=48000:d=1200", "-c:a", "flac"])
+        try MediaFixtures.media(
+            "waveform-20min.flac",
+            [
+                "-f", "lavfi", "-i",
+                "aevalsrc=0.6*sin(2*PI*440*t)*sin(2*PI*0.05*t)|0.3*sin(2*PI*660*t):s=48000:d=1200", "-c:a", "flac",
+            ])
     }
 
     /// 6 s of stereo tones (FLAC).
     static func sixSeconds() throws -> URL {
-        try MediaFixtures.media("waveform-6s.flac", ["-f", "lavfi", "-i",
-            "aevalsrc=0.8*sin(2*PI*220*t)|0.4*sin(2*PI*330*t):s=44100:d=6", "-c:a", "flac"])
+        try MediaFixtures.media(
+            "waveform-6s.flac",
+            [
+                "-f", "lavfi", "-i",
+                "aevalsrc=0.8*sin(2*PI*220*t)|0.4*sin(2*PI*330*t):s=44100:d=6", "-c:a", "flac",
+            ])
     }
 
     static func server(_ waveforms: String? = nil) throws -> ServerProcess {
@@ -32,9 +40,11 @@ struct WaveformEndToEndTests {
         let source = try Self.twentyMinutes()
         let server = try Self.server()
         _ = try await server.initialize()
-        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
-                                           "pixelsPerSecond": .int(100), "visibleStart": .int(600), "visibleEnd": .int(630),
-                                           "partialResultToken": .string("cold")]
+        let params: [String: JSONValue] = [
+            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+            "pixelsPerSecond": .int(100), "visibleStart": .int(600), "visibleEnd": .int(630),
+            "partialResultToken": .string("cold"),
+        ]
         let summary = try await server.call("requestWaveformRange", params, timeout: .seconds(120))
         #expect(summary["fromCache"] == .bool(false))
         #expect(summary["samplesPerPixel"] == .int(512), "48000/100 = 480 is served at the nearest multiple of 256")
@@ -71,8 +81,12 @@ struct WaveformEndToEndTests {
         let server = try Self.server()
         _ = try await server.initialize()
         // No visible range on a cold cache: every window waits for the analysis.
-        let id = server.sendRequest("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
-                                                              "endTime": .int(1200), "samplesPerPixel": .int(1024)])
+        let id = server.sendRequest(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(source.path), "startTime": .int(0),
+                "endTime": .int(1200), "samplesPerPixel": .int(1024),
+            ])
         try await Task.sleep(for: .milliseconds(200))
         let cancelledAt = ContinuousClock.now
         server.notify("$/cancelRequest", ["id": .int(id)])
@@ -82,9 +96,13 @@ struct WaveformEndToEndTests {
         #expect(answered - cancelledAt < .seconds(2 * TestFiles.slowdown), "answered \(answered - cancelledAt) after the cancellation")
         #expect(try await server.call("ping")["serverTime"] != nil)
         // The analysis went on in the background: a later request finds its result.
-        let later = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(10),
-                                                                   "endTime": .int(20), "samplesPerPixel": .int(1024)],
-                                          timeout: .seconds(120))
+        let later = try await server.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(source.path), "startTime": .int(10),
+                "endTime": .int(20), "samplesPerPixel": .int(1024),
+            ],
+            timeout: .seconds(120))
         #expect(later["windowCount"] == .int(1))
     }
 
@@ -93,8 +111,10 @@ struct WaveformEndToEndTests {
         let source = try ProxyE2E.copy(Self.sixSeconds(), as: "damage.flac")
         let server = try Self.server(waveforms.path)
         _ = try await server.initialize()
-        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(6),
-                                           "samplesPerPixel": .int(256), "windowSeconds": .int(6)]
+        let params: [String: JSONValue] = [
+            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(6),
+            "samplesPerPixel": .int(256), "windowSeconds": .int(6),
+        ]
         let first = try await server.call("requestWaveformRange", params)
         #expect(first["fromCache"] == .bool(false))
         let cached = try await server.call("requestWaveformRange", params)
@@ -115,8 +135,10 @@ struct WaveformEndToEndTests {
         #expect(sameRebuilt)
 
         // Changed content (louder): analysed again, new values.
-        let louder = try ReferenceTools.ffmpeg(["-v", "error", "-y", "-f", "lavfi", "-i",
-                                                       "aevalsrc=0.2*sin(2*PI*220*t)|0.9*sin(2*PI*330*t):s=44100:d=6", source.path])
+        let louder = try ReferenceTools.ffmpeg([
+            "-v", "error", "-y", "-f", "lavfi", "-i",
+            "aevalsrc=0.2*sin(2*PI*220*t)|0.9*sin(2*PI*330*t):s=44100:d=6", source.path,
+        ])
         try #require(louder.status == 0)
         let changed = try await restarted.call("requestWaveformRange", params)
         #expect(changed["fromCache"] == .bool(false))
@@ -129,17 +151,25 @@ struct WaveformEndToEndTests {
         let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "kill-waveform.flac")
         let first = try Self.server(waveforms.path)
         _ = try await first.initialize()
-        _ = first.sendRequest("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
-                                                       "samplesPerPixel": .int(4096)])
+        _ = first.sendRequest(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+                "samplesPerPixel": .int(4096),
+            ])
         try await Task.sleep(for: .milliseconds(300))
         kill(first.process.processIdentifier, SIGKILL)
         #expect(try await first.waitForExit() != nil)
         // Whatever the kill left (at most a partial file) is never served, and a new server completes the analysis.
         let second = try Self.server(waveforms.path)
         _ = try await second.initialize()
-        let result = try await second.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
-                                                                    "endTime": .int(1200), "samplesPerPixel": .int(4096)],
-                                           timeout: .seconds(120))
+        let result = try await second.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(source.path), "startTime": .int(0),
+                "endTime": .int(1200), "samplesPerPixel": .int(4096),
+            ],
+            timeout: .seconds(120))
         #expect(result["fromCache"] == .bool(false))
         let left = try FileManager.default.contentsOfDirectory(atPath: waveforms.path + "/waveforms")
         #expect(left.count == 1 && left[0].hasSuffix(".wave"), "\(left)")
@@ -153,8 +183,10 @@ struct WaveformEndToEndTests {
         let second = try Self.server(waveforms.path)
         _ = try await first.initialize()
         _ = try await second.initialize()
-        let params: [String: JSONValue] = ["sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
-                                           "samplesPerPixel": .int(65536)]
+        let params: [String: JSONValue] = [
+            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+            "samplesPerPixel": .int(65536),
+        ]
         let firstId = first.sendRequest("requestWaveformRange", params)
         try await Task.sleep(for: .milliseconds(100))
         let secondId = second.sendRequest("requestWaveformRange", params)
@@ -179,10 +211,14 @@ struct WaveformEndToEndTests {
         let server = try Self.server()
         _ = try await server.initialize()
         let directory = MediaFixtures.temporaryDirectory(named: "exports")
-        let windows = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
-                                                                      "endTime": .int(6), "samplesPerPixel": .int(512),
-                                                                      "channels": .string("all"), "windowSeconds": .int(6),
-                                                                      "encoding": .string("base64")])
+        let windows = try await server.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(source.path), "startTime": .int(0),
+                "endTime": .int(6), "samplesPerPixel": .int(512),
+                "channels": .string("all"), "windowSeconds": .int(6),
+                "encoding": .string("base64"),
+            ])
         let window = try #require(windows["windows"]?.arrayValue?.first)
         func int16s(_ value: JSONValue?) -> [Int16] {
             guard let text = value?.stringValue, let data = Data(base64Encoded: text) else { return [] }
@@ -191,9 +227,13 @@ struct WaveformEndToEndTests {
         let mins = (window["min"]?.arrayValue ?? []).map(int16s), maxs = (window["max"]?.arrayValue ?? []).map(int16s)
         #expect(mins.count == 2 && mins[0].count == 517)
         // The number encoding holds the same values, scaled to -1...1 (rms 0...1) and rounded to 5 decimals.
-        let numbers = try await server.call("requestWaveformRange", ["sourcePath": .string(source.path), "startTime": .int(0),
-                                                                      "endTime": .int(6), "samplesPerPixel": .int(512),
-                                                                      "channels": .string("all"), "windowSeconds": .int(6)])
+        let numbers = try await server.call(
+            "requestWaveformRange",
+            [
+                "sourcePath": .string(source.path), "startTime": .int(0),
+                "endTime": .int(6), "samplesPerPixel": .int(512),
+                "channels": .string("all"), "windowSeconds": .int(6),
+            ])
         let numbered = try #require(numbers["windows"]?.arrayValue?.first)
         let rmsBase64 = (window["rms"]?.arrayValue ?? []).map { int16s($0).map { UInt16(bitPattern: $0) } }
         for channel in 0..<2 {
@@ -214,8 +254,12 @@ struct WaveformEndToEndTests {
 
         // 16-bit .dat, version 2 (two channels): header, then per pixel per channel min and max.
         let dat = directory.appendingPathComponent("clip.dat")
-        let datResult = try await server.call("exportWaveform", ["sourcePath": .string(source.path), "outputPath": .string(dat.path),
-                                                                 "samplesPerPixel": .int(512), "channels": .string("all")])
+        let datResult = try await server.call(
+            "exportWaveform",
+            [
+                "sourcePath": .string(source.path), "outputPath": .string(dat.path),
+                "samplesPerPixel": .int(512), "channels": .string("all"),
+            ])
         #expect(datResult["version"] == .int(2) && datResult["channels"] == .int(2) && datResult["length"] == .int(517))
         let bytes = try Data(contentsOf: dat)
         let header = bytes.withUnsafeBytes { raw in (0..<6).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self) } }
@@ -230,8 +274,12 @@ struct WaveformEndToEndTests {
 
         // 8-bit JSON of the mixed channel at a resolution that is not a multiple of 256 (decoded directly).
         let json = directory.appendingPathComponent("clip.json")
-        let jsonResult = try await server.call("exportWaveform", ["sourcePath": .string(source.path), "outputPath": .string(json.path),
-                                                                  "format": .string("json"), "samplesPerPixel": .int(300), "bits": .int(8)])
+        let jsonResult = try await server.call(
+            "exportWaveform",
+            [
+                "sourcePath": .string(source.path), "outputPath": .string(json.path),
+                "format": .string("json"), "samplesPerPixel": .int(300), "bits": .int(8),
+            ])
         #expect(jsonResult["version"] == .int(2) && jsonResult["length"] == .int(882) && jsonResult["bits"] == .int(8))
         let parsed = try JSONDecoder().decode(JSONValue.self, from: Data(contentsOf: json))
         #expect(parsed["channels"] == .int(1) && parsed["sample_rate"] == .int(44100) && parsed["samples_per_pixel"] == .int(300))
@@ -240,7 +288,8 @@ struct WaveformEndToEndTests {
         #expect(data.allSatisfy { (-128...127).contains($0) })
         // The mixed tones peak at (0.8 + 0.4) / 2 at most: about 76 of 127.
         #expect((70...77).contains(data.max() ?? 0), "\(data.max() ?? 0)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["clip.dat", "clip.json"],
-                "no partial files are left")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == ["clip.dat", "clip.json"],
+            "no partial files are left")
     }
 }

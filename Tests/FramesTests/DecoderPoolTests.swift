@@ -1,6 +1,7 @@
 import Foundation
-@testable import Frames
 import Testing
+
+@testable import Frames
 
 /// `DecoderPool`: sessions leave the table under its lock and are released after it.
 @Suite struct DecoderPoolTests {

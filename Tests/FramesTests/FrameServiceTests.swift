@@ -5,18 +5,26 @@ import Jobs
 import Logging
 import Media
 import MediaCache
-import Testing
 import TestSupport
+import Testing
 
 /// Clips of each kind the frames layer must read, made once per run.
 enum FrameFixtures {
     static let video = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]
     /// Constant frame rate, B-frames, a keyframe every second: seeks and decoding on both matter.
-    static let constantRate = MediaFixtures.make("frames-cfr.mp4", video + ["-t", "4", "-c:v", "libx264", "-g", "25",
-                                                                           "-bf", "2", "-pix_fmt", "yuv420p"])
+    static let constantRate = MediaFixtures.make(
+        "frames-cfr.mp4",
+        video + [
+            "-t", "4", "-c:v", "libx264", "-g", "25",
+            "-bf", "2", "-pix_fmt", "yuv420p",
+        ])
     /// 10-bit HEVC.
-    static let hevc10 = MediaFixtures.make("frames-hevc10.mp4", video + ["-t", "2", "-c:v", "libx265", "-pix_fmt", "yuv420p10le",
-                                                                         "-x265-params", "log-level=error:keyint=25"])
+    static let hevc10 = MediaFixtures.make(
+        "frames-hevc10.mp4",
+        video + [
+            "-t", "2", "-c:v", "libx265", "-pix_fmt", "yuv420p10le",
+            "-x265-params", "log-level=error:keyint=25",
+        ])
     /// A phone clip: stored landscape with a 90° display rotation (shown portrait).
     static let rotated = MediaFixtures.rotated
     /// Variable frame rate: dropped frames and jittered timestamps.
@@ -24,8 +32,13 @@ enum FrameFixtures {
 
     /// The presentation times of a clip's pictures, from ffprobe, relative to the first.
     static func pictureTimes(_ path: String) -> [Double] {
-        let result = (try? Spawn.run(ReferenceTools.ffprobe, ["-v", "error", "-select_streams", "v:0", "-show_entries",
-                                                   "frame=best_effort_timestamp_time", "-of", "csv=p=0", path]))?.text ?? ""
+        let result =
+            (try? Spawn.run(
+                ReferenceTools.ffprobe,
+                [
+                    "-v", "error", "-select_streams", "v:0", "-show_entries",
+                    "frame=best_effort_timestamp_time", "-of", "csv=p=0", path,
+                ]))?.text ?? ""
         // A line may carry side data after the time ("0.000000,side_data,"): the time is the first field.
         let times = result.split(whereSeparator: \.isNewline)
             .compactMap { line in line.split(separator: ",").first.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
@@ -35,9 +48,11 @@ enum FrameFixtures {
 
     /// Picture number `index` (presentation order) of `path` from the ffmpeg CLI, upright and scaled, as RGBA.
     static func referencePicture(_ path: String, index: Int, width: Int, height: Int) -> [UInt8] {
-        let result = try? ReferenceTools.ffmpeg(["-v", "error", "-i", path, "-vf",
-                                                        "select=eq(n\\,\(index)),scale=\(width):\(height):flags=bicubic,format=rgba",
-                                                        "-fps_mode", "passthrough", "-frames:v", "1", "-f", "rawvideo", "-"])
+        let result = try? ReferenceTools.ffmpeg([
+            "-v", "error", "-i", path, "-vf",
+            "select=eq(n\\,\(index)),scale=\(width):\(height):flags=bicubic,format=rgba",
+            "-fps_mode", "passthrough", "-frames:v", "1", "-f", "rawvideo", "-",
+        ])
         return [UInt8](result?.stdout ?? Data())
     }
 
@@ -69,8 +84,10 @@ struct FrameServiceTests {
 
     /// The picture at each time is the last one whose presentation time is at or before it, and looks like the
     /// CLI's picture of the same number (PSNR over 35 dB at the same size), whatever the order of requests.
-    @Test(arguments: [("cfr", FrameFixtures.constantRate), ("vfr", FrameFixtures.variableRate),
-                      ("rotated", FrameFixtures.rotated), ("hevc10", FrameFixtures.hevc10)])
+    @Test(arguments: [
+        ("cfr", FrameFixtures.constantRate), ("vfr", FrameFixtures.variableRate),
+        ("rotated", FrameFixtures.rotated), ("hevc10", FrameFixtures.hevc10),
+    ])
     func picturesAreTheOnesShownAtEachTime(_ kind: String, _ path: String) async throws {
         let pictures = FrameFixtures.pictureTimes(path)
         try #require(pictures.count > 20, "\(kind): \(pictures.count) pictures")
@@ -85,8 +102,9 @@ struct FrameServiceTests {
         var results: [Double: [UInt8]] = [:]
         for (time, expected) in times {
             let image = try await service.frame(FrameRequest(path: path, time: time, shape: FrameShape(width: 160, format: .rgba)))
-            #expect(abs(image.time - pictures[expected]) < 0.0015,
-                    "\(kind) at \(time): got the picture at \(image.time), expected #\(expected) at \(pictures[expected])")
+            #expect(
+                abs(image.time - pictures[expected]) < 0.0015,
+                "\(kind) at \(time): got the picture at \(image.time), expected #\(expected) at \(pictures[expected])")
             let reference = FrameFixtures.referencePicture(path, index: expected, width: image.width, height: image.height)
             let psnr = FrameFixtures.psnr(image.bytes, reference)
             #expect(psnr > 35, "\(kind) at \(time): PSNR \(psnr) dB against the CLI's picture #\(expected)")
@@ -133,8 +151,10 @@ struct FrameServiceTests {
                 _ = try await service.frame(FrameRequest(path: path, time: time, shape: FrameShape(width: 64)))
             }
         }
-        for shape in [FrameShape(width: 0), FrameShape(height: -3), FrameShape(width: 100_000), FrameShape(quality: 0),
-                      FrameShape(height: 16_000)] {
+        for shape in [
+            FrameShape(width: 0), FrameShape(height: -3), FrameShape(width: 100_000), FrameShape(quality: 0),
+            FrameShape(height: 16_000),
+        ] {
             await #expect(throws: FrameError.self) {
                 _ = try await service.frame(FrameRequest(path: path, time: 1, shape: shape))
             }
@@ -166,8 +186,10 @@ struct FrameServiceTests {
                 let file = request % 2, index = (request * 7) % (pictures[file].count - 1)
                 group.addTask {
                     let time = (pictures[file][index] + pictures[file][index + 1]) / 2
-                    let image = try await service.frame(FrameRequest(path: files[file], time: time,
-                                                                     shape: FrameShape(width: 48, format: .rgba)))
+                    let image = try await service.frame(
+                        FrameRequest(
+                            path: files[file], time: time,
+                            shape: FrameShape(width: 48, format: .rgba)))
                     return (file, index, image.time)
                 }
             }
@@ -194,7 +216,10 @@ struct FrameServiceTests {
             let image = try await service.frame(FrameRequest(path: damaged.path, time: 1, shape: FrameShape(width: 32)))
             Issue.record("a picture came out of noise at \(image.time)")
         } catch let error as MediaError {
-            guard case .corrupt = error else { Issue.record("\(error)"); return }
+            guard case .corrupt = error else {
+                Issue.record("\(error)")
+                return
+            }
         }
         #expect(try await service.frame(FrameRequest(path: FrameFixtures.constantRate, time: 1, shape: FrameShape(width: 32))).time == 1)
     }
@@ -209,7 +234,7 @@ struct FrameServiceTests {
         _ = try await frame(1.0)
         _ = try await frame(2.0)
         #expect(try await frame(1.0).fromCache)  // 1.0 is now the most recent
-        _ = try await frame(3.0)                  // evicts 2.0
+        _ = try await frame(3.0)  // evicts 2.0
         let stats = service.stats()
         #expect(stats.entries == 2 && stats.evictions == 1 && stats.sizeBytes == picture * 2)
         #expect(try await frame(1.0).fromCache)

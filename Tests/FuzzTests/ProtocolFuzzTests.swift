@@ -32,8 +32,10 @@ import Testing
         #expect(results.frames > Self.inputCount / 2)
         #expect(results.badHeaders > onePercent)
         #expect(results.oversized > onePercent)
-        for code in [ResponseError.Code.parseError, ResponseError.Code.invalidRequest, ResponseError.Code.invalidParams,
-                     ResponseError.Code.methodNotFound] {
+        for code in [
+            ResponseError.Code.parseError, ResponseError.Code.invalidRequest, ResponseError.Code.invalidParams,
+            ResponseError.Code.methodNotFound,
+        ] {
             #expect(results.codes[code, default: 0] > onePercent / 10, "error \(code) was answered \(results.codes[code, default: 0]) times")
         }
         #expect(results.sentinels > Self.inputCount / 4)

@@ -52,8 +52,10 @@ struct ProtocolInputGenerator {
     /// A request or notification to a fuzz method, a lifecycle method or an unknown one, with params that mostly
     /// have the wrong shape.
     private mutating func message() -> String {
-        let methods = ["fuzz/echo", "fuzz/echo", "fuzz/echo", "fuzz/slow", "fuzz/fail", "fuzz/note", "initialize", "shutdown",
-                       "exit", "$/cancelRequest", "$/setTrace", "no/such/method", "", "fuzz/echo\u{0}"]
+        let methods = [
+            "fuzz/echo", "fuzz/echo", "fuzz/echo", "fuzz/slow", "fuzz/fail", "fuzz/note", "initialize", "shutdown",
+            "exit", "$/cancelRequest", "$/setTrace", "no/such/method", "", "fuzz/echo\u{0}",
+        ]
         var members: [String] = []
         if Int.random(in: 0..<10, using: &random) > 0 { members.append(#""jsonrpc":"2.0""#) } else { members.append(#""jsonrpc":\#(scalar())"#) }
         switch Int.random(in: 0..<10, using: &random) {
@@ -63,7 +65,11 @@ struct ProtocolInputGenerator {
         default: break  // a notification
         }
         let method = methods.randomElement(using: &random)!
-        if Int.random(in: 0..<20, using: &random) > 0 { members.append(#""method":\#(quoted(method))"#) } else { members.append(#""method":\#(scalar())"#) }
+        if Int.random(in: 0..<20, using: &random) > 0 {
+            members.append(#""method":\#(quoted(method))"#)
+        } else {
+            members.append(#""method":\#(scalar())"#)
+        }
         switch Int.random(in: 0..<10, using: &random) {
         case 0: break
         case 1: members.append(#""params":\#(jsonValue(depth: 1))"#)
@@ -115,11 +121,13 @@ struct ProtocolInputGenerator {
     }
 
     private mutating func scalar() -> String {
-        let hostile = ["1e400", "-1e400", "123456789012345678901234567890", "-9223372036854775809", "9223372036854775807",
-                       "1.7976931348623157e308", "4.9e-324", "1e-400", "-0", "0.1e1", "NaN", "Infinity", "-", "1.", "01",
-                       "true", "false", "null", #""""#, #""\u0000""#, #""\ud800""#, #""\udc00\ud800""#, #""\uZZZZ""#,
-                       #""tab\there""#, "\"\(String(repeating: "x", count: 300))\"", "[]", "{}", "2147483648", "-2147483649",
-                       "128", "-129", "1e2", "3.0", "0.5"]
+        let hostile = [
+            "1e400", "-1e400", "123456789012345678901234567890", "-9223372036854775809", "9223372036854775807",
+            "1.7976931348623157e308", "4.9e-324", "1e-400", "-0", "0.1e1", "NaN", "Infinity", "-", "1.", "01",
+            "true", "false", "null", #""""#, #""\u0000""#, #""\ud800""#, #""\udc00\ud800""#, #""\uZZZZ""#,
+            #""tab\there""#, "\"\(String(repeating: "x", count: 300))\"", "[]", "{}", "2147483648", "-2147483649",
+            "128", "-129", "1e2", "3.0", "0.5",
+        ]
         switch Int.random(in: 0..<4, using: &random) {
         case 0: return hostile.randomElement(using: &random)!
         case 1: return String(Int.random(in: Int.min...Int.max, using: &random))
@@ -129,7 +137,9 @@ struct ProtocolInputGenerator {
     }
 
     private mutating func word() -> String {
-        let words = ["path", "count", "mode", "fast", "accurate", "id", "method", "params", "jsonrpc", "", " ", "é", "\u{1F600}", "\n", "\"", "\\", "a/b"]
+        let words = [
+            "path", "count", "mode", "fast", "accurate", "id", "method", "params", "jsonrpc", "", " ", "é", "\u{1F600}", "\n", "\"", "\\", "a/b",
+        ]
         return words.randomElement(using: &random)!
     }
 
@@ -167,9 +177,11 @@ struct ProtocolInputGenerator {
 
     /// A complete header block that is unusable, with a body after it.
     private mutating func badHeader() -> [UInt8] {
-        let headers = ["Content-Length: abc", "Content-Length: -5", "Content-Length: 1.5", "Content-Length:", "Content-Length: 0x10",
-                       "Content-Length: 99999999999999999999999", "garbage", ": 5", "Content-Type: text/plain; charset=latin1\r\nContent-Length: 2",
-                       "Content-Length: 5\r\nContent-Length: 7", "content-length 5", "Content-Length: +5", "Content-Length: 5 5"]
+        let headers = [
+            "Content-Length: abc", "Content-Length: -5", "Content-Length: 1.5", "Content-Length:", "Content-Length: 0x10",
+            "Content-Length: 99999999999999999999999", "garbage", ": 5", "Content-Type: text/plain; charset=latin1\r\nContent-Length: 2",
+            "Content-Length: 5\r\nContent-Length: 7", "content-length 5", "Content-Length: +5", "Content-Length: 5 5",
+        ]
         return frame(Array("{}".utf8), header: headers.randomElement(using: &random)! + "\r\n\r\n")
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import JSONRPC
 
 /// The methods the tests call, each a request type that is its params, as a server's are.
@@ -263,7 +264,9 @@ func testMethods() -> MethodTable {
     @Test func batchesAreAnsweredElementByElement() async throws {
         let harness = DispatcherHarness(methods: testMethods())
         try await harness.initialize()
-        harness.send(#"[{"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a"}},{"jsonrpc":"2.0","method":"$/nothing"},{"jsonrpc":"2.0","id":2,"method":"nope"},5]"#)
+        harness.send(
+            #"[{"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a"}},{"jsonrpc":"2.0","method":"$/nothing"},{"jsonrpc":"2.0","id":2,"method":"nope"},5]"#
+        )
         let batch = try await harness.waitFor { if case .array = $0 { return true } else { return false } }
         guard case .array(let responses) = batch else { return }
         #expect(responses.count == 3)

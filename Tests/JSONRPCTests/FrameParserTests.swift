@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import JSONRPC
 
 /// Frames `body` the way a client would.
@@ -26,7 +27,9 @@ func bodies(_ events: [FrameParser.Event]) -> [String] {
 }
 
 @Suite struct FrameParserTests {
-    let messages = [#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, #"{"a":"é ü ✓ 𝄞"}"#, "{}", #"{"jsonrpc":"2.0","method":"x","params":{"s":"\r\n\r\n"}}"#]
+    let messages = [
+        #"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, #"{"a":"é ü ✓ 𝄞"}"#, "{}", #"{"jsonrpc":"2.0","method":"x","params":{"s":"\r\n\r\n"}}"#,
+    ]
 
     @Test(arguments: [1, 2, 3, 7, 16, 1000])
     func splitReadsAtAnyByteYieldTheSameFrames(pieceSize: Int) {
@@ -43,7 +46,8 @@ func bodies(_ events: [FrameParser.Event]) -> [String] {
     }
 
     @Test func contentTypeWithEitherCharsetSpellingIsAccepted() {
-        let stream = framed("{}", extraHeaders: "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n")
+        let stream =
+            framed("{}", extraHeaders: "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n")
             + framed("[]", extraHeaders: "Content-Type: application/vscode-jsonrpc; charset=utf8\r\n")
             + Array("Content-Type: application/json\r\ncontent-length: 2\r\n\r\n{}".utf8)
         #expect(bodies(events(feeding: stream, pieceSize: 5)) == ["{}", "[]", "{}"])
@@ -63,8 +67,10 @@ func bodies(_ events: [FrameParser.Event]) -> [String] {
         #expect(bodies(got) == [#"{"ok":1}"#])
     }
 
-    @Test(arguments: ["Content-Length: abc", "Content-Length: -5", "Content-Length: 1.5", "Content-Length:", "garbage line",
-                      "Content-Length: 5\r\nContent-Length: 7", "Content-Length: +5", "Content-Length: 99999999999999999999999"])
+    @Test(arguments: [
+        "Content-Length: abc", "Content-Length: -5", "Content-Length: 1.5", "Content-Length:", "garbage line",
+        "Content-Length: 5\r\nContent-Length: 7", "Content-Length: +5", "Content-Length: 99999999999999999999999",
+    ])
     func unusableHeadersAreSkipped(header: String) {
         let stream = Array("\(header)\r\n\r\n{}".utf8) + framed(#"{"next":true}"#)
         let got = events(feeding: stream, pieceSize: 2)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import JSONRPC
 
 @Suite struct JSONParserTests {
@@ -7,11 +8,13 @@ import Testing
 
     @Test func parsesEveryKindOfValue() throws {
         let value = try parse(#" {"a":[1,-2,3.5,1e3,-0.25E-2,true,false,null],"b":{"c":"d"},"e":""} "#)
-        #expect(value == .object([
-            "a": .array([.int(1), .int(-2), .double(3.5), .double(1000), .double(-0.0025), .bool(true), .bool(false), .null]),
-            "b": .object(["c": .string("d")]),
-            "e": .string(""),
-        ]))
+        #expect(
+            value
+                == .object([
+                    "a": .array([.int(1), .int(-2), .double(3.5), .double(1000), .double(-0.0025), .bool(true), .bool(false), .null]),
+                    "b": .object(["c": .string("d")]),
+                    "e": .string(""),
+                ]))
     }
 
     @Test func decodesEscapesAndUnicode() throws {

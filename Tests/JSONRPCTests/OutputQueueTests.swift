@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import JSONRPC
 
 /// `OutputQueue`: whole frames in order from many threads, the reader paused while the client is behind, and
@@ -30,7 +31,10 @@ struct OutputQueueTests {
 
     @Test func framesFromManyThreadsArriveWholeAndInOrderPerThread() async throws {
         let (readEnd, writeEnd) = Self.pipePair()
-        defer { close(readEnd); close(writeEnd) }
+        defer {
+            close(readEnd)
+            close(writeEnd)
+        }
         let queue = OutputQueue(fileDescriptor: writeEnd)
         defer { queue.stop() }
         async let reader = OffPool.run { Self.readFrames(readEnd, count: 8 * 500) }
@@ -53,7 +57,10 @@ struct OutputQueueTests {
 
     @Test func theReaderWaitsWhileTheClientIsBehindAndGoesOnWhenItReads() async throws {
         let (readEnd, writeEnd) = Self.pipePair()
-        defer { close(readEnd); close(writeEnd) }
+        defer {
+            close(readEnd)
+            close(writeEnd)
+        }
         let queue = OutputQueue(fileDescriptor: writeEnd, limits: .init(frames: 8, bytes: 1 << 20))
         defer { queue.stop() }
         // 40 frames of 16 KiB: more than the pipe holds, so most wait in the queue.

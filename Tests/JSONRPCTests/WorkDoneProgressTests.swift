@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import JSONRPC
 
 @Suite struct WorkDoneProgressTests {
@@ -8,9 +9,10 @@ import Testing
     /// waiting for another process) went backwards.
     @Test func reportsNeverGoBelowTheBeginPercentage() throws {
         let sent = Locked<[JSONValue]>([])
-        let writer = MessageWriter(output: InMemoryOutput { body in
-            if let value = try? JSONParser.parse(body) { sent.withLock { $0.append(value) } }
-        })
+        let writer = MessageWriter(
+            output: InMemoryOutput { body in
+                if let value = try? JSONParser.parse(body) { sent.withLock { $0.append(value) } }
+            })
         let progress = WorkDoneProgress(token: .string("t"), sink: writer, title: "joined", cancellable: true, percentage: 97)
         progress.report(message: "another process is generating this proxy (0%)", percentage: 0)
         progress.report(percentage: 99)

@@ -1,7 +1,8 @@
 import Foundation
-@testable import Jobs
 import Locking
 import Testing
+
+@testable import Jobs
 
 @Suite(.timeLimit(.minutes(10)))
 struct BlockingQueueTests {
@@ -67,7 +68,10 @@ struct BlockingQueueTests {
         let whole = try await withThrowingTaskGroup(of: Bool.self) { group in
             for number in 0..<100 {
                 group.addTask { try await reader.make(number) }
-                group.addTask { await reader.poke(); return true }
+                group.addTask {
+                    await reader.poke()
+                    return true
+                }
             }
             return try await group.allSatisfy { $0 }
         }

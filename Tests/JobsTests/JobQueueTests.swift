@@ -1,8 +1,9 @@
 import Foundation
-import TestSupport
-@testable import Jobs
 import Locking
+import TestSupport
 import Testing
+
+@testable import Jobs
 
 /// Records what a queue tells its listeners, per job, in order.
 final class EventLog: Sendable {
@@ -55,21 +56,25 @@ final class Gate: Sendable {
     func open() { opened.withLock { $0 = true } }
     var startCount: Int { started.withLock { $0 } }
 
-    func work(value: Int, claim: @escaping @Sendable () -> (any JobClaim)? = { NoClaim() },
-              ended: @escaping @Sendable (JobOutcome<Int>) -> Void = { _ in }) -> JobWork<Int> {
-        JobWork(claim: claim, run: { context in
-            self.started.withLock { $0 += 1 }
-            let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
-            #expect(name.hasPrefix("aura-"), "jobs run on threads of their own, not on the concurrency pool: \(name)")
-            context.report(JobProgress(percent: 1))
-            while !self.opened.withLock({ $0 }) {
+    func work(
+        value: Int, claim: @escaping @Sendable () -> (any JobClaim)? = { NoClaim() },
+        ended: @escaping @Sendable (JobOutcome<Int>) -> Void = { _ in }
+    ) -> JobWork<Int> {
+        JobWork(
+            claim: claim,
+            run: { context in
+                self.started.withLock { $0 += 1 }
+                let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+                #expect(name.hasPrefix("aura-"), "jobs run on threads of their own, not on the concurrency pool: \(name)")
+                context.report(JobProgress(percent: 1))
+                while !self.opened.withLock({ $0 }) {
+                    if context.isCancelled { throw JobCancelled() }
+                    usleep(1000)
+                }
                 if context.isCancelled { throw JobCancelled() }
-                usleep(1000)
-            }
-            if context.isCancelled { throw JobCancelled() }
-            context.report(JobProgress(percent: 100))
-            return value
-        }, endedWithoutRunning: { _, outcome in ended(outcome) })
+                context.report(JobProgress(percent: 100))
+                return value
+            }, endedWithoutRunning: { _, outcome in ended(outcome) })
     }
 }
 
@@ -137,9 +142,14 @@ struct JobQueueTests {
         let blocker = Gate(), gate = Gate()
         _ = try await queue.submit(.init(key: "blocker", label: "b", work: blocker.work(value: 0)))
         let recorded = Mutex<[String]>([])
-        let queued = try await queue.submit(.init(key: "q", label: "q", work: gate.work(value: 1, ended: { outcome in
-            if case .cancelled = outcome { recorded.withLock { $0.append("cancelled") } }
-        })))
+        let queued = try await queue.submit(
+            .init(
+                key: "q", label: "q",
+                work: gate.work(
+                    value: 1,
+                    ended: { outcome in
+                        if case .cancelled = outcome { recorded.withLock { $0.append("cancelled") } }
+                    })))
         let cancelled = await queue.cancel(id: queued.snapshot.id)
         #expect(cancelled?.accepted == true)
         #expect(recorded.withLock { $0 } == ["cancelled"], "the ending is recorded before cancel returns")

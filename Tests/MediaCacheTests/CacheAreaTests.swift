@@ -1,8 +1,9 @@
 import FileErrors
 import Foundation
-@testable import MediaCache
 import TestSupport
 import Testing
+
+@testable import MediaCache
 
 /// `CacheArea`: the pattern every store shares (prepare, lease, start-up sweep, usage, deletion), and
 /// `DurableFile.install`.

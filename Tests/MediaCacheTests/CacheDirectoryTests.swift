@@ -1,7 +1,8 @@
 import Foundation
-@testable import MediaCache
 import TestSupport
 import Testing
+
+@testable import MediaCache
 
 /// `CacheDirectory.prepare`: created 0700, tightened, and refused when it could be hijacked.
 @Suite struct CacheDirectoryTests {

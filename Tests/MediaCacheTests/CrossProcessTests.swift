@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-@testable import MediaCache
 import TestSupport
 import Testing
+
+@testable import MediaCache
 
 /// `WorkLock`, `ProcessLease` and `CatalogueDatabase`: what lets several processes share one cache. Other
 /// processes are played by util-linux's `flock(1)`, which takes the same kind of lock as the product.

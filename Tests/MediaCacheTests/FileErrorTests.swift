@@ -1,8 +1,9 @@
 import FileErrors
 import Foundation
-@testable import MediaCache
 import TestSupport
 import Testing
+
+@testable import MediaCache
 
 /// `FileError`: the cache layer's file errors, and how `DurableFile` reports them.
 @Suite struct FileErrorTests {
@@ -20,8 +21,10 @@ import Testing
     }
 
     @Test func sentencesNameThePath() {
-        let cases: [FileError] = [.fileNotFound(path: "/x"), .notARegularFile(path: "/x"), .permissionDenied(path: "/x"),
-                                       .diskFull(path: "/x"), .ioFailure(path: "/x", reason: "r")]
+        let cases: [FileError] = [
+            .fileNotFound(path: "/x"), .notARegularFile(path: "/x"), .permissionDenied(path: "/x"),
+            .diskFull(path: "/x"), .ioFailure(path: "/x", reason: "r"),
+        ]
         for error in cases {
             #expect(error.path == "/x")
             #expect(error.description.contains("/x"))

@@ -1,8 +1,9 @@
 import FileErrors
 import Foundation
-@testable import MediaCache
 import TestSupport
 import Testing
+
+@testable import MediaCache
 
 /// The content identity proxies are keyed by: size, mtime, and the first and last MiB.
 @Suite struct SourceFingerprintTests {

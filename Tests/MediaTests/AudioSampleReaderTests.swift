@@ -1,7 +1,8 @@
 import Foundation
-@testable import Media
 import TestSupport
 import Testing
+
+@testable import Media
 
 /// `AudioSampleReader` against the ffmpeg CLI's own decode of the same files (an independent reference).
 @Suite struct AudioSampleReaderTests {
@@ -97,7 +98,10 @@ import Testing
         do {
             _ = try AudioSampleReader(source: MediaSource(path: MediaFixtures.videoOnly))
         } catch let error as MediaError {
-            guard case .unsupported(let path, let reason) = error else { Issue.record("\(error)"); return }
+            guard case .unsupported(let path, let reason) = error else {
+                Issue.record("\(error)")
+                return
+            }
             #expect(path == MediaFixtures.videoOnly && reason.contains("no audio"))
         }
     }

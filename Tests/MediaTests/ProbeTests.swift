@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Media
 import TestSupport
+import Testing
+
+@testable import Media
 
 @Suite struct MediaProbeTests {
     @Test func h264AndAACFields() throws {
@@ -51,7 +52,7 @@ import TestSupport
         let ccw = try #require(sideData?["rotation"] as? Int)
         #expect(ccw == 90)
         #expect(v.rotation == 270)
-        #expect(v.width == 320 && v.height == 240) // stored size; rotation is metadata
+        #expect(v.width == 320 && v.height == 240)  // stored size; rotation is metadata
     }
 
     @Test func audioOnlyAndImage() throws {
@@ -67,7 +68,10 @@ import TestSupport
     // MARK: errors
 
     func probeError(_ path: String) -> MediaError? {
-        do { _ = try MediaProbe.probe(path: path); return nil } catch { return error as? MediaError }
+        do {
+            _ = try MediaProbe.probe(path: path)
+            return nil
+        } catch { return error as? MediaError }
     }
 
     @Test func missingDirectoryEmpty() throws {
@@ -95,7 +99,8 @@ import TestSupport
         let lyrics = MediaFixtures.write("lyrics.mov", Data("[00:01.00]first line\n[00:02.50]second line\n".utf8))
         for path in [text, noise, lyrics] {
             guard case .notMedia(let p, _) = probeError(path) else {
-                Issue.record("\(path) gave \(String(describing: probeError(path)))"); continue
+                Issue.record("\(path) gave \(String(describing: probeError(path)))")
+                continue
             }
             #expect(p == path)
         }
@@ -104,13 +109,14 @@ import TestSupport
     @Test func truncatedContainers() throws {
         let cases = [
             MediaFixtures.cut(MediaFixtures.notFaststart, "nofs-cut.mp4"),  // moov lost
-            MediaFixtures.cut(MediaFixtures.h264AAC, "fs-cut.mp4"),         // index points past EOF
+            MediaFixtures.cut(MediaFixtures.h264AAC, "fs-cut.mp4"),  // index points past EOF
             MediaFixtures.cut(MediaFixtures.mkv, "cut.mkv"),
             MediaFixtures.cut(MediaFixtures.ts, "cut.ts", extraBytes: 7),
         ]
         for path in cases {
             guard case .truncated(let p, let reason) = probeError(path) else {
-                Issue.record("\(path) gave \(String(describing: probeError(path)))"); continue
+                Issue.record("\(path) gave \(String(describing: probeError(path)))")
+                continue
             }
             #expect(p == path)
             #expect(!reason.isEmpty)
@@ -130,8 +136,10 @@ import TestSupport
         let junk = Data((0..<50_000).map { _ in UInt8.random(in: 0...255, using: &random) })
         let fakeBox = Data([0x7f, 0xff, 0xff, 0xff]) + Data("mdat".utf8) + Data(count: 1000)
         let tails: [(String, Data)] = [("junk", junk), ("zeros", Data(count: 4096)), ("few", Data("ABC".utf8)), ("box", fakeBox)]
-        for (source, ext) in [(MediaFixtures.h264AAC, "mp4"), (MediaFixtures.notFaststart, "mp4"), (MediaFixtures.fragmented, "mp4"),
-                              (MediaFixtures.mkv, "mkv"), (MediaFixtures.ts, "ts")] {
+        for (source, ext) in [
+            (MediaFixtures.h264AAC, "mp4"), (MediaFixtures.notFaststart, "mp4"), (MediaFixtures.fragmented, "mp4"),
+            (MediaFixtures.mkv, "mkv"), (MediaFixtures.ts, "ts"),
+        ] {
             let original = try #require(FileManager.default.contents(atPath: source))
             let duration = try MediaProbe.probe(path: source).durationSeconds
             for (name, tail) in tails {
@@ -146,4 +154,3 @@ import TestSupport
         }
     }
 }
-

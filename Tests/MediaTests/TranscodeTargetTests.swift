@@ -1,13 +1,14 @@
-import Testing
 import Media
 import TestSupport
+import Testing
 
 @Suite struct TranscodeGeometryTests {
     let preview = TranscodeTarget.box(width: 1280, height: 720)
 
     func size(_ w: Int, _ h: Int, sar: (Int, Int)? = nil, rotation: Int = 0, _ target: TranscodeTarget) -> [Int] {
-        let r = TranscodeGeometry.outputSize(sourceWidth: w, sourceHeight: h, sampleAspectRatio: sar.map { (num: $0.0, den: $0.1) },
-                                         rotationDegrees: rotation, target: target)
+        let r = TranscodeGeometry.outputSize(
+            sourceWidth: w, sourceHeight: h, sampleAspectRatio: sar.map { (num: $0.0, den: $0.1) },
+            rotationDegrees: rotation, target: target)
         return [r.width, r.height]
     }
 
@@ -29,7 +30,7 @@ import TestSupport
 
     @Test func anamorphicBecomesSquarePixels() {
         // DV NTSC widescreen: 720x480 with SAR 32:27 displays as 853.3x480.
-        #expect(size(720, 480, sar: (32, 27), preview) == [852, 480]) // 854 would exceed 853.3
+        #expect(size(720, 480, sar: (32, 27), preview) == [852, 480])  // 854 would exceed 853.3
         // HDV 1440x1080 with SAR 4:3 is 1920x1080 on screen.
         #expect(size(1440, 1080, sar: (4, 3), preview) == [1280, 720])
     }

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import Media
 import TestSupport
+import Testing
 
 /// End-to-end proxy tests, checked with MediaProbe and independently with ffprobe.
 @Suite struct TranscoderTests {
@@ -9,14 +9,18 @@ import TestSupport
 
     func output(_ name: String) -> String { MediaFixtures.path("proxy-\(name)-\(UUID().uuidString).mp4") }
 
-    func transcode(_ source: String, _ out: String, _ settings: TranscodeSettings? = nil,
-                   cancelAfter: Int? = nil, progress: ((TranscodeProgress) -> Void)? = nil) throws -> TranscodeResult {
+    func transcode(
+        _ source: String, _ out: String, _ settings: TranscodeSettings? = nil,
+        cancelAfter: Int? = nil, progress: ((TranscodeProgress) -> Void)? = nil
+    ) throws -> TranscodeResult {
         var checks = 0
         return try Transcoder(sourcePath: source, outputPath: out, settings: settings ?? self.settings)
-            .run(progress: { progress?($0) }, isCancelled: {
-                checks += 1
-                return cancelAfter.map { checks > $0 } ?? false
-            })
+            .run(
+                progress: { progress?($0) },
+                isCancelled: {
+                    checks += 1
+                    return cancelAfter.map { checks > $0 } ?? false
+                })
     }
 
     /// (key_frame, pict_type) of every video frame, from ffprobe.
@@ -33,7 +37,7 @@ import TestSupport
         let out = output("av")
         var reports: [TranscodeProgress] = []
         let result = try transcode(MediaFixtures.h264AAC, out, progress: { reports.append($0) })
-        #expect(result.width == 320 && result.height == 240) // never upscaled
+        #expect(result.width == 320 && result.height == 240)  // never upscaled
         #expect(result.videoEncoder == "libx264")
         #expect(result.hardwareFallbackReason == nil)
         #expect(result.hasAudio && result.audioBitRate == 128_000)
@@ -63,7 +67,7 @@ import TestSupport
         let videoDuration = Double(video["duration"] as? String ?? "") ?? 0
         let audioDuration = Double(audio["duration"] as? String ?? "") ?? 0
         #expect(abs(videoDuration - 2.0) <= 1.0 / 25)
-        #expect(abs(audioDuration - videoDuration) <= 1.0 / 25) // A/V in step
+        #expect(abs(audioDuration - videoDuration) <= 1.0 / 25)  // A/V in step
 
         let list = frames(out)
         #expect(list.count == 50)
@@ -87,7 +91,8 @@ import TestSupport
         #expect(audio["channels"] as? Int == 2 && audio["codec_name"] as? String == "aac")
         // The downmix is audible, not silence: mean volume well above digital silence.
         let volume = (try? ReferenceTools.ffmpeg(["-i", out, "-af", "volumedetect", "-f", "null", "-"]))?.stderr ?? ""
-        let mean = volume.split(separator: "\n").first { $0.contains("mean_volume") }
+        let mean =
+            volume.split(separator: "\n").first { $0.contains("mean_volume") }
             .flatMap { Double($0.split(separator: " ").dropLast().last ?? "") } ?? -200
         #expect(mean > -40, "mean volume \(mean) dB")
         try? FileManager.default.removeItem(atPath: out)
@@ -95,7 +100,7 @@ import TestSupport
 
     @Test func variableFrameRateBecomesConstant() throws {
         let sourceFrames = frames(MediaFixtures.variableFrameRate).count
-        #expect(sourceFrames < 70) // the fixture really dropped frames (64 of 75)
+        #expect(sourceFrames < 70)  // the fixture really dropped frames (64 of 75)
         let out = output("vfr")
         let result = try transcode(MediaFixtures.variableFrameRate, out)
         #expect(result.frameRate == 25)
@@ -131,8 +136,11 @@ import TestSupport
         let info = try MediaProbe.probe(path: out)
         #expect(info.primaryVideoStream?.rotation == nil)
         // Same picture as ffmpeg's own autorotation of the source.
-        let ssim = (try? ReferenceTools.ffmpeg(["-i", out, "-i", MediaFixtures.rotated,
-                                               "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-"]))?.stderr ?? ""
+        let ssim =
+            (try? ReferenceTools.ffmpeg([
+                "-i", out, "-i", MediaFixtures.rotated,
+                "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-",
+            ]))?.stderr ?? ""
         let all = ssim.split(separator: " ").first { $0.hasPrefix("All:") }.flatMap { Double($0.dropFirst(4)) } ?? 0
         #expect(all > 0.95, "SSIM vs autorotated source: \(all)")
         try? FileManager.default.removeItem(atPath: out)
@@ -151,7 +159,10 @@ import TestSupport
                 _ = try transcode(source, out)
                 Issue.record("\(source) transcoded")
             } catch let error as MediaError {
-                guard case .unsupported(let path, _) = error else { Issue.record("\(error)"); continue }
+                guard case .unsupported(let path, _) = error else {
+                    Issue.record("\(error)")
+                    continue
+                }
                 #expect(path == source)
             }
             #expect(!FileManager.default.fileExists(atPath: out))

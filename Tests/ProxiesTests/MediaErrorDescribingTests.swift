@@ -3,8 +3,9 @@ import Foundation
 import Jobs
 import Media
 import MediaCache
-@testable import Proxies
 import Testing
+
+@testable import Proxies
 
 /// `MediaError(describing:path:)`: every error a proxy job can end with, named as a `MediaError` without losing its
 /// meaning (never an input/output failure on an empty path).

@@ -1,7 +1,8 @@
 import Foundation
 import MediaCache
-@testable import Proxies
 import Testing
+
+@testable import Proxies
 
 /// The SQLite catalogue: one record per (fingerprint, quality), queries, persistence.
 @Suite struct ProxyCatalogTests {
@@ -25,9 +26,11 @@ import Testing
     @Test func latestRecordIsTheNewestForThatPathAndQuality() throws {
         let catalog = try ProxyCatalog(directory: ProxyFixtures.scratch("catalog"))
         let now = Date()
-        try catalog.replace(makeRecord(fingerprint: "0000000000000001", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-300), jobId: "old"))
+        try catalog.replace(
+            makeRecord(fingerprint: "0000000000000001", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-300), jobId: "old"))
         try catalog.replace(makeRecord(fingerprint: "0000000000000002", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-10), jobId: "new"))
-        try catalog.replace(makeRecord(fingerprint: "0000000000000003", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-200), jobId: "middle"))
+        try catalog.replace(
+            makeRecord(fingerprint: "0000000000000003", sourcePath: "/m/a.mp4", createdAt: now.addingTimeInterval(-200), jobId: "middle"))
         try catalog.replace(makeRecord(fingerprint: "0000000000000004", quality: .draft, sourcePath: "/m/a.mp4", createdAt: now, jobId: "draft"))
         try catalog.replace(makeRecord(fingerprint: "0000000000000005", sourcePath: "/m/b.mp4", createdAt: now, jobId: "other"))
         #expect(try catalog.latestRecord(sourcePath: "/m/a.mp4", quality: .preview)?.jobId == "new")
@@ -42,7 +45,8 @@ import Testing
         let a = try catalog.replace(makeRecord(fingerprint: "000000000000000a", lastAccessedAt: now.addingTimeInterval(-100), jobId: "a"))
         _ = try catalog.replace(makeRecord(fingerprint: "000000000000000b", lastAccessedAt: now.addingTimeInterval(-300), jobId: "b"))
         _ = try catalog.replace(makeRecord(fingerprint: "000000000000000c", lastAccessedAt: now.addingTimeInterval(-200), jobId: "c"))
-        _ = try catalog.replace(makeRecord(fingerprint: "000000000000000d", status: .failed, lastAccessedAt: now.addingTimeInterval(-900), jobId: "failed"))
+        _ = try catalog.replace(
+            makeRecord(fingerprint: "000000000000000d", status: .failed, lastAccessedAt: now.addingTimeInterval(-900), jobId: "failed"))
         #expect(try catalog.completedByLeastRecentUse().map(\.jobId) == ["b", "c", "a"])
         try catalog.touch(id: a.id!, sourcePath: "/moved/clip.mp4", at: now.addingTimeInterval(-1000))
         #expect(try catalog.completedByLeastRecentUse().map(\.jobId) == ["a", "b", "c"])
@@ -58,8 +62,10 @@ import Testing
         let created = Date().addingTimeInterval(-3600)
         do {
             let catalog = try ProxyCatalog(directory: directory)
-            var record = try catalog.replace(makeRecord(fingerprint: "1234567890abcdef", quality: .high, sourcePath: "/m/keep.mov",
-                                                        proxySizeBytes: 4242, createdAt: created, jobId: "job-keep"))
+            var record = try catalog.replace(
+                makeRecord(
+                    fingerprint: "1234567890abcdef", quality: .high, sourcePath: "/m/keep.mov",
+                    proxySizeBytes: 4242, createdAt: created, jobId: "job-keep"))
             record.progressPercent = 100
             record.error = "none"
             try catalog.update(record)

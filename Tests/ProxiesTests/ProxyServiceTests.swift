@@ -1,16 +1,21 @@
 import Foundation
 import Media
 import MediaCache
-@testable import Proxies
 import Testing
+
+@testable import Proxies
 
 /// `ProxyService` with real (tiny) transcodes: generation, joining, the priority queue, cancellation,
 /// startup reconciliation, eviction, staleness, moved sources, clearing and stats.
 @Suite(.timeLimit(.minutes(10)))
 struct ProxyServiceTests {
     static func tinyAlt() throws -> URL {
-        try ProxyFixtures.media("tiny-alt.mp4", ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
-                                                 "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        try ProxyFixtures.media(
+            "tiny-alt.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            ])
     }
 
     /// `count` byte copies of the tiny clip in one folder, each with its own mtime (so its own fingerprint).
@@ -94,7 +99,11 @@ struct ProxyServiceTests {
         let audioError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: audio.path)) }
         let stillError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: still.path)) }
         let missingError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: cache.path + "/nope.mp4")) }
-        if case .unsupported(let path, _)? = audioError { #expect(path == audio.path) } else { Issue.record("audio-only: \(String(describing: audioError))") }
+        if case .unsupported(let path, _)? = audioError {
+            #expect(path == audio.path)
+        } else {
+            Issue.record("audio-only: \(String(describing: audioError))")
+        }
         if case .unsupported? = stillError {} else { Issue.record("still image: \(String(describing: stillError))") }
         #expect(missingError == .fileNotFound(path: cache.path + "/nope.mp4"))
         #expect(try service.catalog.allRecords().isEmpty)
@@ -313,11 +322,15 @@ struct ProxyServiceTests {
         try Data(count: 10).write(to: outside)
         do {
             let catalog = try ProxyCatalog(directory: cache)
-            try catalog.replace(makeRecord(fingerprint: "00000000000000ee", quality: .draft, status: .generating,
-                                           proxyPath: proxies.appendingPathComponent("00000000000000ee-Draft.mp4").path,
-                                           proxySizeBytes: 0, jobId: "job-interrupted"))
-            try catalog.replace(makeRecord(fingerprint: "00000000000000dd", quality: .draft, status: .queued,
-                                           proxySizeBytes: 0, jobId: "job-waiting"))
+            try catalog.replace(
+                makeRecord(
+                    fingerprint: "00000000000000ee", quality: .draft, status: .generating,
+                    proxyPath: proxies.appendingPathComponent("00000000000000ee-Draft.mp4").path,
+                    proxySizeBytes: 0, jobId: "job-interrupted"))
+            try catalog.replace(
+                makeRecord(
+                    fingerprint: "00000000000000dd", quality: .draft, status: .queued,
+                    proxySizeBytes: 0, jobId: "job-waiting"))
         }
 
         let (service, _, _) = try makeService(cache: cache)
@@ -420,8 +433,9 @@ struct ProxyServiceTests {
         #expect(lookup.visibleRecord?.sourcePath == moved.path)
         #expect(lookup.visibleRecord?.proxyPath == original.proxyPath)
         // protocol/spec.md §10.3: "a moved file finds its proxy again; its sourcePath is updated".
-        #expect(try service.catalog.record(id: original.id!)?.sourcePath == moved.path,
-                "the catalogue should remember the new path after a lookup by it")
+        #expect(
+            try service.catalog.record(id: original.id!)?.sourcePath == moved.path,
+            "the catalogue should remember the new path after a lookup by it")
 
         let again = try await service.generate(ProxyRequest(sourcePath: moved.path, quality: .draft))
         #expect(again.status == .completed && again.jobId == first.jobId, "the moved source reuses its proxy")

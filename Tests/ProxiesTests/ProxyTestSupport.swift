@@ -1,11 +1,12 @@
 import Foundation
-import TestSupport
+import Locking
 import Logging
 import Media
 import MediaCache
-@testable import Proxies
-import Locking
+import TestSupport
 import Testing
+
+@testable import Proxies
 
 /// Small media files made once per test run with the ffmpeg CLI (a test-only tool; the product never runs it),
 /// plus scratch directories and file helpers for the proxy tests.
@@ -21,22 +22,34 @@ enum ProxyFixtures {
 
     /// 1 s of 160x120 25 fps H.264 with stereo AAC: the fastest useful proxy source.
     static func tiny() throws -> URL {
-        try media("tiny.mp4", ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1",
-                               "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
-                               "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                               "-c:a", "aac", "-movflags", "+faststart", "-shortest"])
+        try media(
+            "tiny.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+                "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-movflags", "+faststart", "-shortest",
+            ])
     }
 
     /// 12 s of 640x360 25 fps video only: long enough to still be running while a test queues more jobs.
     static func blocker() throws -> URL {
-        try media("blocker.mp4", ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
-                                  "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "250"])
+        try media(
+            "blocker.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "250",
+            ])
     }
 
     /// 1 s of stereo AAC, no video.
     static func audioOnly() throws -> URL {
-        try media("audio.m4a", ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
-                                "-ac", "2", "-c:a", "aac"])
+        try media(
+            "audio.m4a",
+            [
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+                "-ac", "2", "-c:a", "aac",
+            ])
     }
 
     /// One PNG frame.
@@ -91,7 +104,10 @@ final class RecordingObserver: ProxyJobObserver {
     /// An optional gate: the transcoding thread of the job for `sourcePath` is held inside its progress callback
     /// once its progress is within `percent` (never on the service's own 0 % start event), until `release()`.
     /// Holding the job's own thread makes "still running" and "finished encoding but not yet recorded" exact states.
-    private struct Gate { var sourcePath: String; var percent: ClosedRange<Double> }
+    private struct Gate {
+        var sourcePath: String
+        var percent: ClosedRange<Double>
+    }
     private let gate = Mutex<Gate?>(nil)
     private let held = Mutex(false)
     private let reachedGate = DispatchSemaphore(value: 0)
@@ -125,7 +141,8 @@ final class RecordingObserver: ProxyJobObserver {
         events.withLock { $0.append(.progressed(job)) }
         let stop = gate.withLock { gate -> Bool in
             guard let current = gate, current.sourcePath == job.sourcePath, job.progress.percent > 0,
-                  current.percent.contains(job.progress.percent) else { return false }
+                current.percent.contains(job.progress.percent)
+            else { return false }
             gate = nil
             return true
         }
@@ -226,24 +243,31 @@ func quietLogger() -> Logger {
 }
 
 /// A service on a fresh (or given) cache directory with a recording observer.
-func makeService(cache: URL? = nil, cacheLimitBytes: Int64 = 10 << 30, maxConcurrentJobs: Int = 1,
-                 observer: RecordingObserver = RecordingObserver()) throws -> (ProxyService, RecordingObserver, URL) {
+func makeService(
+    cache: URL? = nil, cacheLimitBytes: Int64 = 10 << 30, maxConcurrentJobs: Int = 1,
+    observer: RecordingObserver = RecordingObserver()
+) throws -> (ProxyService, RecordingObserver, URL) {
     let directory = cache ?? ProxyFixtures.scratch("cache")
-    let service = try ProxyService(directoryPath: directory.path,
-                                   configuration: ProxyServiceConfiguration(cacheLimitBytes: cacheLimitBytes,
-                                                                            maxConcurrentJobs: maxConcurrentJobs),
-                                   observer: observer, logger: quietLogger())
+    let service = try ProxyService(
+        directoryPath: directory.path,
+        configuration: ProxyServiceConfiguration(
+            cacheLimitBytes: cacheLimitBytes,
+            maxConcurrentJobs: maxConcurrentJobs),
+        observer: observer, logger: quietLogger())
     return (service, observer, directory)
 }
 
 /// A record for catalogue tests; every member has a harmless default.
-func makeRecord(fingerprint: String = "00000000000000aa", quality: ProxyQuality = .preview, sourcePath: String = "/media/clip.mp4",
-                status: ProxyStatus = .completed, proxyPath: String = "/tmp/none.mp4", proxySizeBytes: Int64 = 1000,
-                createdAt: Date = Date(), lastAccessedAt: Date = Date(), jobId: String? = nil) -> ProxyRecord {
-    ProxyRecord(id: nil, sourcePath: sourcePath, sourceFingerprint: fingerprint, sourceSizeBytes: 5000,
-                sourceModificationTime: 1_700_000_000, sourceEdgeHash: "0123456789abcdef", quality: quality,
-                scalePercent: nil, proxyPath: proxyPath, width: 320, height: 240, videoBitRate: 3_000_000,
-                audioBitRate: nil, durationSeconds: 1, frameRate: 25, hasAudio: false, videoEncoder: "libx264",
-                proxySizeBytes: proxySizeBytes, status: status, progressPercent: status == .completed ? 100 : 0,
-                error: nil, createdAt: createdAt, lastAccessedAt: lastAccessedAt, jobId: jobId)
+func makeRecord(
+    fingerprint: String = "00000000000000aa", quality: ProxyQuality = .preview, sourcePath: String = "/media/clip.mp4",
+    status: ProxyStatus = .completed, proxyPath: String = "/tmp/none.mp4", proxySizeBytes: Int64 = 1000,
+    createdAt: Date = Date(), lastAccessedAt: Date = Date(), jobId: String? = nil
+) -> ProxyRecord {
+    ProxyRecord(
+        id: nil, sourcePath: sourcePath, sourceFingerprint: fingerprint, sourceSizeBytes: 5000,
+        sourceModificationTime: 1_700_000_000, sourceEdgeHash: "0123456789abcdef", quality: quality,
+        scalePercent: nil, proxyPath: proxyPath, width: 320, height: 240, videoBitRate: 3_000_000,
+        audioBitRate: nil, durationSeconds: 1, frameRate: 25, hasAudio: false, videoEncoder: "libx264",
+        proxySizeBytes: proxySizeBytes, status: status, progressPercent: status == .completed ? 100 : 0,
+        error: nil, createdAt: createdAt, lastAccessedAt: lastAccessedAt, jobId: jobId)
 }

@@ -1,8 +1,9 @@
 import Foundation
 import Media
 import MediaCache
-@testable import Proxies
 import Testing
+
+@testable import Proxies
 
 /// Two `ProxyService`s on one cache directory, as two editor windows (or a server and the CLI) have them. Each
 /// service takes its own `ProcessLease`, and their slot locks conflict exactly as two processes' do, so these
@@ -56,7 +57,13 @@ struct SharedCacheTests {
         #expect(waiting.status == .queued)
         // The waiting job shows the other process's progress and takes no worker: other work goes ahead.
         try await secondObserver.waitUntil("the waiting job reports the other process") { events in
-            events.contains { if case .progressed(let job) = $0 { return job.id == waiting.jobId && job.progress.message?.contains("another aura-media process") == true } else { return false } }
+            events.contains {
+                if case .progressed(let job) = $0 {
+                    return job.id == waiting.jobId && job.progress.message?.contains("another aura-media process") == true
+                } else {
+                    return false
+                }
+            }
         }
         let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, quality: .draft))
         #expect(try await secondObserver.waitForOutcome(of: other.jobId).name == "completed")
@@ -66,8 +73,9 @@ struct SharedCacheTests {
         let original = try #require(try await firstObserver.waitForOutcome(of: made.jobId).completedRecord)
         let reused = try #require(try await secondObserver.waitForOutcome(of: waiting.jobId).completedRecord)
         #expect(reused.jobId == made.jobId && reused.proxyPath == original.proxyPath, "the second reuses the first's proxy")
-        #expect(!secondObserver.progress(of: waiting.jobId).contains { $0.progress.message?.hasPrefix("Encoding") == true },
-                "the second never encoded it")
+        #expect(
+            !secondObserver.progress(of: waiting.jobId).contains { $0.progress.message?.hasPrefix("Encoding") == true },
+            "the second never encoded it")
         #expect(ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }.isEmpty)
         await first.shutdown()
         await second.shutdown()
@@ -82,9 +90,11 @@ struct SharedCacheTests {
         let directory = try CacheDirectory.prepareProxyCache(path: cache.path)
         let dead = try ProcessLease.take(in: directory)
         dead.release()
-        try service.catalog.replace(makeRecord(fingerprint: fingerprint.key, quality: .draft, sourcePath: source.path,
-                                               status: .generating, proxyPath: directory.proxyURL(slot).path,
-                                               proxySizeBytes: 0, jobId: "job-dead"))
+        try service.catalog.replace(
+            makeRecord(
+                fingerprint: fingerprint.key, quality: .draft, sourcePath: source.path,
+                status: .generating, proxyPath: directory.proxyURL(slot).path,
+                proxySizeBytes: 0, jobId: "job-dead"))
         var record = try #require(try service.catalog.record(jobId: "job-dead"))
         record.ownerId = dead.id
         try service.catalog.update(record)
@@ -165,8 +175,9 @@ struct SharedCacheTests {
         let ticket = try await second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false))
         let record = try await second.waitForCompletion(jobId: ticket.jobId)
         let seen = try await first.previewLookup(sourcePath: tiny.path, quality: .draft)
-        #expect(seen.kind == "record" && seen.visibleRecord?.jobId == record.jobId && seen.visibleRecord?.status == .completed,
-                "another process's proxy is seen at once: \(seen)")
+        #expect(
+            seen.kind == "record" && seen.visibleRecord?.jobId == record.jobId && seen.visibleRecord?.status == .completed,
+            "another process's proxy is seen at once: \(seen)")
 
         _ = try await second.clear(sourcePath: tiny.path)
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none, "and its clearing too")
@@ -175,8 +186,9 @@ struct SharedCacheTests {
             jobId: second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false)).jobId)
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft).visibleRecord?.jobId == again.jobId)
         try FileManager.default.removeItem(atPath: again.proxyPath)
-        #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none,
-                "a proxy file deleted by hand is not handed out")
+        #expect(
+            try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none,
+            "a proxy file deleted by hand is not handed out")
         await first.shutdown()
         await second.shutdown()
     }

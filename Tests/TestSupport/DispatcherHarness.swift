@@ -14,30 +14,39 @@ public final class DispatcherHarness: Sendable {
 
     /// A harness around a fixed method table.
     /// - Parameter shutdown: what the dispatcher's shutdown hook does besides being counted (a server's shutdown).
-    public convenience init(methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight,
-                            shutdown: @escaping @Sendable () async -> Void = {}) {
+    public convenience init(
+        methods: MethodTable, maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight,
+        shutdown: @escaping @Sendable () async -> Void = {}
+    ) {
         self.init(maxRequestsInFlight: maxRequestsInFlight, shutdown: shutdown) { _ in methods }
     }
 
     /// A harness around the method table `makeMethods` builds with the connection's writer (which a server sends its
     /// notifications through, as `aura-media serve` wires it).
-    public init(maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight,
-                shutdown: @escaping @Sendable () async -> Void = {},
-                makeMethods: (MessageWriter) -> MethodTable) {
+    public init(
+        maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight,
+        shutdown: @escaping @Sendable () async -> Void = {},
+        makeMethods: (MessageWriter) -> MethodTable
+    ) {
         let received = self.received
-        let writer = MessageWriter(output: InMemoryOutput { body in
-            guard let value = try? JSONParser.parse(body) else { return }
-            let now = ContinuousClock.now
-            received.withLock { $0.append((value, now)) }
-        })
+        let writer = MessageWriter(
+            output: InMemoryOutput { body in
+                guard let value = try? JSONParser.parse(body) else { return }
+                let now = ContinuousClock.now
+                received.withLock { $0.append((value, now)) }
+            })
         let exitCodes = self.exitCodes
         let shutdownCount = self.shutdownCount
         let finished = self.finished
         dispatcher = Dispatcher(
             methods: makeMethods(writer), writer: writer,
-            hooks: .init(shutdown: { shutdownCount.withLock { $0 += 1 }; await shutdown() },
-                         exit: { code in exitCodes.withLock { $0.append(code) } },
-                         requestFinished: { method, seconds, code in finished.withLock { $0.append((method, seconds, code)) } }),
+            hooks: .init(
+                shutdown: {
+                    shutdownCount.withLock { $0 += 1 }
+                    await shutdown()
+                },
+                exit: { code in exitCodes.withLock { $0.append(code) } },
+                requestFinished: { method, seconds, code in finished.withLock { $0.append((method, seconds, code)) } }),
             logger: Logger(label: "test"), maxRequestsInFlight: maxRequestsInFlight)
     }
 

@@ -65,45 +65,71 @@ public enum MediaFixtures {
     public static let sine = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
 
     /// 2 s H.264 320x240@25 + mono AAC 48 kHz, faststart.
-    public static let h264AAC = make("av.mp4", video + sine + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                                                        "-c:a", "aac", "-movflags", "+faststart"])
+    public static let h264AAC = make(
+        "av.mp4",
+        video + sine + [
+            "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-movflags", "+faststart",
+        ])
     /// 4 s, index at the end (no faststart), for the "cut in half" case.
     public static let notFaststart = make("nofs.mp4", video + sine + ["-t", "4", "-c:v", "libx264", "-c:a", "aac"])
     /// 2 s of 320x240 video + 5.1 AAC.
-    public static let surround = make("surround.mp4", video + sine + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                                                              "-c:a", "aac", "-ac", "6", "-channel_layout", "5.1"])
+    public static let surround = make(
+        "surround.mp4",
+        video + sine + [
+            "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-ac", "6", "-channel_layout", "5.1",
+        ])
     /// 5.1 audio only.
     public static let audioOnly = make("audio.m4a", sine + ["-t", "2", "-c:a", "aac", "-ac", "6", "-channel_layout", "5.1"])
     /// Video without audio, bt709-tagged.
-    public static let videoOnly = make("video.mp4", video + ["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                                                      "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"])
+    public static let videoOnly = make(
+        "video.mp4",
+        video + [
+            "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+        ])
     /// The h264AAC clip with a display matrix (FFmpeg 5.1 only writes it on stream copy).
     public static let rotated = make("rotated.mp4", ["-i", h264AAC, "-c", "copy", "-metadata:s:v", "rotate=90"])
     /// Variable frame rate: jittered timestamps and dropped frames, nominally 25 fps.
-    public static let variableFrameRate = make("vfr.mp4", video + ["-t", "3", "-vf",
-        "select=not(eq(mod(n\\,7)\\,3)),setpts=PTS+0.3*sin(N)/25/TB",
-        "-fps_mode", "vfr", "-enc_time_base", "1/1000", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
+    public static let variableFrameRate = make(
+        "vfr.mp4",
+        video + [
+            "-t", "3", "-vf",
+            "select=not(eq(mod(n\\,7)\\,3)),setpts=PTS+0.3*sin(N)/25/TB",
+            "-fps_mode", "vfr", "-enc_time_base", "1/1000", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+        ])
     public static let png = make("image.png", ["-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1"])
     public static let mkv = make("video.mkv", video + ["-t", "4", "-c:v", "libx264"])
     public static let ts = make("video.ts", video + ["-t", "4", "-c:v", "libx264"])
     /// 4 s fragmented MP4 (moof/mdat pairs of 1 s), as live recorders write.
-    public static let fragmented = make("fragmented.mp4", video + ["-t", "4", "-c:v", "libx264", "-g", "25",
-                                                            "-movflags", "+frag_keyframe+empty_moov"])
+    public static let fragmented = make(
+        "fragmented.mp4",
+        video + [
+            "-t", "4", "-c:v", "libx264", "-g", "25",
+            "-movflags", "+frag_keyframe+empty_moov",
+        ])
 
     /// Two different tones (440 Hz, and 660 Hz at half level), one per channel, so a swapped or mixed channel shows.
     public static let twoTones = ["-f", "lavfi", "-i", "aevalsrc=sin(2*PI*440*t)|0.5*sin(2*PI*660*t):s=48000:d=2"]
 
     /// Audio in each format the waveform layer must read: WAV (mono, s16), FLAC (stereo), MP3 (stereo),
     /// AAC in MP4 (5.1), Opus in Ogg (stereo).
-    public static let wavMono = make("mono.wav", ["-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=2",
-                                                  "-c:a", "pcm_s16le"])
+    public static let wavMono = make(
+        "mono.wav",
+        [
+            "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=44100:duration=2",
+            "-c:a", "pcm_s16le",
+        ])
     public static let flacStereo = make("stereo.flac", twoTones + ["-c:a", "flac"])
     /// 60 s of 24-bit stereo FLAC without a seek table: seeking in it is libav's binary search over frame headers,
     /// which can fail part-way ("read_timestamp() failed in the middle") depending on what was read before.
-    public static let flacLong = make("long.flac", [
-        "-f", "lavfi", "-i", "aevalsrc=0.3*sin(2*PI*440*t)|0.3*sin(2*PI*(330+30*sin(t))*t):s=48000:d=60",
-        "-c:a", "flac", "-sample_fmt", "s32",
-    ])
+    public static let flacLong = make(
+        "long.flac",
+        [
+            "-f", "lavfi", "-i", "aevalsrc=0.3*sin(2*PI*440*t)|0.3*sin(2*PI*(330+30*sin(t))*t):s=48000:d=60",
+            "-c:a", "flac", "-sample_fmt", "s32",
+        ])
     public static let mp3Stereo = make("stereo.mp3", twoTones + ["-c:a", "libmp3lame", "-b:a", "192k"])
     public static let aacSurround = audioOnly
     public static let opusStereo = make("stereo.ogg", twoTones + ["-c:a", "libopus", "-b:a", "128k"])

@@ -58,8 +58,9 @@ public enum Spawn {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         done.wait()
         process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: stdout,
-                      stderr: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
+        return Output(
+            status: process.terminationStatus, stdout: stdout,
+            stderr: String(decoding: errorData.withLock { $0 }, as: UTF8.self))
     }
 }
 

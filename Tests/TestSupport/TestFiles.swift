@@ -10,11 +10,12 @@ public enum TestFiles {
     /// it. ThreadSanitizer's shadow memory: 3. AddressSanitizer: 8 — besides redzones around every allocation, its
     /// allocator keeps freed memory (a 256 MB quarantine, size classes never given back), so 10,000 queued
     /// requests that take the server up 100–300 MB take it up 1.2–1.7 GB.
-    public static let memoryOverhead: Int = switch ProcessInfo.processInfo.environment["AURA_SANITIZER"] {
-    case nil: 1
-    case "address": 8
-    default: 3
-    }
+    public static let memoryOverhead: Int =
+        switch ProcessInfo.processInfo.environment["AURA_SANITIZER"] {
+        case nil: 1
+        case "address": 8
+        default: 3
+        }
 
     /// The per-process root of every scratch directory and fixture: `$TMPDIR/aura-tests-<pid>`, removed when the
     /// test process exits. Roots that processes which are gone left behind (a crashed or killed run) are removed

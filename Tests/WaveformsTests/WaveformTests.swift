@@ -1,11 +1,12 @@
 import Foundation
 import Jobs
+import Locking
 import Logging
 import Media
 import MediaCache
-import Locking
 import TestSupport
 import Testing
+
 @testable import Waveforms
 
 /// PCM decoded by the ffmpeg CLI (the independent reference) and the peaks/RMS computed from it directly.
@@ -79,8 +80,9 @@ struct WaveformTests {
         let duration = Double(reference.sampleCount) / Double(try AudioSampleReader(source: MediaSource(path: path)).sampleRate)
         for samplesPerPixel in [256, 512, 768, 1024, 4096, 100] {
             for selection in [WaveformRangeRequest.Channels.mixed, .all] {
-                let request = WaveformRangeRequest(sourcePath: path, startTime: 0.3, endTime: duration, resolution: .samplesPerPixel(samplesPerPixel),
-                                                   channels: selection, windowSeconds: 0.5)
+                let request = WaveformRangeRequest(
+                    sourcePath: path, startTime: 0.3, endTime: duration, resolution: .samplesPerPixel(samplesPerPixel),
+                    channels: selection, windowSeconds: 0.5)
                 let (windows, summary) = try await collect(service, request)
                 #expect(summary.samplesPerPixel == samplesPerPixel)
                 #expect(windows.count == summary.windowCount)
@@ -91,15 +93,19 @@ struct WaveformTests {
                         let origin = Int((window.startTime * Double(summary.sampleRate)).rounded())
                         for (position, seriesIndex) in seriesIndices.enumerated() {
                             let got = window.pixels.series[position]
-                            let expected = reference.pixels(reference.series(seriesIndex), samplesPerPixel: samplesPerPixel, origin: origin,
-                                                            count: got.min.count)
-                            guard got.min.count == expected.count else { return "window \(window.index): \(got.min.count) pixels, expected \(expected.count)" }
+                            let expected = reference.pixels(
+                                reference.series(seriesIndex), samplesPerPixel: samplesPerPixel, origin: origin,
+                                count: got.min.count)
+                            guard got.min.count == expected.count else {
+                                return "window \(window.index): \(got.min.count) pixels, expected \(expected.count)"
+                            }
                             for (pixel, want) in expected.enumerated() {
                                 let minError = abs(Double(got.min[pixel]) - Double(want.min) * 32767)
                                 let maxError = abs(Double(got.max[pixel]) - Double(want.max) * 32767)
                                 let rmsError = abs(Double(got.rms[pixel]) - want.rms * 65535)
                                 if minError > 1.01 || maxError > 1.01 || rmsError > 3 {
-                                    return "series \(seriesIndex) window \(window.index) pixel \(pixel): min \(minError) max \(maxError) rms \(rmsError) LSB off"
+                                    return
+                                        "series \(seriesIndex) window \(window.index) pixel \(pixel): min \(minError) max \(maxError) rms \(rmsError) LSB off"
                                 }
                             }
                         }
@@ -117,8 +123,9 @@ struct WaveformTests {
     @Test func windowsComeVisibleFirstThenByDistance() async throws {
         let service = try makeService()
         defer { Task { await service.shutdown() } }
-        let request = WaveformRangeRequest(sourcePath: MediaFixtures.flacStereo, startTime: 0, endTime: 2, resolution: .samplesPerPixel(256),
-                                           visibleStart: 1.05, visibleEnd: 1.25, windowSeconds: 0.2)
+        let request = WaveformRangeRequest(
+            sourcePath: MediaFixtures.flacStereo, startTime: 0, endTime: 2, resolution: .samplesPerPixel(256),
+            visibleStart: 1.05, visibleEnd: 1.25, windowSeconds: 0.2)
         for pass in 0..<2 {  // cold (direct decode, then the pyramid), then warm
             let (windows, summary) = try await collect(service, request)
             #expect(summary.fromCache == (pass == 1))
@@ -245,11 +252,16 @@ struct WaveformTests {
             #expect(named == field)
         }
         let noAudio = await error(.init(sourcePath: MediaFixtures.videoOnly, startTime: 0, endTime: 1, resolution: .samplesPerPixel(256)))
-        guard case .unsupported? = noAudio as? MediaError else { Issue.record("no audio gave \(String(describing: noAudio))"); return }
+        guard case .unsupported? = noAudio as? MediaError else {
+            Issue.record("no audio gave \(String(describing: noAudio))")
+            return
+        }
         let missing = await error(.init(sourcePath: "/no/such.wav", startTime: 0, endTime: 1, resolution: .samplesPerPixel(256)))
         #expect(missing as? MediaError == .fileNotFound(path: "/no/such.wav"))
-        let notMedia = await error(.init(sourcePath: MediaFixtures.write("text.wav", Data("hello".utf8)), startTime: 0, endTime: 1,
-                                         resolution: .samplesPerPixel(256)))
+        let notMedia = await error(
+            .init(
+                sourcePath: MediaFixtures.write("text.wav", Data("hello".utf8)), startTime: 0, endTime: 1,
+                resolution: .samplesPerPixel(256)))
         #expect(notMedia is MediaError)
     }
 }

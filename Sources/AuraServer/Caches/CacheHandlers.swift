@@ -16,9 +16,10 @@ extension AuraMediaServer {
                 compressionRatio: (stats.compressionRatio * 10_000).rounded() / 10_000,
                 spaceSavedPercent: (stats.spaceSavedPercent * 100).rounded() / 100,
                 cacheLimitBytes: stats.cacheLimitBytes, queuedJobs: stats.queuedJobs, runningJobs: stats.runningJobs,
-                byQuality: Dictionary(uniqueKeysWithValues: stats.byQuality.map {
-                    ($0.key.rawValue, StatsResult.QualityTotals(count: $0.value.count, sizeBytes: $0.value.sizeBytes))
-                }),
+                byQuality: Dictionary(
+                    uniqueKeysWithValues: stats.byQuality.map {
+                        ($0.key.rawValue, StatsResult.QualityTotals(count: $0.value.count, sizeBytes: $0.value.sizeBytes))
+                    }),
                 cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache,
                 frameCache: await frameCacheStats())
         }
@@ -45,8 +46,9 @@ extension AuraMediaServer {
                 total.freedBytes += Int64(cleared.bytes)
                 total.deletedFiles += cleared.files
             }
-            return ClearCacheResult(deletedFiles: total.deletedFiles, freedBytes: total.freedBytes, keptInUse: total.keptInUse,
-                                    clearedFrames: clearedFrames)
+            return ClearCacheResult(
+                deletedFiles: total.deletedFiles, freedBytes: total.freedBytes, keptInUse: total.keptInUse,
+                clearedFrames: clearedFrames)
         }
     }
 }

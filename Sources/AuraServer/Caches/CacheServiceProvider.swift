@@ -1,11 +1,11 @@
 import Foundation
-import Jobs
 import JSONRPC
+import Jobs
 import Logging
 import MediaCache
 import Proxies
-import Waveforms
 import Settings
+import Waveforms
 
 /// A service that owns one cache directory (proxies, waveforms).
 protocol CacheService: Sendable {
@@ -33,8 +33,10 @@ actor CacheServiceProvider<Service: CacheService> {
     private let logger: Logger
     private let client: any NotificationSink
 
-    init(kind: String, client: any NotificationSink, logger: Logger,
-         open: @escaping @Sendable (String, ServerSettings) throws -> Service) {
+    init(
+        kind: String, client: any NotificationSink, logger: Logger,
+        open: @escaping @Sendable (String, ServerSettings) throws -> Service
+    ) {
         self.kind = kind
         self.open = open
         self.client = client
@@ -63,9 +65,10 @@ actor CacheServiceProvider<Service: CacheService> {
             }
             throw rejected
         } catch {
-            throw ResponseError(code: ServerErrorCode.cacheDirectoryRejected,
-                                message: "The \(kind) cache in \(directory) cannot be opened: \(error).",
-                                data: .object(["path": .string(directory), "cause": .string("catalogue")]))
+            throw ResponseError(
+                code: ServerErrorCode.cacheDirectoryRejected,
+                message: "The \(kind) cache in \(directory) cannot be opened: \(error).",
+                data: .object(["path": .string(directory), "cause": .string("catalogue")]))
         }
     }
 
@@ -79,9 +82,10 @@ actor CacheServiceProvider<Service: CacheService> {
         if let service, service.directory.url.path == standardized { return }
         if let service, await service.activeJobCount > 0 {
             let count = await service.activeJobCount
-            throw ResponseError(code: ResponseError.Code.requestFailed,
-                                message: "The \(kind) cache directory cannot change while \(count) \(kind) jobs are queued or running; cancel them or wait.",
-                                data: .object(["cause": .string("jobsActive")]))
+            throw ResponseError(
+                code: ResponseError.Code.requestFailed,
+                message: "The \(kind) cache directory cannot change while \(count) \(kind) jobs are queued or running; cancel them or wait.",
+                data: .object(["cause": .string("jobsActive")]))
         }
         let opened = try await BlockingQueue.run { [open] in try open(path, settings) }
         if let service { await service.shutdown() }

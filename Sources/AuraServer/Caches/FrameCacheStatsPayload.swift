@@ -22,10 +22,11 @@ extension AuraMediaServer {
     func frameCacheStats() async -> FrameCacheStatsPayload {
         let stats = frames.stats()
         let lookups = stats.hits + stats.misses
-        var payload = FrameCacheStatsPayload(entries: stats.entries, sizeBytes: stats.sizeBytes, limitBytes: stats.limitBytes,
-                                             hits: stats.hits, misses: stats.misses,
-                                             hitRate: lookups == 0 ? 0 : (Double(stats.hits) / Double(lookups) * 10_000).rounded() / 10_000,
-                                             evictions: stats.evictions, preloaded: stats.preloaded, warmDecoders: stats.warmDecoders)
+        var payload = FrameCacheStatsPayload(
+            entries: stats.entries, sizeBytes: stats.sizeBytes, limitBytes: stats.limitBytes,
+            hits: stats.hits, misses: stats.misses,
+            hitRate: lookups == 0 ? 0 : (Double(stats.hits) / Double(lookups) * 10_000).rounded() / 10_000,
+            evictions: stats.evictions, preloaded: stats.preloaded, warmDecoders: stats.warmDecoders)
         if let usage = await frames.fileUsage() {
             payload.cacheDirectory = usage.directory
             payload.files = usage.files

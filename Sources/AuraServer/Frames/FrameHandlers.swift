@@ -11,17 +11,21 @@ extension AuraMediaServer {
             try requireSourcePath(params.sourcePath)
             guard params.time.isFinite else { throw ResponseError.invalidParams("parameter 'time' must be a finite number") }
             let format = params.format ?? .jpeg
-            let shape = FrameShape(width: params.width, height: params.height, format: format,
-                                   quality: params.quality ?? FrameShape.defaultQuality)
+            let shape = FrameShape(
+                width: params.width, height: params.height, format: format,
+                quality: params.quality ?? FrameShape.defaultQuality)
             let started = ContinuousClock.now
             let (path, fromProxy, withoutProxy) = await previewFile(for: params.sourcePath)
             try Task.checkCancellation()
-            let image = try await frames.frame(FrameRequest(path: path, time: params.time, shape: shape,
-                                                            accurate: params.accurate ?? true))
+            let image = try await frames.frame(
+                FrameRequest(
+                    path: path, time: params.time, shape: shape,
+                    accurate: params.accurate ?? true))
             recordFrame(started: started, hit: image.fromCache, sourcePath: params.sourcePath, withoutProxy: withoutProxy)
             if targetCheckDue() { Task { await checkTargets() } }
-            var result = RequestFrameResult(time: (image.time * 1e6).rounded() / 1e6, width: image.width, height: image.height,
-                                            format: format.rawValue, fromProxy: fromProxy, fromCache: image.fromCache)
+            var result = RequestFrameResult(
+                time: (image.time * 1e6).rounded() / 1e6, width: image.width, height: image.height,
+                format: format.rawValue, fromProxy: fromProxy, fromCache: image.fromCache)
             switch params.delivery ?? .inline {
             case .inline:
                 result.data = Data(image.bytes).base64EncodedString()
@@ -44,8 +48,9 @@ extension AuraMediaServer {
             }
             var shape: FrameShape?
             if params.width != nil || params.height != nil || params.format != nil || params.quality != nil {
-                shape = FrameShape(width: params.width, height: params.height, format: params.format ?? .jpeg,
-                                   quality: params.quality ?? FrameShape.defaultQuality)
+                shape = FrameShape(
+                    width: params.width, height: params.height, format: params.format ?? .jpeg,
+                    quality: params.quality ?? FrameShape.defaultQuality)
             }
             playheads.yield(PlayheadUpdate(params: params, shape: shape))
         }

@@ -1,5 +1,5 @@
-import Media
 import JSONRPC
+import Media
 
 /// `requestFrame` → the picture shown at a time, inline (base64) or as a file (protocol/spec.md §8.16).
 struct RequestFrameRequest: RequestType {

@@ -1,5 +1,5 @@
-import Media
 import JSONRPC
+import Media
 
 /// `setPlayhead` (client → server): where the playhead is and how it moves; the server decodes ahead of it
 /// (protocol/spec.md §8.17). Like a request type, the notification is its params.

@@ -11,12 +11,14 @@ extension AuraMediaServer {
             for (index, path) in params.paths.enumerated() where !path.hasPrefix("/") {
                 throw ResponseError.invalidParams("parameter 'paths[\(index)]' must be an absolute path, not \(path.debugDescription)")
             }
-            let importer = MediaImporter(proxies: try await proxyService(), waveforms: try await waveformService(),
-                                         settings: currentSettings,
-                                         proxyListener: { [progressReporter] in progressReporter.listener(for: nil) })
+            let importer = MediaImporter(
+                proxies: try await proxyService(), waveforms: try await waveformService(),
+                settings: currentSettings,
+                proxyListener: { [progressReporter] in progressReporter.listener(for: nil) })
             let items = await importer.run(paths: params.paths, quality: params.quality, recursive: params.recursive ?? false)
-            return ImportMediaResult(items: items.map(ImportItemPayload.init), queuedProxies: items.filter { $0.proxy == .queued }.count,
-                                     queuedWaveforms: items.filter { $0.waveform == .queued }.count)
+            return ImportMediaResult(
+                items: items.map(ImportItemPayload.init), queuedProxies: items.filter { $0.proxy == .queued }.count,
+                queuedWaveforms: items.filter { $0.waveform == .queued }.count)
         }
     }
 }

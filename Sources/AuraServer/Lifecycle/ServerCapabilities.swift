@@ -38,11 +38,14 @@ struct ServerCapabilities: Encodable, Sendable {
             methods: (methods.requestMethods + [InitializeRequest.method, ShutdownRequest.method]).sorted(),
             notifications: Notifications(
                 client: Array(Set(methods.notificationMethods + [ExitNotification.method, CancelRequestNotification.method])).sorted(),
-                server: [ProgressNotification<WorkDoneProgressValue>.method, LogMessageNotification.method,
-                         PreviewModeChangedNotification.method]),
+                server: [
+                    ProgressNotification<WorkDoneProgressValue>.method, LogMessageNotification.method,
+                    PreviewModeChangedNotification.method,
+                ]),
             proxyPresets: ProxyQuality.allCases.map {
-                Preset(name: $0.rawValue, width: $0.width, height: $0.height, videoBitRate: $0.videoBitRate,
-                       audioBitRate: ProxyQuality.audioBitRate, isDefault: $0 == .default)
+                Preset(
+                    name: $0.rawValue, width: $0.width, height: $0.height, videoBitRate: $0.videoBitRate,
+                    audioBitRate: ProxyQuality.audioBitRate, isDefault: $0 == .default)
             },
             progress: Progress(workDoneProgress: true, partialResults: true),
             batches: true,

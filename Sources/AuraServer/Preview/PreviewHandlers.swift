@@ -22,8 +22,9 @@ extension AuraMediaServer {
             let state = previewState.withLock { $0 }
             let service = try await proxyService()
             let lookup = try await service.lookup(sourcePath: params.sourcePath, quality: state.quality)
-            var result = ResolveResult(path: params.sourcePath, usingProxy: false, mode: state.mode, quality: state.quality,
-                                       reason: "", proxyStatus: lookup.visibleRecord?.status.rawValue ?? "none")
+            var result = ResolveResult(
+                path: params.sourcePath, usingProxy: false, mode: state.mode, quality: state.quality,
+                reason: "", proxyStatus: lookup.visibleRecord?.status.rawValue ?? "none")
             if case .active(_, let job) = lookup { result.progressPercent = (job.progress.percent * 10).rounded() / 10 }
             guard state.mode == .proxy else {
                 result.reason = "proxy mode is off"

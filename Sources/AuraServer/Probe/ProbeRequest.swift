@@ -1,6 +1,6 @@
 import JSONRPC
-import Media
 import Jobs
+import Media
 
 /// `probe {path}` → `MediaInfo`: the container and every stream of a local media file.
 struct ProbeRequest: RequestType {

@@ -27,8 +27,9 @@ struct GenerateResult: Encodable, Sendable {
 
 extension GenerateResult {
     init(_ ticket: ProxyTicket, proxy: ProxyRecord?) {
-        self.init(jobId: ticket.jobId, status: ticket.status, sourcePath: ticket.sourcePath,
-                  quality: ticket.quality, progressPercent: ticket.progressPercent, joined: ticket.joined,
-                  proxy: proxy.map(ProxyRecordPayload.init))
+        self.init(
+            jobId: ticket.jobId, status: ticket.status, sourcePath: ticket.sourcePath,
+            quality: ticket.quality, progressPercent: ticket.progressPercent, joined: ticket.joined,
+            proxy: proxy.map(ProxyRecordPayload.init))
     }
 }

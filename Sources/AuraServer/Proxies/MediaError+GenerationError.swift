@@ -6,9 +6,10 @@ extension MediaError {
     /// with `data: {cause: "generationFailed", jobId}`.
     func generationError(jobId: String) -> ResponseError {
         if case .ffmpeg(let operation, _, let message) = self {
-            return ResponseError(code: ServerErrorCode.generationFailed,
-                                 message: "Proxy generation failed in \(operation): \(message)",
-                                 data: .object(["cause": .string("generationFailed"), "jobId": .string(jobId)]))
+            return ResponseError(
+                code: ServerErrorCode.generationFailed,
+                message: "Proxy generation failed in \(operation): \(message)",
+                data: .object(["cause": .string("generationFailed"), "jobId": .string(jobId)]))
         }
         return responseError
     }

@@ -12,10 +12,11 @@ extension AuraMediaServer {
                 throw ResponseError.invalidParams("parameter 'scalePercent' must be between 25 and 75")
             }
             let service = try await proxyService()
-            let request = ProxyRequest(sourcePath: params.sourcePath, quality: params.quality ?? defaultQuality,
-                                       scalePercent: params.scalePercent ?? currentSettings.scalePercent,
-                                       priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
-                                       background: params.backgroundGeneration ?? true)
+            let request = ProxyRequest(
+                sourcePath: params.sourcePath, quality: params.quality ?? defaultQuality,
+                scalePercent: params.scalePercent ?? currentSettings.scalePercent,
+                priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
+                background: params.backgroundGeneration ?? true)
             let ticket = try await service.generate(request, listener: progressReporter.listener(for: context.workDoneToken))
             if ticket.status == .completed, let record = ticket.record {
                 return GenerateResult(ticket, proxy: record)

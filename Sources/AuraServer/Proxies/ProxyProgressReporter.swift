@@ -1,8 +1,8 @@
 import Foundation
 import JSONRPC
+import Locking
 import Media
 import Proxies
-import Locking
 import Telemetry
 
 /// Turns proxy jobs' events into `$/progress` on the tokens of the requests that asked for them, and the proxy
@@ -36,8 +36,9 @@ final class ProxyProgressReporter: ProxyJobObserver {
                 }
                 let title = "Generating \(job.quality) proxy for \(URL(fileURLWithPath: job.sourcePath).lastPathComponent)"
                 progress.withLock {
-                    $0 = WorkDoneProgress(token: token ?? .string(job.id), sink: client, title: title, cancellable: true,
-                                          message: job.proxyStatus.rawValue, percentage: Int(job.progress.percent))
+                    $0 = WorkDoneProgress(
+                        token: token ?? .string(job.id), sink: client, title: title, cancellable: true,
+                        message: job.proxyStatus.rawValue, percentage: Int(job.progress.percent))
                 }
             },
             progressed: { job in
@@ -92,19 +93,23 @@ final class ProxyProgressReporter: ProxyJobObserver {
     private static func end(_ progress: WorkDoneProgress, job: ProxyJobSnapshot, outcome: ProxyJobOutcome) {
         switch outcome {
         case .completed(let record):
-            progress.end(message: "completed: \(record.width)x\(record.height), \(record.proxySizeBytes) bytes",
-                         details: ["outcome": .string("completed"), "jobId": .string(job.id)])
+            progress.end(
+                message: "completed: \(record.width)x\(record.height), \(record.proxySizeBytes) bytes",
+                details: ["outcome": .string("completed"), "jobId": .string(job.id)])
         case .failed(let cause):
             let error = MediaError(describing: cause, path: job.sourcePath)
-            progress.end(message: "failed: \(error.description)",
-                         details: ["outcome": .string("failed"), "error": errorObject(error.generationError(jobId: job.id)), "jobId": .string(job.id)])
+            progress.end(
+                message: "failed: \(error.description)",
+                details: ["outcome": .string("failed"), "error": errorObject(error.generationError(jobId: job.id)), "jobId": .string(job.id)])
         case .cancelled:
-            progress.end(message: "cancelled",
-                         details: ["outcome": .string("cancelled"), "error": errorObject(.cancelled), "jobId": .string(job.id)])
+            progress.end(
+                message: "cancelled",
+                details: ["outcome": .string("cancelled"), "error": errorObject(.cancelled), "jobId": .string(job.id)])
         case .replaced(let newJobId):
             let error = ProxyServiceError.replaced(jobId: job.id, by: newJobId).responseError
-            progress.end(message: "cancelled: replaced by \(newJobId)",
-                         details: ["outcome": .string("cancelled"), "error": errorObject(error), "jobId": .string(job.id)])
+            progress.end(
+                message: "cancelled: replaced by \(newJobId)",
+                details: ["outcome": .string("cancelled"), "error": errorObject(error), "jobId": .string(job.id)])
         }
     }
 }

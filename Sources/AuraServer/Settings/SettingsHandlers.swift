@@ -1,5 +1,5 @@
-import Jobs
 import JSONRPC
+import Jobs
 import Settings
 
 /// The settings methods' handlers, `getSettings` and `updateSettings`, and how a patch is applied and saved.

@@ -11,8 +11,10 @@ extension AuraMediaServer {
             await metricsSummary()
         }
         table.register(TelemetryReportNotification.self) { [self] params in
-            telemetry.record(ClientReport(playbackFps: params.playbackFps, scrubLatencyMs: params.scrubLatencyMs,
-                                          droppedFrames: params.droppedFrames, cacheHit: params.cacheHit))
+            telemetry.record(
+                ClientReport(
+                    playbackFps: params.playbackFps, scrubLatencyMs: params.scrubLatencyMs,
+                    droppedFrames: params.droppedFrames, cacheHit: params.cacheHit))
             Task { await checkTargets() }
         }
     }
@@ -93,10 +95,12 @@ extension AuraMediaServer {
             } else {
                 let missing = telemetry.sourcesScrubbedWithoutProxy()
                 if missing.isEmpty {
-                    text += "Scrubbed clips use proxies already: raise the frame cache (frameCacheBytes), keep the cache on an SSD, or switch to Draft proxies."
+                    text +=
+                        "Scrubbed clips use proxies already: raise the frame cache (frameCacheBytes), keep the cache on an SSD, or switch to Draft proxies."
                 } else {
                     let names = missing.prefix(5).map { "\(URL(fileURLWithPath: $0.path).lastPathComponent) (\($0.reason))" }
-                    text += "Clips scrubbed without a fresh \(preview.quality) proxy: \(names.joined(separator: ", "))"
+                    text +=
+                        "Clips scrubbed without a fresh \(preview.quality) proxy: \(names.joined(separator: ", "))"
                         + (missing.count > 5 ? " and \(missing.count - 5) more" : "") + ". Generate their proxies (importMedia or generate)."
                 }
             }

@@ -17,14 +17,17 @@ extension AuraMediaServer {
             guard windowSeconds > 0.01 && windowSeconds <= 3600 else {
                 throw ResponseError.invalidParams("parameter 'windowSeconds' must be between 0.01 and 3600")
             }
-            for (name, value) in [("startTime", params.startTime), ("endTime", params.endTime), ("visibleStart", params.visibleStart ?? 0),
-                                  ("visibleEnd", params.visibleEnd ?? 0)] where !value.isFinite {
+            for (name, value) in [
+                ("startTime", params.startTime), ("endTime", params.endTime), ("visibleStart", params.visibleStart ?? 0),
+                ("visibleEnd", params.visibleEnd ?? 0),
+            ] where !value.isFinite {
                 throw ResponseError.invalidParams("parameter '\(name)' must be a finite number")
             }
-            let request = WaveformRangeRequest(sourcePath: params.sourcePath, startTime: params.startTime, endTime: params.endTime,
-                                               resolution: resolution, channels: params.channels ?? .mixed,
-                                               visibleStart: params.visibleStart, visibleEnd: params.visibleEnd,
-                                               windowSeconds: windowSeconds)
+            let request = WaveformRangeRequest(
+                sourcePath: params.sourcePath, startTime: params.startTime, endTime: params.endTime,
+                resolution: resolution, channels: params.channels ?? .mixed,
+                visibleStart: params.visibleStart, visibleEnd: params.visibleEnd,
+                windowSeconds: windowSeconds)
             let perChannel = request.channels == .all
             let encoding = params.encoding ?? .json
             let service = try await waveformService()
@@ -55,14 +58,16 @@ extension AuraMediaServer {
 
         table.register(ExportWaveformRequest.self) { [self] params, _ in
             try requireSourcePath(params.sourcePath)
-            let request = WaveformExportRequest(sourcePath: params.sourcePath, outputPath: params.outputPath,
-                                                format: params.format ?? .dat, samplesPerPixel: params.samplesPerPixel ?? 256,
-                                                bits: params.bits ?? 16, channels: params.channels ?? .mixed)
+            let request = WaveformExportRequest(
+                sourcePath: params.sourcePath, outputPath: params.outputPath,
+                format: params.format ?? .dat, samplesPerPixel: params.samplesPerPixel ?? 256,
+                bits: params.bits ?? 16, channels: params.channels ?? .mixed)
             let result = try await waveformService().export(request)
-            return ExportWaveformResult(outputPath: result.outputPath, format: result.format.rawValue, version: result.version,
-                                        channels: result.channels, sampleRate: result.sampleRate,
-                                        samplesPerPixel: result.samplesPerPixel, bits: result.bits, length: result.length,
-                                        sizeBytes: result.sizeBytes)
+            return ExportWaveformResult(
+                outputPath: result.outputPath, format: result.format.rawValue, version: result.version,
+                channels: result.channels, sampleRate: result.sampleRate,
+                samplesPerPixel: result.samplesPerPixel, bits: result.bits, length: result.length,
+                sizeBytes: result.sizeBytes)
         }
     }
 }

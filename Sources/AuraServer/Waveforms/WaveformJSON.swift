@@ -67,8 +67,10 @@ struct WaveformJSON {
 
     var encoded: EncodedJSON { EncodedJSON(Data(bytes)) }
 
-    private mutating func values(_ key: String, _ series: [WaveformPyramid.Series], perChannel: Bool,
-                                 encoding: RequestWaveformRangeRequest.Encoding, _ pick: KeyPath<WaveformPyramid.Series, [Int16]>) {
+    private mutating func values(
+        _ key: String, _ series: [WaveformPyramid.Series], perChannel: Bool,
+        encoding: RequestWaveformRangeRequest.Encoding, _ pick: KeyPath<WaveformPyramid.Series, [Int16]>
+    ) {
         append(key)
         if perChannel { append("[") }
         for (index, channel) in series.enumerated() {

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
 import Locking
+import Logging
 
 /// Routes incoming messages to handlers and answers every request exactly once.
 ///
@@ -34,8 +34,10 @@ public final class Dispatcher: Sendable {
         /// name, how long it ran and the error code it ended with: latency metrics.
         public var requestFinished: @Sendable (_ method: String, _ seconds: Double, _ errorCode: Int?) -> Void
 
-        public init(shutdown: @escaping @Sendable () async -> Void, exit: @escaping @Sendable (Int32) -> Void,
-                    requestFinished: @escaping @Sendable (String, Double, Int?) -> Void = { _, _, _ in }) {
+        public init(
+            shutdown: @escaping @Sendable () async -> Void, exit: @escaping @Sendable (Int32) -> Void,
+            requestFinished: @escaping @Sendable (String, Double, Int?) -> Void = { _, _, _ in }
+        ) {
             self.shutdown = shutdown
             self.exit = exit
             self.requestFinished = requestFinished
@@ -71,8 +73,10 @@ public final class Dispatcher: Sendable {
     /// flood of slow requests cannot grow the server without bound.
     public static let defaultMaxRequestsInFlight = 4096
 
-    public init(methods: MethodTable, writer: MessageWriter, hooks: Hooks, logger: Logger,
-                maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight) {
+    public init(
+        methods: MethodTable, writer: MessageWriter, hooks: Hooks, logger: Logger,
+        maxRequestsInFlight: Int = Dispatcher.defaultMaxRequestsInFlight
+    ) {
         self.methods = methods
         self.writer = writer
         self.hooks = hooks
@@ -168,7 +172,9 @@ public final class Dispatcher: Sendable {
         case .invalid(let id, let reason):
             respond(writer.errorResponseJSON(id: id, .invalidRequest("invalid request: \(reason)")))
         case .response(let id, _, let error):
-            logger.warning("ignoring a response from the client (id \(id?.description ?? "null")\(error.map { ", error \($0)" } ?? ""))): the server sends no requests")
+            logger.warning(
+                "ignoring a response from the client (id \(id?.description ?? "null")\(error.map { ", error \($0)" } ?? ""))): the server sends no requests"
+            )
         case .notification(let method, let params):
             handleNotification(method, params: params)
         case .request(let id, let method, let params):
@@ -187,7 +193,10 @@ public final class Dispatcher: Sendable {
             if let pending {
                 // Let shutdown's cleanup finish (it normally has, since clients wait for its response).
                 let done = DispatchSemaphore(value: 0)
-                Task { await pending.value; done.signal() }
+                Task {
+                    await pending.value
+                    done.signal()
+                }
                 _ = done.wait(timeout: .now() + 10)
             }
             hooks.exit(code)
@@ -218,8 +227,10 @@ public final class Dispatcher: Sendable {
 
     // MARK: - Requests
 
-    private func handleRequest(id: RequestID, method: String, params: JSONValue?,
-                               respond: @escaping @Sendable (Data) -> Void) {
+    private func handleRequest(
+        id: RequestID, method: String, params: JSONValue?,
+        respond: @escaping @Sendable (Data) -> Void
+    ) {
         let lifecycle = self.lifecycle
         switch (lifecycle, method) {
         case (.shuttingDown, _):
@@ -298,8 +309,10 @@ public final class Dispatcher: Sendable {
         respond(responseBody(id: id, result))
     }
 
-    private func run(_ handler: MethodTable.RequestHandler, params: JSONValue?,
-                     context: RequestContext) async -> Result<Data, ResponseError> {
+    private func run(
+        _ handler: MethodTable.RequestHandler, params: JSONValue?,
+        context: RequestContext
+    ) async -> Result<Data, ResponseError> {
         let started = ContinuousClock.now
         let result = await execute(handler, params: params, context: context)
         let elapsed = ContinuousClock.now - started
@@ -312,8 +325,10 @@ public final class Dispatcher: Sendable {
         return result
     }
 
-    private func execute(_ handler: MethodTable.RequestHandler, params: JSONValue?,
-                         context: RequestContext) async -> Result<Data, ResponseError> {
+    private func execute(
+        _ handler: MethodTable.RequestHandler, params: JSONValue?,
+        context: RequestContext
+    ) async -> Result<Data, ResponseError> {
         do {
             return .success(try await handler(params, context))
         } catch let error as ResponseErrorConvertible {

@@ -99,7 +99,8 @@ enum ParamsDecoder {
             return "parameter '\(fieldPath(context.codingPath))' has the wrong type: expected \(jsonTypeName(type))"
         case .dataCorrupted(let context):
             let field = fieldPath(context.codingPath)
-            return field.isEmpty ? "invalid params: \(context.debugDescription)"
+            return field.isEmpty
+                ? "invalid params: \(context.debugDescription)"
                 : "parameter '\(field)' is invalid: \(context.debugDescription)"
         @unknown default:
             return "invalid params: \(error)"

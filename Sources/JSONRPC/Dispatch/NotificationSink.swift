@@ -1,7 +1,7 @@
 /// Anything that can send notifications to the client: the connection's `MessageWriter`, or a test double.
 public protocol NotificationSink: Sendable {
     func send<Notification: NotificationType>(_ notification: Notification.Type, _ params: Notification.Params)
-        where Notification.Params: Encodable
+    where Notification.Params: Encodable
 }
 
 extension NotificationSink {

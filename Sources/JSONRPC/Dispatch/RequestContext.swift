@@ -15,8 +15,10 @@ public struct RequestContext: Sendable {
     /// Sends notifications (`$/progress`, `window/logMessage`, server events) to the client.
     public let client: any NotificationSink
 
-    public init(id: RequestID, method: String, workDoneToken: ProgressToken?, partialResultToken: ProgressToken?,
-                client: any NotificationSink) {
+    public init(
+        id: RequestID, method: String, workDoneToken: ProgressToken?, partialResultToken: ProgressToken?,
+        client: any NotificationSink
+    ) {
         self.id = id
         self.method = method
         self.workDoneToken = workDoneToken
@@ -25,11 +27,14 @@ public struct RequestContext: Sendable {
     }
 
     /// Starts work-done progress on the request's token (sends `begin`); nil when the client gave no token.
-    public func beginProgress(title: String, cancellable: Bool = true, message: String? = nil,
-                              percentage: Int? = nil) -> WorkDoneProgress? {
+    public func beginProgress(
+        title: String, cancellable: Bool = true, message: String? = nil,
+        percentage: Int? = nil
+    ) -> WorkDoneProgress? {
         guard let workDoneToken else { return nil }
-        return WorkDoneProgress(token: workDoneToken, sink: client, title: title, cancellable: cancellable,
-                                message: message, percentage: percentage)
+        return WorkDoneProgress(
+            token: workDoneToken, sink: client, title: title, cancellable: cancellable,
+            message: message, percentage: percentage)
     }
 
     /// Streams part of the result as `$/progress {token: partialResultToken, value}`.

@@ -17,16 +17,20 @@ public final class WorkDoneProgress: Sendable {
     }
 
     /// Sends `begin` at once.
-    public init(token: ProgressToken, sink: any NotificationSink, title: String, cancellable: Bool,
-                message: String? = nil, percentage: Int? = nil) {
+    public init(
+        token: ProgressToken, sink: any NotificationSink, title: String, cancellable: Bool,
+        message: String? = nil, percentage: Int? = nil
+    ) {
         self.token = token
         self.sink = sink
         let begun = percentage.map { min(max($0, 0), 100) }
         // Later reports never go below where `begin` started (a job joined at 97% stays at 97% or more).
         state.withLock { $0.lastPercentage = begun ?? 0 }
-        sink.send(ProgressNotification<WorkDoneProgressValue>.self, ProgressParams(
-            token: token,
-            value: WorkDoneProgressValue.begin(title: title, cancellable: cancellable, message: message, percentage: begun)))
+        sink.send(
+            ProgressNotification<WorkDoneProgressValue>.self,
+            ProgressParams(
+                token: token,
+                value: WorkDoneProgressValue.begin(title: title, cancellable: cancellable, message: message, percentage: begun)))
     }
 
     /// Sends `report`.
@@ -38,8 +42,10 @@ public final class WorkDoneProgress: Sendable {
             return .some(state.lastPercentage)
         }
         guard case .some(let value) = clamped else { return }
-        sink.send(ProgressNotification<WorkDoneProgressValue>.self, ProgressParams(
-            token: token, value: WorkDoneProgressValue.report(message: message, percentage: value, details: details)))
+        sink.send(
+            ProgressNotification<WorkDoneProgressValue>.self,
+            ProgressParams(
+                token: token, value: WorkDoneProgressValue.report(message: message, percentage: value, details: details)))
     }
 
     /// Sends `end`, once.
@@ -49,6 +55,8 @@ public final class WorkDoneProgress: Sendable {
             return !state.ended
         }
         guard first else { return }
-        sink.send(ProgressNotification<WorkDoneProgressValue>.self, ProgressParams(token: token, value: WorkDoneProgressValue.end(message: message, details: details)))
+        sink.send(
+            ProgressNotification<WorkDoneProgressValue>.self,
+            ProgressParams(token: token, value: WorkDoneProgressValue.end(message: message, details: details)))
     }
 }

@@ -21,8 +21,10 @@ public final class MessageWriter: NotificationSink {
 
     /// Writes frames to `fileDescriptor` (normally a duplicate of the original stdout) through an `OutputQueue`;
     /// `onClose` is called once if the client stops taking them (a write fails: EPIPE).
-    public convenience init(fileDescriptor: Int32, limits: OutputQueue.Limits = .standard,
-                            onClose: @escaping @Sendable (_ reason: String) -> Void = { _ in }) {
+    public convenience init(
+        fileDescriptor: Int32, limits: OutputQueue.Limits = .standard,
+        onClose: @escaping @Sendable (_ reason: String) -> Void = { _ in }
+    ) {
         self.init(output: OutputQueue(fileDescriptor: fileDescriptor, limits: limits, onClose: onClose))
     }
 
@@ -63,9 +65,10 @@ public final class MessageWriter: NotificationSink {
     /// Sends a notification. Params that conform to `PreEncodedJSON` go out as they are; a notification whose
     /// params cannot be encoded is dropped.
     public func send<Notification: NotificationType>(_ notification: Notification.Type, _ params: Notification.Params)
-        where Notification.Params: Encodable {
+    where Notification.Params: Encodable {
         guard let paramsJSON = (params as? any PreEncodedJSON)?.json ?? (try? encoder.encode(params)),
-              let methodJSON = try? encoder.encode(Notification.method) else { return }
+            let methodJSON = try? encoder.encode(Notification.method)
+        else { return }
         var body = Data(#"{"jsonrpc":"2.0","method":"#.utf8)
         body.append(methodJSON)
         body.append(Data(#","params":"#.utf8))

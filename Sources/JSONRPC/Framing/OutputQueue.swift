@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -124,7 +125,10 @@ public final class OutputQueue: @unchecked Sendable {
 
     private func locked<Result>(_ body: (inout State) -> Result) -> Result {
         condition.lock()
-        defer { condition.broadcast(); condition.unlock() }
+        defer {
+            condition.broadcast()
+            condition.unlock()
+        }
         return body(&state)
     }
 

@@ -16,8 +16,10 @@ extension EnumParam {
         let name = try decoder.singleValueContainer().decode(String.self)
         guard let value = Self(rawValue: name) else {
             let accepted = Self.allCases.map { $0.rawValue.debugDescription }.joined(separator: ", ")
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
-                                                    debugDescription: "expected one of \(accepted), not \(name.debugDescription)"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription: "expected one of \(accepted), not \(name.debugDescription)"))
         }
         return value
     }

@@ -62,7 +62,9 @@ public final class AudioSampleReader {
         let info = source.info.primaryAudioStream
         channelCount = max(Int(codec.ch_layout.nb_channels), info?.channels ?? 1)
         channelLayout = info?.channelLayout ?? "\(channelCount) channels"
-        let streamStart = stream.pointee.start_time == aura_nopts_value() ? source.startMicros
+        let streamStart =
+            stream.pointee.start_time == aura_nopts_value()
+            ? source.startMicros
             : av_rescale_q(stream.pointee.start_time, stream.pointee.time_base, aura_time_base_q())
         startSeconds = Double(streamStart - source.startMicros) / 1e6
         if stream.pointee.duration != aura_nopts_value() && stream.pointee.duration > 0 {
@@ -116,8 +118,10 @@ public final class AudioSampleReader {
     }
 
     /// Places a decoded frame, converts it to planar float when needed, trims what lies before `skipBefore`.
-    private func deliver(_ frame: UnsafeMutablePointer<AVFrame>, skipBefore: Int64,
-                         _ body: (AudioChunk) throws(MediaError) -> Bool) throws(MediaError) -> Bool {
+    private func deliver(
+        _ frame: UnsafeMutablePointer<AVFrame>, skipBefore: Int64,
+        _ body: (AudioChunk) throws(MediaError) -> Bool
+    ) throws(MediaError) -> Bool {
         let count = Int(frame.pointee.nb_samples)
         guard count > 0 else { return true }
         if nextSample == nil {
@@ -146,8 +150,9 @@ public final class AudioSampleReader {
                     av_channel_layout_copy(&layout, &frame.pointee.ch_layout)
                 }
                 defer { av_channel_layout_uninit(&layout) }
-                resampler = try Resampler(input: frame, outputLayout: layout, outputFormat: AV_SAMPLE_FMT_FLTP,
-                                          outputRate: frame.pointee.sample_rate)
+                resampler = try Resampler(
+                    input: frame, outputLayout: layout, outputFormat: AV_SAMPLE_FMT_FLTP,
+                    outputRate: frame.pointee.sample_rate)
             }
             converted.unref()
             converted.pointer.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue

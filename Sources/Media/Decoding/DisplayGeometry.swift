@@ -26,9 +26,10 @@ public struct DisplayGeometry: Sendable, Equatable {
         let par = stream.pointee.codecpar.pointee
         let sar = stream.pointee.sample_aspect_ratio.num > 0 ? stream.pointee.sample_aspect_ratio : par.sample_aspect_ratio
         let ccw = aura_stream_display_rotation(stream)
-        self.init(codedWidth: Int(par.width), codedHeight: Int(par.height),
-                  sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
-                  clockwiseRotation: ccw.isNaN ? 0 : MediaProbe.clockwiseRotation(fromCounterClockwise: ccw))
+        self.init(
+            codedWidth: Int(par.width), codedHeight: Int(par.height),
+            sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
+            clockwiseRotation: ccw.isNaN ? 0 : MediaProbe.clockwiseRotation(fromCounterClockwise: ccw))
     }
 
     /// Whether the rotation swaps width and height.

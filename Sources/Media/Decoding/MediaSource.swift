@@ -35,7 +35,8 @@ public final class MediaSource {
         audio = info.primaryAudioStream.map { streams[$0.index] }
         try Self.checkUsable([video, audio].compactMap { $0 }, path: path)
         let starts = [video, audio].compactMap { $0 }.compactMap { stream -> Int64? in
-            stream.pointee.start_time == aura_nopts_value() ? nil
+            stream.pointee.start_time == aura_nopts_value()
+                ? nil
                 : av_rescale_q(stream.pointee.start_time, stream.pointee.time_base, aura_time_base_q())
         }
         startMicros = starts.min() ?? 0
@@ -51,7 +52,8 @@ public final class MediaSource {
         for stream in streams {
             let timeBase = stream.pointee.time_base
             guard timeBase.num > 0 && timeBase.den > 0 else {
-                throw MediaError.corrupt(path: path, reason: "stream \(stream.pointee.index) has an invalid time base \(timeBase.num)/\(timeBase.den)")
+                throw MediaError.corrupt(
+                    path: path, reason: "stream \(stream.pointee.index) has an invalid time base \(timeBase.num)/\(timeBase.den)")
             }
         }
     }
@@ -61,7 +63,8 @@ public final class MediaSource {
     /// real, and one such frame would take gigabytes). Readers of the audio alone never call this.
     func pictureStream() throws(MediaError) -> UnsafeMutablePointer<AVStream> {
         guard let video else {
-            throw MediaError.unsupported(path: path, reason: info.primaryAudioStream == nil ? "it has no video stream" : "it has audio but no video stream")
+            throw MediaError.unsupported(
+                path: path, reason: info.primaryAudioStream == nil ? "it has no video stream" : "it has audio but no video stream")
         }
         let parameters = video.pointee.codecpar.pointee
         let (width, height) = (Int(parameters.width), Int(parameters.height))
@@ -69,7 +72,11 @@ public final class MediaSource {
             throw MediaError.corrupt(path: path, reason: "its video stream gives no usable picture size (\(width)x\(height))")
         }
         if width > Self.maxPictureSide || height > Self.maxPictureSide || width * height > Self.maxPicturePixels {
-            throw MediaError.unsupported(path: path, reason: "its video is \(width)x\(height), larger than the largest supported picture (\(Self.maxPictureSide) pixels a side, \(Self.maxPicturePixels / 1_000_000) megapixels)")
+            throw MediaError.unsupported(
+                path: path,
+                reason:
+                    "its video is \(width)x\(height), larger than the largest supported picture (\(Self.maxPictureSide) pixels a side, \(Self.maxPicturePixels / 1_000_000) megapixels)"
+            )
         }
         return video
     }

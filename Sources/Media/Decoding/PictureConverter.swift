@@ -32,11 +32,12 @@ final class PictureConverter {
 
     func convert(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         if scaler == nil || !(scaler!.matches(source)) {
-            scaler = try Scaler(sourceWidth: source.pointee.width, sourceHeight: source.pointee.height,
-                                sourceFormat: source.pointee.format, fullRange: fullRange,
-                                destinationWidth: Int(scaled.pointer.pointee.width),
-                                destinationHeight: Int(scaled.pointer.pointee.height),
-                                destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: threads)
+            scaler = try Scaler(
+                sourceWidth: source.pointee.width, sourceHeight: source.pointee.height,
+                sourceFormat: source.pointee.format, fullRange: fullRange,
+                destinationWidth: Int(scaled.pointer.pointee.width),
+                destinationHeight: Int(scaled.pointer.pointee.height),
+                destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: threads)
         }
         try FFmpegResult.check(av_frame_make_writable(scaled.pointer), "av_frame_make_writable")
         try scaler!.scale(source, into: scaled.pointer)

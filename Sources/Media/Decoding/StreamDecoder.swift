@@ -29,8 +29,10 @@ final class StreamDecoder {
     }
 
     /// Sends `packet` (nil = end of stream) and hands every frame that comes out to `body`.
-    func decode(_ packet: UnsafeMutablePointer<AVPacket>?,
-                        _ body: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
+    func decode(
+        _ packet: UnsafeMutablePointer<AVPacket>?,
+        _ body: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void
+    ) throws(MediaError) {
         let sent = avcodec_send_packet(codec.pointer, packet)
         if sent < 0 && sent != FFmpegResult.eof && sent != FFmpegResult.eagain && sent != FFmpegResult.invalidData {
             throw FFmpegResult.readError(sent, path: path, operation: "avcodec_send_packet(\(codec.name))")

@@ -117,10 +117,13 @@ public final class VideoFrameReader {
     /// `observe` gets every picture whose span became known on the way (start, end): the caller's timeline.
     /// Throws `.corrupt` when nothing decodable lies there.
     @discardableResult
-    public func picture(at seconds: Double, accurate: Bool = true,
-                        observe: (_ start: Double, _ end: Double) -> Void = { _, _ in }) throws(MediaError) -> PicturePosition {
+    public func picture(
+        at seconds: Double, accurate: Bool = true,
+        observe: (_ start: Double, _ end: Double) -> Void = { _, _ in }
+    ) throws(MediaError) -> PicturePosition {
         if let position = currentPosition, position.seconds <= seconds,
-           seconds < position.endSeconds ?? (pendingFrames.first?.seconds ?? -.infinity) {
+            seconds < position.endSeconds ?? (pendingFrames.first?.seconds ?? -.infinity)
+        {
             return position
         }
         if canDecodeOn(to: seconds) && accurate {
@@ -161,8 +164,10 @@ public final class VideoFrameReader {
     }
 
     /// Reads and decodes until the picture for `target` is known; moves it into `current`.
-    private func search(_ target: Double, firstPictureOnly: Bool,
-                        observe: (Double, Double) -> Void) throws(MediaError) -> PicturePosition {
+    private func search(
+        _ target: Double, firstPictureOnly: Bool,
+        observe: (Double, Double) -> Void
+    ) throws(MediaError) -> PicturePosition {
         var best: Double? = nil
         var bestEnd: Double? = nil
         candidate.unref()

@@ -30,8 +30,10 @@ package final class ImageEncoder {
         return min(31, max(2, Int((2 + Double(100 - clamped) * 29 / 99).rounded())))
     }
 
-    package init(format: ImageFormat, width: Int, height: Int, clockwiseRotation: Int, sourceFullRange: Bool,
-                 quality: Int) throws(MediaError) {
+    package init(
+        format: ImageFormat, width: Int, height: Int, clockwiseRotation: Int, sourceFullRange: Bool,
+        quality: Int
+    ) throws(MediaError) {
         self.format = format
         self.width = width
         self.height = height
@@ -43,8 +45,9 @@ package final class ImageEncoder {
         case .png: pixelFormat = AV_PIX_FMT_RGB24
         case .rgba: pixelFormat = AV_PIX_FMT_RGBA
         }
-        converter = try PictureConverter(width: width, height: height, clockwiseRotation: clockwiseRotation,
-                                         pixelFormat: pixelFormat, fullRange: sourceFullRange, threads: 1)
+        converter = try PictureConverter(
+            width: width, height: height, clockwiseRotation: clockwiseRotation,
+            pixelFormat: pixelFormat, fullRange: sourceFullRange, threads: 1)
         switch format {
         case .rgba:
             codec = nil

@@ -39,8 +39,10 @@ enum VideoEncoder {
         var color: ColorTags
         var globalHeader: Bool
 
-        init(width: Int, height: Int, frameRate: AVRational, gopSize: Int, bitRate: Int, threads: Int,
-                     color: ColorTags, globalHeader: Bool) {
+        init(
+            width: Int, height: Int, frameRate: AVRational, gopSize: Int, bitRate: Int, threads: Int,
+            color: ColorTags, globalHeader: Bool
+        ) {
             self.width = width
             self.height = height
             self.frameRate = frameRate
@@ -64,8 +66,9 @@ enum VideoEncoder {
             }
         }
         guard let codec = avcodec_find_encoder_by_name("libx264") else {
-            throw MediaError.ffmpeg(operation: "avcodec_find_encoder_by_name", code: aura_averror(ENOSYS),
-                                    message: "this FFmpeg has no libx264 encoder")
+            throw MediaError.ffmpeg(
+                operation: "avcodec_find_encoder_by_name", code: aura_averror(ENOSYS),
+                message: "this FFmpeg has no libx264 encoder")
         }
         let ctx = try CodecContext(codec: codec)
         configure(ctx, config, pixelFormat: AV_PIX_FMT_YUV420P)
@@ -92,7 +95,10 @@ enum VideoEncoder {
         var pixelFormat = AV_PIX_FMT_NONE
         if var formats = codec.pointee.pix_fmts {
             while formats.pointee != AV_PIX_FMT_NONE {
-                if formats.pointee == AV_PIX_FMT_YUV420P || formats.pointee == AV_PIX_FMT_NV12 { pixelFormat = formats.pointee; break }
+                if formats.pointee == AV_PIX_FMT_YUV420P || formats.pointee == AV_PIX_FMT_NV12 {
+                    pixelFormat = formats.pointee
+                    break
+                }
                 formats += 1
             }
         }

@@ -11,8 +11,10 @@ final class Resampler {
     var outputLayout = AVChannelLayout()
     let inputFormat: Int32, inputRate: Int32
 
-    init(input frame: UnsafeMutablePointer<AVFrame>, outputLayout: AVChannelLayout,
-         outputFormat: AVSampleFormat, outputRate: Int32) throws(MediaError) {
+    init(
+        input frame: UnsafeMutablePointer<AVFrame>, outputLayout: AVChannelLayout,
+        outputFormat: AVSampleFormat, outputRate: Int32
+    ) throws(MediaError) {
         var inLayout = AVChannelLayout()
         if frame.pointee.ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || frame.pointee.ch_layout.nb_channels == 0 {
             // Unknown order: assume the default layout for the channel count so downmixing still works.
@@ -22,8 +24,9 @@ final class Resampler {
         }
         var outLayout = outputLayout
         var ctx: OpaquePointer? = nil
-        var rc = swr_alloc_set_opts2(&ctx, &outLayout, outputFormat, outputRate,
-                                     &inLayout, AVSampleFormat(rawValue: frame.pointee.format), frame.pointee.sample_rate, 0, nil)
+        var rc = swr_alloc_set_opts2(
+            &ctx, &outLayout, outputFormat, outputRate,
+            &inLayout, AVSampleFormat(rawValue: frame.pointee.format), frame.pointee.sample_rate, 0, nil)
         if rc >= 0, let ctx { rc = swr_init(ctx) }
         guard rc >= 0, let ctx else {
             var dead = ctx

@@ -10,9 +10,11 @@ final class Scaler {
 
     /// `threads` uses swscale's slice threading (FFmpeg ≥ 5.0, `threads` option; 0 = auto); `fullRange`
     /// keeps full-range (JPEG) sources full range so the colour tags copied to the output stay true.
-    init(sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, fullRange: Bool,
-         destinationWidth: Int, destinationHeight: Int, destinationFormat: AVPixelFormat,
-         flags: Int32, threads: Int) throws(MediaError) {
+    init(
+        sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, fullRange: Bool,
+        destinationWidth: Int, destinationHeight: Int, destinationFormat: AVPixelFormat,
+        flags: Int32, threads: Int
+    ) throws(MediaError) {
         guard let ctx = sws_alloc_context() else {
             throw MediaError.ffmpeg(operation: "sws_alloc_context", code: aura_averror(ENOMEM), message: "out of memory")
         }

@@ -30,22 +30,31 @@ enum ContainerIntegrity {
             let header = SourceFile.readBytes(path, offset: offset, count: 16)
             // Bytes that do not form a box header: after the index they are trailing bytes (ignored); before it,
             // libav judges the file.
-            guard header.count >= 8, let type = boxType(header) else { walkedToEnd = false; break }
+            guard header.count >= 8, let type = boxType(header) else {
+                walkedToEnd = false
+                break
+            }
             var size = Int64(be32(header, 0))
             if size == 1 {
-                guard header.count >= 16 else { walkedToEnd = false; break }
+                guard header.count >= 16 else {
+                    walkedToEnd = false
+                    break
+                }
                 size = Int64(bitPattern: (UInt64(be32(header, 8)) << 32) | UInt64(be32(header, 12)))
             } else if size == 0 {
-                size = fileSize - offset // "extends to end of file"
+                size = fileSize - offset  // "extends to end of file"
             }
-            guard size >= 8 else { walkedToEnd = false; break }
+            guard size >= 8 else {
+                walkedToEnd = false
+                break
+            }
             if offset + size > fileSize {
                 let cut = "the '\(type)' box declares \(size) bytes at offset \(offset) but the file ends at \(fileSize)"
                 if type == "moov" { return cut + ": the 'moov' index is cut off" }
                 if !sawMoov { return cut + " and the 'moov' index is missing" }
                 // A fragment is a `moof` and the `mdat` right after it that holds its samples.
                 if type == "moof" || (type == "mdat" && previousType == "moof") { return cut + ": the last fragment is cut off" }
-                break // Past the index: the sample index check decides whether samples are missing.
+                break  // Past the index: the sample index check decides whether samples are missing.
             }
             if type == "moov" { sawMoov = true }
             previousType = type
@@ -72,7 +81,8 @@ enum ContainerIntegrity {
         guard let (ebmlSize, ebmlLen, _) = vint(head, pos) else { return nil }
         pos += ebmlLen + Int(ebmlSize)
         guard pos + 4 <= head.count, head[pos] == 0x18, head[pos + 1] == 0x53, head[pos + 2] == 0x80,
-              head[pos + 3] == 0x67 else { return nil }
+            head[pos + 3] == 0x67
+        else { return nil }
         pos += 4
         guard let (segmentSize, sizeLen, unknown) = vint(head, pos), !unknown else { return nil }
         let end = Int64(pos + sizeLen) + Int64(segmentSize)
@@ -93,7 +103,7 @@ enum ContainerIntegrity {
         guard partial != 0 else { return nil }
         let lastPacket = fileSize - partial
         guard partial > syncOffset, SourceFile.readBytes(path, offset: lastPacket + syncOffset, count: 1) == [0x47] else {
-            return nil // Trailing bytes that are not a packet.
+            return nil  // Trailing bytes that are not a packet.
         }
         return "the last MPEG-TS packet is incomplete (\(partial) of its \(packetSize) bytes are there)"
     }

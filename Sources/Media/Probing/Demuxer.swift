@@ -45,7 +45,11 @@ final class Demuxer {
             if FFmpegResult.isErrno(rc, ENOMEM) {
                 // What libav says when a header declares more streams than it accepts (`max_streams`, 1000) or sizes
                 // it cannot allocate: a damaged or hostile header far more often than a machine out of memory.
-                throw MediaError.corrupt(path: path, reason: "its header could not be read into memory (\(FFmpegResult.message(rc))): it declares more streams or larger tables than libav accepts")
+                throw MediaError.corrupt(
+                    path: path,
+                    reason:
+                        "its header could not be read into memory (\(FFmpegResult.message(rc))): it declares more streams or larger tables than libav accepts"
+                )
             }
             throw FFmpegResult.readError(rc, path: path, operation: "avformat_open_input")
         }
@@ -75,10 +79,12 @@ final class Demuxer {
         }
         // Text demuxers (lyrics, subtitles) accept many arbitrary files; without sound or picture a file is not
         // media to an editor.
-        guard streams.contains(where: {
-            let type = $0.pointee.codecpar.pointee.codec_type
-            return type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_VIDEO
-        }) else {
+        guard
+            streams.contains(where: {
+                let type = $0.pointee.codecpar.pointee.codec_type
+                return type == AVMEDIA_TYPE_AUDIO || type == AVMEDIA_TYPE_VIDEO
+            })
+        else {
             throw MediaError.notMedia(path: path, reason: "it has no audio or video stream ('\(formatName)' found only subtitles or data)")
         }
         if formatName == "mpegts", let problem = ContainerIntegrity.transportStreamProblem(path: path, fileSize: fileSize) {

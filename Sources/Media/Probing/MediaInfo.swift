@@ -13,8 +13,10 @@ public struct MediaInfo: Sendable, Equatable, Codable {
     public var bitRate: Int64?
     public var streams: [StreamInfo]
 
-    public init(formatName: String, formatLongName: String?, durationSeconds: Double?, startTimeSeconds: Double?,
-                sizeBytes: Int64, bitRate: Int64?, streams: [StreamInfo]) {
+    public init(
+        formatName: String, formatLongName: String?, durationSeconds: Double?, startTimeSeconds: Double?,
+        sizeBytes: Int64, bitRate: Int64?, streams: [StreamInfo]
+    ) {
         self.formatName = formatName
         self.formatLongName = formatLongName
         self.durationSeconds = durationSeconds
@@ -64,12 +66,14 @@ public struct StreamInfo: Sendable, Equatable, Codable {
     public var colorSpace: String?
     public var colorRange: String?
 
-    public init(index: Int, type: String, codec: String, codecLongName: String? = nil, profile: String? = nil,
-                width: Int? = nil, height: Int? = nil, sampleAspectRatio: String? = nil, pixelFormat: String? = nil,
-                frameRate: Double? = nil, rotation: Double? = nil, sampleRate: Int? = nil, channels: Int? = nil,
-                channelLayout: String? = nil, bitRate: Int64? = nil, durationSeconds: Double? = nil,
-                frameCount: Int64? = nil, isAttachedPicture: Bool = false, colorPrimaries: String? = nil,
-                colorTransfer: String? = nil, colorSpace: String? = nil, colorRange: String? = nil) {
+    public init(
+        index: Int, type: String, codec: String, codecLongName: String? = nil, profile: String? = nil,
+        width: Int? = nil, height: Int? = nil, sampleAspectRatio: String? = nil, pixelFormat: String? = nil,
+        frameRate: Double? = nil, rotation: Double? = nil, sampleRate: Int? = nil, channels: Int? = nil,
+        channelLayout: String? = nil, bitRate: Int64? = nil, durationSeconds: Double? = nil,
+        frameCount: Int64? = nil, isAttachedPicture: Bool = false, colorPrimaries: String? = nil,
+        colorTransfer: String? = nil, colorSpace: String? = nil, colorRange: String? = nil
+    ) {
         self.index = index
         self.type = type
         self.codec = codec

@@ -20,8 +20,10 @@ public struct TranscodeSettings: Sendable {
     public var hardwareAcceleration: HardwareAcceleration
     public var threads: Int
 
-    public init(target: TranscodeTarget, videoBitRate: Int, audioBitRate: Int = 128_000, maxGOPSeconds: Double = 0.8,
-                hardwareAcceleration: HardwareAcceleration = .off, threads: Int = 0) {
+    public init(
+        target: TranscodeTarget, videoBitRate: Int, audioBitRate: Int = 128_000, maxGOPSeconds: Double = 0.8,
+        hardwareAcceleration: HardwareAcceleration = .off, threads: Int = 0
+    ) {
         self.target = target
         self.videoBitRate = videoBitRate
         self.audioBitRate = audioBitRate

@@ -17,10 +17,14 @@ public enum TranscodeTarget: Sendable, Equatable {
 /// are even (required by 4:2:0 chroma) and at least 2. There is no padding: the output has the source's
 /// shape, not the box's.
 public enum TranscodeGeometry {
-    public static func outputSize(sourceWidth: Int, sourceHeight: Int, sampleAspectRatio: (num: Int, den: Int)?,
-                                  rotationDegrees: Int, target: TranscodeTarget) -> (width: Int, height: Int) {
-        outputSize(DisplayGeometry(codedWidth: sourceWidth, codedHeight: sourceHeight, sampleAspectRatio: sampleAspectRatio,
-                                   clockwiseRotation: rotationDegrees), target: target)
+    public static func outputSize(
+        sourceWidth: Int, sourceHeight: Int, sampleAspectRatio: (num: Int, den: Int)?,
+        rotationDegrees: Int, target: TranscodeTarget
+    ) -> (width: Int, height: Int) {
+        outputSize(
+            DisplayGeometry(
+                codedWidth: sourceWidth, codedHeight: sourceHeight, sampleAspectRatio: sampleAspectRatio,
+                clockwiseRotation: rotationDegrees), target: target)
     }
 
     public static func outputSize(_ geometry: DisplayGeometry, target: TranscodeTarget) -> (width: Int, height: Int) {

@@ -106,33 +106,38 @@ private final class TranscodeJob {
         let sar = video.pointee.sample_aspect_ratio.num > 0 ? video.pointee.sample_aspect_ratio : par.sample_aspect_ratio
         let ccw = aura_stream_display_rotation(video)
         let rotation = ccw.isNaN ? 0 : MediaProbe.clockwiseRotation(fromCounterClockwise: ccw)
-        (width, height) = TranscodeGeometry.outputSize(sourceWidth: Int(par.width), sourceHeight: Int(par.height),
-                                                   sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
-                                                   rotationDegrees: rotation, target: settings.target)
+        (width, height) = TranscodeGeometry.outputSize(
+            sourceWidth: Int(par.width), sourceHeight: Int(par.height),
+            sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
+            rotationDegrees: rotation, target: settings.target)
         frameRate = Self.outputFrameRate(source.demuxer.context, video)
         let fps = av_q2d(frameRate)
 
         var color = ColorTags(primaries: par.color_primaries, transfer: par.color_trc, space: par.color_space, range: par.color_range)
         let decodedFormat = vdec.pointer.pointee.pix_fmt
-        let fullRange = par.color_range == AVCOL_RANGE_JPEG || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P].contains(decodedFormat)
+        let fullRange =
+            par.color_range == AVCOL_RANGE_JPEG || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P].contains(decodedFormat)
         if fullRange { color.range = AVCOL_RANGE_JPEG }
-        if color.space == AVCOL_SPC_RGB { color.space = AVCOL_SPC_UNSPECIFIED } // converted to YUV by swscale
+        if color.space == AVCOL_SPC_RGB { color.space = AVCOL_SPC_UNSPECIFIED }  // converted to YUV by swscale
 
         muxer = try Muxer(path: output)
         let gop = max(1, Int((fps * settings.maxGOPSeconds + 1e-6).rounded(.down)))
-        let config = VideoEncoder.Configuration(width: width, height: height, frameRate: frameRate, gopSize: gop,
-                                                bitRate: settings.videoBitRate, threads: settings.threads,
-                                                color: color, globalHeader: muxer.needsGlobalHeader)
+        let config = VideoEncoder.Configuration(
+            width: width, height: height, frameRate: frameRate, gopSize: gop,
+            bitRate: settings.videoBitRate, threads: settings.threads,
+            color: color, globalHeader: muxer.needsGlobalHeader)
         (videoEncoder, hardwareFallbackReason) = try VideoEncoder.open(config, hardwareFirst: settings.hardwareAcceleration == .auto)
         videoOut = try muxer.addStream(for: videoEncoder)
-        converter = try PictureConverter(width: width, height: height, clockwiseRotation: rotation,
-                                            pixelFormat: videoEncoder.pointer.pointee.pix_fmt, fullRange: fullRange,
-                                            threads: settings.threads)
+        converter = try PictureConverter(
+            width: width, height: height, clockwiseRotation: rotation,
+            pixelFormat: videoEncoder.pointer.pointee.pix_fmt, fullRange: fullRange,
+            threads: settings.threads)
 
         if let audioDecoder {
             audioRate = AudioEncoder.outputRate(forSourceRate: audioDecoder.codec.pointer.pointee.sample_rate)
-            let enc = try AudioEncoder.openAAC(sampleRate: audioRate, bitRate: settings.audioBitRate,
-                                               globalHeader: muxer.needsGlobalHeader)
+            let enc = try AudioEncoder.openAAC(
+                sampleRate: audioRate, bitRate: settings.audioBitRate,
+                globalHeader: muxer.needsGlobalHeader)
             audioEncoder = enc
             audioOut = try muxer.addStream(for: enc)
             audioFifo = try AudioFifo(format: AV_SAMPLE_FMT_FLTP, channels: 2)
@@ -162,10 +167,12 @@ private final class TranscodeJob {
         }
         guard rate.num > 0, rate.den > 0, av_q2d(rate) >= 1, av_q2d(rate) <= 240 else { return AVRational(num: 25, den: 1) }
         let value = av_q2d(rate)
-        let standard: [AVRational] = [.init(num: 24000, den: 1001), .init(num: 24, den: 1), .init(num: 25, den: 1),
-                                      .init(num: 30000, den: 1001), .init(num: 30, den: 1), .init(num: 48, den: 1),
-                                      .init(num: 50, den: 1), .init(num: 60000, den: 1001), .init(num: 60, den: 1),
-                                      .init(num: 100, den: 1), .init(num: 120, den: 1)]
+        let standard: [AVRational] = [
+            .init(num: 24000, den: 1001), .init(num: 24, den: 1), .init(num: 25, den: 1),
+            .init(num: 30000, den: 1001), .init(num: 30, den: 1), .init(num: 48, den: 1),
+            .init(num: 50, den: 1), .init(num: 60000, den: 1001), .init(num: 60, den: 1),
+            .init(num: 100, den: 1), .init(num: 120, den: 1),
+        ]
         if let snapped = standard.first(where: { abs(av_q2d($0) - value) / value < 0.002 }) { return snapped }
         return av_d2q(value, 120_000)
     }
@@ -180,16 +187,25 @@ private final class TranscodeJob {
             let elapsed = (clock.now - started) / .seconds(1)
             let rate = elapsed > 0 ? Double(nextSlot) / elapsed : 0
             var percent = 0.0
-            if final { percent = 100 } else if let total = estimatedTotalFrames, total > 0 {
+            if final {
+                percent = 100
+            } else if let total = estimatedTotalFrames, total > 0 {
                 percent = min(99.9, Double(nextSlot) / Double(total) * 100)
             }
-            let eta: Double? = final ? 0 : estimatedTotalFrames.flatMap { total in
-                rate > 0 ? max(0, Double(total - nextSlot) / rate) : nil
-            }
-            let message = final ? "Proxy finished: \(nextSlot) frames"
+            let eta: Double? =
+                final
+                ? 0
+                : estimatedTotalFrames.flatMap { total in
+                    rate > 0 ? max(0, Double(total - nextSlot) / rate) : nil
+                }
+            let message =
+                final
+                ? "Proxy finished: \(nextSlot) frames"
                 : "Encoding \(width)x\(height): frame \(nextSlot)" + (estimatedTotalFrames.map { " of ~\($0)" } ?? "")
-            progress(TranscodeProgress(framesEncoded: nextSlot, estimatedTotalFrames: estimatedTotalFrames, percent: percent,
-                                       framesPerSecond: rate, etaSeconds: eta, message: message))
+            progress(
+                TranscodeProgress(
+                    framesEncoded: nextSlot, estimatedTotalFrames: estimatedTotalFrames, percent: percent,
+                    framesPerSecond: rate, etaSeconds: eta, message: message))
         }
 
         let videoIndex = Int(videoStream.pointee.index)
@@ -236,11 +252,12 @@ private final class TranscodeJob {
 
         let videoSeconds = Double(nextSlot) / fps
         let audioSeconds = audioRate > 0 ? Double(audioSamplesSent) / Double(audioRate) : 0
-        return TranscodeResult(width: width, height: height, videoBitRate: settings.videoBitRate,
-                               audioBitRate: audioEncoder == nil ? nil : settings.audioBitRate,
-                               durationSeconds: max(videoSeconds, audioSeconds), hasAudio: audioEncoder != nil,
-                               videoEncoder: videoEncoder.name, hardwareFallbackReason: hardwareFallbackReason,
-                               frameCount: nextSlot, frameRate: fps)
+        return TranscodeResult(
+            width: width, height: height, videoBitRate: settings.videoBitRate,
+            audioBitRate: audioEncoder == nil ? nil : settings.audioBitRate,
+            durationSeconds: max(videoSeconds, audioSeconds), hasAudio: audioEncoder != nil,
+            videoEncoder: videoEncoder.name, hardwareFallbackReason: hardwareFallbackReason,
+            frameCount: nextSlot, frameRate: fps)
     }
 
     // MARK: video
@@ -255,7 +272,7 @@ private final class TranscodeJob {
             slot = av_rescale_q_rnd(ts - start, tb, av_inv_q(frameRate), rounding)
         }
         if haveFrame {
-            if slot < nextSlot { return } // a second frame in an already-filled slot: drop
+            if slot < nextSlot { return }  // a second frame in an already-filled slot: drop
             // A gap: repeat the previous picture (what a player shows) — but a wild timestamp jump
             // must not produce hours of copies, so at most 60 s are filled and the rest is skipped.
             let gap = slot - nextSlot
@@ -291,8 +308,9 @@ private final class TranscodeJob {
     private func handleAudio(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         guard let audioStream else { return }
         if resampler == nil || !(resampler!.matches(frame)) {
-            resampler = try Resampler(input: frame, outputLayout: aura_channel_layout_stereo(),
-                                      outputFormat: AV_SAMPLE_FMT_FLTP, outputRate: audioRate)
+            resampler = try Resampler(
+                input: frame, outputLayout: aura_channel_layout_stereo(),
+                outputFormat: AV_SAMPLE_FMT_FLTP, outputRate: audioRate)
         }
         if !audioStarted {
             audioStarted = true
@@ -348,8 +366,10 @@ private final class TranscodeJob {
     // MARK: encoding
 
     /// Sends `frame` (nil = flush) and writes every packet that comes out.
-    private func encode(_ frame: UnsafeMutablePointer<AVFrame>?, with encoder: CodecContext,
-                        stream: UnsafeMutablePointer<AVStream>) throws(MediaError) {
+    private func encode(
+        _ frame: UnsafeMutablePointer<AVFrame>?, with encoder: CodecContext,
+        stream: UnsafeMutablePointer<AVStream>
+    ) throws(MediaError) {
         let sent = avcodec_send_frame(encoder.pointer, frame)
         if sent < 0 && sent != FFmpegResult.eof {
             throw MediaError.ffmpeg(operation: "avcodec_send_frame(\(encoder.name))", code: sent, message: FFmpegResult.message(sent))

@@ -62,7 +62,8 @@ struct ProxyCacheJanitor: Sendable {
     func removePartialFiles(of slot: ProxySlot, keeping jobId: String) {
         for name in area.fileNames() {
             guard let parsed = ProxySlot.parse(fileName: name), parsed.slot == slot,
-                  let partialOfJob = parsed.partialOfJob, partialOfJob != jobId else { continue }
+                let partialOfJob = parsed.partialOfJob, partialOfJob != jobId
+            else { continue }
             logger.info("removing leftover partial file \(name)")
             area.removeFile(named: name)
         }
@@ -102,7 +103,8 @@ struct ProxyCacheJanitor: Sendable {
         let named = Set(try catalog.allRecords().filter { $0.status == .completed }.map { URL(fileURLWithPath: $0.proxyPath).lastPathComponent })
         for name in area.fileNames() where !named.contains(name) {
             guard let (slot, _) = ProxySlot.parse(fileName: name),
-                  let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { continue }
+                let lock = try WorkLock.tryAcquire(slot.lockName, in: directory)
+            else { continue }
             defer { lock.release() }
             let record = try catalog.record(slot)
             if let record, record.status == .completed, URL(fileURLWithPath: record.proxyPath).lastPathComponent == name { continue }

@@ -168,19 +168,22 @@ public final class ProxyCatalog: Sendable {
     /// Notes that `processId` handed out the slot's proxy at `date`.
     func recordUse(of slot: ProxySlot, by processId: String, at date: Date = Date()) throws {
         try write { db in
-            try db.execute(sql: """
-                INSERT INTO proxyUses (sourceFingerprint, quality, processId, usedAt) VALUES (?, ?, ?, ?)
-                ON CONFLICT(sourceFingerprint, quality, processId) DO UPDATE SET usedAt = excluded.usedAt
-                """, arguments: [slot.fingerprintKey, slot.quality, processId, date])
+            try db.execute(
+                sql: """
+                    INSERT INTO proxyUses (sourceFingerprint, quality, processId, usedAt) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(sourceFingerprint, quality, processId) DO UPDATE SET usedAt = excluded.usedAt
+                    """, arguments: [slot.fingerprintKey, slot.quality, processId, date])
         }
     }
 
     /// The processes other than `processId` that used the slot's proxy since `date`.
     func users(of slot: ProxySlot, since date: Date, excluding processId: String) throws -> [String] {
         try database.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT processId FROM proxyUses WHERE sourceFingerprint = ? AND quality = ? AND usedAt >= ? AND processId != ?
-                """, arguments: [slot.fingerprintKey, slot.quality, date, processId])
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT processId FROM proxyUses WHERE sourceFingerprint = ? AND quality = ? AND usedAt >= ? AND processId != ?
+                    """, arguments: [slot.fingerprintKey, slot.quality, date, processId])
         }
     }
 
@@ -192,8 +195,9 @@ public final class ProxyCatalog: Sendable {
     /// Marks a record used now (for least-recently-used eviction) and records the path it was reached by.
     public func touch(id: Int64, sourcePath: String, at date: Date = Date()) throws {
         try write { db in
-            try db.execute(sql: "UPDATE proxies SET lastAccessedAt = ?, sourcePath = ? WHERE id = ?",
-                           arguments: [date, sourcePath, id])
+            try db.execute(
+                sql: "UPDATE proxies SET lastAccessedAt = ?, sourcePath = ? WHERE id = ?",
+                arguments: [date, sourcePath, id])
         }
     }
 

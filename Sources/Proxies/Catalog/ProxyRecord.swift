@@ -64,9 +64,11 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     }
 
     /// The record of a slot before its proxy exists: the planned facts, sizes 0.
-    static func planned(_ slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, proxyPath: String,
-                        scalePercent: Int?, durationSeconds: Double, status: ProxyStatus, jobId: String, ownerId: String,
-                        at date: Date) -> ProxyRecord {
+    static func planned(
+        _ slot: ProxySlot, sourcePath: String, fingerprint: SourceFingerprint, proxyPath: String,
+        scalePercent: Int?, durationSeconds: Double, status: ProxyStatus, jobId: String, ownerId: String,
+        at date: Date
+    ) -> ProxyRecord {
         ProxyRecord(
             id: nil, sourcePath: sourcePath, sourceFingerprint: slot.fingerprintKey, sourceSizeBytes: fingerprint.sizeBytes,
             sourceModificationTime: fingerprint.modificationTime, sourceEdgeHash: fingerprint.edgeHash, quality: slot.quality,

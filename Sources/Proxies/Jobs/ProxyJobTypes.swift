@@ -17,8 +17,10 @@ public struct ProxyRequest: Sendable, Equatable {
     /// Whether the request is a background one (its job then runs even if nobody waits for it).
     public var background: Bool
 
-    public init(sourcePath: String, quality: ProxyQuality = .default, scalePercent: Int? = nil, priority: Int = 0,
-                overwrite: Bool = false, background: Bool = true) {
+    public init(
+        sourcePath: String, quality: ProxyQuality = .default, scalePercent: Int? = nil, priority: Int = 0,
+        overwrite: Bool = false, background: Bool = true
+    ) {
         self.sourcePath = sourcePath
         self.quality = quality
         self.scalePercent = scalePercent
@@ -74,7 +76,8 @@ extension MediaError {
 
 extension JobListener where Key == ProxySlot, Product == ProxyRecord {
     init(observer: ProxyJobObserver) {
-        self.init(began: { observer.jobQueued($0) }, progressed: { observer.jobProgressed($0) },
-                  ended: { observer.jobFinished($0, outcome: $1) })
+        self.init(
+            began: { observer.jobQueued($0) }, progressed: { observer.jobProgressed($0) },
+            ended: { observer.jobFinished($0, outcome: $1) })
     }
 }

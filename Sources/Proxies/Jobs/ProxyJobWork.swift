@@ -1,9 +1,9 @@
 import FileErrors
 import Foundation
 import Jobs
+import Locking
 import Media
 import MediaCache
-import Locking
 
 /// What one proxy job does, in the steps the `JobQueue` runs:
 ///
@@ -35,18 +35,20 @@ final class ProxyJobWork: Sendable {
     }
 
     var jobWork: JobWork<ProxyRecord> {
-        JobWork(prepare: prepare,
-                claim: { [slot, store] in
-                    try WorkLock.tryAcquire(slot.lockName, in: store.directory).map { lock in ReleasingClaim { lock.release() } }
-                },
-                progressElsewhere: progressElsewhere, run: run, endedWithoutRunning: endedWithoutRunning)
+        JobWork(
+            prepare: prepare,
+            claim: { [slot, store] in
+                try WorkLock.tryAcquire(slot.lockName, in: store.directory).map { lock in ReleasingClaim { lock.release() } }
+            },
+            progressElsewhere: progressElsewhere, run: run, endedWithoutRunning: endedWithoutRunning)
     }
 
     /// The record a job writes before its proxy exists: planned facts, sizes 0.
     func plannedRecord(jobId: String, status: ProxyStatus) -> ProxyRecord {
-        .planned(slot, sourcePath: request.sourcePath, fingerprint: fingerprint, proxyPath: store.directory.proxyURL(slot).path,
-                 scalePercent: request.scalePercent, durationSeconds: sourceDurationSeconds, status: status, jobId: jobId,
-                 ownerId: store.lease.id, at: enqueuedAt)
+        .planned(
+            slot, sourcePath: request.sourcePath, fingerprint: fingerprint, proxyPath: store.directory.proxyURL(slot).path,
+            scalePercent: request.scalePercent, durationSeconds: sourceDurationSeconds, status: status, jobId: jobId,
+            ownerId: store.lease.id, at: enqueuedAt)
     }
 
     // MARK: - Steps
@@ -63,20 +65,23 @@ final class ProxyJobWork: Sendable {
 
     private func progressElsewhere(jobId: String) -> JobProgress? {
         guard let record = try? store.catalog.record(slot),
-              record.status == .generating, record.jobId != jobId else { return nil }
+            record.status == .generating, record.jobId != jobId
+        else { return nil }
         if record.ownerId == store.lease.id {
             return JobProgress(percent: 0, message: "waiting for job \(record.jobId ?? "?") to stop")
         }
-        return JobProgress(percent: record.progressPercent,
-                           message: "another aura-media process is generating this proxy (\(Int(record.progressPercent))%)")
+        return JobProgress(
+            percent: record.progressPercent,
+            message: "another aura-media process is generating this proxy (\(Int(record.progressPercent))%)")
     }
 
     private func endedWithoutRunning(jobId: String, outcome: JobOutcome<ProxyRecord>) {
         switch outcome {
         case .completed: return
         case .failed(let error):
-            store.recordEnding(of: jobId, slot: slot, cancelled: false, error: MediaError(describing: error, path: request.sourcePath),
-                               holdingLock: false)
+            store.recordEnding(
+                of: jobId, slot: slot, cancelled: false, error: MediaError(describing: error, path: request.sourcePath),
+                holdingLock: false)
         case .cancelled, .replaced: store.recordEnding(of: jobId, slot: slot, cancelled: true, error: nil, holdingLock: false)
         }
     }
@@ -119,7 +124,8 @@ final class ProxyJobWork: Sendable {
     /// (same sizing; for `overwrite`, made by a job that started after the request).
     private func proxyMadeElsewhere(jobId: String) throws -> ProxyRecord? {
         guard let record = try store.reusableProxy(for: slot, scalePercent: request.scalePercent, at: request.sourcePath),
-              record.jobId != jobId else { return nil }
+            record.jobId != jobId
+        else { return nil }
         if request.overwrite && (record.jobId == nil || record.jobId == supersedes.withLock({ $0 })) { return nil }
         return record
     }
@@ -135,8 +141,10 @@ final class ProxyJobWork: Sendable {
         var lastShared = Date.distantPast
         return try transcoder.run(
             progress: { progress in
-                context.report(JobProgress(percent: progress.percent, message: progress.message,
-                                           rate: progress.framesPerSecond, etaSeconds: progress.etaSeconds))
+                context.report(
+                    JobProgress(
+                        percent: progress.percent, message: progress.message,
+                        rate: progress.framesPerSecond, etaSeconds: progress.etaSeconds))
                 // Other processes show this job's progress from its record: about once a second.
                 if Date().timeIntervalSince(lastShared) >= 1 {
                     lastShared = Date()
@@ -155,9 +163,11 @@ final class ProxyJobWork: Sendable {
             throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
         }
         try MediaError.mapping { () throws(FileError) in try DurableFile.install(partial, as: final) }
-        var record = try store.catalog.record(jobId: jobId) ?? {
-            throw MediaError.ioFailure(path: final.path, reason: "its catalogue record vanished")
-        }()
+        var record =
+            try store.catalog.record(jobId: jobId)
+            ?? {
+                throw MediaError.ioFailure(path: final.path, reason: "its catalogue record vanished")
+            }()
         record.status = .completed
         record.progressPercent = 100
         record.width = transcode.width
@@ -178,4 +188,3 @@ final class ProxyJobWork: Sendable {
         return record
     }
 }
-
