@@ -125,4 +125,40 @@ struct MediaHandlerTests {
         #expect(result["queuedProxies"] == .int(1))
         #expect(try await server.close() == 0)
     }
+
+    @Test func probeExportAndPlayheadAnswerInMemory() async throws {
+        let server = ServerHarness()
+        try await server.initialize()
+        let tones = try await Self.tones()
+        let info = try await server.call("probe", #"{"path":\#(json(tones))}"#)
+        let audio = info["streams"]?.arrayValue?.first { $0["type"] == .string("audio") }
+        #expect(audio?["channels"] == .int(2) && audio?["sampleRate"] == .int(44100), "\(info)")
+        #expect(try await server.send("probe", #"{"path":"/nonexistent/clip.mp4"}"#).errorCode == -32001)
+
+        let output = server.directory.appendingPathComponent("tones.dat").path
+        let exported = try await server.call(
+            "exportWaveform", #"{"sourcePath":\#(json(tones)),"outputPath":\#(json(output)),"samplesPerPixel":441,"bits":8}"#)
+        // 6 s at 44.1 kHz in 441-sample pixels: 600 pixels, one mixed channel, min and max of one byte each.
+        #expect(exported["length"] == .int(600) && exported["version"] == .int(1) && exported["bits"] == .int(8), "\(exported)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: output))
+        #expect(bytes.count == 20 + 600 * 2 && exported["sizeBytes"] == .int(bytes.count))
+        let refused = try await server.send(
+            "exportWaveform", #"{"sourcePath":\#(json(tones)),"outputPath":\#(json(tones))}"#)
+        #expect(refused.errorCode == -32602, "the source is never the output: \(refused)")
+
+        // setPlayhead preloads what comes next: the pictures just ahead are then answered from the cache.
+        let clip = try await Self.clip()
+        _ = try await server.call("setQuality", #"{"mode":"source"}"#)
+        _ = try await server.call("requestFrame", #"{"sourcePath":\#(json(clip)),"time":0.1,"width":64}"#)
+        server.connection.notify("setPlayhead", #"{"sourcePath":\#(json(clip)),"time":0.1,"rate":1}"#)
+        let ahead = #"{"sourcePath":\#(json(clip)),"time":0.5,"width":64}"#
+        let deadline = TestDeadline.after(.seconds(30))
+        var cached = false
+        while !cached, ContinuousClock.now < deadline {
+            cached = try await server.call("requestFrame", ahead)["fromCache"] == .bool(true)
+            if !cached { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(cached, "0.5 s was preloaded")
+        #expect(try await server.close() == 0)
+    }
 }

@@ -168,4 +168,25 @@ struct ServerHandlerTests {
         #expect(try await server.connection.waitForExitCodes() == [0])
         #expect(server.connection.shutdownCount.withLock { $0 } == 1)
     }
+
+    @Test func pingEchoesAndTelemetryReportsReachTheSummary() async throws {
+        let server = ServerHarness()
+        try await server.initialize()
+        let pong = try await server.call("ping", #"{"echo":{"n":1}}"#)
+        #expect(pong["echo"] == .object(["n": .int(1)]) && pong["serverTime"] != nil)
+        for fps in [30, 29, 31] {
+            server.connection.notify("telemetry/report", #"{"playbackFps":\#(fps),"scrubLatencyMs":20,"cacheHit":true}"#)
+        }
+        // Reports are taken as they arrive: the summary is asked again until it holds the three.
+        var summary = try await server.call("getMetricsSummary")
+        let deadline = TestDeadline.after(.seconds(10))
+        while summary["playbackFps"]?["reports"] != .int(3), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+            summary = try await server.call("getMetricsSummary")
+        }
+        #expect(summary["playbackFps"]?["reports"] == .int(3) && summary["playbackFps"]?["p50"]?.doubleValue == 30, "\(summary)")
+        #expect(summary["scrubLatencySource"] == .string("client") && summary["cacheHitRateSource"] == .string("client"))
+        #expect(summary["status"]?["playbackFps"] == .string("ok"), "\(summary)")
+        #expect(try await server.close() == 0)
+    }
 }

@@ -80,7 +80,7 @@ struct ContractEndToEndTests {
 
     @Test func realResultsAndNotificationsConformToTheDocument() async throws {
         let document = try OpenRPCDocument.load()
-        let clip = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "contract-clip.mp4")
+        let clip = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "contract-clip.mp4")
         let server = try ServerProcess()
         var results: [(String, JSONValue)] = []
         func check(_ method: String, _ params: [String: JSONValue] = [:], timeout: Duration = .seconds(30)) async throws -> JSONValue {
@@ -201,12 +201,12 @@ struct ContractEndToEndTests {
 
     @Test func errorsUseCodesTheDocumentListsForTheirMethod() async throws {
         let document = try OpenRPCDocument.load()
-        let clip = try MediaFixtures.shortClip()
-        let audio = try ProxyE2E.audioOnly()
+        let clip = try await MediaFixtures.shortClip()
+        let audio = try await ProxyE2E.audioOnly()
         let directory = MediaFixtures.temporaryDirectory(named: "contract-dir")
         let empty = try MediaFixtures.file("contract-empty.mp4", bytes: Data())
         let text = try MediaFixtures.file("contract-text.mp4", bytes: Data("not a video at all\n".utf8))
-        let portrait = try ProxyE2E.portrait()
+        let portrait = try await ProxyE2E.portrait()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let cases: [(method: String, params: [String: JSONValue], code: Int)] = [

@@ -20,7 +20,7 @@ struct CrashSafetyEndToEndTests {
     }
 
     @Test func aClientThatStopsReadingEndsTheServerCleanlyAndItsWorkIsCancelled() async throws {
-        let source = try ProxyE2E.long()
+        let source = try await ProxyE2E.long()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let token = JSONValue.string("vanishing")
@@ -43,7 +43,7 @@ struct CrashSafetyEndToEndTests {
     }
 
     @Test func killedDuringProxyGenerationNothingPartialSurvivesAndAskingAgainCompletes() async throws {
-        let source = try ProxyE2E.long()
+        let source = try await ProxyE2E.long()
         let cache = MediaFixtures.temporaryDirectory(named: "cache-kill-proxy").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()

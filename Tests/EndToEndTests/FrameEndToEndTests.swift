@@ -14,7 +14,7 @@ struct FrameEndToEndTests {
     }
 
     @Test func theProxyIsReadInProxyModeOnceItExistsAndTheSourceOtherwise() async throws {
-        let source = try ProxyE2E.copy(ProxyE2E.clip640(), as: "frames-proxy-choice.mp4")
+        let source = try await ProxyE2E.copy(ProxyE2E.clip640(), as: "frames-proxy-choice.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         // Proxy mode (the start), but no proxy yet: the source.
@@ -33,12 +33,12 @@ struct FrameEndToEndTests {
         let a = try #require(before["data"]?.stringValue.flatMap { Data(base64Encoded: $0) })
         let b = try #require(fromProxy["data"]?.stringValue.flatMap { Data(base64Encoded: $0) })
         #expect(a.prefix(3) == Data([0xFF, 0xD8, 0xFF]) && b.prefix(3) == Data([0xFF, 0xD8, 0xFF]))
-        let psnr = try Self.psnr(a, b)
+        let psnr = try await OffPool.run { try Self.psnr(a, b) }
         #expect(psnr > 30, "source and proxy pictures at 1.0 s differ: PSNR \(psnr) dB")
     }
 
     @Test func filesAreDeliveredCountedAndClearedAndTheServerKeepsServing() async throws {
-        let source = try ProxyE2E.clip640()
+        let source = try await ProxyE2E.clip640()
         let server = try ServerProcess()
         _ = try await server.initialize()
         _ = try await server.call("setQuality", ["mode": .string("source")])
@@ -83,7 +83,7 @@ struct FrameEndToEndTests {
     }
 
     @Test func thePlayheadPreloadsWhatComesNext() async throws {
-        let source = try ProxyE2E.clip640()
+        let source = try await ProxyE2E.clip640()
         let server = try ServerProcess()
         _ = try await server.initialize()
         _ = try await server.call("setQuality", ["mode": .string("source")])

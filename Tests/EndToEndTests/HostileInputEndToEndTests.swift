@@ -17,7 +17,7 @@ struct HostileInputEndToEndTests {
     // MARK: - Paths
 
     @Test func pathsWithSpacesUnicodeNewlinesAndQuotesAndSymlinksWorkEverywhere() async throws {
-        let clip = try ProxyE2E.clip640()
+        let clip = try await ProxyE2E.clip640()
         let folder = MediaFixtures.temporaryDirectory(named: "hostile names/ünïcødé 🎬")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let names = [
@@ -90,7 +90,7 @@ struct HostileInputEndToEndTests {
                 && FileManager.default.fileExists(atPath: outsideFolder.appendingPathComponent("frame.jpg").path)
         }
 
-        let clip = try ProxyE2E.clip640()
+        let clip = try await ProxyE2E.clip640()
         let first = try ServerProcess()
         _ = try await first.initialize()
         _ = try await first.request(
@@ -146,7 +146,7 @@ struct HostileInputEndToEndTests {
     // MARK: - Floods
 
     @Test func tenThousandQueuedRequestsAreAllAnsweredOnceWithBoundedMemory() async throws {
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let rssBefore = SharedCacheEndToEndTests.residentMegabytes(server.process.processIdentifier) ?? 0
@@ -213,21 +213,21 @@ struct HostileInputEndToEndTests {
     }
 
     /// A small MP4 with its first track repeated until the header declares `tracks` tracks.
-    static func manyTracks(_ tracks: Int) throws -> URL {
-        let data = try Data(contentsOf: ProxyE2E.clip640())
+    static func manyTracks(_ tracks: Int) async throws -> URL {
+        let data = try await Data(contentsOf: ProxyE2E.clip640())
         return try MediaFixtures.file("tracks-\(tracks).mp4", bytes: MP4Surgery.repeatingFirstTrack(of: data, until: tracks))
     }
 
     /// `mdhd` (every track's media time scale) and `mvhd` set to `timescale` (0, or 0xFFFFFFFF: -1 as a signed value).
-    static func timescale(_ timescale: UInt32) throws -> URL {
-        let data = try Data(contentsOf: ProxyE2E.clip640())
+    static func timescale(_ timescale: UInt32) async throws -> URL {
+        let data = try await Data(contentsOf: ProxyE2E.clip640())
         return try MediaFixtures.file("timescale-\(timescale).mp4", bytes: MP4Surgery.settingTimescales(of: data, to: timescale))
     }
 
     @Test func mediaThatTriesToHurtGetsAClearErrorAndTheServerKeepsServing() async throws {
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let hostile = try Self.absurdDimensions() + [Self.manyTracks(1500), Self.timescale(0), Self.timescale(0xFFFF_FFFF)]
+        let hostile = try await Self.absurdDimensions() + [Self.manyTracks(1500), Self.timescale(0), Self.timescale(0xFFFF_FFFF)]
         for file in hostile {
             let path = JSONValue.string(file.path)
             let probe = try await server.request("probe", ["path": path])
@@ -258,7 +258,7 @@ struct HostileInputEndToEndTests {
         let tracks = try await server.request("probe", ["path": .string(try Self.manyTracks(1500).path)])
         #expect(tracks.errorCode == -32008 && tracks.errorMessage.contains("streams"), "\(tracks)")
         // 60 tracks are within libav's limits: probed, all of them listed, and proxied from the first video and audio.
-        let sixty = try Self.manyTracks(60)
+        let sixty = try await Self.manyTracks(60)
         let probe = try await server.call("probe", ["path": .string(sixty.path)])
         #expect(probe["streams"]?.arrayValue?.count == 60, "\(probe)")
         let proxy = try await server.request(
@@ -274,7 +274,7 @@ struct HostileInputEndToEndTests {
 
     @Test(arguments: ["appended", "deleted"])
     func aSourceChangedOrDeletedDuringGenerationFailsClearlyAndRegistersNothing(change: String) async throws {
-        let source = try ProxyE2E.copy(ProxyE2E.long(), as: "changing-\(change).mp4")
+        let source = try await ProxyE2E.copy(ProxyE2E.long(), as: "changing-\(change).mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let token = JSONValue.string("changing")

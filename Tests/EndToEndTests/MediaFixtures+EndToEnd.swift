@@ -9,7 +9,7 @@ extension MediaFixtures {
     }
 
     /// 2 s of 320x240 25 fps H.264 with stereo AAC, moov at the front.
-    static func shortClip() throws -> URL {
+    static func shortClip() async throws -> URL {
         try media(
             "short.mp4",
             [

@@ -7,7 +7,7 @@ import Testing
 @Suite(.timeLimit(.minutes(10)))
 struct ProbeEndToEndTests {
     @Test func probeDescribesContainerAndStreams() async throws {
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let info = try await server.call("probe", ["path": .string(clip.path)])
@@ -31,7 +31,7 @@ struct ProbeEndToEndTests {
 
     /// Each bad file gets its documented code and a message naming the path.
     @Test func badFilesGetClearErrors() async throws {
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let directory = MediaFixtures.temporaryDirectory(named: "a-directory")
         let empty = try MediaFixtures.file("empty.mp4", bytes: Data())
         let text = try MediaFixtures.file("notes.mp4", bytes: Data("just some text, not a video\n".utf8))
@@ -68,7 +68,7 @@ struct ProbeEndToEndTests {
 
     /// Root reads any file, so this runs only for other users.
     @Test(.enabled(if: getuid() != 0)) func unreadableFileIsPermissionDenied() async throws {
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let locked = try MediaFixtures.file("locked.mp4", bytes: try Data(contentsOf: clip))
         chmod(locked.path, 0)
         let server = try ServerProcess()

@@ -9,24 +9,24 @@ enum ProxyE2E {
     static let sine = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
 
     /// 2 s of 640x360 (16:9) 25 fps H.264 + stereo AAC.
-    static func clip640() throws -> URL {
-        try MediaFixtures.media(
+    static func clip640() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
             "proxy-640x360.mp4",
             ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=2"] + sine
                 + ["-t", "2", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac"])
     }
 
     /// 1 s of 1920x1080 25 fps H.264 + stereo AAC, at a low bit rate so the file stays well under 1 MiB.
-    static func clip1080() throws -> URL {
-        try MediaFixtures.media(
+    static func clip1080() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
             "proxy-1920x1080.mp4",
             ["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=1"] + sine
                 + ["-t", "1", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "1M", "-pix_fmt", "yuv420p", "-c:a", "aac"])
     }
 
     /// 1 s of 1080x1920 (portrait) 25 fps H.264, no audio, well under 1 MiB.
-    static func portrait() throws -> URL {
-        try MediaFixtures.media(
+    static func portrait() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
             "proxy-portrait.mp4",
             [
                 "-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=25:duration=1",
@@ -36,8 +36,8 @@ enum ProxyE2E {
 
     /// 90 s of 1280x720 25 fps H.264, no audio: still running when a test cancels or kills its job, or when other
     /// processes act on the cache meanwhile, even on a busy machine.
-    static func long() throws -> URL {
-        try MediaFixtures.media(
+    static func long() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
             "proxy-long-720p.mp4",
             [
                 "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=90",
@@ -46,8 +46,8 @@ enum ProxyE2E {
     }
 
     /// 1 s of stereo AAC only.
-    static func audioOnly() throws -> URL {
-        try MediaFixtures.media("proxy-audio-only.m4a", sine + ["-t", "1", "-ac", "2", "-c:a", "aac"])
+    static func audioOnly() async throws -> URL {
+        try await MediaFixtures.mediaOffPool("proxy-audio-only.m4a", sine + ["-t", "1", "-ac", "2", "-c:a", "aac"])
     }
 
     /// A private byte copy of `url` (new inode and mtime), for tests that change or move their source.
@@ -105,13 +105,13 @@ enum ProxyE2E {
         }
     }
 
-    static func run(_ executable: String, _ arguments: [String]) throws -> Data {
-        try Spawn.run(executable, arguments).stdout
+    static func run(_ executable: String, _ arguments: [String]) async throws -> Data {
+        try await Spawn.runOffPool(executable, arguments).stdout
     }
 
     /// `ffprobe -show_streams -show_format` as JSON.
-    static func ffprobe(_ path: String) throws -> JSONValue {
-        try JSONDecoder().decode(
+    static func ffprobe(_ path: String) async throws -> JSONValue {
+        try await JSONDecoder().decode(
             JSONValue.self,
             from: run(
                 ReferenceTools.ffprobe,
@@ -119,8 +119,8 @@ enum ProxyE2E {
     }
 
     /// Every video frame's picture type and key flag, in decode order.
-    static func videoFrames(_ path: String) throws -> [(key: Bool, type: String)] {
-        let json = try JSONDecoder().decode(
+    static func videoFrames(_ path: String) async throws -> [(key: Bool, type: String)] {
+        let json = try await JSONDecoder().decode(
             JSONValue.self,
             from: run(
                 ReferenceTools.ffprobe,
@@ -169,7 +169,7 @@ struct ProxyEndToEndTests {
 
     @Test func foregroundGenerateReportsProgressAndMakesAConformingProxy() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.clip640()
+        let source = try await ProxyE2E.clip640()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let token = JSONValue.string("gen-1")
@@ -222,7 +222,7 @@ struct ProxyEndToEndTests {
         #expect(endIndex != nil && responseIndex != nil && endIndex! < responseIndex!)
 
         // The file, as ffprobe sees it.
-        let probe = try ProxyE2E.ffprobe(proxyPath)
+        let probe = try await ProxyE2E.ffprobe(proxyPath)
         #expect(probe["format"]?["format_name"]?.stringValue?.contains("mp4") == true)
         let video = try #require(ProxyE2E.stream(probe, "video"))
         #expect(video["codec_name"] == .string("h264"))
@@ -230,7 +230,7 @@ struct ProxyEndToEndTests {
         #expect(video["has_b_frames"] == .int(0))
         let audio = try #require(ProxyE2E.stream(probe, "audio"))
         #expect(audio["codec_name"] == .string("aac") && audio["channels"] == .int(2))
-        let frames = try ProxyE2E.videoFrames(proxyPath)
+        let frames = try await ProxyE2E.videoFrames(proxyPath)
         #expect(frames.count == 50)
         #expect(frames.first?.key == true)
         #expect(!frames.contains { $0.type == "B" }, "no B-frames")
@@ -242,8 +242,8 @@ struct ProxyEndToEndTests {
 
     @Test func presetBoxesKeepTheShapeAndSourcesWithoutAudioGiveProxiesWithoutAudio() async throws {
         let document = try OpenRPCDocument.load()
-        let landscape = try ProxyE2E.clip1080()
-        let portrait = try ProxyE2E.portrait()
+        let landscape = try await ProxyE2E.clip1080()
+        let portrait = try await ProxyE2E.portrait()
         let server = try ServerProcess()
         _ = try await server.initialize(options: ["maxConcurrentJobs": .int(2)])
         let a = server.sendRequest(
@@ -257,10 +257,10 @@ struct ProxyEndToEndTests {
         #expect(tall["width"] == .int(480) && tall["height"] == .int(854), "portrait stays portrait: \(tall)")
         #expect(tall["hasAudio"] == .bool(false) && tall["audioBitRate"] == nil)
 
-        let wideProbe = try ProxyE2E.ffprobe(try #require(wide["proxyPath"]?.stringValue))
+        let wideProbe = try await ProxyE2E.ffprobe(try #require(wide["proxyPath"]?.stringValue))
         #expect(ProxyE2E.stream(wideProbe, "video")?["width"] == .int(854) && ProxyE2E.stream(wideProbe, "video")?["height"] == .int(480))
         #expect(ProxyE2E.stream(wideProbe, "audio")?["channels"] == .int(2))
-        let tallProbe = try ProxyE2E.ffprobe(try #require(tall["proxyPath"]?.stringValue))
+        let tallProbe = try await ProxyE2E.ffprobe(try #require(tall["proxyPath"]?.stringValue))
         let tallVideo = try #require(ProxyE2E.stream(tallProbe, "video"))
         #expect(tallVideo["width"] == .int(480) && tallVideo["height"] == .int(854))
         #expect(ProxyE2E.stream(tallProbe, "audio") == nil, "no audio in, no audio out")
@@ -270,7 +270,7 @@ struct ProxyEndToEndTests {
 
     @Test func backgroundGenerateAnswersAtOnceThenReusesOrOverwrites() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try MediaFixtures.shortClip()
+        let source = try await MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let first = try await server.call("generate", ["sourcePath": .string(source.path)])
@@ -338,7 +338,7 @@ struct ProxyEndToEndTests {
     @Test func unusableSourcesAndBadParamsAreRefused() async throws {
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let audio = try ProxyE2E.audioOnly()
+        let audio = try await ProxyE2E.audioOnly()
         let audioOnly = try await server.request("generate", ["sourcePath": .string(audio.path)])
         #expect(audioOnly.errorCode == -32009, "\(audioOnly)")
         #expect(audioOnly["error"]?["data"]?["cause"] == .string("unsupported"))
@@ -351,7 +351,7 @@ struct ProxyEndToEndTests {
         #expect(try await server.request("generate", ["sourcePath": .string(directory.path)]).errorCode == -32003)
         let empty = try MediaFixtures.file("proxy-empty.mp4", bytes: Data())
         #expect(try await server.request("generate", ["sourcePath": .string(empty.path)]).errorCode == -32005)
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let badQuality = try await server.request("generate", ["sourcePath": .string(clip.path), "quality": .string("Ultra")])
         #expect(badQuality.errorCode == -32602 && badQuality.errorMessage.contains("'quality'"), "\(badQuality)")
         #expect(badQuality.errorMessage.contains(#""Draft", "Preview", "High""#), "the accepted values: \(badQuality)")
@@ -390,7 +390,7 @@ struct ProxyEndToEndTests {
 
     @Test func statusIsNoneThenCompletedThenStale() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "status-clip.mp4")
+        let source = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "status-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let none = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
@@ -414,7 +414,7 @@ struct ProxyEndToEndTests {
         #expect(try await server.call("status", ["sourcePath": .string(source.path)])["status"] == .string("none"))
 
         // Rewrite the source: its proxy is stale and never used.
-        try Data(contentsOf: ProxyE2E.clip640()).write(to: source)
+        try await Data(contentsOf: ProxyE2E.clip640()).write(to: source)
         let stale = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         #expect(document.validateResult(of: "status", stale) == [])
         #expect(stale["status"] == .string("stale"), "\(stale)")
@@ -430,7 +430,7 @@ struct ProxyEndToEndTests {
 
     @Test func resolveFollowsThePreviewModeAndModeChangesAreAnnounced() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "resolve-clip.mp4")
+        let source = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "resolve-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let before = try await server.call("resolve", ["sourcePath": .string(source.path)])
@@ -492,7 +492,7 @@ struct ProxyEndToEndTests {
 
     @Test func statsMatchTheFilesOnDiskAndClearCacheDeletesOnlyProxies() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "stats-clip.mp4")
+        let source = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "stats-clip.mp4")
         let sourceBytes = try Data(contentsOf: source)
         let server = try ServerProcess()
         _ = try await server.initialize()
@@ -545,7 +545,7 @@ struct ProxyEndToEndTests {
 
     @Test func cancelGenerationStopsARunningJobAndRemovesItsPartialFile() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try ProxyE2E.long()
+        let source = try await ProxyE2E.long()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let started = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
@@ -613,7 +613,7 @@ struct ProxyEndToEndTests {
 
     /// protocol/spec.md §10.4: `$/cancelRequest` of a foreground `generate` cancels the job only if nobody else wants it.
     @Test func cancellingAForegroundGenerateCancelsTheJobOnlyWhenNobodyElseWantsIt() async throws {
-        let source = try ProxyE2E.long()
+        let source = try await ProxyE2E.long()
         let server = try ServerProcess()
         _ = try await server.initialize()
         let lone = server.sendRequest(
@@ -650,7 +650,7 @@ struct ProxyEndToEndTests {
     }
 
     @Test func shutdownCancelsJobsAndTheCacheDirectoryCannotChangeUnderThem() async throws {
-        let source = try ProxyE2E.long()
+        let source = try await ProxyE2E.long()
         let cache = MediaFixtures.temporaryDirectory(named: "cache-shutdown").path
         let server = try ServerProcess(cacheDirectory: cache)
         _ = try await server.initialize()
@@ -682,7 +682,7 @@ struct ProxyEndToEndTests {
 
     /// protocol/spec.md §7.4: `lastAccessedAt` is the last time `generate`, `status` or `resolve` returned the record.
     @Test func statusAndResolveCountAsAccesses() async throws {
-        let source = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "access-clip.mp4")
+        let source = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "access-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let made = try await server.call(
@@ -714,7 +714,7 @@ struct ProxyEndToEndTests {
     @Test func cancelGenerationBySlotWithoutAnyJobIsJobNotFound() async throws {
         let server = try ServerProcess()
         _ = try await server.initialize()
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let response = try await server.request("cancelGeneration", ["sourcePath": .string(clip.path), "quality": .string("High")])
         #expect(response.errorCode == -32020)
         // protocol/spec.md §6.2: data carries `cause`, and `sourcePath` and `quality` as given.
@@ -726,7 +726,7 @@ struct ProxyEndToEndTests {
     // MARK: - Restarts
 
     @Test func aCompletedProxySurvivesARestart() async throws {
-        let source = try MediaFixtures.shortClip()
+        let source = try await MediaFixtures.shortClip()
         let cache = MediaFixtures.temporaryDirectory(named: "cache-restart").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
@@ -751,7 +751,7 @@ struct ProxyEndToEndTests {
     }
 
     @Test func aKilledServerNeverLeavesAProxyMarkedCompleted() async throws {
-        let source = try ProxyE2E.long()
+        let source = try await ProxyE2E.long()
         let cache = MediaFixtures.temporaryDirectory(named: "cache-kill").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
@@ -859,7 +859,7 @@ struct ProxyEndToEndTests {
         let server = try ServerProcess(cacheDirectory: link.path)
         let initialized = try await server.initialize()
         #expect(initialized["settings"]?["cacheDirectory"] == .string(link.path))
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         for (method, params) in [
             ("stats", [String: JSONValue]()), ("generate", ["sourcePath": .string(clip.path)]),
             ("status", ["sourcePath": .string(clip.path)]), ("resolve", ["sourcePath": .string(clip.path)]),

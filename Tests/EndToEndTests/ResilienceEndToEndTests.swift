@@ -44,7 +44,7 @@ struct ResilienceEndToEndTests {
     /// Writes fail with EFBIG past 3 MB (RLIMIT_FSIZE): the Draft proxy of 90 s of 720p cannot be written. The job
     /// fails with a clear error, its partial file goes, nothing is registered, and a proxy that fits is made next.
     @Test func aWriteFailureDuringGenerationFailsTheJobCleanlyAndTheServerGoesOn() async throws {
-        let long = try ProxyE2E.long()
+        let long = try await ProxyE2E.long()
         let server = try ServerProcess(fileSizeLimit: 3 << 20)
         _ = try await server.initialize()
         let failed = try await server.request(
@@ -62,7 +62,7 @@ struct ResilienceEndToEndTests {
         let small = try await server.request(
             "generate",
             [
-                "sourcePath": .string(try ProxyE2E.clip640().path), "quality": .string("Draft"),
+                "sourcePath": .string(try await ProxyE2E.clip640().path), "quality": .string("Draft"),
                 "backgroundGeneration": .bool(false),
             ], timeout: .seconds(120))
         #expect(small["result"]?["proxy"]?["status"] == .string("completed"), "\(small)")
@@ -107,14 +107,14 @@ struct ResilienceEndToEndTests {
         let small = try await server.call(
             "requestWaveformRange",
             [
-                "sourcePath": .string(try ProxyE2E.clip640().path), "startTime": .double(0),
+                "sourcePath": .string(try await ProxyE2E.clip640().path), "startTime": .double(0),
                 "endTime": .double(1), "samplesPerPixel": .int(1024),
             ])
         #expect((small["windows"]?.arrayValue?.count ?? 0) > 0, "\(small)")
     }
 
     @Test func hardwareAutoFallsBackToLibx264AndSaysWhy() async throws {
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let server = try ServerProcess()
         _ = try await server.initialize(options: ["hardwareAcceleration": .string("auto")])
         let result = try await server.call(

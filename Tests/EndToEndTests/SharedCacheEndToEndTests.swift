@@ -7,12 +7,12 @@ import Testing
 @Suite(.timeLimit(.minutes(10)))
 struct SharedCacheEndToEndTests {
     /// A source whose High proxy takes several seconds, long enough for other processes to act meanwhile.
-    static func ninetySeconds() throws -> URL { try ProxyE2E.long() }
+    static func ninetySeconds() async throws -> URL { try await ProxyE2E.long() }
 
     /// Runs the CLI on `cache`; returns its exit status and stdout.
-    static func cli(_ arguments: [String], cache: String) throws -> (status: Int32, output: String) {
+    static func cli(_ arguments: [String], cache: String) async throws -> (status: Int32, output: String) {
         // The waveform cache beside the proxy cache: the CLI's stats and clear cover both, never the user's.
-        let result = try Spawn.run(
+        let result = try await Spawn.runOffPool(
             ServerProcess.executable.path,
             arguments + ["--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms"])
         return (result.status, result.text)
@@ -23,7 +23,7 @@ struct SharedCacheEndToEndTests {
     }
 
     @Test func theCLIAndASecondServerLeaveARunningJobAlone() async throws {
-        let source = try Self.ninetySeconds()
+        let source = try await Self.ninetySeconds()
         let cache = MediaFixtures.temporaryDirectory(named: "cache-two-windows").path
         let first = try ServerProcess(cacheDirectory: cache)
         _ = try await first.initialize()
@@ -40,9 +40,9 @@ struct SharedCacheEndToEndTests {
         try #require(partials.count == 1)
 
         // The CLI's stats and clear, then a second editor window on the same cache.
-        let stats = try Self.cli(["stats"], cache: cache)
+        let stats = try await Self.cli(["stats"], cache: cache)
         #expect(stats.status == 0 && stats.output.contains("proxies"), "\(stats)")
-        let clear = try Self.cli(["clear"], cache: cache)
+        let clear = try await Self.cli(["clear"], cache: cache)
         #expect(clear.status == 0 && clear.output.contains("kept 1"), "\(clear)")
         let second = try ServerProcess(cacheDirectory: cache)
         _ = try await second.initialize()
@@ -72,7 +72,7 @@ struct SharedCacheEndToEndTests {
     }
 
     @Test func twoServersAskedForTheSameProxyEncodeItOnceAndBothGetIt() async throws {
-        let source = try ProxyE2E.copy(Self.ninetySeconds(), as: "same-proxy.mp4")
+        let source = try await ProxyE2E.copy(Self.ninetySeconds(), as: "same-proxy.mp4")
         let cache = MediaFixtures.temporaryDirectory(named: "cache-same-proxy").path
         let first = try ServerProcess(cacheDirectory: cache)
         let second = try ServerProcess(cacheDirectory: cache)
@@ -117,7 +117,7 @@ struct SharedCacheEndToEndTests {
     }
 
     @Test func anMP4WithBytesAfterItsLastBoxIsProbedAndProxied() async throws {
-        let clip = try MediaFixtures.shortClip()
+        let clip = try await MediaFixtures.shortClip()
         let original = try Data(contentsOf: clip)
         var state: UInt32 = 0x1234_5678
         let random = Data(
@@ -147,10 +147,10 @@ struct SharedCacheEndToEndTests {
                 "backgroundGeneration": .bool(false),
             ], timeout: .seconds(60))
         let proxyPath = try #require(made["proxy"]?["proxyPath"]?.stringValue)
-        let frames = try ProxyE2E.videoFrames(proxyPath)
+        let frames = try await ProxyE2E.videoFrames(proxyPath)
         #expect(frames.count == 50, "every frame of the 2 s source is in the proxy: \(frames.count)")
         // The CLI takes it too.
-        let cli = try Self.cli(["generate", "--quality", "Preview", file.path], cache: server.cacheDirectory)
+        let cli = try await Self.cli(["generate", "--quality", "Preview", file.path], cache: server.cacheDirectory)
         #expect(cli.status == 0, "\(cli.output)")
         // Really missing data is still refused.
         let truncated = try MediaFixtures.truncatedCopy(of: clip, name: "still-truncated.mp4")

@@ -56,7 +56,7 @@ struct TelemetryEndToEndTests {
     }
 
     @Test func aMissedTargetWarnsOncePerEpisodeWithTheGuidesAdvice() async throws {
-        let clip = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "telemetry-clip.mp4")
+        let clip = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "telemetry-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         // Scrubbing a clip that has no proxy, in proxy mode, slowly: the advice names the clip and why.
@@ -190,14 +190,14 @@ struct TelemetryEndToEndTests {
     @Test func importingAMixedFolderQueuesWhatEachFileNeeds() async throws {
         let folder = MediaFixtures.temporaryDirectory(named: "import-mixed")
         let clip = folder.appendingPathComponent("a-clip.mp4")
-        try Data(contentsOf: MediaFixtures.shortClip()).write(to: clip)
+        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: clip)
         let audio = folder.appendingPathComponent("b-voice.m4a")
-        try Data(contentsOf: ProxyE2E.audioOnly()).write(to: audio)
+        try await Data(contentsOf: ProxyE2E.audioOnly()).write(to: audio)
         let text = folder.appendingPathComponent("c-notes.txt")
         try Data("shot list\n".utf8).write(to: text)
         let nested = folder.appendingPathComponent("d-sub")
         try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
-        try Data(contentsOf: MediaFixtures.shortClip()).write(to: nested.appendingPathComponent("nested.mp4"))
+        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: nested.appendingPathComponent("nested.mp4"))
         let missing = folder.deletingLastPathComponent().appendingPathComponent("missing.mov").path
 
         let server = try ServerProcess()
@@ -241,7 +241,7 @@ struct TelemetryEndToEndTests {
         #expect(second[3]["path"] == .string(nested.appendingPathComponent("nested.mp4").path) && second[3]["proxy"] == .string("queued"))
         // With proxy generation off, only waveforms are queued; a Draft import names its quality.
         _ = try await server.call("updateSettings", ["settings": .object(["proxyGenerationEnabled": .bool(false)])])
-        let other = try ProxyE2E.copy(MediaFixtures.shortClip(), as: "import-disabled.mp4")
+        let other = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "import-disabled.mp4")
         let disabled = try await server.call("importMedia", ["paths": .array([.string(other.path)]), "quality": .string("Draft")])
         let first = disabled["items"]?.arrayValue?.first
         #expect(first?["proxy"] == .string("disabled") && first?["waveform"] == .string("queued"))
@@ -252,12 +252,12 @@ struct TelemetryEndToEndTests {
         #expect(try await server.request("importMedia", ["paths": .array([.string(clip.path)]), "quality": .string("Ultra")]).errorCode == -32602)
     }
 
-    @Test func theCLIImportsAndWaitsForItsWork() throws {
+    @Test func theCLIImportsAndWaitsForItsWork() async throws {
         let folder = MediaFixtures.temporaryDirectory(named: "import-cli")
-        try Data(contentsOf: MediaFixtures.shortClip()).write(to: folder.appendingPathComponent("clip.mp4"))
+        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: folder.appendingPathComponent("clip.mp4"))
         try Data("not media".utf8).write(to: folder.appendingPathComponent("readme.txt"))
         let cache = MediaFixtures.temporaryDirectory(named: "import-cli-cache").path
-        let run = try Spawn.run(
+        let run = try await Spawn.runOffPool(
             ServerProcess.executable.path,
             [
                 "import", "--quality", "Draft", "--cache-dir", cache,
@@ -267,11 +267,12 @@ struct TelemetryEndToEndTests {
         #expect(run.text.contains("made 320x240 (Draft)") || run.text.contains("made"), "\(run.text)")
         #expect(run.text.contains("readme.txt") && run.text.contains("not media"), "\(run.text)")
         #expect(ProxyE2E.proxyFiles(cache).contains { $0.hasSuffix("-Draft.mp4") }, "\(ProxyE2E.proxyFiles(cache))")
-        let broken = try Spawn.run(
+        let truncated = try await MediaFixtures.truncatedCopy(of: MediaFixtures.shortClip(), name: "import-cut.mp4")
+        let broken = try await Spawn.runOffPool(
             ServerProcess.executable.path,
             [
                 "import", "--cache-dir", cache, "--waveform-cache-dir", cache + "-waveforms",
-                try MediaFixtures.truncatedCopy(of: MediaFixtures.shortClip(), name: "import-cut.mp4").path,
+                truncated.path,
             ])
         #expect(broken.status == 1, "a failed file fails the command: \(broken.text)")
     }

@@ -8,8 +8,8 @@ import Testing
 @Suite(.timeLimit(.minutes(10)))
 struct WaveformEndToEndTests {
     /// 20 minutes of stereo tones (FLAC): long enough that its analysis is still running while a test acts.
-    static func twentyMinutes() throws -> URL {
-        try MediaFixtures.media(
+    static func twentyMinutes() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
             "waveform-20min.flac",
             [
                 "-f", "lavfi", "-i",
@@ -18,8 +18,8 @@ struct WaveformEndToEndTests {
     }
 
     /// 6 s of stereo tones (FLAC).
-    static func sixSeconds() throws -> URL {
-        try MediaFixtures.media(
+    static func sixSeconds() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
             "waveform-6s.flac",
             [
                 "-f", "lavfi", "-i",
@@ -37,7 +37,7 @@ struct WaveformEndToEndTests {
     }
 
     @Test func windowsStreamVisibleFirstThenByDistanceAndComeFromTheCacheAfterwards() async throws {
-        let source = try Self.twentyMinutes()
+        let source = try await Self.twentyMinutes()
         let server = try Self.server()
         _ = try await server.initialize()
         let params: [String: JSONValue] = [
@@ -77,7 +77,7 @@ struct WaveformEndToEndTests {
     }
 
     @Test func aCancelledRequestStopsAtOnceAndTheServerKeepsServing() async throws {
-        let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "cancel-waveform.flac")
+        let source = try await ProxyE2E.copy(Self.twentyMinutes(), as: "cancel-waveform.flac")
         let server = try Self.server()
         _ = try await server.initialize()
         // No visible range on a cold cache: every window waits for the analysis.
@@ -108,7 +108,7 @@ struct WaveformEndToEndTests {
 
     @Test func aChangedSourceIsAnalysedAgainAndADamagedCacheFileIsRebuilt() async throws {
         let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-damage")
-        let source = try ProxyE2E.copy(Self.sixSeconds(), as: "damage.flac")
+        let source = try await ProxyE2E.copy(Self.sixSeconds(), as: "damage.flac")
         let server = try Self.server(waveforms.path)
         _ = try await server.initialize()
         let params: [String: JSONValue] = [
@@ -135,10 +135,12 @@ struct WaveformEndToEndTests {
         #expect(sameRebuilt)
 
         // Changed content (louder): analysed again, new values.
-        let louder = try ReferenceTools.ffmpeg([
-            "-v", "error", "-y", "-f", "lavfi", "-i",
-            "aevalsrc=0.2*sin(2*PI*220*t)|0.9*sin(2*PI*330*t):s=44100:d=6", source.path,
-        ])
+        let louder = try await OffPool.run {
+            try ReferenceTools.ffmpeg([
+                "-v", "error", "-y", "-f", "lavfi", "-i",
+                "aevalsrc=0.2*sin(2*PI*220*t)|0.9*sin(2*PI*330*t):s=44100:d=6", source.path,
+            ])
+        }
         try #require(louder.status == 0)
         let changed = try await restarted.call("requestWaveformRange", params)
         #expect(changed["fromCache"] == .bool(false))
@@ -148,7 +150,7 @@ struct WaveformEndToEndTests {
 
     @Test func aKilledAnalysisLeavesNothingServedAndARestartCompletesIt() async throws {
         let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-kill")
-        let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "kill-waveform.flac")
+        let source = try await ProxyE2E.copy(Self.twentyMinutes(), as: "kill-waveform.flac")
         let first = try Self.server(waveforms.path)
         _ = try await first.initialize()
         _ = first.sendRequest(
@@ -178,7 +180,7 @@ struct WaveformEndToEndTests {
     /// Two editor windows on one waveform cache ask for the same file at once: one analysis, both get the result.
     @Test func twoServersAnalyseAFileOnce() async throws {
         let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-shared")
-        let source = try ProxyE2E.copy(Self.twentyMinutes(), as: "shared-waveform.flac")
+        let source = try await ProxyE2E.copy(Self.twentyMinutes(), as: "shared-waveform.flac")
         let first = try Self.server(waveforms.path)
         let second = try Self.server(waveforms.path)
         _ = try await first.initialize()
@@ -207,7 +209,7 @@ struct WaveformEndToEndTests {
     }
 
     @Test func exportsReadBackAsTheWindowsSay() async throws {
-        let source = try Self.sixSeconds()
+        let source = try await Self.sixSeconds()
         let server = try Self.server()
         _ = try await server.initialize()
         let directory = MediaFixtures.temporaryDirectory(named: "exports")

@@ -9,8 +9,8 @@ import Testing
 /// startup reconciliation, eviction, staleness, moved sources, clearing and stats.
 @Suite(.timeLimit(.minutes(10)))
 struct ProxyServiceTests {
-    static func tinyAlt() throws -> URL {
-        try ProxyFixtures.media(
+    static func tinyAlt() async throws -> URL {
+        try await ProxyFixtures.media(
             "tiny-alt.mp4",
             [
                 "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=1",
@@ -19,9 +19,9 @@ struct ProxyServiceTests {
     }
 
     /// `count` byte copies of the tiny clip in one folder, each with its own mtime (so its own fingerprint).
-    static func tinyCopies(_ count: Int, _ label: String) throws -> [URL] {
+    static func tinyCopies(_ count: Int, _ label: String) async throws -> [URL] {
         let directory = ProxyFixtures.scratch(label)
-        let tiny = try ProxyFixtures.tiny()
+        let tiny = try await ProxyFixtures.tiny()
         return try (0..<count).map { index in
             try ProxyFixtures.copy(tiny, into: directory, name: "clip\(index).mp4", mtimeSeconds: 1_700_000_000 + index)
         }
@@ -39,7 +39,7 @@ struct ProxyServiceTests {
     // MARK: - Generation
 
     @Test func generateMakesACompletedRecordWithItsFileOnDisk() async throws {
-        let source = try Self.tinyCopies(1, "gen")[0]
+        let source = try await Self.tinyCopies(1, "gen")[0]
         let (service, observer, cache) = try makeService()
         let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         #expect(!ticket.joined)
@@ -94,8 +94,8 @@ struct ProxyServiceTests {
 
     @Test func sourcesWithoutUsableVideoAreRefused() async throws {
         let (service, _, cache) = try makeService()
-        let audio = try ProxyFixtures.audioOnly()
-        let still = try ProxyFixtures.stillImage()
+        let audio = try await ProxyFixtures.audioOnly()
+        let still = try await ProxyFixtures.stillImage()
         let audioError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: audio.path)) }
         let stillError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: still.path)) }
         let missingError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: cache.path + "/nope.mp4")) }
@@ -114,7 +114,7 @@ struct ProxyServiceTests {
 
     @Test func aSecondRequestForTheSameSlotJoinsTheRunningJob() async throws {
         let (service, observer, _) = try makeService()
-        let blocker = try ProxyFixtures.blocker()
+        let blocker = try await ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
         let first = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft))
@@ -146,8 +146,8 @@ struct ProxyServiceTests {
 
     @Test func higherPriorityStartsFirstAndEqualPrioritiesKeepArrivalOrder() async throws {
         let (service, observer, _) = try makeService(maxConcurrentJobs: 1)
-        let sources = try Self.tinyCopies(4, "priority")
-        observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
+        let sources = try await Self.tinyCopies(4, "priority")
+        observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
         let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try #require(blocker.status == .generating)
@@ -171,8 +171,8 @@ struct ProxyServiceTests {
 
     @Test func requestingAQueuedJobAgainWithHigherPriorityRaisesIt() async throws {
         let (service, observer, _) = try makeService(maxConcurrentJobs: 1)
-        let sources = try Self.tinyCopies(2, "raise")
-        observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
+        let sources = try await Self.tinyCopies(2, "raise")
+        observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
         let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try await observer.waitUntilHeld()
@@ -197,8 +197,8 @@ struct ProxyServiceTests {
 
     @Test func cancellingQueuedJobsByIdAndBySlot() async throws {
         let (service, observer, cache) = try makeService()
-        let sources = try Self.tinyCopies(2, "cancel-queued")
-        observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
+        let sources = try await Self.tinyCopies(2, "cancel-queued")
+        observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
         let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try await observer.waitUntilHeld()
@@ -234,7 +234,7 @@ struct ProxyServiceTests {
 
     @Test func cancellingARunningJobRemovesItsPartialFile() async throws {
         let (service, observer, cache) = try makeService()
-        observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
+        observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
         let ticket = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, background: false))
         let waiter = Task { try await service.waitForCompletion(jobId: ticket.jobId) }
@@ -262,7 +262,7 @@ struct ProxyServiceTests {
     /// result, must still win: `cancel` said the job was cancelled, so it may not end completed.
     @Test func aJobCancelledAfterItsLastPacketStillEndsCancelled() async throws {
         let (service, observer, cache) = try makeService()
-        let source = try Self.tinyCopies(1, "late-cancel")[0]
+        let source = try await Self.tinyCopies(1, "late-cancel")[0]
         observer.hold(sourcePath: source.path, percent: 100...100)
         defer { observer.release() }
         let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
@@ -280,7 +280,7 @@ struct ProxyServiceTests {
     /// The same race for a replacement (other sizing): the old job ends replaced, not failed, and leaves no file.
     @Test func aJobReplacedAfterItsLastPacketEndsReplaced() async throws {
         let (service, observer, cache) = try makeService()
-        let source = try Self.tinyCopies(1, "late-replace")[0]
+        let source = try await Self.tinyCopies(1, "late-replace")[0]
         observer.hold(sourcePath: source.path, percent: 100...100)
         defer { observer.release() }
         let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
@@ -301,7 +301,7 @@ struct ProxyServiceTests {
 
     @Test func startupDropsVanishedProxiesRemovesLeftoversAndFailsInterruptedJobs() async throws {
         let cache = ProxyFixtures.scratch("reconcile")
-        let sources = try Self.tinyCopies(2, "reconcile-src")
+        let sources = try await Self.tinyCopies(2, "reconcile-src")
         var kept: ProxyRecord?
         var lost: ProxyRecord?
         do {
@@ -353,7 +353,7 @@ struct ProxyServiceTests {
     // MARK: - Eviction
 
     @Test func evictionRemovesLeastRecentlyUsedDownTo90PercentAndSparesRecentlyUsed() async throws {
-        let sources = try Self.tinyCopies(3, "evict")
+        let sources = try await Self.tinyCopies(3, "evict")
         let (service, observer, cache) = try makeService()
         var records: [ProxyRecord] = []
         for source in sources.prefix(2) {
@@ -397,13 +397,13 @@ struct ProxyServiceTests {
 
     @Test func aChangedSourceMakesItsProxyStaleAndItIsNeverUsed() async throws {
         let directory = ProxyFixtures.scratch("stale")
-        let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: directory, name: "clip.mp4", mtimeSeconds: 1_700_000_000)
+        let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: directory, name: "clip.mp4", mtimeSeconds: 1_700_000_000)
         let (service, observer, _) = try makeService()
         let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let original = try #require(try await observer.waitForOutcome(of: first.jobId).completedRecord)
 
         // Rewrite the file in place with other content.
-        try Data(contentsOf: Self.tinyAlt()).write(to: source)
+        try await Data(contentsOf: Self.tinyAlt()).write(to: source)
         let lookup = try await service.lookup(sourcePath: source.path, quality: .draft)
         #expect(lookup.kind == "stale")
         #expect(lookup.visibleRecord?.status == .stale)
@@ -420,7 +420,7 @@ struct ProxyServiceTests {
     }
 
     @Test func aMovedSourceFindsItsProxyAgain() async throws {
-        let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("moved-from"), name: "clip.mp4")
+        let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("moved-from"), name: "clip.mp4")
         let (service, observer, _) = try makeService()
         let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let original = try #require(try await observer.waitForOutcome(of: first.jobId).completedRecord)
@@ -448,8 +448,8 @@ struct ProxyServiceTests {
 
     @Test func statsAndClearMatchTheFilesOnDiskAndNeverTouchSources() async throws {
         let directory = ProxyFixtures.scratch("clear-src")
-        let a = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: directory, name: "a.mp4")
-        let b = try ProxyFixtures.copy(Self.tinyAlt(), into: directory, name: "b.mp4")
+        let a = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: directory, name: "a.mp4")
+        let b = try await ProxyFixtures.copy(Self.tinyAlt(), into: directory, name: "b.mp4")
         let (service, observer, cache) = try makeService(maxConcurrentJobs: 2)
         let tickets = [
             try await service.generate(ProxyRequest(sourcePath: a.path, quality: .draft)),
@@ -501,7 +501,7 @@ struct ProxyServiceTests {
 
     @Test func clearLeavesActiveJobsAlone() async throws {
         let (service, observer, cache) = try makeService()
-        let blocker = try ProxyFixtures.blocker()
+        let blocker = try await ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
         let ticket = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft))
@@ -520,10 +520,10 @@ struct ProxyServiceTests {
     /// is cleared (protocol/spec.md §8.9: "Proxies of queued or generating jobs are not touched").
     @Test func clearDeletesFinishedProxiesOfASourceWhoseOtherQualityHasAJob() async throws {
         let (service, observer, cache) = try makeService()
-        let source = try Self.tinyCopies(1, "clear-active")[0]
+        let source = try await Self.tinyCopies(1, "clear-active")[0]
         let draft = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let draftRecord = try #require(try await observer.waitForOutcome(of: draft.jobId).completedRecord)
-        observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
+        observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
         let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         try await observer.waitUntilHeld()
@@ -543,8 +543,8 @@ struct ProxyServiceTests {
 
     @Test func shutdownCancelsEverythingAndLeavesNoPartialFiles() async throws {
         let (service, observer, cache) = try makeService()
-        let sources = try Self.tinyCopies(1, "shutdown")
-        observer.hold(sourcePath: try ProxyFixtures.blocker().path, percent: 0...99)
+        let sources = try await Self.tinyCopies(1, "shutdown")
+        observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
         let running = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
         let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))

@@ -16,13 +16,13 @@ enum ProxyFixtures {
     static func scratch(_ name: String) -> URL { TestFiles.scratch(name) }
 
     /// The shared fixture maker's (`MediaFixtures`), under names of the proxy tests' own.
-    static func media(_ name: String, _ arguments: [String]) throws -> URL {
-        try MediaFixtures.media("proxies-" + name, arguments)
+    static func media(_ name: String, _ arguments: [String]) async throws -> URL {
+        try await MediaFixtures.mediaOffPool("proxies-" + name, arguments)
     }
 
     /// 1 s of 160x120 25 fps H.264 with stereo AAC: the fastest useful proxy source.
-    static func tiny() throws -> URL {
-        try media(
+    static func tiny() async throws -> URL {
+        try await media(
             "tiny.mp4",
             [
                 "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1",
@@ -33,8 +33,8 @@ enum ProxyFixtures {
     }
 
     /// 12 s of 640x360 25 fps video only: long enough to still be running while a test queues more jobs.
-    static func blocker() throws -> URL {
-        try media(
+    static func blocker() async throws -> URL {
+        try await media(
             "blocker.mp4",
             [
                 "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=12",
@@ -43,8 +43,8 @@ enum ProxyFixtures {
     }
 
     /// 1 s of stereo AAC, no video.
-    static func audioOnly() throws -> URL {
-        try media(
+    static func audioOnly() async throws -> URL {
+        try await media(
             "audio.m4a",
             [
                 "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
@@ -53,8 +53,8 @@ enum ProxyFixtures {
     }
 
     /// One PNG frame.
-    static func stillImage() throws -> URL {
-        try media("still.png", ["-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1"])
+    static func stillImage() async throws -> URL {
+        try await media("still.png", ["-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1"])
     }
 
     /// A byte copy of `source` (a new file: new inode, new mtime) at `directory/name`.

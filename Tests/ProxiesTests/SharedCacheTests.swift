@@ -13,7 +13,7 @@ import Testing
 struct SharedCacheTests {
     @Test func openingTheCacheAgainLeavesARunningJobAlone() async throws {
         let (first, observer, cache) = try makeService()
-        let blocker = try ProxyFixtures.blocker()
+        let blocker = try await ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
         let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, quality: .high))
@@ -47,7 +47,7 @@ struct SharedCacheTests {
     @Test func twoServicesAskedForTheSameProxyMakeItOnce() async throws {
         let (first, firstObserver, cache) = try makeService()
         let (second, secondObserver, _) = try makeService(cache: cache)
-        let source = try ProxyFixtures.copy(ProxyFixtures.blocker(), into: ProxyFixtures.scratch("shared-once"))
+        let source = try await ProxyFixtures.copy(ProxyFixtures.blocker(), into: ProxyFixtures.scratch("shared-once"))
         firstObserver.hold(sourcePath: source.path, percent: 0...99)
         defer { firstObserver.release() }
         let made = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
@@ -83,7 +83,7 @@ struct SharedCacheTests {
 
     @Test func aJobWhoseProcessDiedIsTakenOverAndItsLeftoversRemoved() async throws {
         let (service, observer, cache) = try makeService()
-        let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("takeover"))
+        let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("takeover"))
         let fingerprint = try SourceFingerprint.of(path: source.path)
         // What a killed process leaves: a generating record owned by a lease nobody holds, and a partial file.
         let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: .draft)
@@ -142,7 +142,7 @@ struct SharedCacheTests {
     @Test func clearSparesAProxyAnotherProcessJustHandedOut() async throws {
         let (first, observer, cache) = try makeService()
         let (second, _, _) = try makeService(cache: cache)
-        let source = try ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("handed-out"))
+        let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("handed-out"))
         let ticket = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
         let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
 
@@ -168,7 +168,7 @@ struct SharedCacheTests {
     @Test func rememberedPreviewLookupsFollowAnotherProcesssWork() async throws {
         let (first, _, cache) = try makeService()
         let (second, _, _) = try makeService(cache: cache)
-        let tiny = try ProxyFixtures.tiny()
+        let tiny = try await ProxyFixtures.tiny()
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none)
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none, "remembered")
 

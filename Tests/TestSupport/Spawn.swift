@@ -34,7 +34,13 @@ public enum Spawn {
         public var text: String { String(decoding: stdout, as: UTF8.self) }
     }
 
-    /// Runs `executable` with `arguments` to completion, capturing its output.
+    /// `run` on a thread of its own: what an async test calls, so that waiting for the program never holds one of
+    /// the concurrency pool's few threads.
+    public static func runOffPool(_ executable: String, _ arguments: [String]) async throws -> Output {
+        try await OffPool.run { try run(executable, arguments) }
+    }
+
+    /// Runs `executable` with `arguments` to completion, capturing its output. Blocks: from async code, `runOffPool`.
     public static func run(_ executable: String, _ arguments: [String]) throws -> Output {
         let (process, out, err) = try start { () throws -> (Process, Pipe, Pipe) in
             let process = Process()
