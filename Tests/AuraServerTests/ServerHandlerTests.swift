@@ -184,7 +184,7 @@ struct ServerHandlerTests {
             try await Task.sleep(for: .milliseconds(10))
             summary = try await server.call("getMetricsSummary")
         }
-        #expect(summary["playbackFps"]?["reports"] == .int(3) && summary["playbackFps"]?["p50"]?.doubleValue == 30, "\(summary)")
+        #expect(summary["playbackFps"]?["reports"] == .int(3) && abs((summary["playbackFps"]?["p50"]?.doubleValue ?? 0) - 30) < 0.5, "\(summary)")
         #expect(summary["scrubLatencySource"] == .string("client") && summary["cacheHitRateSource"] == .string("client"))
         #expect(summary["status"]?["playbackFps"] == .string("ok"), "\(summary)")
         #expect(try await server.close() == 0)
