@@ -7,13 +7,14 @@ import Testing
 /// recovery from a damaged cache file, cancellation, a killed analysis, and exports read back.
 @Suite(.timeLimit(.minutes(10)))
 struct WaveformEndToEndTests {
-    /// 20 minutes of stereo tones (FLAC): long enough that its analysis is still running while a test acts.
-    static func twentyMinutes() async throws -> URL {
+    /// 10 minutes of stereo tones (FLAC): long enough that its analysis (tens of seconds in a debug build) is still
+    /// running while a test acts.
+    static func tenMinutes() async throws -> URL {
         try await MediaFixtures.mediaOffPool(
-            "waveform-20min.flac",
+            "waveform-10min.flac",
             [
                 "-f", "lavfi", "-i",
-                "aevalsrc=0.6*sin(2*PI*440*t)*sin(2*PI*0.05*t)|0.3*sin(2*PI*660*t):s=48000:d=1200", "-c:a", "flac",
+                "aevalsrc=0.6*sin(2*PI*440*t)*sin(2*PI*0.05*t)|0.3*sin(2*PI*660*t):s=48000:d=600", "-c:a", "flac",
             ])
     }
 
@@ -37,12 +38,12 @@ struct WaveformEndToEndTests {
     }
 
     @Test func windowsStreamVisibleFirstThenByDistanceAndComeFromTheCacheAfterwards() async throws {
-        let source = try await Self.twentyMinutes()
+        let source = try await Self.tenMinutes()
         let server = try Self.server()
         _ = try await server.initialize()
         let params: [String: JSONValue] = [
-            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
-            "pixelsPerSecond": .int(100), "visibleStart": .int(600), "visibleEnd": .int(630),
+            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(600),
+            "pixelsPerSecond": .int(100), "visibleStart": .int(300), "visibleEnd": .int(330),
             "partialResultToken": .string("cold"),
         ]
         let summary = try await server.call("requestWaveformRange", params, timeout: .seconds(120))
@@ -54,7 +55,7 @@ struct WaveformEndToEndTests {
         // The visible windows came first, then by distance from the visible range.
         let distances = windows.map { window -> Double in
             let start = window["startTime"]?.doubleValue ?? 0, end = window["endTime"]?.doubleValue ?? 0
-            return end > 600 && start <= 630 ? 0 : (start > 630 ? start - 630 : 600 - end)
+            return end > 300 && start <= 330 ? 0 : (start > 330 ? start - 330 : 300 - end)
         }
         #expect(distances.prefix(while: { $0 == 0 }).count >= 3)
         #expect(distances == distances.sorted(), "priority order")
@@ -77,7 +78,7 @@ struct WaveformEndToEndTests {
     }
 
     @Test func aCancelledRequestStopsAtOnceAndTheServerKeepsServing() async throws {
-        let source = try await ProxyE2E.copy(Self.twentyMinutes(), as: "cancel-waveform.flac")
+        let source = try await ProxyE2E.copy(Self.tenMinutes(), as: "cancel-waveform.flac")
         let server = try Self.server()
         _ = try await server.initialize()
         // No visible range on a cold cache: every window waits for the analysis.
@@ -85,7 +86,7 @@ struct WaveformEndToEndTests {
             "requestWaveformRange",
             [
                 "sourcePath": .string(source.path), "startTime": .int(0),
-                "endTime": .int(1200), "samplesPerPixel": .int(1024),
+                "endTime": .int(600), "samplesPerPixel": .int(1024),
             ])
         try await Task.sleep(for: .milliseconds(200))
         let cancelledAt = ContinuousClock.now
@@ -150,13 +151,13 @@ struct WaveformEndToEndTests {
 
     @Test func aKilledAnalysisLeavesNothingServedAndARestartCompletesIt() async throws {
         let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-kill")
-        let source = try await ProxyE2E.copy(Self.twentyMinutes(), as: "kill-waveform.flac")
+        let source = try await ProxyE2E.copy(Self.tenMinutes(), as: "kill-waveform.flac")
         let first = try Self.server(waveforms.path)
         _ = try await first.initialize()
         _ = first.sendRequest(
             "requestWaveformRange",
             [
-                "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+                "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(600),
                 "samplesPerPixel": .int(4096),
             ])
         try await Task.sleep(for: .milliseconds(300))
@@ -169,7 +170,7 @@ struct WaveformEndToEndTests {
             "requestWaveformRange",
             [
                 "sourcePath": .string(source.path), "startTime": .int(0),
-                "endTime": .int(1200), "samplesPerPixel": .int(4096),
+                "endTime": .int(600), "samplesPerPixel": .int(4096),
             ],
             timeout: .seconds(120))
         #expect(result["fromCache"] == .bool(false))
@@ -180,13 +181,13 @@ struct WaveformEndToEndTests {
     /// Two editor windows on one waveform cache ask for the same file at once: one analysis, both get the result.
     @Test func twoServersAnalyseAFileOnce() async throws {
         let waveforms = MediaFixtures.temporaryDirectory(named: "waveforms-shared")
-        let source = try await ProxyE2E.copy(Self.twentyMinutes(), as: "shared-waveform.flac")
+        let source = try await ProxyE2E.copy(Self.tenMinutes(), as: "shared-waveform.flac")
         let first = try Self.server(waveforms.path)
         let second = try Self.server(waveforms.path)
         _ = try await first.initialize()
         _ = try await second.initialize()
         let params: [String: JSONValue] = [
-            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(1200),
+            "sourcePath": .string(source.path), "startTime": .int(0), "endTime": .int(600),
             "samplesPerPixel": .int(65536),
         ]
         let firstId = first.sendRequest("requestWaveformRange", params)
