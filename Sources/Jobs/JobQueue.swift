@@ -153,6 +153,9 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
             try await withCheckedThrowingContinuation { continuation in
                 if Task.isCancelled || jobs[id] == nil {
                     continuation.resume(with: outcomes[id].map { Self.result(of: $0, id: id) } ?? .failure(CancellationError()))
+                    // Cancelled before it could wait: the cancellation handler found no waiter to remove, so the
+                    // job may be left without anyone who wants it. Decided now, before any later waiter arrives.
+                    if let job = unwantedJob(id), job.context.cancel() { Task { await self.stop(job) } }
                     return
                 }
                 waiters[id, default: [:]][waiterId] = continuation
@@ -165,9 +168,13 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
     private func abandonWait(id: String, waiterId: UUID) async {
         guard let continuation = waiters[id]?.removeValue(forKey: waiterId) else { return }
         continuation.resume(throwing: CancellationError())
-        if let job = jobs[id], !job.wantedInBackground, waiters[id, default: [:]].isEmpty {
-            await cancel(job)
-        }
+        if let job = unwantedJob(id) { await cancel(job) }
+    }
+
+    /// An active job nobody waits for any more and no request wanted in the background.
+    private func unwantedJob(_ id: String) -> Job<Key, Product>? {
+        guard let job = jobs[id], !job.wantedInBackground, waiters[id, default: [:]].isEmpty else { return nil }
+        return job
     }
 
     // MARK: - Cancelling

@@ -86,7 +86,10 @@ struct TelemetryEndToEndTests {
         #expect(Self.warnings(server, containing: "below 24 FPS").count == 1)
         for _ in 0..<50 { server.notify("telemetry/report", ["playbackFps": .int(10)]) }
         _ = try await server.call("ping")
-        try await Task.sleep(for: .milliseconds(300))
+        let deadline = TestDeadline.after(.seconds(10))
+        while Self.warnings(server, containing: "below 24 FPS").count < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         fpsWarnings = Self.warnings(server, containing: "below 24 FPS")
         #expect(fpsWarnings.count == 2, "a second episode: \(fpsWarnings)")
         #expect(Self.warnings(server, containing: "Scrub latency is high").count == 1)

@@ -197,9 +197,12 @@ struct WaveformEndToEndTests {
         let b = try await second.response(secondId, timeout: .seconds(120))
         let sameWindows = a["result"]?["windows"] == b["result"]?["windows"] && a["result"]?["windows"] != nil
         #expect(sameWindows)
-        // The second waited for the first's analysis (its lock) and read its file instead of analysing again.
-        #expect(second.stderr.contains("reuses the waveform another process analysed"), "\(second.stderr)")
-        #expect(!first.stderr.contains("reuses the waveform"))
+        // One analysed; the other waited for its lock and read its file instead of analysing again. Which one wins
+        // the lock is the machine's business (on a busy machine the later request can be read first).
+        func reused() -> [String] { [first.stderr, second.stderr].filter { $0.contains("reuses the waveform another process analysed") } }
+        let deadline = TestDeadline.after(.seconds(10))  // the log line was written before the answer; its reader may lag
+        while reused().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(reused().count == 1, "first:\n\(first.stderr)\nsecond:\n\(second.stderr)")
         let files = try FileManager.default.contentsOfDirectory(atPath: waveforms.path + "/waveforms")
         #expect(files.count == 1 && files[0].hasSuffix(".wave"), "\(files)")
         var info = stat()

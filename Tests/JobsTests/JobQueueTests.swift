@@ -202,6 +202,23 @@ struct JobQueueTests {
         #expect(try await queue.result(of: background.snapshot.id) == 2)
     }
 
+    /// A request cancelled before its wait began (a busy machine can order it so) still lets go of the job.
+    @Test func aWaiterCancelledBeforeItWaitsStillCancelsAJobNobodyWants() async throws {
+        let queue = Queue(maxConcurrent: 1)
+        let gate = Gate()
+        defer { gate.open() }
+        let foreground = try await queue.submit(.init(key: "fg", label: "fg", background: false, work: gate.work(value: 1)))
+        try await waitUntil("it runs") { gate.startCount == 1 }
+        let waiting = Task {
+            while !Task.isCancelled { await Task.yield() }
+            return try await queue.result(of: foreground.snapshot.id)
+        }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        try await waitUntil("the job is cancelled") { await queue.outcome(of: foreground.snapshot.id) != nil }
+        await #expect(throws: JobCancelled.self) { try await queue.result(of: foreground.snapshot.id) }
+    }
+
     @Test func aJobWhoseWorkIsHeldElsewhereWaitsWithoutAWorkerAndShowsTheOthersProgress() async throws {
         let log = EventLog()
         let queue = Queue(maxConcurrent: 1, observer: log.listener(), waitPoll: .milliseconds(20))
