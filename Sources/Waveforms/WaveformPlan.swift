@@ -85,19 +85,25 @@ struct WaveformPlan: Sendable {
             throw .invalidRange(field: "visibleEnd", reason: "must not be before 'visibleStart'")
         }
         let lower = visibleStart! * rate, upper = visibleEnd! * rate
-        var distances: [(index: Int, distance: Double, start: Double)] = []
+        var ranked: [(index: Int, hidden: Int, distance: Double, start: Double)] = []
         var overlapping = Set<Int>()
         for index in 0..<windowCount {
             let (start, count) = Self.bounds(
                 window: index, origin: originSample, samplesPerPixel: samplesPerPixel,
                 pixelsPerWindow: pixelsPerWindow, totalPixels: total)
             let first = Double(start), last = Double(start + Int64(count * samplesPerPixel))
-            let distance: Double
-            if last > lower && first <= upper { distance = 0 } else { distance = first > upper ? first - upper : lower - last }
-            if distance == 0 { overlapping.insert(index) }
-            distances.append((index, distance, first))
+            // A window [first, last) is visible when it shares time with the visible range; one that only touches
+            // the range at its edge shows no pixel of it. A range of one instant shows the window holding it (the
+            // last window also holds its own end).
+            let shown =
+                upper > lower
+                ? first < upper && last > lower
+                : first <= lower && (lower < last || (index == windowCount - 1 && lower == last))
+            if shown { overlapping.insert(index) }
+            let distance = shown ? 0 : (first >= upper ? first - upper : max(0, lower - last))
+            ranked.append((index, shown ? 0 : 1, distance, first))
         }
-        order = distances.sorted { ($0.distance, $0.start) < ($1.distance, $1.start) }.map(\.index)
+        order = ranked.sorted { ($0.hidden, $0.distance, $0.start) < ($1.hidden, $1.distance, $1.start) }.map(\.index)
         visible = overlapping
     }
 

@@ -66,6 +66,33 @@ func collect(_ service: WaveformService, _ request: WaveformRangeRequest) async 
 
 @Suite(.timeLimit(.minutes(10)))
 struct WaveformTests {
+
+    /// A window that only touches the visible range at its edge shows none of it: with 10-second windows and
+    /// 1790–1800 on screen, 1790–1800 comes first, then its neighbours 1780–1790 and 1800–1810.
+    @Test func windowsTouchingTheVisibleRangeAtAnEdgeAreNotVisible() throws {
+        let stream = WaveformPlan.Stream(sampleRate: 48000, channelCount: 2, sampleCount: 48000 * 1810, startSeconds: 0)
+        func plan(_ start: Double, _ end: Double) throws -> WaveformPlan {
+            try WaveformPlan(
+                WaveformRangeRequest(
+                    sourcePath: "/unused", startTime: 0, endTime: 1810, resolution: .samplesPerPixel(256),
+                    visibleStart: start, visibleEnd: end, windowSeconds: 10),
+                stream: stream)
+        }
+        let edges = try plan(1790, 1800)
+        #expect(edges.windowCount == 181 && edges.pixelsPerWindow == 1875)
+        #expect(edges.visible == [179])
+        #expect(Array(edges.order.prefix(4)) == [179, 178, 180, 177])
+        let inside = try plan(1791, 1799)
+        #expect(inside.visible == [179] && inside.order.first == 179)
+        let across = try plan(1785, 1795)
+        #expect(across.visible == [178, 179] && Array(across.order.prefix(2)) == [178, 179])
+        let instant = try plan(1790, 1790)
+        #expect(instant.visible == [179] && instant.order.first == 179)
+        let end = try plan(1810, 1810)
+        #expect(end.visible == [180] && end.order.first == 180)
+        let beyond = try plan(1900, 1900)
+        #expect(beyond.visible.isEmpty && beyond.order.first == 180)
+    }
     static let formats: [(String, Int)] = [
         (MediaFixtures.wavMono, 1), (MediaFixtures.flacStereo, 2), (MediaFixtures.mp3Stereo, 2), (MediaFixtures.aacSurround, 6),
     ]
@@ -132,10 +159,10 @@ struct WaveformTests {
             let order = windows.map(\.index)
             #expect(Set(order) == Set(0..<summary.windowCount), "every window exactly once")
             #expect(order.count == summary.windowCount)
-            let visible = windows.prefix { $0.endTime > 1.05 && $0.startTime <= 1.25 }
+            let visible = windows.prefix { $0.endTime > 1.05 && $0.startTime < 1.25 }
             #expect(visible.count >= 1 && visible.map(\.index) == visible.map(\.index).sorted())
             let distances = windows.map { window -> Double in
-                window.endTime > 1.05 && window.startTime <= 1.25 ? 0 : (window.startTime > 1.25 ? window.startTime - 1.25 : 1.05 - window.endTime)
+                window.endTime > 1.05 && window.startTime < 1.25 ? 0 : (window.startTime >= 1.25 ? window.startTime - 1.25 : 1.05 - window.endTime)
             }
             #expect(distances == distances.sorted(), "by distance from the visible range: \(distances)")
         }
