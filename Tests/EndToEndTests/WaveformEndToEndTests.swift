@@ -55,7 +55,7 @@ struct WaveformEndToEndTests {
         // The visible windows came first, then by distance from the visible range.
         let distances = windows.map { window -> Double in
             let start = window["startTime"]?.doubleValue ?? 0, end = window["endTime"]?.doubleValue ?? 0
-            return end > 300 && start <= 330 ? 0 : (start > 330 ? start - 330 : 300 - end)
+            return end > 300 && start < 330 ? 0 : (start >= 330 ? start - 330 : 300 - end)
         }
         #expect(distances.prefix(while: { $0 == 0 }).count >= 3)
         #expect(distances == distances.sorted(), "priority order")
