@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs what AuraMedia needs on Debian 12, only when missing: FFmpeg 5.1's libav* development packages,
+# Installs what AuraMedia needs on Debian 12, only when missing: FFmpeg 5.1's libav* development packages (libavfilter
+# for colour management and deinterlacing: zscale, tonemap, bwdif, idet),
 # SQLite, pkg-config, and (for tests, fixtures and benchmarks only) the ffmpeg CLI and python3.
 # The Swift toolchain (6.x) is expected on PATH.
 set -euo pipefail
 
 need=()
-pkg-config --exists libavformat libavcodec libavutil libswscale libswresample 2>/dev/null \
-  || need+=(libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev)
+pkg-config --exists libavformat libavcodec libavutil libswscale libswresample libavfilter 2>/dev/null \
+  || need+=(libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev libavfilter-dev)
 pkg-config --exists sqlite3 2>/dev/null || need+=(libsqlite3-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)

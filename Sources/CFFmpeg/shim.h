@@ -15,6 +15,10 @@
 #include <libavutil/hwcontext.h>
 #include <libswscale/swscale.h>
 #include <libswresample/swresample.h>
+#include <libavfilter/avfilter.h>
+#include <libavfilter/buffersrc.h>
+#include <libavfilter/buffersink.h>
+#include <libavutil/mastering_display_metadata.h>
 #include <errno.h>
 #include <math.h>
 
@@ -87,6 +91,34 @@ static inline double aura_stream_display_rotation(const AVStream *st) {
     const uint8_t *data = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
     if (!data) return NAN;
     return av_display_rotation_get((const int32_t *)data);
+}
+
+/// AV_BUFFERSRC_FLAG_KEEP_REF: the filter graph takes its own reference, the caller keeps its frame.
+static inline int aura_buffersrc_flag_keep_ref(void) { return AV_BUFFERSRC_FLAG_KEEP_REF; }
+
+/// The brightest light the stream says it holds, in cd/m2: the content light level's MaxCLL, else the mastering
+/// display's peak; 0 when it says neither. Read from the stream's side data (MP4, Matroska).
+static inline double aura_stream_peak_luminance(const AVStream *st) {
+    const AVContentLightMetadata *light =
+        (const AVContentLightMetadata *)av_stream_get_side_data(st, AV_PKT_DATA_CONTENT_LIGHT_LEVEL, NULL);
+    if (light && light->MaxCLL > 0) return (double)light->MaxCLL;
+    const AVMasteringDisplayMetadata *display =
+        (const AVMasteringDisplayMetadata *)av_stream_get_side_data(st, AV_PKT_DATA_MASTERING_DISPLAY_METADATA, NULL);
+    if (display && display->has_luminance && display->max_luminance.den > 0) return av_q2d(display->max_luminance);
+    return 0;
+}
+
+/// The same, from a decoded frame's side data (HEVC and AV1 carry it in SEI/OBUs, per frame).
+static inline double aura_frame_peak_luminance(const AVFrame *frame) {
+    const AVFrameSideData *data = av_frame_get_side_data(frame, AV_FRAME_DATA_CONTENT_LIGHT_LEVEL);
+    if (data && ((const AVContentLightMetadata *)data->data)->MaxCLL > 0)
+        return (double)((const AVContentLightMetadata *)data->data)->MaxCLL;
+    data = av_frame_get_side_data(frame, AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
+    if (data) {
+        const AVMasteringDisplayMetadata *display = (const AVMasteringDisplayMetadata *)data->data;
+        if (display->has_luminance && display->max_luminance.den > 0) return av_q2d(display->max_luminance);
+    }
+    return 0;
 }
 
 #endif

@@ -36,7 +36,7 @@ final class DecoderSession: @unchecked Sendable {
         {
             encoder = try ImageEncoder(
                 format: shape.format, width: width, height: height, clockwiseRotation: rotation,
-                sourceFullRange: reader.fullRange, quality: shape.quality)
+                sourceFullRange: reader.fullRange, quality: shape.quality, processing: try reader.pictureProcessing())
         }
         return try encoder!.encode(currentPictureOf: reader)
     }

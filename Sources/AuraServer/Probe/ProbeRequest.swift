@@ -4,7 +4,7 @@ import Media
 
 /// `probe {path}` → `MediaInfo`: the container and every stream of a local media file.
 struct ProbeRequest: RequestType {
-    typealias Response = MediaInfo
+    typealias Response = MediaInfoPayload
     static let method = "probe"
 
     var path: String
@@ -14,7 +14,7 @@ struct ProbeRequest: RequestType {
             guard !params.path.isEmpty else {
                 throw ResponseError.invalidParams("parameter 'path' must not be empty")
             }
-            return try await BlockingQueue.run { try MediaProbe.probe(path: params.path) }
+            return MediaInfoPayload(try await BlockingQueue.run { try MediaProbe.probe(path: params.path) })
         }
     }
 }

@@ -1,49 +1,178 @@
 import CFFmpeg
 
-/// Turns decoded pictures of any size and format into upright pictures of a chosen size and pixel format (a
-/// proxy encoder's yuv420p, a thumbnail's rgba or yuvj420p): swscale (threaded) to the pre-rotation size, then a
-/// quarter-turn in C for rotated sources.
+/// Turns decoded pictures of any size, format and colour into upright SDR BT.709 pictures of a chosen size and pixel
+/// format (a proxy encoder's yuv420p, a thumbnail's rgba or yuvj420p), as `PictureProcessing` says:
+/// - most sources: swscale (threaded) to the pre-rotation size;
+/// - HDR, wide-gamut, SD-matrix or interlaced sources: a libavfilter graph (bwdif, scale, zscale, tonemap), built
+///   at the first picture (HDR metadata may come with it) and again when the decoded shape changes;
+/// then a quarter-turn in C for rotated sources.
 ///
-/// Invariant: the returned frame belongs to the converter and is valid until the next `convert` call;
-/// an encoder may still hold a reference, so buffers are made writable (copy-on-write) before reuse.
+/// Pictures go in with `convert` and come out through `emit`, with their timestamps (`pts`, in the source stream's
+/// time base). swscale gives one picture per picture at once; the graph may hold one back (bwdif looks at the next
+/// frame) until the next `convert` or `finish`.
+///
+/// Invariant: an emitted frame belongs to the converter and is valid until the next `convert` or `finish` call; an
+/// encoder may still hold a reference, so buffers are made writable (copy-on-write) before reuse.
 final class PictureConverter {
     let width: Int, height: Int
     let clockwiseRotation: Int
     let pixelFormat: AVPixelFormat
+    let processing: PictureProcessing?
     private let fullRange: Bool
     private let threads: Int
+    private let timeBase: AVRational
+    private let output: PictureProcessing.Output
     private let scaled: Frame
+    private let filtered: Frame
     private let upright: Frame?
     private var scaler: Scaler?
+    private var graph: FilterGraph?
+    /// The decoded shape the graph was built for (width, height, pixel format).
+    private var graphInput: (Int32, Int32, Int32)?
     /// Bicubic: the measured SSIM/speed sweet spot (fast_bilinear loses ~0.004 SSIM).
     static let scalerFlags = Int32(SWS_BICUBIC)
 
-    init(width: Int, height: Int, clockwiseRotation: Int, pixelFormat: AVPixelFormat, fullRange: Bool, threads: Int) throws(MediaError) {
+    /// - Parameters:
+    ///   - processing: the source's colour and scan (nil: taken as BT.709 progressive, swscale alone).
+    ///   - timeBase: the unit of the decoded frames' timestamps.
+    init(
+        width: Int, height: Int, clockwiseRotation: Int, pixelFormat: AVPixelFormat, fullRange: Bool, threads: Int,
+        processing: PictureProcessing? = nil, timeBase: AVRational = AVRational(num: 1, den: 90_000)
+    ) throws(MediaError) {
         self.width = width
         self.height = height
         self.clockwiseRotation = clockwiseRotation
         self.pixelFormat = pixelFormat
         self.fullRange = fullRange
         self.threads = threads
+        self.processing = processing
+        self.timeBase = timeBase
+        switch pixelFormat {
+        case AV_PIX_FMT_YUVJ420P: output = .jpeg
+        case AV_PIX_FMT_RGB24, AV_PIX_FMT_RGBA: output = .rgb(pixelFormat)
+        default: output = .video(pixelFormat)
+        }
         let swapped = clockwiseRotation == 90 || clockwiseRotation == 270
         scaled = try Frame(width: swapped ? height : width, height: swapped ? width : height, pixelFormat: pixelFormat)
+        filtered = try Frame()
         upright = clockwiseRotation == 0 ? nil : try Frame(width: width, height: height, pixelFormat: pixelFormat)
     }
 
-    func convert(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
+    /// Whether pictures need their neighbours (deinterlacing looks at the previous and next frames).
+    var deinterlaces: Bool { processing?.deinterlaces ?? false }
+
+    /// Whether the colour is converted by libavfilter (HDR, wide gamut, SD matrix) rather than passed through.
+    var convertsColour: Bool { processing?.convertsColour(for: output) ?? false }
+
+    /// Converts one decoded picture; `emit` gets every picture that is ready (none, one, or with a changed shape
+    /// two).
+    func convert(
+        _ source: UnsafeMutablePointer<AVFrame>, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void
+    ) throws(MediaError) {
+        source.pointee.pts = StreamDecoder.timestamp(of: source) ?? aura_nopts_value()
+        if let processing {
+            let shape = (source.pointee.width, source.pointee.height, source.pointee.format)
+            if graphInput.map({ $0 != shape }) ?? true {
+                try finish(emit: emit)
+                let frameSidePeak = aura_frame_peak_luminance(source)
+                let description = processing.filterDescription(
+                    width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height), output: output,
+                    peakLuminance: processing.colour.peakLuminance ?? (frameSidePeak > 0 ? frameSidePeak : nil))
+                graph = try description.map { description throws(MediaError) in
+                    try FilterGraph(description, input: source, timeBase: timeBase, threads: threads)
+                }
+                graphInput = shape
+            }
+            if let graph {
+                try graph.push(source)
+                try drain(graph, emit: emit)
+                return
+            }
+        }
         if scaler == nil || !(scaler!.matches(source)) {
             scaler = try Scaler(
                 sourceWidth: source.pointee.width, sourceHeight: source.pointee.height,
                 sourceFormat: source.pointee.format, fullRange: fullRange,
                 destinationWidth: Int(scaled.pointer.pointee.width),
                 destinationHeight: Int(scaled.pointer.pointee.height),
-                destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: threads)
+                destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: threads,
+                sourceMatrix: processing?.swscaleMatrix ?? SWS_CS_DEFAULT, destinationMatrix: destinationMatrix)
         }
         try FFmpegResult.check(av_frame_make_writable(scaled.pointer), "av_frame_make_writable")
         try scaler!.scale(source, into: scaled.pointer)
-        guard let upright else { return scaled.pointer }
+        scaled.pointer.pointee.pts = source.pointee.pts
+        try emit(upright(scaled.pointer))
+    }
+
+    /// Ends the stream: pictures the graph still holds come out. A later `convert` starts a new graph.
+    func finish(emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
+        guard let graph else { return }
+        try graph.push(nil)
+        try drain(graph, emit: emit)
+        self.graph = nil
+        graphInput = nil
+    }
+
+    /// The picture of `current`, deinterlaced with its neighbours when the source is interlaced: one picture, for a
+    /// still. Starts and ends a graph of its own.
+    func picture(
+        of current: UnsafeMutablePointer<AVFrame>, previous: UnsafeMutablePointer<AVFrame>?,
+        next: UnsafeMutablePointer<AVFrame>?, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void
+    ) throws(MediaError) {
+        try finish { _ throws(MediaError) in }
+        // Timestamps 1, 2, 3: the graph needs them increasing; the current picture is 2.
+        var delivered = false
+        func take(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+            guard frame.pointee.pts == 2, !delivered else { return }
+            delivered = true
+            try emit(frame)
+        }
+        for (frame, stamp) in [(previous, Int64(1)), (current, 2), (next, 3)] {
+            guard let frame else { continue }
+            let copy = try Frame()
+            try FFmpegResult.check(av_frame_ref(copy.pointer, frame), "av_frame_ref")
+            copy.pointer.pointee.best_effort_timestamp = stamp
+            copy.pointer.pointee.pts = stamp
+            try convert(copy.pointer, emit: take)
+        }
+        try finish(emit: take)
+        if !delivered {
+            throw MediaError.ffmpeg(operation: "PictureConverter.picture", code: aura_averror(EINVAL), message: "no picture came out")
+        }
+    }
+
+    /// The YUV matrix of the pictures made: BT.709 for video, BT.601 for JPEG (JFIF's).
+    private var destinationMatrix: Int32 {
+        if case .video = output { return SWS_CS_ITU709 }
+        return SWS_CS_ITU601
+    }
+
+    /// Pulls every ready picture out of the graph.
+    private func drain(_ graph: FilterGraph, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
+        while true {
+            filtered.unref()
+            guard try graph.pull(into: filtered.pointer) else { return }
+            // The colour path ends in full-range yuv420p for JPEG: the same planes as yuvj420p, which mjpeg asks for.
+            if output == .jpeg { filtered.pointer.pointee.format = AV_PIX_FMT_YUVJ420P.rawValue }
+            if convertsColour { Self.tagBT709(filtered.pointer) }
+            try emit(upright(filtered.pointer))
+        }
+    }
+
+    /// Tags a converted picture as what it now is: BT.709 (JPEG's matrix is BT.601 by definition, not tagged).
+    private static func tagBT709(_ frame: UnsafeMutablePointer<AVFrame>) {
+        frame.pointee.color_primaries = AVCOL_PRI_BT709
+        frame.pointee.color_trc = AVCOL_TRC_BT709
+        if frame.pointee.format != AV_PIX_FMT_YUVJ420P.rawValue { frame.pointee.colorspace = AVCOL_SPC_BT709 }
+    }
+
+    /// `frame` turned upright into `upright` (timestamp kept), or itself when the source is not rotated.
+    private func upright(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
+        guard let upright else { return frame }
         try FFmpegResult.check(av_frame_make_writable(upright.pointer), "av_frame_make_writable")
-        rotate(scaled.pointer, into: upright.pointer)
+        rotate(frame, into: upright.pointer)
+        upright.pointer.pointee.pts = frame.pointee.pts
+        upright.pointer.pointee.color_range = frame.pointee.color_range
         return upright.pointer
     }
 

@@ -43,6 +43,12 @@ public final class VideoFrameReader {
     /// The picture last returned, with its position; valid until the next request.
     private let current: Frame
     private var currentPosition: PicturePosition?
+    /// The picture shown just before `current` (its end is `current`'s start), when the reader moved straight on
+    /// from it: deinterlacing needs both neighbours of a picture.
+    private let prior: Frame
+    private var priorSeconds: Double?
+    /// Colour and field order, found at the first need (`pictureProcessing()`).
+    private var processing: PictureProcessing?
     /// Scratch: the best picture so far during a search.
     private let candidate: Frame
     /// Pictures that came out past the last target, in order (kept for a request further on).
@@ -93,6 +99,7 @@ public final class VideoFrameReader {
         }
         endSeconds = end.isFinite ? end : .infinity
         current = try Frame()
+        prior = try Frame()
         candidate = try Frame()
         packet = try Packet()
     }
@@ -105,6 +112,48 @@ public final class VideoFrameReader {
 
     /// The decoded picture last returned by `picture(at:accurate:observe:)`.
     var currentFrame: UnsafeMutablePointer<AVFrame> { current.pointer }
+
+    /// The position of `currentFrame`, nil before the first request and after a failed one.
+    var currentPicturePosition: PicturePosition? { currentPosition }
+
+    /// How this source's pictures are processed (colour, field order). Found at the first call: the field order
+    /// decodes the first seconds of SD and HD sources (`ScanDetector`), on a reader of its own.
+    public func pictureProcessing() throws(MediaError) -> PictureProcessing {
+        if let processing { return processing }
+        let found = PictureProcessing(
+            colour: SourceColour(stream: stream), fieldOrder: try ScanDetector.fieldOrder(path: source.path),
+            sourceHeight: Int(stream.pointee.codecpar.pointee.height))
+        processing = found
+        return found
+    }
+
+    /// The pictures before and after the one at `position` (the current one), nil at either end of the video:
+    /// deinterlacing needs a frame's neighbours. The previous one is the one the reader came from when it moved
+    /// straight on, else it seeks back for it. Afterwards the reader holds the next picture (or `position`'s, at the
+    /// end).
+    func neighbourhood(of position: PicturePosition) throws(MediaError) -> (previous: Frame?, current: Frame, next: Frame?) {
+        func copy(_ frame: Frame) throws(MediaError) -> Frame {
+            let kept = try Frame()
+            try FFmpegResult.check(av_frame_ref(kept.pointer, frame.pointer), "av_frame_ref")
+            return kept
+        }
+        var previous: Frame?
+        var here = position
+        if let priorSeconds, priorSeconds < position.seconds, currentPosition == position {
+            previous = try copy(prior)
+        } else {
+            let before = try picture(at: position.seconds - 1e-6)
+            if before.seconds < position.seconds { previous = try copy(current) }
+            here = try picture(at: position.seconds)
+        }
+        let this = try copy(current)
+        var next: Frame?
+        if let end = here.endSeconds, end.isFinite, end < endSeconds {
+            let after = try picture(at: end)
+            if after.seconds > here.seconds { next = try copy(current) }
+        }
+        return (previous, this, next)
+    }
 
     /// The keyframe at or before `seconds`, from the container's index (nil when it has none, or none is before).
     public func keyframeSeconds(atOrBefore seconds: Double) -> Double? {
@@ -161,6 +210,8 @@ public final class VideoFrameReader {
         positioned = true
         currentPosition = nil
         current.unref()
+        prior.unref()
+        priorSeconds = nil
     }
 
     /// Reads and decodes until the picture for `target` is known; moves it into `current`.
@@ -271,6 +322,13 @@ public final class VideoFrameReader {
         }
         guard let best else {
             throw MediaError.corrupt(path: source.path, reason: "no picture could be decoded at \(target) s")
+        }
+        // The picture held so far is the new one's neighbour when it ends where the new one starts.
+        prior.unref()
+        priorSeconds = nil
+        if let old = currentPosition, old.seconds < best, old.endSeconds == best {
+            av_frame_move_ref(prior.pointer, current.pointer)
+            priorSeconds = old.seconds
         }
         current.unref()
         av_frame_move_ref(current.pointer, candidate.pointer)

@@ -32,7 +32,7 @@ package final class ImageEncoder {
 
     package init(
         format: ImageFormat, width: Int, height: Int, clockwiseRotation: Int, sourceFullRange: Bool,
-        quality: Int
+        quality: Int, processing: PictureProcessing? = nil
     ) throws(MediaError) {
         self.format = format
         self.width = width
@@ -47,7 +47,7 @@ package final class ImageEncoder {
         }
         converter = try PictureConverter(
             width: width, height: height, clockwiseRotation: clockwiseRotation,
-            pixelFormat: pixelFormat, fullRange: sourceFullRange, threads: 1)
+            pixelFormat: pixelFormat, fullRange: sourceFullRange, threads: 1, processing: processing)
         switch format {
         case .rgba:
             codec = nil
@@ -82,14 +82,32 @@ package final class ImageEncoder {
             && (format != .jpeg || self.quality == quality) && converter.clockwiseRotation == clockwiseRotation
     }
 
-    /// The image of the picture `reader` decoded last (`VideoFrameReader.picture(at:)`).
+    /// The image of the picture `reader` decoded last (`VideoFrameReader.picture(at:)`). An interlaced source's
+    /// picture is deinterlaced with its neighbours, as in proxies (the reader then holds the next picture).
     package func encode(currentPictureOf reader: VideoFrameReader) throws(MediaError) -> [UInt8] {
-        try encode(reader.currentFrame)
+        guard converter.deinterlaces, let position = reader.currentPicturePosition else { return try encode(reader.currentFrame) }
+        let (previous, current, next) = try reader.neighbourhood(of: position)
+        var image: [UInt8]?
+        try converter.picture(of: current.pointer, previous: previous?.pointer, next: next?.pointer) { picture throws(MediaError) in
+            image = try self.encodeConverted(picture)
+        }
+        guard let image else { throw MediaError.corrupt(path: reader.source.path, reason: "no picture at \(position.seconds) s") }
+        return image
     }
 
     /// The image of one decoded picture.
     func encode(_ picture: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> [UInt8] {
-        let converted = try converter.convert(picture)
+        var image: [UInt8]?
+        try converter.convert(picture) { converted throws(MediaError) in image = try self.encodeConverted(converted) }
+        if image == nil { try converter.finish { converted throws(MediaError) in image = try self.encodeConverted(converted) } }
+        guard let image else {
+            throw MediaError.ffmpeg(operation: "PictureConverter.convert", code: aura_averror(EINVAL), message: "no picture came out")
+        }
+        return image
+    }
+
+    /// The image of one converted picture.
+    private func encodeConverted(_ converted: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> [UInt8] {
         guard let codec else { return Self.packedRows(of: converted, bytesPerRow: width * 4, height: height) }
         // mpegvideo-based encoders (mjpeg) refuse a timestamp that does not grow.
         converted.pointee.pts = nextTimestamp

@@ -13,7 +13,7 @@ final class Scaler {
     init(
         sourceWidth: Int32, sourceHeight: Int32, sourceFormat: Int32, fullRange: Bool,
         destinationWidth: Int, destinationHeight: Int, destinationFormat: AVPixelFormat,
-        flags: Int32, threads: Int
+        flags: Int32, threads: Int, sourceMatrix: Int32 = SWS_CS_DEFAULT, destinationMatrix: Int32 = SWS_CS_DEFAULT
     ) throws(MediaError) {
         guard let ctx = sws_alloc_context() else {
             throw MediaError.ffmpeg(operation: "sws_alloc_context", code: aura_averror(ENOMEM), message: "out of memory")
@@ -34,6 +34,11 @@ final class Scaler {
             sws_freeContext(ctx)
             throw MediaError.ffmpeg(operation: "sws_init_context", code: rc, message: FFmpegResult.message(rc))
         }
+        // The YUV matrices (SWS_CS_*) of either side: they matter where YUV meets RGB (an RGB source to a BT.709
+        // proxy, a BT.709 source to a PNG); YUV to YUV keeps the values.
+        sws_setColorspaceDetails(
+            ctx, sws_getCoefficients(sourceMatrix), fullRange ? 1 : 0, sws_getCoefficients(destinationMatrix), fullRange ? 1 : 0,
+            0, 1 << 16, 1 << 16)
         context = ctx
         self.sourceWidth = sourceWidth
         self.sourceHeight = sourceHeight

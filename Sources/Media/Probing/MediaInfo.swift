@@ -28,8 +28,10 @@ public struct MediaInfo: Sendable, Equatable, Codable {
 
     /// The first video stream that is real video (not cover art), if any.
     public var primaryVideoStream: StreamInfo? { streams.first { $0.type == "video" && !$0.isAttachedPicture } }
-    /// The first audio stream, if any.
+    /// The first audio stream, if any (`audioStream` 0).
     public var primaryAudioStream: StreamInfo? { streams.first { $0.type == "audio" } }
+    /// The audio streams in container order: `audioStreams[n].audioStream == n`.
+    public var audioStreams: [StreamInfo] { streams.filter { $0.type == "audio" } }
 }
 
 /// One stream of a media file as `MediaProbe` reports it.
@@ -65,6 +67,15 @@ public struct StreamInfo: Sendable, Equatable, Codable {
     public var colorTransfer: String?
     public var colorSpace: String?
     public var colorRange: String?
+    /// Video: the HDR transfer (PQ or HLG), nil for SDR.
+    public var hdr: HDRTransfer?
+    /// Audio: this stream's number among the file's audio streams (0 is the primary), the `audioStream` that
+    /// waveform requests name.
+    public var audioStream: Int?
+    /// The stream's language (ISO 639-2, e.g. "eng"), nil when untagged or "und".
+    public var language: String?
+    /// The stream's title ("Boom", "Lav 1"), nil when untagged.
+    public var title: String?
 
     public init(
         index: Int, type: String, codec: String, codecLongName: String? = nil, profile: String? = nil,

@@ -21,8 +21,20 @@ public enum MediaProbe {
             startTimeSeconds: ctx.start_time != aura_nopts_value() ? Double(ctx.start_time) / Double(AV_TIME_BASE) : nil,
             sizeBytes: demuxer.fileSize,
             bitRate: ctx.bit_rate > 0 ? ctx.bit_rate : nil,
-            streams: demuxer.streams.map(streamInfo)
+            streams: numberingAudio(demuxer.streams.map(streamInfo))
         )
+    }
+
+    /// Numbers the audio streams 0, 1, 2… in container order (`StreamInfo.audioStream`).
+    static func numberingAudio(_ streams: [StreamInfo]) -> [StreamInfo] {
+        var next = 0
+        return streams.map { stream in
+            guard stream.type == "audio" else { return stream }
+            var numbered = stream
+            numbered.audioStream = next
+            next += 1
+            return numbered
+        }
     }
 
     static func streamInfo(_ stream: UnsafeMutablePointer<AVStream>) -> StreamInfo {
@@ -41,6 +53,8 @@ public enum MediaProbe {
             frameCount: st.nb_frames > 0 ? st.nb_frames : nil,
             isAttachedPicture: (st.disposition & aura_disposition_attached_pic()) != 0
         )
+        info.language = tag("language", of: st)
+        info.title = tag("title", of: st)
         switch par.codec_type {
         case AVMEDIA_TYPE_VIDEO:
             if par.width > 0 { info.width = Int(par.width) }
@@ -67,6 +81,7 @@ public enum MediaProbe {
             if par.color_range != AVCOL_RANGE_UNSPECIFIED {
                 info.colorRange = av_color_range_name(par.color_range).map { String(cString: $0) }
             }
+            info.hdr = SourceColour(stream: stream).hdr
         case AVMEDIA_TYPE_AUDIO:
             if par.sample_rate > 0 { info.sampleRate = Int(par.sample_rate) }
             var layout = par.ch_layout
@@ -81,6 +96,13 @@ public enum MediaProbe {
             break
         }
         return info
+    }
+
+    /// A stream's metadata tag (`language`, `title`), nil when absent, empty or "und" for a language.
+    private static func tag(_ key: String, of stream: AVStream) -> String? {
+        guard let entry = av_dict_get(stream.metadata, key, nil, 0), let value = entry.pointee.value else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty || (key == "language" && text == "und") ? nil : text
     }
 
     /// Converts FFmpeg's counter-clockwise display-matrix angle to the clockwise rotation a player applies,

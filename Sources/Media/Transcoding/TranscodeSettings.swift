@@ -61,4 +61,8 @@ public struct TranscodeResult: Sendable {
     public var hardwareFallbackReason: String?
     public var frameCount: Int64
     public var frameRate: Double
+    /// Whether the source was HDR (PQ, HLG) and its pictures were tone-mapped to SDR.
+    public var toneMapped: Bool
+    /// Whether the source was interlaced and its pictures were deinterlaced.
+    public var deinterlaced: Bool
 }

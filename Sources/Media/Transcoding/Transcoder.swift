@@ -12,7 +12,9 @@ import Foundation
 ///
 /// Guarantees: the output is constant frame rate at the source's rate (variable-rate sources are mapped to
 /// frame slots `round((pts - start) × fps)`, dropping or repeating the previous frame like `-vsync cfr`);
-/// keyframes at most every `maxGOPSeconds` (0.8 s) and no B-frames; square pixels, upright, colour tags copied; timestamps
+/// keyframes at most every `maxGOPSeconds` (0.8 s) and no B-frames; square pixels, upright, progressive, SDR BT.709
+/// (`PictureProcessing`: HDR tone-mapped, wide gamut and SD matrices converted, interlaced sources deinterlaced with
+/// one picture per source frame); timestamps
 /// normalised so the earliest stream starts at 0 with audio's offset relative to video kept (silence is
 /// inserted or samples dropped at the start of audio). Memory is bounded: no queue holds more than one
 /// decoded frame per stream plus the codecs' own delay. Audio discontinuities after the start are not
@@ -57,6 +59,7 @@ private final class TranscodeJob {
     let videoOut: UnsafeMutablePointer<AVStream>
     let hardwareFallbackReason: String?
     let converter: PictureConverter
+    let processing: PictureProcessing
     let frameRate: AVRational
     let width: Int, height: Int
     /// Where output time 0 is, in microseconds of source time.
@@ -76,7 +79,8 @@ private final class TranscodeJob {
     // Video CFR state.
     private var nextSlot: Int64 = 0
     private var haveFrame = false
-    private var lastFrame: UnsafeMutablePointer<AVFrame>?
+    /// The last picture encoded (a reference of its own), repeated into gaps.
+    private let lastFrame: Frame
     private var framesDecoded: Int64 = 0
 
     private let packet: Packet
@@ -113,12 +117,21 @@ private final class TranscodeJob {
         frameRate = Self.outputFrameRate(source.demuxer.context, video)
         let fps = av_q2d(frameRate)
 
-        var color = ColorTags(primaries: par.color_primaries, transfer: par.color_trc, space: par.color_space, range: par.color_range)
         let decodedFormat = vdec.pointer.pointee.pix_fmt
-        let fullRange =
+        let sourceFullRange =
             par.color_range == AVCOL_RANGE_JPEG || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P].contains(decodedFormat)
-        if fullRange { color.range = AVCOL_RANGE_JPEG }
-        if color.space == AVCOL_SPC_RGB { color.space = AVCOL_SPC_UNSPECIFIED }  // converted to YUV by swscale
+        // Colour and scan: HDR tone-mapped, wide gamut and SD matrices converted, interlaced deinterlaced. The field
+        // order is found on a reader of its own (it decodes the first seconds of SD and HD sources).
+        processing = PictureProcessing(
+            colour: SourceColour(stream: video), fieldOrder: try ScanDetector.fieldOrder(path: path),
+            sourceHeight: Int(par.height))
+        // Every proxy is BT.709. A converted picture is limited range; one that swscale passes through keeps a
+        // full-range source's range (tagged so).
+        let converted = processing.convertsColour(for: .video(AV_PIX_FMT_YUV420P))
+        let fullRange = sourceFullRange && !converted
+        let color = ColorTags(
+            primaries: AVCOL_PRI_BT709, transfer: AVCOL_TRC_BT709, space: AVCOL_SPC_BT709,
+            range: fullRange ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG)
 
         muxer = try Muxer(path: output)
         let gop = max(1, Int((fps * settings.maxGOPSeconds + 1e-6).rounded(.down)))
@@ -131,7 +144,7 @@ private final class TranscodeJob {
         converter = try PictureConverter(
             width: width, height: height, clockwiseRotation: rotation,
             pixelFormat: videoEncoder.pointer.pointee.pix_fmt, fullRange: fullRange,
-            threads: settings.threads)
+            threads: settings.threads, processing: processing, timeBase: video.pointee.time_base)
 
         if let audioDecoder {
             audioRate = AudioEncoder.outputRate(forSourceRate: audioDecoder.codec.pointer.pointee.sample_rate)
@@ -155,6 +168,7 @@ private final class TranscodeJob {
 
         packet = try Packet()
         outPacket = try Packet()
+        lastFrame = try Frame()
         try muxer.writeHeader()
     }
 
@@ -229,6 +243,7 @@ private final class TranscodeJob {
 
         // Flush decoders, then the audio tail, then encoders.
         try videoDecoder.decode(nil) { frame throws(MediaError) in try self.handleVideo(frame) }
+        try converter.finish { picture throws(MediaError) in try self.place(picture) }
         if let audioDecoder {
             try audioDecoder.decode(nil) { frame throws(MediaError) in try self.handleAudio(frame) }
         }
@@ -257,19 +272,25 @@ private final class TranscodeJob {
             audioBitRate: audioEncoder == nil ? nil : settings.audioBitRate,
             durationSeconds: max(videoSeconds, audioSeconds), hasAudio: audioEncoder != nil,
             videoEncoder: videoEncoder.name, hardwareFallbackReason: hardwareFallbackReason,
-            frameCount: nextSlot, frameRate: fps)
+            frameCount: nextSlot, frameRate: fps,
+            toneMapped: processing.toneMaps, deinterlaced: processing.deinterlaces)
     }
 
     // MARK: video
 
     private func handleVideo(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         framesDecoded += 1
+        try converter.convert(frame) { picture throws(MediaError) in try self.place(picture) }
+    }
+
+    /// Puts a converted picture (its `pts` in the source stream's time base) in its frame slot.
+    private func place(_ converted: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
         var slot = nextSlot
-        if let ts = StreamDecoder.timestamp(of: frame) {
+        if converted.pointee.pts != aura_nopts_value() {
             let tb = videoStream.pointee.time_base
             let start = av_rescale_q(globalStartMicros, aura_time_base_q(), tb)
             let rounding = AVRounding(rawValue: AV_ROUND_NEAR_INF.rawValue | AV_ROUND_PASS_MINMAX.rawValue)
-            slot = av_rescale_q_rnd(ts - start, tb, av_inv_q(frameRate), rounding)
+            slot = av_rescale_q_rnd(converted.pointee.pts - start, tb, av_inv_q(frameRate), rounding)
         }
         if haveFrame {
             if slot < nextSlot { return }  // a second frame in an already-filled slot: drop
@@ -277,23 +298,21 @@ private final class TranscodeJob {
             // must not produce hours of copies, so at most 60 s are filled and the rest is skipped.
             let gap = slot - nextSlot
             let maxFill = Int64(av_q2d(frameRate) * 60)
-            if let lastFrame {
-                for _ in 0..<min(gap, maxFill) { try encodeVideo(lastFrame) }
-            }
+            for _ in 0..<min(gap, maxFill) { try encodeVideo(lastFrame.pointer) }
             nextSlot = slot
         } else {
             slot = max(slot, 0)
         }
-        let converted = try converter.convert(frame)
         converted.pointee.color_range = videoEncoder.pointer.pointee.color_range
-        lastFrame = converted
+        lastFrame.unref()
+        try FFmpegResult.check(av_frame_ref(lastFrame.pointer, converted), "av_frame_ref")
         if !haveFrame {
             // The earliest stream may be audio: fill from 0 with the first picture so video starts at 0.
             haveFrame = true
-            for _ in 0..<min(slot, Int64(av_q2d(frameRate) * 60)) { try encodeVideo(converted) }
+            for _ in 0..<min(slot, Int64(av_q2d(frameRate) * 60)) { try encodeVideo(lastFrame.pointer) }
             nextSlot = slot
         }
-        try encodeVideo(converted)
+        try encodeVideo(lastFrame.pointer)
     }
 
     private func encodeVideo(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {

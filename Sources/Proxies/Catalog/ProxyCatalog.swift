@@ -73,6 +73,14 @@ public final class ProxyCatalog: Sendable {
                 table.primaryKey(["sourceFingerprint", "quality", "processId"])
             }
         }
+        migrator.registerMigration("v3-picture-processing") { db in
+            // What was done to the pictures (colour management, deinterlacing). Proxies made before say false, which
+            // is what was done to them.
+            try db.alter(table: "proxies") { table in
+                table.add(column: "toneMapped", .boolean).notNull().defaults(to: false)
+                table.add(column: "deinterlaced", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 

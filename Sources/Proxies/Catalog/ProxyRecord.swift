@@ -48,6 +48,10 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     public var frameRate: Double?
     public var hasAudio: Bool
     public var videoEncoder: String?
+    /// Whether the source was HDR (PQ, HLG) and the proxy's pictures were tone-mapped to SDR BT.709.
+    public var toneMapped: Bool = false
+    /// Whether the source was interlaced and the proxy's pictures were deinterlaced (one per source frame).
+    public var deinterlaced: Bool = false
     public var proxySizeBytes: Int64
     public var status: ProxyStatus
     public var progressPercent: Double

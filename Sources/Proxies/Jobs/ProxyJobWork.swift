@@ -178,6 +178,8 @@ final class ProxyJobWork: Sendable {
         record.frameRate = transcode.frameRate
         record.hasAudio = transcode.hasAudio
         record.videoEncoder = transcode.videoEncoder
+        record.toneMapped = transcode.toneMapped
+        record.deinterlaced = transcode.deinterlaced
         record.proxySizeBytes = fileSize(final) ?? 0
         record.error = nil
         record.lastAccessedAt = Date()
