@@ -35,6 +35,8 @@ public struct ImportItem: Encodable, Sendable {
     /// The quality queued (or found fresh).
     public var quality: ProxyQuality?
     public var waveform: Action?
+    /// How many audio streams the file has: each one's waveform is analysed (`waveform` says whether any was queued).
+    public var audioStreams: Int?
     /// Why nothing (or not everything) was queued, in words: "missing", "not media", "audio only: waveform only",
     /// "proxy already fresh"…
     public var reason: String?

@@ -137,7 +137,8 @@ public struct MediaImporter: Sendable {
         }
         if hasAudio {
             do {
-                item.waveform = try await waveforms.prefetch(path: path) ? .queued : .fresh
+                item.waveform = try await waveforms.prefetch(path: path) > 0 ? .queued : .fresh
+                item.audioStreams = info.audioStreams.count
             } catch {
                 item.status = .failed
                 item.error = error

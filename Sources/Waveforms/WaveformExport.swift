@@ -20,11 +20,14 @@ public struct WaveformExportRequest: Sendable, Equatable {
     /// 8 or 16.
     public var bits: Int
     public var channels: WaveformRangeRequest.Channels
+    /// Which audio stream: its number among the source's audio streams (0, the primary, by default).
+    public var audioStream: Int
 
     public init(
         sourcePath: String, outputPath: String, format: Format = .dat, samplesPerPixel: Int = 256, bits: Int = 16,
-        channels: WaveformRangeRequest.Channels = .mixed
+        channels: WaveformRangeRequest.Channels = .mixed, audioStream: Int = 0
     ) {
+        self.audioStream = audioStream
         self.sourcePath = sourcePath
         self.outputPath = outputPath
         self.format = format
@@ -64,7 +67,7 @@ extension WaveformService {
         let pixels: WaveformPixels
         let sampleRate: Int
         if request.samplesPerPixel % WaveformPyramid.baseBucketSamples == 0 {
-            let pyramid = try await pyramid(of: request.sourcePath)
+            let pyramid = try await pyramid(of: request.sourcePath, audioStream: request.audioStream)
             let plan = try WaveformPlan(
                 WaveformRangeRequest(
                     sourcePath: request.sourcePath, startTime: 0, endTime: pyramid.durationSeconds,
@@ -79,7 +82,7 @@ extension WaveformService {
             let cancelled = CancellationFlag()
             (pixels, sampleRate) = try await withTaskCancellationHandler {
                 try await BlockingQueue.run {
-                    let reader = try AudioSampleReader(source: MediaSource(path: request.sourcePath))
+                    let reader = try Self.reader(path: request.sourcePath, audioStream: request.audioStream)
                     var accumulator = PixelAccumulator(samplesPerPixel: request.samplesPerPixel, channelCount: reader.channelCount)
                     try reader.read { chunk in !cancelled.isSet && accumulator.add(chunk) }
                     if cancelled.isSet { throw CancellationError() }

@@ -66,7 +66,8 @@ public final class WaveformService: Sendable {
         let fingerprint = try await BlockingQueue.run { [fingerprints] in
             try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
         }
-        let key = fingerprint.key
+        let audioStream = request.audioStream
+        let key = WaveformStore.key(fingerprint.key, audioStream: audioStream)
         var pyramid = store.cached(key)
         if pyramid == nil { pyramid = try await BlockingQueue.run { [store] in store.load(key) } }
         let fromCache = pyramid != nil
@@ -74,7 +75,7 @@ public final class WaveformService: Sendable {
         if let pyramid {
             stream = Self.stream(of: pyramid)
         } else {
-            stream = try await BlockingQueue.run { try Self.stream(at: path) }
+            stream = try await BlockingQueue.run { try Self.stream(at: path, audioStream: audioStream) }
         }
         let plan = try WaveformPlan(request, stream: stream)
         let series = plan.series(for: request.channels)
@@ -87,9 +88,9 @@ public final class WaveformService: Sendable {
             return summary(plan, pyramid: pyramid, fromCache: fromCache)
         }
         // Cold: start (or join) the analysis, decode what must come first, then serve the rest from the pyramid.
-        let analysis = plan.usesPyramid ? try await analyse(path: path, fingerprint: fingerprint) : nil
+        let analysis = plan.usesPyramid ? try await analyse(path: path, fingerprint: fingerprint, audioStream: audioStream) : nil
         let direct = plan.usesPyramid ? plan.order.filter { plan.visible.contains($0) } : plan.order
-        try await decode(direct, of: plan, series: series, path: path, deliver: deliver)
+        try await decode(direct, of: plan, series: series, path: path, audioStream: audioStream, deliver: deliver)
         guard let analysis else { return summary(plan, pyramid: nil, fromCache: false) }
         let analysed = try await result(of: analysis, key: key)
         let exact = try WaveformPlan(request, stream: Self.stream(of: analysed))
@@ -122,14 +123,14 @@ public final class WaveformService: Sendable {
     /// Decodes windows directly, in the given order, on a blocking-work thread; stops promptly when the calling
     /// task is cancelled.
     private func decode(
-        _ indices: [Int], of plan: WaveformPlan, series: [Int], path: String,
+        _ indices: [Int], of plan: WaveformPlan, series: [Int], path: String, audioStream: Int,
         deliver: @escaping @Sendable (WaveformWindow) -> Void
     ) async throws {
         guard !indices.isEmpty else { return }
         let cancelled = CancellationFlag()
         try await withTaskCancellationHandler {
             try await BlockingQueue.run {
-                let reader = try AudioSampleReader(source: MediaSource(path: path))
+                let reader = try Self.reader(path: path, audioStream: audioStream)
                 for index in indices {
                     if cancelled.isSet { throw CancellationError() }
                     let (start, count) = plan.window(index)
@@ -169,9 +170,9 @@ public final class WaveformService: Sendable {
 
     // MARK: - Analysis
 
-    /// Starts (or joins) the background analysis of a source's content; returns the job's id.
-    private func analyse(path: String, fingerprint: SourceFingerprint, priority: Int = 0) async throws -> String {
-        let key = fingerprint.key
+    /// Starts (or joins) the background analysis of one audio stream of a source's content; returns the job's id.
+    private func analyse(path: String, fingerprint: SourceFingerprint, audioStream: Int, priority: Int = 0) async throws -> String {
+        let key = WaveformStore.key(fingerprint.key, audioStream: audioStream)
         let store = self.store
         let work = JobWork<WaveformPyramid>(
             claim: { try WorkLock.tryAcquire(WaveformStore.lockName(key), in: store.directory).map { lock in ReleasingClaim { lock.release() } } },
@@ -181,14 +182,15 @@ public final class WaveformService: Sendable {
                     store.logger.info("job \(context.id) reuses the waveform another process analysed for \(path)")
                     return made
                 }
-                let pyramid = try Self.analyse(path: path, context: context)
+                let pyramid = try Self.analyse(path: path, audioStream: audioStream, context: context)
                 guard try MediaError.mapping({ () throws(FileError) in try SourceFingerprint.of(path: path) }) == fingerprint else {
                     throw MediaError.corrupt(path: path, reason: "the source changed while its waveform was being analysed")
                 }
                 try context.commit { try store.save(pyramid, key: key, jobId: context.id) }
                 return pyramid
             })
-        return try await queue.submit(.init(key: key, label: path, priority: priority, background: true, work: work)).snapshot.id
+        let label = audioStream == 0 ? path : "\(path) (audio stream \(audioStream))"
+        return try await queue.submit(.init(key: key, label: label, priority: priority, background: true, work: work)).snapshot.id
     }
 
     private func result(of job: String, key: String) async throws -> WaveformPyramid {
@@ -206,8 +208,8 @@ public final class WaveformService: Sendable {
 
     /// One pass over the whole stream: level 0 of the pyramid, then every coarser level from it. Memory is the
     /// pyramid only; samples are consumed as they are decoded.
-    static func analyse(path: String, context: JobContext? = nil) throws -> WaveformPyramid {
-        let reader = try AudioSampleReader(source: MediaSource(path: path), threads: 0)
+    static func analyse(path: String, audioStream: Int = 0, context: JobContext? = nil) throws -> WaveformPyramid {
+        let reader = try Self.reader(path: path, audioStream: audioStream, threads: 0)
         let expected = reader.estimatedSampleCount.map { Int($0 / Int64(WaveformPyramid.baseBucketSamples)) + 1 } ?? 0
         var pixels = PixelAccumulator(
             samplesPerPixel: WaveformPyramid.baseBucketSamples, channelCount: reader.channelCount,
@@ -249,9 +251,27 @@ public final class WaveformService: Sendable {
             sampleCount: pyramid.sampleCount, startSeconds: pyramid.startSeconds)
     }
 
+    /// A reader of `path`'s `audioStream`-th audio stream. Throws `WaveformError.invalidRange` naming `audioStream`
+    /// when the file has audio but fewer streams (and `MediaError.unsupported` when it has none).
+    static func reader(path: String, audioStream: Int, threads: Int = 1) throws -> AudioSampleReader {
+        let source = try MediaSource(path: path)
+        try check(audioStream, of: source)
+        return try AudioSampleReader(source: source, audioStream: audioStream, threads: threads)
+    }
+
+    /// Throws `WaveformError.invalidRange` naming `audioStream` when the source has audio but not that stream.
+    static func check(_ audioStream: Int, of source: MediaSource) throws(WaveformError) {
+        let count = source.info.audioStreams.count
+        if audioStream < 0 || (count > 0 && audioStream >= count) {
+            throw WaveformError.invalidRange(
+                field: "audioStream",
+                reason: "must be between 0 and \(count - 1): the file has \(count) audio stream\(count == 1 ? "" : "s")")
+        }
+    }
+
     /// The stream's facts from its container (the sample count is the container's estimate).
-    static func stream(at path: String) throws -> WaveformPlan.Stream {
-        let reader = try AudioSampleReader(source: MediaSource(path: path))
+    static func stream(at path: String, audioStream: Int = 0) throws -> WaveformPlan.Stream {
+        let reader = try Self.reader(path: path, audioStream: audioStream)
         guard let count = reader.estimatedSampleCount, count > 0 else {
             throw MediaError.unsupported(path: path, reason: "the audio stream does not state its length")
         }
@@ -262,28 +282,37 @@ public final class WaveformService: Sendable {
 
     // MARK: - The cache
 
-    /// The pyramid of a source, analysing it (or waiting for the analysis in progress) when needed.
-    public func pyramid(of path: String) async throws -> WaveformPyramid {
+    /// The pyramid of one of a source's audio streams, analysing it (or waiting for the analysis in progress) when
+    /// needed.
+    public func pyramid(of path: String, audioStream: Int = 0) async throws -> WaveformPyramid {
         let fingerprint = try await BlockingQueue.run { [fingerprints] in
             try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
         }
-        if let cached = store.cached(fingerprint.key) { return cached }
-        if let loaded = try await BlockingQueue.run({ [store] in store.load(fingerprint.key) }) { return loaded }
-        return try await result(of: analyse(path: path, fingerprint: fingerprint), key: fingerprint.key)
+        let key = WaveformStore.key(fingerprint.key, audioStream: audioStream)
+        if let cached = store.cached(key) { return cached }
+        if let loaded = try await BlockingQueue.run({ [store] in store.load(key) }) { return loaded }
+        if audioStream != 0 { try await BlockingQueue.run { try Self.check(audioStream, of: MediaSource(path: path, quickAnalysis: true)) } }
+        return try await result(of: analyse(path: path, fingerprint: fingerprint, audioStream: audioStream), key: key)
     }
 
-    /// Queues the analysis of `path` in the background at low priority (an import: nobody waits for it; a request
-    /// for the file joins it and raises its priority). Returns false when the analysis is persisted already.
-    /// Throws the `MediaError`s of fingerprinting (missing, unreadable files).
-    public func prefetch(path: String) async throws -> Bool {
+    /// Queues the analysis of every audio stream of `path` in the background at low priority (an import: nobody
+    /// waits for it; a request for the file joins it and raises its priority). Returns how many analyses were
+    /// queued: 0 when every stream's is persisted already (or the file has no audio). Throws the `MediaError`s of
+    /// fingerprinting and opening (missing, unreadable files).
+    public func prefetch(path: String) async throws -> Int {
         let fingerprint = try await BlockingQueue.run { [fingerprints] in
             try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
         }
-        if store.cached(fingerprint.key) != nil { return false }
-        let key = fingerprint.key
-        if try await BlockingQueue.run({ [store] in store.isPersisted(key) }) { return false }
-        _ = try await analyse(path: path, fingerprint: fingerprint, priority: Self.prefetchPriority)
-        return true
+        let streams = try await BlockingQueue.run { try MediaSource(path: path, quickAnalysis: true).info.audioStreams.count }
+        var queued = 0
+        for audioStream in 0..<streams {
+            let key = WaveformStore.key(fingerprint.key, audioStream: audioStream)
+            if store.cached(key) != nil { continue }
+            if try await BlockingQueue.run({ [store] in store.isPersisted(key) }) { continue }
+            _ = try await analyse(path: path, fingerprint: fingerprint, audioStream: audioStream, priority: Self.prefetchPriority)
+            queued += 1
+        }
+        return queued
     }
 
     /// Imports' analyses wait behind every request.
@@ -294,8 +323,8 @@ public final class WaveformService: Sendable {
         try await BlockingQueue.run { [store] in store.usage() }
     }
 
-    /// Deletes persisted pyramids nobody is writing (and forgets those in memory): all of them, or the one of
-    /// `sourcePath`'s current content.
+    /// Deletes persisted pyramids nobody is writing (and forgets those in memory): all of them, or those of every
+    /// audio stream of `sourcePath`'s current content.
     public func clear(sourcePath: String? = nil) async throws -> (files: Int, bytes: Int64, kept: Int) {
         let active = await queue.activeKeys
         var only: String?

@@ -35,6 +35,21 @@ final class WaveformStore: Sendable {
         memory = Mutex(MemoryCache())
     }
 
+    /// The key of one audio stream's pyramid: the source content's fingerprint key, and for streams after the
+    /// primary `-a<n>` (the primary keeps the bare key, so caches made before several streams were served still hold).
+    static func key(_ fingerprintKey: String, audioStream: Int) -> String {
+        audioStream == 0 ? fingerprintKey : "\(fingerprintKey)-a\(audioStream)"
+    }
+
+    /// The fingerprint key a pyramid key belongs to (nil for names that are not pyramid keys).
+    static func fingerprintKey(of key: Substring) -> Substring? {
+        let fingerprint = key.prefix(16)
+        guard fingerprint.count == 16 else { return nil }
+        let rest = key.dropFirst(16)
+        guard rest.isEmpty || (rest.hasPrefix("-a") && rest.dropFirst(2).allSatisfy(\.isNumber) && rest.count > 2) else { return nil }
+        return fingerprint
+    }
+
     static func lockName(_ key: String) -> String { "wave-\(key)" }
     func fileURL(_ key: String) -> URL { area.fileURL("\(key).wave") }
     func partialURL(_ key: String, jobId: String) -> URL { area.fileURL("\(key).\(jobId).partial") }
@@ -73,6 +88,15 @@ final class WaveformStore: Sendable {
 
     private func forgetAll() {
         memory.withLock { $0 = MemoryCache() }
+    }
+
+    /// Forgets every audio stream's pyramid of one source content.
+    private func forget(source fingerprintKey: String) {
+        memory.withLock { cache in
+            for key in cache.entries.keys where Self.fingerprintKey(of: Substring(key)).map(String.init) == fingerprintKey {
+                if let old = cache.entries.removeValue(forKey: key) { cache.bytes -= old.pyramid.byteCount }
+            }
+        }
     }
 
     private func forget(_ key: String) {
@@ -143,14 +167,16 @@ final class WaveformStore: Sendable {
         area.usage { $0.hasSuffix(".wave") }
     }
 
-    /// Deletes the pyramids (all, or the one of `only`) and leftover files nobody is writing; returns files and
-    /// bytes freed and how many were left because an analysis (here or in another process) is writing them.
+    /// Deletes the pyramids (all, or every audio stream's of the source content `only`, a fingerprint key) and
+    /// leftover files nobody is writing; returns files and bytes freed and how many were left because an analysis
+    /// (here or in another process) is writing them.
     func clear(only: String? = nil, sparing active: Set<String>) -> (files: Int, bytes: Int64, kept: Int) {
-        if let only { forget(only) } else { forgetAll() }
+        if let only { forget(source: only) } else { forgetAll() }
         var result: (files: Int, bytes: Int64, kept: Int) = (0, 0, 0)
         for name in area.fileNames() {
-            guard let key = name.split(separator: ".").first.map(String.init), key.count == 16 else { continue }
-            if let only, key != only { continue }
+            guard let part = name.split(separator: ".").first, let fingerprint = Self.fingerprintKey(of: part) else { continue }
+            let key = String(part)
+            if let only, fingerprint != only { continue }
             guard !active.contains(key), let lock = try? WorkLock.tryAcquire(Self.lockName(key), in: directory) else {
                 result.kept += name.hasSuffix(".wave") ? 1 : 0
                 continue

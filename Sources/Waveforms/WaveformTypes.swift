@@ -1,6 +1,6 @@
 import Locking
 
-/// A request for waveform windows over a time range of a source's primary audio stream.
+/// A request for waveform windows over a time range of one of a source's audio streams (the primary by default).
 ///
 /// Times are seconds of the audio stream (0 = its first sample). Resolution is samples per pixel (or pixels per
 /// second, turned into samples per pixel at the stream's rate). From 256 samples per pixel up, windows come from
@@ -29,13 +29,17 @@ public struct WaveformRangeRequest: Sendable, Equatable {
     public var visibleEnd: Double?
     /// Seconds of audio per window.
     public var windowSeconds: Double
+    /// Which audio stream: its number among the source's audio streams (0, the primary, by default).
+    public var audioStream: Int
 
     public static let defaultWindowSeconds = 10.0
 
     public init(
         sourcePath: String, startTime: Double, endTime: Double, resolution: Resolution, channels: Channels = .mixed,
-        visibleStart: Double? = nil, visibleEnd: Double? = nil, windowSeconds: Double = defaultWindowSeconds
+        visibleStart: Double? = nil, visibleEnd: Double? = nil, windowSeconds: Double = defaultWindowSeconds,
+        audioStream: Int = 0
     ) {
+        self.audioStream = audioStream
         self.sourcePath = sourcePath
         self.startTime = startTime
         self.endTime = endTime

@@ -12,6 +12,8 @@ struct ExportWaveformRequest: RequestType {
     var samplesPerPixel: Int?
     var bits: Int?
     var channels: WaveformRangeRequest.Channels?
+    /// Which audio stream (its number among the source's audio streams, `StreamInfo.audioStream`); 0 by default.
+    var audioStream: Int?
 }
 
 struct ExportWaveformResult: Encodable, Sendable {
@@ -24,6 +26,7 @@ struct ExportWaveformResult: Encodable, Sendable {
     var bits: Int
     var length: Int
     var sizeBytes: Int64
+    var audioStream: Int
 }
 
 extension WaveformExportRequest.Format: EnumParam {}

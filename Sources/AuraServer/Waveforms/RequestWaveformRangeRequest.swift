@@ -24,6 +24,8 @@ struct RequestWaveformRangeRequest: RequestType {
     var visibleEnd: Double?
     var windowSeconds: Double?
     var encoding: Encoding?
+    /// Which audio stream (its number among the source's audio streams, `StreamInfo.audioStream`); 0 by default.
+    var audioStream: Int?
 }
 
 extension WaveformRangeRequest.Channels: EnumParam {}

@@ -13,6 +13,7 @@ extension AuraMediaServer {
             case (nil, let pixels?): resolution = .pixelsPerSecond(pixels)
             default: throw ResponseError.invalidParams("exactly one of 'samplesPerPixel' and 'pixelsPerSecond' is required")
             }
+            let audioStream = try Self.audioStream(params.audioStream)
             let windowSeconds = params.windowSeconds ?? WaveformRangeRequest.defaultWindowSeconds
             guard windowSeconds > 0.01 && windowSeconds <= 3600 else {
                 throw ResponseError.invalidParams("parameter 'windowSeconds' must be between 0.01 and 3600")
@@ -27,7 +28,7 @@ extension AuraMediaServer {
                 sourcePath: params.sourcePath, startTime: params.startTime, endTime: params.endTime,
                 resolution: resolution, channels: params.channels ?? .mixed,
                 visibleStart: params.visibleStart, visibleEnd: params.visibleEnd,
-                windowSeconds: windowSeconds)
+                windowSeconds: windowSeconds, audioStream: audioStream)
             let perChannel = request.channels == .all
             let encoding = params.encoding ?? .json
             let service = try await waveformService()
@@ -61,13 +62,21 @@ extension AuraMediaServer {
             let request = WaveformExportRequest(
                 sourcePath: params.sourcePath, outputPath: params.outputPath,
                 format: params.format ?? .dat, samplesPerPixel: params.samplesPerPixel ?? 256,
-                bits: params.bits ?? 16, channels: params.channels ?? .mixed)
+                bits: params.bits ?? 16, channels: params.channels ?? .mixed,
+                audioStream: try Self.audioStream(params.audioStream))
             let result = try await waveformService().export(request)
             return ExportWaveformResult(
                 outputPath: result.outputPath, format: result.format.rawValue, version: result.version,
                 channels: result.channels, sampleRate: result.sampleRate,
                 samplesPerPixel: result.samplesPerPixel, bits: result.bits, length: result.length,
-                sizeBytes: result.sizeBytes)
+                sizeBytes: result.sizeBytes, audioStream: request.audioStream)
         }
+    }
+
+    /// The `audioStream` param: 0 (the primary) when absent; whether the file has it is the service's check.
+    private static func audioStream(_ value: Int?) throws -> Int {
+        guard let value else { return 0 }
+        guard value >= 0 else { throw ResponseError.invalidParams("parameter 'audioStream' must be 0 or more") }
+        return value
     }
 }

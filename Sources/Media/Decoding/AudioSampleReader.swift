@@ -12,7 +12,7 @@ public struct AudioChunk {
     public let channels: [UnsafeBufferPointer<Float>]
 }
 
-/// Float samples of a source's primary audio stream, at the stream's own rate and channel count, delivered in
+/// Float samples of one of a source's audio streams (the primary by default), at the stream's own rate and channel count, delivered in
 /// chunks as they are decoded — never the whole file in memory.
 ///
 /// Sample 0 is the stream's first sample (where the source's timeline puts it is `startSeconds`). Reading from
@@ -41,12 +41,15 @@ public final class AudioSampleReader {
     private var nextSample: Int64? = 0
     private var endOfStream = false
 
-    /// Opens the primary audio stream of `source`; `unsupported` when it has none (or no decoder). `threads` is for
-    /// the decoder: 1 (the default) suits readers that seek; 0 (one per core, frame threading where the codec has
+    /// Opens the `audioStream`-th audio stream of `source` (0, the default, is the primary); `unsupported` when it
+    /// has none (or no decoder). Callers check `audioStream` against `source.info.audioStreams` first. `threads` is
+    /// for the decoder: 1 (the default) suits readers that seek; 0 (one per core, frame threading where the codec has
     /// it, as the ffmpeg CLI decodes) suits one long straight read.
-    public init(source: MediaSource, threads: Int = 1) throws(MediaError) {
-        guard let stream = source.audio else {
-            throw MediaError.unsupported(path: source.path, reason: "it has no audio stream")
+    public init(source: MediaSource, audioStream: Int = 0, threads: Int = 1) throws(MediaError) {
+        guard let stream = source.audioStream(audioStream) else {
+            throw MediaError.unsupported(
+                path: source.path,
+                reason: audioStream == 0 ? "it has no audio stream" : "it has no audio stream number \(audioStream)")
         }
         self.source = source
         self.stream = stream
@@ -59,9 +62,9 @@ public final class AudioSampleReader {
         guard sampleRate > 0 else {
             throw MediaError.corrupt(path: source.path, reason: "the audio stream states no sample rate")
         }
-        let info = source.info.primaryAudioStream
-        channelCount = max(Int(codec.ch_layout.nb_channels), info?.channels ?? 1)
-        channelLayout = info?.channelLayout ?? "\(channelCount) channels"
+        let info = source.info.streams[Int(stream.pointee.index)]
+        channelCount = max(Int(codec.ch_layout.nb_channels), info.channels ?? 1)
+        channelLayout = info.channelLayout ?? "\(channelCount) channels"
         let streamStart =
             stream.pointee.start_time == aura_nopts_value()
             ? source.startMicros

@@ -19,6 +19,13 @@ public final class MediaSource {
     let video: UnsafeMutablePointer<AVStream>?
     /// The primary audio stream, if any.
     let audio: UnsafeMutablePointer<AVStream>?
+    /// The `audioStream`-th audio stream (0 is the primary), nil when the file has fewer.
+    func audioStream(_ audioStream: Int) -> UnsafeMutablePointer<AVStream>? {
+        let audio = info.audioStreams
+        guard audioStream >= 0, audioStream < audio.count else { return nil }
+        return demuxer.streams[audio[audioStream].index]
+    }
+
     /// Where time 0 of the source's timeline is, in microseconds of container time.
     public let startMicros: Int64
 
