@@ -3,13 +3,15 @@ import Foundation
 import Media
 import MediaCache
 
-/// The on-disk form of a `WaveformPyramid`: one file per source content, named by its fingerprint.
+/// The on-disk form of a `WaveformPyramid`: one file per source content and audio stream, named by its key
+/// (`WaveformStore.key`).
 ///
 /// Layout (little-endian):
 /// ```
 /// "AURAWAVE"                      8 bytes
-/// version                         UInt32 (1)
+/// version                         UInt32 (2; version 1 files, which have no audio stream field, are stream 0's)
 /// fingerprint key                 16 ASCII bytes
+/// audioStream                     UInt32 (version 2)
 /// sampleRate, channelCount        UInt32, UInt32
 /// sampleCount                     UInt64
 /// startSeconds                    Float64
@@ -22,7 +24,7 @@ import MediaCache
 /// by `decode`, and the cache rebuilds it; it is never served.
 enum WaveformFile {
     static let magic = Array("AURAWAVE".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
 
     /// Why a file was refused.
     struct Invalid: Error, CustomStringConvertible {
@@ -32,13 +34,14 @@ enum WaveformFile {
 
     /// Writes the file's bytes piece by piece (the level arrays as they are in memory, never copied whole),
     /// the checksum computed on the way.
-    static func encode(_ pyramid: WaveformPyramid, fingerprintKey: String, to file: inout DurableFile.Writer) throws(FileError) {
+    static func encode(_ pyramid: WaveformPyramid, key: String, to file: inout DurableFile.Writer) throws(FileError) {
         var checksum = Checksum()
         var header: [UInt8] = magic
         append(&header, version)
-        let key = Array(fingerprintKey.utf8)
-        precondition(key.count == 16)
-        header += key
+        let (fingerprint, audioStream) = WaveformStore.parts(of: key)
+        precondition(fingerprint.utf8.count == 16)
+        header += Array(fingerprint.utf8)
+        append(&header, UInt32(audioStream))
         append(&header, UInt32(pyramid.sampleRate))
         append(&header, UInt32(pyramid.channelCount))
         append(&header, UInt64(pyramid.sampleCount))
@@ -64,13 +67,17 @@ enum WaveformFile {
         try file.write([checksum.value.littleEndian])
     }
 
-    static func decode(_ bytes: [UInt8], fingerprintKey: String) throws(Invalid) -> WaveformPyramid {
+    static func decode(_ bytes: [UInt8], key expected: String) throws(Invalid) -> WaveformPyramid {
         var reader = Reader(bytes: bytes)
         guard bytes.count >= 8 + 8, Array(bytes[0..<8]) == magic else { throw Invalid(reason: "not a waveform file") }
         reader.offset = 8
-        guard try reader.read(UInt32.self) == version else { throw Invalid(reason: "unknown version") }
+        let fileVersion = try reader.read(UInt32.self)
+        guard fileVersion == 1 || fileVersion == version else { throw Invalid(reason: "unknown version") }
         let key = try reader.bytes(16)
-        guard String(decoding: key, as: UTF8.self) == fingerprintKey else { throw Invalid(reason: "made for other content") }
+        let audioStream = fileVersion == 1 ? 0 : Int(try reader.read(UInt32.self))
+        let (fingerprint, stream) = WaveformStore.parts(of: expected)
+        guard String(decoding: key, as: UTF8.self) == fingerprint else { throw Invalid(reason: "made for other content") }
+        guard audioStream == stream else { throw Invalid(reason: "made for another audio stream") }
         let sampleRate = Int(try reader.read(UInt32.self))
         let channelCount = Int(try reader.read(UInt32.self))
         let sampleCount = Int64(try reader.read(UInt64.self))

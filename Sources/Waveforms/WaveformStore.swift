@@ -41,6 +41,12 @@ final class WaveformStore: Sendable {
         audioStream == 0 ? fingerprintKey : "\(fingerprintKey)-a\(audioStream)"
     }
 
+    /// A pyramid key's fingerprint key and audio stream.
+    static func parts(of key: String) -> (fingerprint: String, audioStream: Int) {
+        guard let fingerprint = fingerprintKey(of: Substring(key)) else { return (key, 0) }
+        return (String(fingerprint), Int(key.dropFirst(18)) ?? 0)
+    }
+
     /// The fingerprint key a pyramid key belongs to (nil for names that are not pyramid keys).
     static func fingerprintKey(of key: Substring) -> Substring? {
         let fingerprint = key.prefix(16)
@@ -113,7 +119,7 @@ final class WaveformStore: Sendable {
         let url = fileURL(key)
         guard let bytes = Self.contents(of: url.path) else { return nil }
         do {
-            let pyramid = try WaveformFile.decode(bytes, fingerprintKey: key)
+            let pyramid = try WaveformFile.decode(bytes, key: key)
             remember(pyramid, key: key)
             return pyramid
         } catch {
@@ -154,7 +160,7 @@ final class WaveformStore: Sendable {
         // Streamed: a 3-hour pyramid is tens of MB, which are not copied again to be written.
         try MediaError.mapping { () throws(FileError) in
             try DurableFile.write(to: fileURL(key), via: partialURL(key, jobId: jobId)) { (file: inout DurableFile.Writer) throws(FileError) in
-                try WaveformFile.encode(pyramid, fingerprintKey: key, to: &file)
+                try WaveformFile.encode(pyramid, key: key, to: &file)
             }
         }
         remember(pyramid, key: key)

@@ -132,6 +132,20 @@ public enum MediaFixtures {
         ])
     public static let mp3Stereo = make("stereo.mp3", twoTones + ["-c:a", "libmp3lame", "-b:a", "192k"])
     public static let aacSurround = audioOnly
+    /// 2 s of 320x240 video with three audio streams, as cameras record them: mono (boom, English), stereo (a
+    /// different tone in each channel, "Lav pair") and 5.1 (a tone per channel, German), AAC in MP4.
+    public static let threeAudioStreams = make(
+        "three-audio.mp4",
+        video + [
+            "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000",
+            "-f", "lavfi", "-i", "aevalsrc=0.9*sin(2*PI*440*t)|0.3*sin(2*PI*660*t):s=48000",
+            "-f", "lavfi", "-i",
+            "aevalsrc=0.1*sin(2*PI*200*t)|0.2*sin(2*PI*300*t)|0.3*sin(2*PI*400*t)|0.4*sin(2*PI*80*t)|0.5*sin(2*PI*500*t)|0.6*sin(2*PI*600*t):s=48000:c=5.1",
+            "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:a", "-t", "2",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=Boom",
+            "-metadata:s:a:1", "title=Lav pair", "-metadata:s:a:2", "language=ger",
+        ])
     public static let opusStereo = make("stereo.ogg", twoTones + ["-c:a", "libopus", "-b:a", "128k"])
 
     /// Writes the first `fraction` of `source` to `name`.

@@ -16,8 +16,10 @@ struct Reference: Sendable {
     /// channel).
     let allSeries: [[Float]]
 
-    init(_ path: String, channels count: Int) throws {
-        let output = try ReferenceTools.ffmpeg(["-v", "error", "-i", path, "-map", "0:a:0", "-f", "f32le", "-c:a", "pcm_f32le", "-"])
+    init(_ path: String, channels count: Int, audioStream: Int = 0) throws {
+        let output = try ReferenceTools.ffmpeg([
+            "-v", "error", "-i", path, "-map", "0:a:\(audioStream)", "-f", "f32le", "-c:a", "pcm_f32le", "-",
+        ])
         try #require(output.status == 0, "\(output.stderr)")
         let samples = output.stdout.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         let channels = (0..<count).map { channel in stride(from: channel, to: samples.count, by: count).map { samples[$0] } }
@@ -147,6 +149,69 @@ struct WaveformTests {
         }
     }
 
+    /// A source with three audio streams (mono, stereo, 5.1): each stream's windows, from the pyramid and decoded
+    /// directly, equal peaks and RMS computed from that stream's PCM as the CLI decodes it; each stream has a pyramid
+    /// of its own in the cache; a fourth stream is an error naming `audioStream`; clearing the source removes all.
+    @Test func everyAudioStreamMatchesAnIndependentComputation() async throws {
+        let path = MediaFixtures.threeAudioStreams
+        let directory = TestFiles.scratch("waveform-streams")
+        let service = try makeService(directory)
+        defer { Task { await service.shutdown() } }
+        for (audioStream, channels) in [(0, 1), (1, 2), (2, 6)] {
+            let reference = try await BlockingQueue.run { try Reference(path, channels: channels, audioStream: audioStream) }
+            // Up to 0.1 s before the end: windows below 256 samples per pixel are decoded after a seek, and the last
+            // AAC frames (the encoder's padding, trimmed at the end) then come out a few units off a straight read's.
+            let duration = Double(reference.sampleCount) / 48000 - 0.1
+            for samplesPerPixel in [256, 1024, 100] {
+                let request = WaveformRangeRequest(
+                    sourcePath: path, startTime: 0.3, endTime: duration, resolution: .samplesPerPixel(samplesPerPixel),
+                    channels: .all, windowSeconds: 0.5, audioStream: audioStream)
+                let (windows, summary) = try await collect(service, request)
+                #expect(summary.channelCount == channels && summary.samplesPerPixel == samplesPerPixel)
+                let peakTolerance = 1.01
+                let problem = try await BlockingQueue.run { () -> String? in
+                    for window in windows.sorted(by: { $0.index < $1.index }) {
+                        let origin = Int((window.startTime * 48000).rounded())
+                        for position in 0..<channels {
+                            let got = window.pixels.series[position]
+                            let expected = reference.pixels(
+                                reference.series(channels == 1 ? 0 : position + 1), samplesPerPixel: samplesPerPixel,
+                                origin: origin, count: got.min.count)
+                            guard got.min.count == expected.count else { return "window \(window.index): \(got.min.count) pixels" }
+                            for (pixel, want) in expected.enumerated()
+                            where abs(Double(got.min[pixel]) - Double(want.min) * 32767) > peakTolerance
+                                || abs(Double(got.max[pixel]) - Double(want.max) * 32767) > peakTolerance
+                                || abs(Double(got.rms[pixel]) - want.rms * 65535) > 3
+                            {
+                                return "channel \(position) window \(window.index) pixel \(pixel) of \(got.min.count): got \(got.min[pixel]) \(got.max[pixel]) \(got.rms[pixel]), want \(want.min * 32767) \(want.max * 32767) \(want.rms * 65535); \(reference.sampleCount) samples"
+                            }
+                        }
+                    }
+                    return nil
+                }
+                #expect(problem == nil, "audio stream \(audioStream) at \(samplesPerPixel) samples per pixel: \(problem ?? "")")
+            }
+            // The reference is the stream meant: its first channel's level is that stream's tone (sine's 1/8, 0.9, 0.1).
+            let first = reference.channels[0]
+            let rms = (first.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(first.count)).squareRoot()
+            let expected = [0.125, 0.9, 0.1][audioStream] / 2.squareRoot()
+            #expect(abs(rms - expected) < expected * 0.15, "stream \(audioStream): RMS \(rms), expected \(expected)")
+        }
+        let waves = try FileManager.default.contentsOfDirectory(atPath: directory.appendingPathComponent("waveforms").path)
+            .filter { $0.hasSuffix(".wave") }
+        #expect(waves.count == 3, "one pyramid per stream: \(waves)")
+        do {
+            _ = try await collect(
+                service, WaveformRangeRequest(sourcePath: path, startTime: 0, endTime: 1, resolution: .samplesPerPixel(256), audioStream: 3))
+            Issue.record("a fourth audio stream was served")
+        } catch let error as WaveformError {
+            guard case .invalidRange(let field, let reason) = error else { return }
+            #expect(field == "audioStream" && reason.contains("3 audio streams"), "\(reason)")
+        }
+        let cleared = try await service.clear(sourcePath: path)
+        #expect(cleared.files == 3)
+    }
+
     @Test func windowsComeVisibleFirstThenByDistance() async throws {
         let service = try makeService()
         defer { Task { await service.shutdown() } }
@@ -196,7 +261,7 @@ struct WaveformTests {
             #expect(!summary.fromCache, "a \(damage)d file must not be served")
             #expect(rebuilt == cold)
             await service.shutdown()
-            #expect(try WaveformFile.decode([UInt8](Data(contentsOf: file)), fingerprintKey: key).sampleCount > 0, "rewritten whole")
+            #expect(try WaveformFile.decode([UInt8](Data(contentsOf: file)), key: key).sampleCount > 0, "rewritten whole")
         }
     }
 
