@@ -61,6 +61,6 @@ public struct ImportItem: Encodable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case path, status, kind, proxy, proxyJobId, quality, waveform, reason
+        case path, status, kind, proxy, proxyJobId, quality, waveform, audioStreams, reason
     }
 }

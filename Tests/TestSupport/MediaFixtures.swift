@@ -143,8 +143,9 @@ public enum MediaFixtures {
             "aevalsrc=0.1*sin(2*PI*200*t)|0.2*sin(2*PI*300*t)|0.3*sin(2*PI*400*t)|0.4*sin(2*PI*80*t)|0.5*sin(2*PI*500*t)|0.6*sin(2*PI*600*t):s=48000:c=5.1",
             "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:a", "-t", "2",
             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k",
-            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=Boom",
-            "-metadata:s:a:1", "title=Lav pair", "-metadata:s:a:2", "language=ger",
+            // MP4 keeps a track's name as its handler name.
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "handler_name=Boom",
+            "-metadata:s:a:1", "handler_name=Lav pair", "-metadata:s:a:2", "language=ger",
         ])
     public static let opusStereo = make("stereo.ogg", twoTones + ["-c:a", "libopus", "-b:a", "128k"])
 

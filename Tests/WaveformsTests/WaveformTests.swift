@@ -183,7 +183,8 @@ struct WaveformTests {
                                 || abs(Double(got.max[pixel]) - Double(want.max) * 32767) > peakTolerance
                                 || abs(Double(got.rms[pixel]) - want.rms * 65535) > 3
                             {
-                                return "channel \(position) window \(window.index) pixel \(pixel) of \(got.min.count): got \(got.min[pixel]) \(got.max[pixel]) \(got.rms[pixel]), want \(want.min * 32767) \(want.max * 32767) \(want.rms * 65535); \(reference.sampleCount) samples"
+                                return
+                                    "channel \(position) window \(window.index) pixel \(pixel) of \(got.min.count): got \(got.min[pixel]) \(got.max[pixel]) \(got.rms[pixel]), want \(want.min * 32767) \(want.max * 32767) \(want.rms * 65535); \(reference.sampleCount) samples"
                             }
                         }
                     }

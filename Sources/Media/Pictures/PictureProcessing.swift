@@ -120,6 +120,15 @@ public struct PictureProcessing: Sendable, Equatable {
         }
     }
 
+    /// `swscaleMatrix` in the scale filter's words.
+    private var scaleMatrixName: String {
+        switch swscaleMatrix {
+        case SWS_CS_ITU709: "bt709"
+        case SWS_CS_BT2020: "bt2020"
+        default: "bt601"
+        }
+    }
+
     /// Whether the source's matrix is BT.601's, tagged or (under 720 lines) untagged.
     var hasSDMatrix: Bool {
         colour.hasSDMatrix || (colour.matrix == Int32(AVCOL_SPC_UNSPECIFIED.rawValue) && sourceHeight < 720)
@@ -166,7 +175,9 @@ public struct PictureProcessing: Sendable, Equatable {
         }
         // Scaling first, in the source's own signal: colour work then runs at the output's size (a ninth of a 4K
         // frame for Preview). Bicubic, as the swscale path.
-        filters.append("scale=w=\(width):h=\(height):flags=bicubic")
+        // The YUV matrix is stated, not left to the frames' tags: untagged pictures follow the size rule (as swscale's
+        // path does), and RGB outputs need it.
+        filters.append("scale=w=\(width):h=\(height):flags=bicubic:in_color_matrix=\(scaleMatrixName)")
         if colourManaged {
             let input = zscaleInput()
             let (matrix, range, format) = finalForm(of: output)

@@ -54,7 +54,7 @@ public enum MediaProbe {
             isAttachedPicture: (st.disposition & aura_disposition_attached_pic()) != 0
         )
         info.language = tag("language", of: st)
-        info.title = tag("title", of: st)
+        info.title = tag("title", of: st) ?? trackName(of: st)
         switch par.codec_type {
         case AVMEDIA_TYPE_VIDEO:
             if par.width > 0 { info.width = Int(par.width) }
@@ -103,6 +103,14 @@ public enum MediaProbe {
         guard let entry = av_dict_get(stream.metadata, key, nil, 0), let value = entry.pointee.value else { return nil }
         let text = String(cString: value)
         return text.isEmpty || (key == "language" && text == "und") ? nil : text
+    }
+
+    /// An MP4/MOV track's name, which those containers keep as the handler name, unless it is a muxer's default
+    /// ("SoundHandler", "Apple Sound Media Handler", "Core Media Audio", "GPAC ISO Audio Handler"…).
+    private static func trackName(of stream: AVStream) -> String? {
+        guard let name = tag("handler_name", of: stream) else { return nil }
+        let lowered = name.lowercased()
+        return lowered.contains("handler") || lowered.hasPrefix("core media") ? nil : name
     }
 
     /// Converts FFmpeg's counter-clockwise display-matrix angle to the clockwise rotation a player applies,
