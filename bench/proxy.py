@@ -15,6 +15,9 @@ For each output the table gives the wall time (best of --repeat), the realtime f
 the original command, SSIM against the source downscaled with bicubic to the output's size, the peak RSS,
 the longest GOP in frames and the file size; then it checks the goals: aura-media at most 0.45x the
 original command's time with SSIM >= 0.985, and a 5-minute 1080p source in under 5 minutes.
+
+Footage rows (`--footage-only` for them alone): tone mapping, deinterlacing and the 4K HEVC 10-bit path, each as a
+ratio against a reference measured in the same run (goals: 1.15x, 1.15x, 1.25x).
 """
 import argparse
 import hashlib
@@ -224,8 +227,13 @@ def main():
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest counts (default 1)")
     parser.add_argument("--skip-aura", action="store_true", help="measure only the ffmpeg CLI variants")
     parser.add_argument("--skip-4k", action="store_true", help="skip the 4K peak-memory check")
+    parser.add_argument("--skip-footage", action="store_true", help="skip the HDR, interlaced and 4K HEVC rows")
+    parser.add_argument("--footage-only", action="store_true", help="only the HDR, interlaced and 4K HEVC rows")
     args = parser.parse_args()
 
+    if args.footage_only:
+        footage_rows(args.binary, args.repeat)
+        return
     source = make_source(args.minutes)
     source_seconds, _, _, source_frames = probe(source)
     timeout = max(600, 20 * source_seconds)
@@ -242,6 +250,9 @@ def main():
     print_report(rows, source, source_seconds, source_frames)
     if not args.skip_aura and not args.skip_4k:
         memory_check_4k(args.binary, timeout)
+    if not args.skip_aura and not args.skip_footage:
+        print()
+        footage_rows(args.binary, args.repeat)
 
 
 def memory_check_4k(binary, timeout):
@@ -262,6 +273,72 @@ def memory_check_4k(binary, timeout):
     verdict = "met" if peak_kb and peak_mb < 400 else "MISSED"
     print(f"\n- 4K memory: Preview proxy of a 10 s 3840x2160 source in {wall:.1f} s, server peak RSS {peak_mb:.0f} MB "
           f"(goal < 400 MB): {verdict}")
+
+
+# -- footage as professionals shoot it (issue 18) ----------------------------------------------------------
+def cached_source(name, command):
+    """bench/out/<name>, made by the ffmpeg CLI `command` (output path appended) when missing."""
+    path = OUT / name
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        log(f"making {name}...")
+        partial = path.with_name(path.stem + ".partial" + path.suffix)
+        run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *command, str(partial)])
+        partial.rename(path)
+    return path
+
+
+def footage_rows(binary, repeat):
+    """Three ratios measured in one run: tone mapping (4K HLG 10-bit against the same stream tagged SDR),
+    deinterlacing (1080i50 against the same pictures as 1080p25), and the 4K path (a Preview proxy of 4K HEVC
+    10-bit against the CLI's decode-only time of the same file)."""
+    seconds = 8
+    picture = f"testsrc2=s=3840x2160:r=25:d={seconds},noise=alls=3:allf=t,format=yuv420p10le"
+    hlg = cached_source(f"source-2160p25-{seconds}s-hevc10-hlg.mp4", [
+        "-f", "lavfi", "-i", picture, "-c:v", "libx265", "-preset", "ultrafast",
+        "-x265-params", "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc",
+        "-b:v", "40M", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc"])
+    # The same bitstream, its VUI retagged BT.709: identical decoding work, no tone mapping.
+    sdr = cached_source(f"source-2160p25-{seconds}s-hevc10-sdr.mp4", [
+        "-i", str(hlg), "-c", "copy",
+        "-bsf:v", "hevc_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1"])
+    moving = f"testsrc2=s=1920x1080:r=50:d={seconds},noise=alls=3:allf=t"
+    interlaced = cached_source(f"source-1080i50-{seconds}s.mp4", [
+        "-f", "lavfi", "-i", moving, "-vf", "tinterlace=mode=interleave_top,setfield=tff", "-c:v", "libx264",
+        "-preset", "veryfast", "-b:v", "15M", "-flags", "+ildct+ilme", "-x264-params", "tff=1", "-pix_fmt", "yuv420p"])
+    progressive = cached_source(f"source-1080p25-{seconds}s-from50.mp4", [
+        "-f", "lavfi", "-i", moving, "-vf", "fps=25", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "15M",
+        "-pix_fmt", "yuv420p"])
+
+    def aura(source):
+        wall, proxy, _ = best_of(repeat, lambda: aura_once(binary, source, OUT / "aura-cache-footage", 600))
+        return wall
+
+    def decode_only(source):
+        def once():
+            t0 = time.perf_counter()
+            run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(source), "-map", "0:v", "-f", "null", "-"])
+            return time.perf_counter() - t0, None, None
+        return best_of(repeat, once)[0]
+
+    log("footage: 4K HLG, 4K SDR, 1080i, 1080p, decode only...")
+    times = {"hlg": aura(hlg), "sdr": aura(sdr), "interlaced": aura(interlaced), "progressive": aura(progressive),
+             "decode": decode_only(sdr)}
+    rows = [
+        ("Preview proxy of 4K HEVC 10-bit HLG (tone-mapped)", times["hlg"], "the same stream tagged SDR",
+         times["sdr"], 1.15),
+        ("Preview proxy of 1080i50 (deinterlaced)", times["interlaced"], "the same pictures as 1080p25",
+         times["progressive"], 1.15),
+        ("Preview proxy of 4K HEVC 10-bit (SDR)", times["sdr"], "the CLI decoding it (`-f null`)",
+         times["decode"], 1.25),
+    ]
+    print(f"Footage ({seconds} s sources; each ratio against a reference measured in this run)\n")
+    print("| row | wall s | reference | reference s | ratio | goal |")
+    print("|---|---|---|---|---|---|")
+    for name, wall, reference, reference_wall, goal in rows:
+        ratio = wall / reference_wall
+        print(f"| {name} | {wall:.1f} | {reference} | {reference_wall:.1f} | {ratio:.2f}x "
+              f"| <= {goal:.2f}x: {'met' if ratio <= goal else 'MISSED'} |")
 
 
 if __name__ == "__main__":

@@ -135,11 +135,15 @@ import Testing
         #expect(result.width == 240 && result.height == 320)
         let info = try MediaProbe.probe(path: out)
         #expect(info.primaryVideoStream?.rotation == nil)
-        // Same picture as ffmpeg's own autorotation of the source.
+        // Same picture as ffmpeg's own autorotation of the source, whose BT.601 (untagged SD) is converted to the
+        // proxy's BT.709 by the CLI in floating point.
         let ssim =
             (try? ReferenceTools.ffmpeg([
                 "-i", out, "-i", MediaFixtures.rotated,
-                "-lavfi", "[0:v][1:v]ssim", "-f", "null", "-",
+                "-lavfi",
+                "[0:v]format=yuv444p[a];[1:v]scale=in_color_matrix=bt601:in_range=tv,format=gbrpf32le,"
+                    + "scale=out_color_matrix=bt709:out_range=tv,format=yuv444p[b];[a][b]ssim",
+                "-f", "null", "-",
             ]))?.stderr ?? ""
         let all = ssim.split(separator: " ").first { $0.hasPrefix("All:") }.flatMap { Double($0.dropFirst(4)) } ?? 0
         #expect(all > 0.95, "SSIM vs autorotated source: \(all)")

@@ -19,7 +19,11 @@ export declare class ServerExitedError extends Error {}
 export interface StreamInfo {
   index: number; type: 'video' | 'audio' | 'subtitle' | 'data' | 'attachment' | 'unknown'; codec: string;
   width?: number; height?: number; frameRate?: number; sampleRate?: number; channels?: number;
-  durationSeconds?: number; rotation?: number; [member: string]: unknown;
+  durationSeconds?: number; rotation?: number; channelLayout?: string;
+  /** Video streams: the HDR transfer, null for SDR (such sources are tone-mapped to SDR BT.709). */
+  hdr?: 'pq' | 'hlg' | null;
+  /** Audio streams: the number waveform requests name with `audioStream` (0 is the primary). */
+  audioStream?: number; language?: string; title?: string; [member: string]: unknown;
 }
 export interface MediaInfo {
   formatName: string; durationSeconds?: number; sizeBytes: number; streams: StreamInfo[]; [member: string]: unknown;
@@ -64,6 +68,8 @@ export interface WaveformRangeParams {
   sourcePath: string; startTime: number; endTime: number; samplesPerPixel?: number; pixelsPerSecond?: number;
   channels?: 'mixed' | 'all'; visibleStart?: number; visibleEnd?: number; windowSeconds?: number;
   encoding?: 'json' | 'base64';
+  /** Which audio stream (`StreamInfo.audioStream`); 0, the primary, by default. */
+  audioStream?: number;
 }
 /** Peaks in −1…1 and RMS in 0…1 (json encoding: one array, or one per channel with channels "all"); base64 of
  * little-endian 16-bit integers with encoding "base64". */
@@ -84,6 +90,8 @@ export interface WaveformStream extends AsyncIterableIterator<WaveformWindow> { 
 export interface ExportWaveformParams {
   sourcePath: string; outputPath: string; format?: 'dat' | 'json'; samplesPerPixel?: number; bits?: 8 | 16;
   channels?: 'mixed' | 'all';
+  /** Which audio stream (`StreamInfo.audioStream`); 0, the primary, by default. */
+  audioStream?: number;
 }
 export interface RequestFrameParams {
   sourcePath: string; time: number; width?: number; height?: number; format?: ImageFormat; quality?: number;

@@ -186,9 +186,9 @@ public struct PictureProcessing: Sendable, Equatable {
                 filters.append("zscale=\(input):t=linear:npl=\(Self.referenceWhite):p=709")
                 filters.append("format=gbrpf32le")
                 filters.append("tonemap=tonemap=mobius:param=\(Self.toneMappingKnee):desat=0:peak=\(peak)")
-                filters.append("zscale=t=709:m=\(matrix):r=\(range):d=error_diffusion")
+                filters.append("zscale=t=709:m=\(matrix):r=\(range):f=bicubic")
             } else {
-                filters.append("zscale=\(input):t=709:p=709:m=\(matrix):r=\(range):d=error_diffusion")
+                filters.append("zscale=\(input):t=709:p=709:m=\(matrix):r=\(range):f=bicubic")
             }
             filters.append(contentsOf: format)
         } else {
@@ -201,10 +201,12 @@ public struct PictureProcessing: Sendable, Equatable {
     private func zscaleInput() -> String {
         let unspecifiedPrimaries = Int32(AVCOL_PRI_UNSPECIFIED.rawValue), unspecifiedSpace = Int32(AVCOL_SPC_UNSPECIFIED.rawValue)
         let hd = sourceHeight >= 720
+        // Only wide gamuts are mapped: SD's primaries (SMPTE C, EBU) are within a few per cent of BT.709's, and players
+        // and editors show SD as BT.709 colours with the SD matrix; mapping them would tint saturated colours.
         let primaries =
-            colour.primaries == unspecifiedPrimaries || colour.primaries == Int32(AVCOL_PRI_RESERVED0.rawValue)
-            ? (colour.hdr != nil ? AVCOL_PRI_BT2020.rawValue : hd ? AVCOL_PRI_BT709.rawValue : AVCOL_PRI_SMPTE170M.rawValue)
-            : UInt32(bitPattern: colour.primaries)
+            colour.isWideGamut
+            ? UInt32(bitPattern: colour.primaries)
+            : colour.hdr != nil && colour.primaries == unspecifiedPrimaries ? AVCOL_PRI_BT2020.rawValue : AVCOL_PRI_BT709.rawValue
         let matrix =
             colour.matrix == unspecifiedSpace || colour.matrix == Int32(AVCOL_SPC_RGB.rawValue)
             ? (colour.hdr != nil || primaries == AVCOL_PRI_BT2020.rawValue

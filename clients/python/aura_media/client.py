@@ -220,19 +220,21 @@ class AuraMedia:
 
     def request_waveform_range(self, source_path, start_time, end_time, samples_per_pixel=None,
                                pixels_per_second=None, channels=None, visible_start=None, visible_end=None,
-                               window_seconds=None, encoding=None, stream=True):
+                               window_seconds=None, encoding=None, stream=True, audio_stream=None):
         """With `stream` (default) iterate the call for windows in arrival order (visible ones first); the result
-        is then the summary. Without, the result holds every window in time order."""
+        is then the summary. Without, the result holds every window in time order. `audio_stream` picks one of the
+        source's audio streams (probe's `audioStream`; 0, the primary, by default)."""
         params = _params(source_path=source_path, start_time=start_time, end_time=end_time,
                          samples_per_pixel=samples_per_pixel, pixels_per_second=pixels_per_second, channels=channels,
                          visible_start=visible_start, visible_end=visible_end, window_seconds=window_seconds,
-                         encoding=encoding)
+                         encoding=encoding, audio_stream=audio_stream)
         return _WindowCall.wrap(self.request("requestWaveformRange", params, partial=stream))
 
     def export_waveform(self, source_path, output_path, format=None, samples_per_pixel=None, bits=None,
-                        channels=None):
+                        channels=None, audio_stream=None):
         return self.request("exportWaveform", _params(source_path=source_path, output_path=output_path, format=format,
-                                                      samples_per_pixel=samples_per_pixel, bits=bits, channels=channels))
+                                                      samples_per_pixel=samples_per_pixel, bits=bits, channels=channels,
+                                                      audio_stream=audio_stream))
 
     def request_frame(self, source_path, time, width=None, height=None, format=None, quality=None, accurate=None,
                       delivery=None):
