@@ -70,6 +70,37 @@ static inline void aura_rotate_plane(const uint8_t *src, int src_stride, int wid
     }
 }
 
+/// How well a frame's bottom field fits top fields at three instants, for telling interlaced from progressive video:
+/// the mean absolute difference, over every fourth column, between each bottom-field line of `cur` and the average of
+/// the two top-field lines around it, taken from `prev`, `cur` and `next` (same-sized luma planes of 8-bit samples,
+/// or 16-bit when `bytes_per_sample` is 2). Progressive pictures fit their own top field best (one instant);
+/// top-field-first interlaced ones fit their own and the next frame's alike (half a frame either side).
+static inline void aura_field_fit(const uint8_t *prev, const uint8_t *cur, const uint8_t *next, int stride,
+                                  int width, int height, int bytes_per_sample, double out[3]) {
+    const uint8_t *refs[3] = {prev, cur, next};
+    for (int r = 0; r < 3; r++) {
+        double sum = 0;
+        long count = 0;
+        for (int y = 1; y + 1 < height; y += 2) {
+            const uint8_t *bottom = cur + (ptrdiff_t)y * stride;
+            const uint8_t *above = refs[r] + (ptrdiff_t)(y - 1) * stride;
+            const uint8_t *below = refs[r] + (ptrdiff_t)(y + 1) * stride;
+            for (int x = 0; x < width; x += 4) {
+                int b, a, c;
+                if (bytes_per_sample == 2) {
+                    b = ((const uint16_t *)bottom)[x]; a = ((const uint16_t *)above)[x]; c = ((const uint16_t *)below)[x];
+                } else {
+                    b = bottom[x]; a = above[x]; c = below[x];
+                }
+                int d = 2 * b - a - c;
+                sum += d < 0 ? -d : d;
+                count++;
+            }
+        }
+        out[r] = count > 0 ? sum / (2.0 * count) : 0;
+    }
+}
+
 /// AV_DISPOSITION_ATTACHED_PIC (a macro; importable, but kept here so all flags come from one place).
 static inline int aura_disposition_attached_pic(void) { return AV_DISPOSITION_ATTACHED_PIC; }
 /// AVIO_FLAG_WRITE.

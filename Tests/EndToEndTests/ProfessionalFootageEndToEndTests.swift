@@ -23,6 +23,7 @@ struct ProfessionalFootageEndToEndTests {
 
     /// The SDR clip as HDR, the way BT.2408 places SDR in HDR: SDR white at reference white (203 cd/m²), BT.2020
     /// primaries, 10-bit HEVC. The PQ clip carries HDR10 metadata (mastering display 1000 cd/m², MaxCLL 1000).
+    /// `bt2020-10` makes wide-gamut SDR instead: BT.2020 primaries with BT.2020's SDR transfer.
     static func hdr(_ transfer: String) async throws -> URL {
         let original = try await sdrOriginal()
         let metadata =
@@ -32,7 +33,8 @@ struct ProfessionalFootageEndToEndTests {
             "footage-\(transfer).mp4",
             [
                 "-i", original.path, "-vf",
-                "zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t=\(transfer):m=bt2020nc:r=tv:npl=203,format=yuv420p10le",
+                "zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t=\(transfer == "bt2020-10" ? "2020_10" : transfer)"
+                    + ":m=bt2020nc:r=tv:npl=203,format=yuv420p10le",
                 "-c:v", "libx265", "-x265-params", "log-level=error:crf=12\(metadata)",
                 "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc",
             ])
@@ -48,6 +50,18 @@ struct ProfessionalFootageEndToEndTests {
                 "-vf", "tinterlace=mode=interleave_top,setfield=\(flagged ? "tff" : "prog")",
                 "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p",
             ] + (flagged ? ["-flags", "+ildct+ilme", "-x264-params", "tff=1"] : []))
+    }
+
+    /// 0.4 s of a 10-bit 4:2:2 luma ramp over 80 codes (20 8-bit levels) across the picture, lossless (FFV1), tagged
+    /// BT.709 or BT.2020 (wide gamut).
+    static func tenBitRamp(_ primaries: String) async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
+            "footage-ramp-\(primaries).mkv",
+            [
+                "-f", "lavfi", "-i", "color=c=gray:s=1280x720:r=25:d=0.4,format=yuv422p10le,geq=lum='400+X*80/W':cb=512:cr=512",
+                "-c:v", "ffv1", "-color_primaries", primaries, "-color_trc", "bt709",
+                "-colorspace", primaries == "bt709" ? "bt709" : "bt2020nc",
+            ])
     }
 
     // MARK: - Measures (the ffmpeg CLI)
@@ -113,10 +127,10 @@ struct ProfessionalFootageEndToEndTests {
 
     // MARK: - HDR
 
-    /// PQ and HLG proxies and frames are SDR BT.709, tagged so, and look like the SDR clip they were made from: mean
-    /// luma and mean saturation within 10 %, SSIM at least 0.85 (untouched, the PQ proxy had −15 % luma and −72 %
-    /// saturation).
-    @Test(arguments: ["smpte2084", "arib-std-b67"])
+    /// PQ, HLG and wide-gamut (BT.2020 SDR) proxies and frames are SDR BT.709, tagged so, and look like the SDR clip
+    /// they were made from: mean luma and mean saturation within 10 %, SSIM at least 0.85 (untouched, the PQ proxy had
+    /// −15 % luma and −72 % saturation).
+    @Test(arguments: ["smpte2084", "arib-std-b67", "bt2020-10"])
     func hdrProxiesAndFramesLookLikeTheSDROriginal(transfer: String) async throws {
         let original = try await Self.sdrOriginal().path
         let source = try await Self.hdr(transfer).path
@@ -127,7 +141,8 @@ struct ProfessionalFootageEndToEndTests {
         let probe = try await server.call("probe", ["path": .string(source)])
         #expect(document.validateResult(of: "probe", probe) == [])
         let video = probe["streams"]?.arrayValue?.first { $0["type"] == .string("video") }
-        #expect(video?["hdr"] == .string(transfer == "smpte2084" ? "pq" : "hlg"), "\(String(describing: video))")
+        let hdr: JSONValue = ["smpte2084": .string("pq"), "arib-std-b67": .string("hlg")][transfer] ?? .null
+        #expect(video?["hdr"] == hdr, "\(String(describing: video))")
         let sdrVideo = try await server.call("probe", ["path": .string(original)])["streams"]?.arrayValue?.first
         #expect(sdrVideo?["hdr"] == .null, "an SDR video stream says hdr: null")
 
@@ -148,7 +163,7 @@ struct ProfessionalFootageEndToEndTests {
             "generate", ["sourcePath": .string(source), "backgroundGeneration": .bool(false)], timeout: .seconds(120))
         let record = try #require(generated["proxy"])
         #expect(document.validateResult(of: "generate", generated) == [])
-        #expect(record["toneMapped"] == .bool(true) && record["deinterlaced"] == .bool(false), "\(record)")
+        #expect(record["toneMapped"] == .bool(hdr != .null) && record["deinterlaced"] == .bool(false), "\(record)")
         let proxy = try #require(record["proxyPath"]?.stringValue)
         let tags = ProxyE2E.stream(try await ProxyE2E.ffprobe(proxy), "video")
         #expect(tags?["color_primaries"] == .string("bt709") && tags?["color_transfer"] == .string("bt709"))
@@ -163,6 +178,36 @@ struct ProfessionalFootageEndToEndTests {
         let sdr = try await server.call(
             "generate", ["sourcePath": .string(original), "backgroundGeneration": .bool(false)], timeout: .seconds(120))
         #expect(sdr["proxy"]?["toneMapped"] == .bool(false))
+    }
+
+    /// 10-bit 4:2:2 pictures keep every 8-bit level a ramp crosses, as an 8-bit source of the same ramp would: no
+    /// level skipped, no step back, in RGBA and in JPEG (swscale's 10-bit path to RGB skipped 3 of 24 levels).
+    @Test(arguments: ["bt709", "bt2020"])
+    func highBitDepthRampsKeepEveryLevel(primaries: String) async throws {
+        let source = try await Self.tenBitRamp(primaries).path
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        for format in ["rgba", "jpeg"] {
+            let answer = try await server.call(
+                "requestFrame", ["sourcePath": .string(source), "time": .double(0.1), "format": .string(format), "quality": .int(100)],
+                timeout: .seconds(60))
+            let width = try #require(answer["width"]?.intValue)
+            var row: [UInt8]
+            if format == "rgba" {
+                let pixels = try #require(answer["data"]?.stringValue.flatMap { Data(base64Encoded: $0) })
+                row = (0..<width).map { pixels[(360 * width + $0) * 4 + 1] }  // green
+            } else {
+                let image = try Self.write(answer, as: "ramp-\(primaries).jpg")
+                let gray = try await OffPool.run {
+                    try ReferenceTools.ffmpeg(["-v", "error", "-i", image, "-f", "rawvideo", "-pix_fmt", "gray", "-"]).stdout
+                }
+                row = Array(gray[(360 * width)..<(361 * width)])
+            }
+            let steps = zip(row, row.dropFirst()).map { Int($1) - Int($0) }
+            let levels = Int(row.max()!) - Int(row.min()!) + 1
+            #expect(levels >= 20 && Set(row).count == levels, "\(format): \(Set(row).count) of \(levels) levels")
+            #expect(steps.allSatisfy { $0 == 0 || $0 == 1 }, "\(format): steps \(Set(steps).sorted())")
+        }
     }
 
     // MARK: - Interlaced

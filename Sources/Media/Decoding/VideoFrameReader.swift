@@ -120,9 +120,7 @@ public final class VideoFrameReader {
     /// decodes the first seconds of SD and HD sources (`ScanDetector`), on a reader of its own.
     public func pictureProcessing() throws(MediaError) -> PictureProcessing {
         if let processing { return processing }
-        let found = PictureProcessing(
-            colour: SourceColour(stream: stream), fieldOrder: try ScanDetector.fieldOrder(path: source.path),
-            sourceHeight: Int(stream.pointee.codecpar.pointee.height))
+        let found = PictureProcessing(stream: stream, fieldOrder: try ScanDetector.fieldOrder(path: source.path))
         processing = found
         return found
     }

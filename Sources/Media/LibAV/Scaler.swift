@@ -34,11 +34,15 @@ final class Scaler {
             sws_freeContext(ctx)
             throw MediaError.ffmpeg(operation: "sws_init_context", code: rc, message: FFmpegResult.message(rc))
         }
-        // The YUV matrices (SWS_CS_*) of either side: they matter where YUV meets RGB (an RGB source to a BT.709
-        // proxy, a BT.709 source to a PNG); YUV to YUV keeps the values.
-        sws_setColorspaceDetails(
-            ctx, sws_getCoefficients(sourceMatrix), fullRange ? 1 : 0, sws_getCoefficients(destinationMatrix), fullRange ? 1 : 0,
-            0, 1 << 16, 1 << 16)
+        // The YUV matrices (SWS_CS_*) of either side matter only where YUV meets RGB (an RGB source to a BT.709 proxy,
+        // a BT.709 source to a PNG); YUV to YUV keeps the values. Set only then: setting them turns a same-size YUV
+        // copy into swscale's general path, whose dither noise costs the encoder bits.
+        let sourceIsRGB = Self.isRGB(sourceFormat), destinationIsRGB = Self.isRGB(destinationFormat.rawValue)
+        if sourceIsRGB != destinationIsRGB {
+            sws_setColorspaceDetails(
+                ctx, sws_getCoefficients(sourceMatrix), fullRange ? 1 : 0, sws_getCoefficients(destinationMatrix),
+                fullRange ? 1 : 0, 0, 1 << 16, 1 << 16)
+        }
         context = ctx
         self.sourceWidth = sourceWidth
         self.sourceHeight = sourceHeight
@@ -46,6 +50,12 @@ final class Scaler {
     }
 
     deinit { sws_freeContext(context) }
+
+    /// Whether a pixel format holds RGB rather than YUV (or gray).
+    static func isRGB(_ format: Int32) -> Bool {
+        guard let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: format)) else { return false }
+        return descriptor.pointee.flags & UInt64(AV_PIX_FMT_FLAG_RGB) != 0
+    }
 
     func matches(_ frame: UnsafeMutablePointer<AVFrame>) -> Bool {
         frame.pointee.width == sourceWidth && frame.pointee.height == sourceHeight && frame.pointee.format == sourceFormat

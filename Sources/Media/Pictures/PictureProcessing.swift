@@ -81,22 +81,37 @@ public enum FieldOrder: String, Sendable, Codable {
 /// - **HDR** (PQ, HLG): to linear light with HDR reference white (203 cd/m², BT.2408) at 1.0, primaries to BT.709,
 ///   then libavfilter's `tonemap` with the Möbius curve, knee 0.9: identity up to 90 % of reference white, then a
 ///   smooth roll-off that brings the content's peak (MaxCLL, else the mastering display's peak, else 1000 cd/m²) to
-///   SDR white, colour ratios kept (max-RGB). Then BT.709's transfer, error-diffusion dithered to 8 bits.
-/// - **Wide gamut SDR** (BT.2020, P3): primaries mapped to BT.709 in linear light by `zscale`, dithered.
-/// - **SD matrix** (BT.601) for a video output: the matrix converted to BT.709, so every proxy is tagged BT.709.
+///   SDR white, colour ratios kept (max-RGB). Then BT.709's transfer, rounded once to 8 bits.
+/// - **Wide gamut SDR** (BT.2020, P3): primaries mapped to BT.709 in linear light by `zscale`.
+/// - **SD matrix** (BT.601) for a video output: the matrix converted to BT.709, so every proxy is tagged BT.709; and
+///   the other way for JPEG, whose YCbCr is BT.601's by definition (JFIF).
+/// - **High bit depth** (10, 12 bits): zscale's float path to 8 bits (swscale's skips levels on the way to RGB).
 /// - **Interlaced**: `bwdif` (send_frame: one picture per source frame) at the source's size, before scaling.
 ///
-/// Everything else (8-bit BT.709, and high-bit-depth BT.709, whose 8-bit output swscale dithers) takes swscale alone.
+/// The colour path works in 32-bit float (zscale, tonemap) from the source's own bit depth and rounds once to 8 bits at
+/// the end: 10-bit and 4:2:2 sources get no banding an 8-bit source would not have, and no dither noise for the
+/// encoder to spend bits on. Everything else (8-bit BT.709, and high-bit-depth BT.709, which swscale converts from its
+/// 15-bit intermediate with its ordered dither) takes swscale alone.
 public struct PictureProcessing: Sendable, Equatable {
     public var colour: SourceColour
     public var fieldOrder: FieldOrder
     /// The coded picture height: untagged pictures under 720 lines are taken as SD (BT.601), as players do.
     public var sourceHeight: Int
+    /// Bits per sample of the decoded pictures (8, 10, 12).
+    public var bitDepth: Int
 
-    public init(colour: SourceColour, fieldOrder: FieldOrder, sourceHeight: Int) {
+    public init(colour: SourceColour, fieldOrder: FieldOrder, sourceHeight: Int, bitDepth: Int = 8) {
         self.colour = colour
         self.fieldOrder = fieldOrder
         self.sourceHeight = sourceHeight
+        self.bitDepth = bitDepth
+    }
+
+    /// The processing of a video stream whose field order is known.
+    init(stream: UnsafeMutablePointer<AVStream>, fieldOrder: FieldOrder) {
+        let par = stream.pointee.codecpar.pointee
+        let depth = av_pix_fmt_desc_get(AVPixelFormat(rawValue: par.format)).map { Int($0.pointee.comp.0.depth) } ?? 8
+        self.init(colour: SourceColour(stream: stream), fieldOrder: fieldOrder, sourceHeight: Int(par.height), bitDepth: depth)
     }
 
     /// The processing of `path`'s primary video: its colour tags and metadata, and its field order (`ScanDetector`,
@@ -104,9 +119,7 @@ public struct PictureProcessing: Sendable, Equatable {
     public static func of(path: String) throws(MediaError) -> PictureProcessing {
         let source = try MediaSource(path: path, quickAnalysis: true)
         let stream = try source.pictureStream()
-        return PictureProcessing(
-            colour: SourceColour(stream: stream), fieldOrder: try ScanDetector.fieldOrder(of: source),
-            sourceHeight: Int(stream.pointee.codecpar.pointee.height))
+        return PictureProcessing(stream: stream, fieldOrder: try ScanDetector.fieldOrder(of: source))
     }
 
     /// The YUV matrix the pictures are in (SWS_CS_*), the unspecified resolved by size: for swscale where YUV meets
@@ -157,10 +170,16 @@ public struct PictureProcessing: Sendable, Equatable {
     }
 
     /// Whether the colour needs libavfilter (zscale) for this output; false when swscale's conversion is right.
+    /// High-bit-depth pictures always take zscale: swscale's path from 10 bits to 8-bit RGB skips levels (a 10-bit
+    /// ramp over 24 8-bit levels came out with 21, steps of 2), zscale's float path keeps every one.
     func convertsColour(for output: Output) -> Bool {
-        if colour.hdr != nil || colour.isWideGamut || colour.hasBT2020Matrix { return true }
-        if case .video = output { return hasSDMatrix }
-        return false
+        if colour.hdr != nil || colour.isWideGamut || colour.hasBT2020Matrix || bitDepth > 8 { return true }
+        switch output {
+        case .video: return hasSDMatrix
+        // JFIF's YCbCr is BT.601's: an HD picture's BT.709 values are converted, not relabelled.
+        case .jpeg: return !hasSDMatrix
+        case .rgb: return false
+        }
     }
 
     /// The libavfilter description that makes `width`×`height` pictures of `output` from this source's decoded

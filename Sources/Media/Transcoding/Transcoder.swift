@@ -122,9 +122,7 @@ private final class TranscodeJob {
             par.color_range == AVCOL_RANGE_JPEG || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P].contains(decodedFormat)
         // Colour and scan: HDR tone-mapped, wide gamut and SD matrices converted, interlaced deinterlaced. The field
         // order is found on a reader of its own (it decodes the first seconds of SD and HD sources).
-        processing = PictureProcessing(
-            colour: SourceColour(stream: video), fieldOrder: try ScanDetector.fieldOrder(path: path),
-            sourceHeight: Int(par.height))
+        processing = PictureProcessing(stream: video, fieldOrder: try ScanDetector.fieldOrder(path: path))
         // Every proxy is BT.709. A converted picture is limited range; one that swscale passes through keeps a
         // full-range source's range (tagged so).
         let converted = processing.convertsColour(for: .video(AV_PIX_FMT_YUV420P))
