@@ -80,6 +80,12 @@ def test_waveform_windows_stream_visible_first_and_frames(binary, server_args, c
             assert all(len(w["max"]) == len(w["min"]) >= 90 for w in windows[:3]), [len(w["max"]) for w in windows]
             whole = await s.request_waveform_range(str(clip), 0, 4, samples_per_pixel=480, stream=False)
             assert len(whole["windows"]) == whole["windowCount"]
+            # The clip has one audio stream: audio_stream 0 is it, 1 is refused naming the param.
+            first = await s.request_waveform_range(str(clip), 0, 4, samples_per_pixel=480, stream=False, audio_stream=0)
+            assert first["windowCount"] == whole["windowCount"]
+            with pytest.raises(AuraMediaError) as refused:
+                await s.request_waveform_range(str(clip), 0, 4, samples_per_pixel=480, stream=False, audio_stream=1)
+            assert refused.value.code == -32602 and "'audioStream'" in refused.value.message
             frame = await s.request_frame(str(clip), 1.5, width=160)
             assert frame["width"] == 160 and frame["format"] == "jpeg" and frame["data"]
             s.set_playhead(str(clip), 1.0, 1)
