@@ -42,6 +42,77 @@ struct PictureProcessingTests {
         ).path
     }
 
+    /// 0.4 s of 640x360 PQ (BT.2020, 10-bit HEVC, SDR white at 203 cd/m²) with HDR10 metadata: MaxCLL 1000.
+    static func pqClip() throws -> String {
+        try MediaFixtures.media(
+            "pq-640.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25,hue=s=0.7", "-t", "0.4", "-vf",
+                "format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709,"
+                    + "zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=203,format=yuv420p10le",
+                "-c:v", "libx265", "-x265-params", "log-level=error:crf=16:hdr10=1:max-cll=1000,400",
+                "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+            ]
+        ).path
+    }
+
+    /// The converter's own Möbius loop gives libavfilter's `tonemap` pictures: every sample within one level, on
+    /// every plane of every picture.
+    @Test func theToneMapperMakesLibavfiltersPictures() async throws {
+        let worst = try await OffPool.run { () throws -> Int in
+            let source = try MediaSource(path: Self.pqClip())
+            let stream = try source.pictureStream()
+            let decoder = try StreamDecoder(stream, of: source, threads: 1)
+            let processing = PictureProcessing(stream: stream, fieldOrder: .progressive)
+            #expect(processing.toneMaps && processing.colour.peakLuminance == nil, "x265 puts MaxCLL in the frames")
+            let converter = try PictureConverter(
+                width: 640, height: 360, clockwiseRotation: 0, pixelFormat: AV_PIX_FMT_YUV420P, fullRange: false, threads: 1,
+                processing: processing, timeBase: stream.pointee.time_base)
+            let packet = try Packet(), expected = try Frame()
+            var reference: FilterGraph?
+            var worst = 0, compared = 0
+            func compare(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+                if reference == nil {
+                    let peak = aura_frame_peak_luminance(frame)
+                    #expect(peak == 1000)
+                    let description =
+                        processing.filterDescription(width: 640, height: 360, output: .video(AV_PIX_FMT_YUV420P), peakLuminance: peak) ?? ""
+                    reference = try FilterGraph(description, input: frame, timeBase: stream.pointee.time_base, threads: 1)
+                }
+                try reference!.push(frame)
+                expected.unref()
+                guard try reference!.pull(into: expected.pointer) else { return }
+                try converter.convert(frame) { ours throws(MediaError) in
+                    compared += 1
+                    for plane in 0..<3 {
+                        let rows = plane == 0 ? 360 : 180, columns = plane == 0 ? 640 : 320
+                        let a = withUnsafeBytes(of: ours.pointee.data) { $0.load(fromByteOffset: plane * 8, as: UnsafeMutablePointer<UInt8>.self) }
+                        let b = withUnsafeBytes(of: expected.pointer.pointee.data) {
+                            $0.load(fromByteOffset: plane * 8, as: UnsafeMutablePointer<UInt8>.self)
+                        }
+                        let strideA = Int(withUnsafeBytes(of: ours.pointee.linesize) { $0.load(fromByteOffset: plane * 4, as: Int32.self) })
+                        let strideB = Int(
+                            withUnsafeBytes(of: expected.pointer.pointee.linesize) { $0.load(fromByteOffset: plane * 4, as: Int32.self) })
+                        for row in 0..<rows {
+                            for column in 0..<columns {
+                                worst = max(worst, abs(Int(a[row * strideA + column]) - Int(b[row * strideB + column])))
+                            }
+                        }
+                    }
+                }
+            }
+            while try source.read(into: packet) {
+                defer { packet.unref() }
+                guard decoder.accepts(packet) else { continue }
+                try decoder.decode(packet.pointer) { frame throws(MediaError) in try compare(frame) }
+            }
+            try decoder.decode(nil) { frame throws(MediaError) in try compare(frame) }
+            #expect(compared == 10)
+            return worst
+        }
+        #expect(worst <= 1, "largest difference from libavfilter's tonemap: \(worst) levels")
+    }
+
     @Test func interlacingIsFoundFromTagsOrFromThePictures() async throws {
         let verdicts = try await OffPool.run {
             (
@@ -59,7 +130,7 @@ struct PictureProcessingTests {
         #expect(verdicts.card == .progressive && verdicts.clip == .progressive && verdicts.rotated == .progressive)
     }
 
-    @Test func theFilterGraphFollowsTheTagsAndTheOutput() {
+    @Test func theFilterGraphFollowsTheTagsAndTheOutput() throws {
         let pq = SourceColour(
             primaries: Int32(AVCOL_PRI_BT2020.rawValue), transfer: Int32(AVCOL_TRC_SMPTE2084.rawValue),
             matrix: Int32(AVCOL_SPC_BT2020_NCL.rawValue), range: Int32(AVCOL_RANGE_MPEG.rawValue), peakLuminance: 1015)
@@ -69,7 +140,11 @@ struct PictureProcessingTests {
         #expect(graph?.hasPrefix("scale=w=1280:h=720:flags=bicubic:in_color_matrix=bt2020,") == true, "\(graph ?? "")")
         #expect(graph?.contains("pin=9:tin=16:min=9:rin=limited:t=linear:npl=203.0:p=709") == true, "\(graph ?? "")")
         #expect(graph?.contains("tonemap=tonemap=mobius:param=0.9:desat=0:peak=5.0") == true, "MaxCLL 1015 / 203: \(graph ?? "")")
-        #expect(graph?.hasSuffix("zscale=t=709:m=709:r=limited:f=bicubic,format=yuv420p") == true, "\(graph ?? "")")
+        #expect(graph?.hasSuffix("zscale=tin=linear:pin=709:t=709:m=709:r=limited:f=bicubic,format=yuv420p") == true, "\(graph ?? "")")
+        // The plan: the same graph around tone mapping done in place.
+        let plan = try #require(hdr.filterPlan(width: 1280, height: 720, output: .video(AV_PIX_FMT_YUV420P), peakLuminance: 1015))
+        #expect(plan.graph.hasSuffix("format=gbrpf32le") && plan.toneMapping?.knee == 0.9 && plan.toneMapping?.peak == 5)
+        #expect(plan.finish == "zscale=tin=linear:pin=709:t=709:m=709:r=limited:f=bicubic,format=yuv420p")
         // No metadata: 1000 cd/m²; HLG.
         var hlg = pq
         hlg.transfer = Int32(AVCOL_TRC_ARIB_STD_B67.rawValue)

@@ -3,8 +3,9 @@ import CFFmpeg
 /// Turns decoded pictures of any size, format and colour into upright SDR BT.709 pictures of a chosen size and pixel
 /// format (a proxy encoder's yuv420p, a thumbnail's rgba or yuvj420p), as `PictureProcessing` says:
 /// - most sources: swscale (threaded) to the pre-rotation size;
-/// - HDR, wide-gamut, SD-matrix or interlaced sources: a libavfilter graph (bwdif, scale, zscale, tonemap), built
-///   at the first picture (HDR metadata may come with it) and again when the decoded shape changes;
+/// - HDR, wide-gamut, SD-matrix, high-bit-depth or interlaced sources: a libavfilter graph (bwdif, scale, zscale),
+///   built at the first picture (HDR metadata may come with it) and again when the decoded shape changes; for HDR the
+///   graph ends in linear light, the tones are mapped in place (`aura_tonemap_mobius`) and a second graph finishes;
 /// then a quarter-turn in C for rotated sources.
 ///
 /// Pictures go in with `convert` and come out through `emit`, with their timestamps (`pts`, in the source stream's
@@ -27,6 +28,10 @@ final class PictureConverter {
     private let upright: Frame?
     private var scaler: Scaler?
     private var graph: FilterGraph?
+    /// HDR: the tone mapping applied to the graph's pictures, and the graph that takes them on.
+    private var toneMapping: (knee: Float, peak: Float)?
+    private var finishing: FilterGraph?
+    private let linear: Frame
     /// The decoded shape the graph was built for (width, height, pixel format).
     private var graphInput: (Int32, Int32, Int32)?
     /// Bicubic: the measured SSIM/speed sweet spot (fast_bilinear loses ~0.004 SSIM).
@@ -55,6 +60,7 @@ final class PictureConverter {
         let swapped = clockwiseRotation == 90 || clockwiseRotation == 270
         scaled = try Frame(width: swapped ? height : width, height: swapped ? width : height, pixelFormat: pixelFormat)
         filtered = try Frame()
+        linear = try Frame()
         upright = clockwiseRotation == 0 ? nil : try Frame(width: width, height: height, pixelFormat: pixelFormat)
     }
 
@@ -75,12 +81,14 @@ final class PictureConverter {
             if graphInput.map({ $0 != shape }) ?? true {
                 try finish(emit: emit)
                 let frameSidePeak = aura_frame_peak_luminance(source)
-                let description = processing.filterDescription(
+                let plan = processing.filterPlan(
                     width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height), output: output,
                     peakLuminance: processing.colour.peakLuminance ?? (frameSidePeak > 0 ? frameSidePeak : nil))
-                graph = try description.map { description throws(MediaError) in
-                    try FilterGraph(description, input: source, timeBase: timeBase, threads: threads)
+                graph = try plan.map { plan throws(MediaError) in
+                    try FilterGraph(plan.graph, input: source, timeBase: timeBase, threads: threads)
                 }
+                toneMapping = plan?.toneMapping
+                finishingDescription = plan?.finish
                 graphInput = shape
             }
             if let graph {
@@ -109,9 +117,17 @@ final class PictureConverter {
         guard let graph else { return }
         try graph.push(nil)
         try drain(graph, emit: emit)
+        if let finishing {
+            try finishing.push(nil)
+            try drainFinishing(finishing, emit: emit)
+        }
         self.graph = nil
+        finishing = nil
         graphInput = nil
     }
+
+    /// The second graph's description (HDR), built at its first picture.
+    private var finishingDescription: String?
 
     /// The picture of `current`, deinterlaced with its neighbours when the source is interlaced: one picture, for a
     /// still. Starts and ends a graph of its own.
@@ -147,8 +163,24 @@ final class PictureConverter {
         return SWS_CS_ITU601
     }
 
-    /// Pulls every ready picture out of the graph.
+    /// Pulls every ready picture out of the graph (for HDR: maps its tones and hands it to the finishing graph).
     private func drain(_ graph: FilterGraph, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
+        guard let toneMapping, let finishingDescription else { return try drainFinishing(graph, emit: emit) }
+        while true {
+            linear.unref()
+            guard try graph.pull(into: linear.pointer) else { return }
+            try FFmpegResult.check(av_frame_make_writable(linear.pointer), "av_frame_make_writable")
+            aura_tonemap_mobius(linear.pointer, toneMapping.knee, toneMapping.peak)
+            if finishing == nil {
+                finishing = try FilterGraph(finishingDescription, input: linear.pointer, timeBase: timeBase, threads: threads)
+            }
+            try finishing!.push(linear.pointer)
+            try drainFinishing(finishing!, emit: emit)
+        }
+    }
+
+    /// Pulls every ready picture out of the graph that makes the output.
+    private func drainFinishing(_ graph: FilterGraph, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
         while true {
             filtered.unref()
             guard try graph.pull(into: filtered.pointer) else { return }
