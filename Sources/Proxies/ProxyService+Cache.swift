@@ -61,6 +61,9 @@ extension ProxyService {
         case .completed where fileSize(URL(fileURLWithPath: record.proxyPath)) == nil:
             try catalog.delete(ids: [record.id!])
             return .none
+        case .completed where try !store.isCurrent(record, sourcePath: sourcePath):
+            // Made before HDR, wide gamut and fields were handled: made again when asked; the source meanwhile.
+            return .none
         default:
             return .record(record)
         }

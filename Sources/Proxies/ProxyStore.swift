@@ -48,12 +48,25 @@ final class ProxyStore: Sendable {
     func reusableProxy(for slot: ProxySlot, scalePercent: Int?, at path: String) throws -> ProxyRecord? {
         guard var record = try catalog.record(slot),
             record.status == .completed, record.scalePercent == scalePercent,
-            fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes
+            fileSize(URL(fileURLWithPath: record.proxyPath)) == record.proxySizeBytes,
+            try isCurrent(record, sourcePath: path)
         else { return nil }
         try noteUse(of: record, at: path)
         record.sourcePath = path
         record.lastAccessedAt = Date()
         return record
+    }
+
+    /// Whether a completed proxy's pictures are what this version makes of its source. A proxy made before picture
+    /// processing (no `pictureVersion`) of a source whose tags call for it (HDR, wide gamut, fields…) is not: it is
+    /// made again, and meanwhile the source is used. Otherwise its version is recorded, so each old proxy is checked
+    /// once. A source that cannot be read keeps its proxy.
+    func isCurrent(_ record: ProxyRecord, sourcePath: String) throws -> Bool {
+        guard record.pictureVersion == nil, let id = record.id else { return true }
+        guard let outdated = try? PictureProcessing.tagsCallForProcessing(path: sourcePath) else { return true }
+        if outdated { return false }
+        try catalog.confirmPictureVersion(id: id, Transcoder.pictureVersion)
+        return true
     }
 
     /// Records a use of a completed proxy: its `lastAccessedAt` and the path it was reached by, and which process

@@ -42,25 +42,11 @@ struct PictureProcessingTests {
         ).path
     }
 
-    /// 0.4 s of 640x360 PQ (BT.2020, 10-bit HEVC, SDR white at 203 cd/m²) with HDR10 metadata: MaxCLL 1000.
-    static func pqClip() throws -> String {
-        try MediaFixtures.media(
-            "pq-640.mp4",
-            [
-                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25,hue=s=0.7", "-t", "0.4", "-vf",
-                "format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709,"
-                    + "zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=203,format=yuv420p10le",
-                "-c:v", "libx265", "-x265-params", "log-level=error:crf=16:hdr10=1:max-cll=1000,400",
-                "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
-            ]
-        ).path
-    }
-
     /// The converter's own Möbius loop gives libavfilter's `tonemap` pictures: every sample within one level, on
     /// every plane of every picture.
     @Test func theToneMapperMakesLibavfiltersPictures() async throws {
         let worst = try await OffPool.run { () throws -> Int in
-            let source = try MediaSource(path: Self.pqClip())
+            let source = try MediaSource(path: MediaFixtures.pqSmall)
             let stream = try source.pictureStream()
             let decoder = try StreamDecoder(stream, of: source, threads: 1)
             let processing = PictureProcessing(stream: stream, fieldOrder: .progressive)

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import MediaCache
+import TestSupport
 import Testing
 
 @testable import Proxies
@@ -89,6 +90,35 @@ struct ProxyServiceTests {
         #expect(ProxyFixtures.size(second.proxyPath) == second.proxySizeBytes)
         #expect(ProxyFixtures.proxyFiles(cache) == ["\(fingerprint.key)-Draft.mp4"])
         #expect(try service.catalog.allRecords().count == 1)
+        await service.shutdown()
+    }
+
+    /// A proxy made before colour management of a source whose tags call for it (here PQ) is not used: the source
+    /// is, and the next `generate` makes it again, tone-mapped. One of an SDR source is confirmed once and kept.
+    @Test func proxiesMadeBeforePictureProcessingAreMadeAgainWhenTheirSourceNeedsIt() async throws {
+        let (service, observer, _) = try makeService()
+        let hdr = try await OffPool.run { MediaFixtures.pqSmall }
+        let sdr = try await ProxyFixtures.tiny().path
+        var made: [String: ProxyRecord] = [:]
+        for path in [hdr, sdr] {
+            let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft))
+            made[path] = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+        }
+        #expect(made[hdr]?.toneMapped == true && made[hdr]?.pictureVersion == 1 && made[sdr]?.toneMapped == false)
+        // As the earlier version left them.
+        for var record in made.values {
+            record.pictureVersion = nil
+            record.toneMapped = false
+            try service.catalog.update(record)
+        }
+        #expect(try await service.lookup(sourcePath: hdr, quality: .draft).kind == "none", "the grey proxy is not used")
+        let kept = try await service.lookup(sourcePath: sdr, quality: .draft)
+        #expect(kept.visibleRecord?.status == .completed)
+        #expect(try service.catalog.record(id: made[sdr]!.id!)?.pictureVersion == 1, "confirmed once")
+        let again = try await service.generate(ProxyRequest(sourcePath: hdr, quality: .draft))
+        #expect(again.status != .completed, "made again, not reused")
+        let remade = try #require(try await observer.waitForOutcome(of: again.jobId).completedRecord)
+        #expect(remade.toneMapped == true && remade.pictureVersion == 1)
         await service.shutdown()
     }
 

@@ -147,6 +147,17 @@ public enum MediaFixtures {
             "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "handler_name=Boom",
             "-metadata:s:a:1", "handler_name=Lav pair", "-metadata:s:a:2", "language=ger",
         ])
+    /// 0.4 s of 640x360 PQ (BT.2020, 10-bit HEVC, SDR white at 203 cd/m²) with HDR10 metadata (MaxCLL 1000) in the
+    /// frames, made from a test card at 70 % saturation.
+    public static let pqSmall = make(
+        "pq-640.mp4",
+        [
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25,hue=s=0.7", "-t", "0.4", "-vf",
+            "format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709,"
+                + "zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=203,format=yuv420p10le",
+            "-c:v", "libx265", "-x265-params", "log-level=error:crf=16:hdr10=1:max-cll=1000,400",
+            "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+        ])
     public static let opusStereo = make("stereo.ogg", twoTones + ["-c:a", "libopus", "-b:a", "128k"])
 
     /// Writes the first `fraction` of `source` to `name`.

@@ -9,7 +9,7 @@ import Proxies
 /// reaches the wire unless it is named in `catalogueOnly` (protocol/spec.md must then describe it).
 struct ProxyRecordPayload: Encodable, Sendable {
     /// Members of the record that stay in the catalogue.
-    static let catalogueOnly: Set<String> = ["id", "sourceModificationTime", "sourceEdgeHash", "ownerId"]
+    static let catalogueOnly: Set<String> = ["id", "sourceModificationTime", "sourceEdgeHash", "ownerId", "pictureVersion"]
 
     var record: ProxyRecord
 

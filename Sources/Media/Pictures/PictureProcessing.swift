@@ -122,6 +122,20 @@ public struct PictureProcessing: Sendable, Equatable {
         return PictureProcessing(stream: stream, fieldOrder: try ScanDetector.fieldOrder(of: source))
     }
 
+    /// Whether `path`'s tags alone call for processing a video proxy (HDR, wide gamut, a BT.2020 or SD matrix, more
+    /// than 8 bits, fields): what tells a proxy made before picture processing from one that is still right. Reads the
+    /// header only; unflagged interlacing is not looked for. Blocking.
+    public static func tagsCallForProcessing(path: String) throws(MediaError) -> Bool {
+        let source = try MediaSource(path: path, quickAnalysis: true)
+        let stream = try source.pictureStream()
+        let order = stream.pointee.codecpar.pointee.field_order
+        let fields: FieldOrder =
+            [AV_FIELD_TT, AV_FIELD_TB].contains(order)
+            ? .topFieldFirst : [AV_FIELD_BB, AV_FIELD_BT].contains(order) ? .bottomFieldFirst : .progressive
+        let processing = PictureProcessing(stream: stream, fieldOrder: fields)
+        return processing.deinterlaces || processing.convertsColour(for: .video(AV_PIX_FMT_YUV420P))
+    }
+
     /// The YUV matrix the pictures are in (SWS_CS_*), the unspecified resolved by size: for swscale where YUV meets
     /// RGB.
     var swscaleMatrix: Int32 {

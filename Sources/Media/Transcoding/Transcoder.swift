@@ -26,6 +26,10 @@ public final class Transcoder {
     public let outputPath: String
     public let settings: TranscodeSettings
 
+    /// The version of the picture processing proxies are made with: 1 since HDR is tone-mapped, wide gamut and SD
+    /// matrices converted and interlaced video deinterlaced (`PictureProcessing`). Proxies made before have none.
+    public static let pictureVersion = 1
+
     public init(sourcePath: String, outputPath: String, settings: TranscodeSettings) {
         self.sourcePath = sourcePath
         self.outputPath = outputPath

@@ -79,6 +79,7 @@ public final class ProxyCatalog: Sendable {
             try db.alter(table: "proxies") { table in
                 table.add(column: "toneMapped", .boolean).notNull().defaults(to: false)
                 table.add(column: "deinterlaced", .boolean).notNull().defaults(to: false)
+                table.add(column: "pictureVersion", .integer)
             }
         }
         return migrator
@@ -210,6 +211,13 @@ public final class ProxyCatalog: Sendable {
     }
 
     /// Records the path a source is now found at (it was moved), without counting as a use.
+    /// Records that a proxy made before picture processing is right for its source as it is.
+    func confirmPictureVersion(id: Int64, _ version: Int) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE proxies SET pictureVersion = ? WHERE id = ?", arguments: [version, id])
+        }
+    }
+
     public func updateSourcePath(id: Int64, to sourcePath: String) throws {
         try write { db in
             try db.execute(sql: "UPDATE proxies SET sourcePath = ? WHERE id = ?", arguments: [sourcePath, id])

@@ -52,6 +52,9 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     public var toneMapped: Bool = false
     /// Whether the source was interlaced and the proxy's pictures were deinterlaced (one per source frame).
     public var deinterlaced: Bool = false
+    /// Which picture processing made the proxy (`Transcoder.pictureVersion`); nil for proxies made before colour
+    /// management and deinterlacing, which `ProxyStore.isCurrent` checks against their source once.
+    public var pictureVersion: Int? = nil
     public var proxySizeBytes: Int64
     public var status: ProxyStatus
     public var progressPercent: Double

@@ -180,6 +180,7 @@ final class ProxyJobWork: Sendable {
         record.videoEncoder = transcode.videoEncoder
         record.toneMapped = transcode.toneMapped
         record.deinterlaced = transcode.deinterlaced
+        record.pictureVersion = Transcoder.pictureVersion
         record.proxySizeBytes = fileSize(final) ?? 0
         record.error = nil
         record.lastAccessedAt = Date()
