@@ -16,11 +16,15 @@ final class DecoderSession: @unchecked Sendable {
     let lock = SessionLock()
     /// An estimate of what the open decoder holds (reference pictures), for the pool's memory bound.
     let estimatedBytes: Int
+    /// What is known of contents' picture processing, shared by the pool's sessions.
+    private let processings: ProcessingMemory
 
-    init(path: String, file: String) throws(MediaError) {
+    init(path: String, file: String, processings: ProcessingMemory = ProcessingMemory()) throws(MediaError) {
         self.path = path
         self.file = file
+        self.processings = processings
         reader = try VideoFrameReader(path: path)
+        if let known = processings.lookup(file) { reader.adopt(known) }
         let geometry = reader.geometry
         let bytesPerSample = reader.bitsPerSample > 8 ? 2 : 1
         // About eight pictures of 4:2:0 (references, the current one, and the decoder's own).
@@ -36,9 +40,40 @@ final class DecoderSession: @unchecked Sendable {
         {
             encoder = try ImageEncoder(
                 format: shape.format, width: width, height: height, clockwiseRotation: rotation,
-                sourceFullRange: reader.fullRange, quality: shape.quality, processing: try reader.pictureProcessing())
+                sourceFullRange: reader.fullRange, quality: shape.quality, processing: try processing())
         }
         return try encoder!.encode(currentPictureOf: reader)
+    }
+
+    /// The reader's picture processing, measured once per content (the field order decodes the first seconds of SD and
+    /// HD sources) and remembered by the pool beyond this session (a cold start after `clearCache` does not measure
+    /// again).
+    private func processing() throws(MediaError) -> PictureProcessing {
+        let found = try reader.pictureProcessing()
+        processings.remember(file, found)
+        return found
+    }
+}
+
+/// The picture processing of contents the pool has opened, by content key; bounded (forgotten all at once past
+/// `limit`, and measured again when needed).
+///
+/// Lock: `table` guards the dictionary.
+final class ProcessingMemory: Sendable {
+    private let table = Mutex<[String: PictureProcessing]>([:])
+    let limit: Int
+
+    init(limit: Int = 1024) {
+        self.limit = limit
+    }
+
+    func lookup(_ file: String) -> PictureProcessing? { table.withLock { $0[file] } }
+
+    func remember(_ file: String, _ processing: PictureProcessing) {
+        table.withLock { table in
+            if table.count >= limit { table.removeAll() }
+            table[file] = processing
+        }
     }
 }
 
@@ -87,6 +122,7 @@ final class DecoderPool: Sendable {
     }
 
     private let state = Mutex(State())
+    private let processings = ProcessingMemory()
     let maxSessions: Int
     let maxBytes: Int
 
@@ -106,7 +142,7 @@ final class DecoderPool: Sendable {
         }) {
             return session
         }
-        let opened = try DecoderSession(path: path, file: file)
+        let opened = try DecoderSession(path: path, file: file, processings: processings)
         // Sessions dropped from the table are released when this returns, after the lock (on the caller's thread,
         // which opens files, so it may block).
         var dropped: [DecoderSession] = []

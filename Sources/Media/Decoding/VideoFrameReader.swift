@@ -125,6 +125,12 @@ public final class VideoFrameReader {
         return found
     }
 
+    /// Takes a processing found earlier for the same content (by another reader), so the field order is not measured
+    /// again.
+    public func adopt(_ processing: PictureProcessing) {
+        self.processing = processing
+    }
+
     /// The pictures before and after the one at `position` (the current one), nil at either end of the video:
     /// deinterlacing needs a frame's neighbours. The previous one is the one the reader came from when it moved
     /// straight on, else it seeks back for it. Afterwards the reader holds the next picture (or `position`'s, at the
