@@ -31,6 +31,8 @@ final class PictureConverter {
     /// HDR: the tone mapping applied to the graph's pictures, and the graph that takes them on.
     private var toneMapping: (knee: Float, peak: Float)?
     private var finishing: FilterGraph?
+    /// The second graph's description (HDR), built at its first picture.
+    private var finishingDescription: String?
     private let linear: Frame
     /// The decoded shape the graph was built for (width, height, pixel format).
     private var graphInput: (Int32, Int32, Int32)?
@@ -67,7 +69,8 @@ final class PictureConverter {
     /// Whether pictures need their neighbours (deinterlacing looks at the previous and next frames).
     var deinterlaces: Bool { processing?.deinterlaces ?? false }
 
-    /// Whether the colour is converted by libavfilter (HDR, wide gamut, SD matrix) rather than passed through.
+    /// Whether the colour is converted by libavfilter (`PictureProcessing.convertsColour`: HDR, wide gamut, an SD matrix
+    /// for video or an HD one for JPEG, more than 8 bits) rather than passed through by swscale.
     var convertsColour: Bool { processing?.convertsColour(for: output) ?? false }
 
     /// Converts one decoded picture; `emit` gets every picture that is ready (none, one, or with a changed shape
@@ -125,9 +128,6 @@ final class PictureConverter {
         finishing = nil
         graphInput = nil
     }
-
-    /// The second graph's description (HDR), built at its first picture.
-    private var finishingDescription: String?
 
     /// The picture of `current`, deinterlaced with its neighbours when the source is interlaced: one picture, for a
     /// still. Starts and ends a graph of its own.

@@ -44,7 +44,7 @@ public final class VideoFrameReader {
     private let current: Frame
     private var currentPosition: PicturePosition?
     /// The picture shown just before `current` (its end is `current`'s start), when the reader moved straight on
-    /// from it: deinterlacing needs both neighbours of a picture.
+    /// from it and the source is interlaced: deinterlacing needs both neighbours of a picture.
     private let prior: Frame
     private var priorSeconds: Double?
     /// Colour and field order, found at the first need (`pictureProcessing()`).
@@ -327,10 +327,11 @@ public final class VideoFrameReader {
         guard let best else {
             throw MediaError.corrupt(path: source.path, reason: "no picture could be decoded at \(target) s")
         }
-        // The picture held so far is the new one's neighbour when it ends where the new one starts.
+        // The picture held so far is the new one's neighbour when it ends where the new one starts: kept for
+        // interlaced sources only (one more picture in memory).
         prior.unref()
         priorSeconds = nil
-        if let old = currentPosition, old.seconds < best, old.endSeconds == best {
+        if processing?.deinterlaces == true, let old = currentPosition, old.seconds < best, old.endSeconds == best {
             av_frame_move_ref(prior.pointer, current.pointer)
             priorSeconds = old.seconds
         }
