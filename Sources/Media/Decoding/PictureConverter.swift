@@ -24,6 +24,9 @@ final class PictureConverter {
     private let timeBase: AVRational
     private let output: PictureProcessing.Output
     private let scaled: Frame
+    /// JPEG of BT.709 pictures: `scaled` holds RGB, converted again into this with JFIF's BT.601 matrix.
+    private let jfif: Frame?
+    private var toJFIF: Scaler?
     private let filtered: Frame
     private let upright: Frame?
     private var scaler: Scaler?
@@ -60,7 +63,10 @@ final class PictureConverter {
         default: output = .video(pixelFormat)
         }
         let swapped = clockwiseRotation == 90 || clockwiseRotation == 270
-        scaled = try Frame(width: swapped ? height : width, height: swapped ? width : height, pixelFormat: pixelFormat)
+        let (scaledWidth, scaledHeight) = swapped ? (height, width) : (width, height)
+        let viaRGB = output == .jpeg && processing?.convertsMatrixForJPEG == true
+        scaled = try Frame(width: scaledWidth, height: scaledHeight, pixelFormat: viaRGB ? AV_PIX_FMT_RGB24 : pixelFormat)
+        jfif = viaRGB ? try Frame(width: scaledWidth, height: scaledHeight, pixelFormat: pixelFormat) : nil
         filtered = try Frame()
         linear = try Frame()
         upright = clockwiseRotation == 0 ? nil : try Frame(width: width, height: height, pixelFormat: pixelFormat)
@@ -100,19 +106,32 @@ final class PictureConverter {
                 return
             }
         }
+        let scaledFormat = AVPixelFormat(rawValue: scaled.pointer.pointee.format)
         if scaler == nil || !(scaler!.matches(source)) {
             scaler = try Scaler(
                 sourceWidth: source.pointee.width, sourceHeight: source.pointee.height,
                 sourceFormat: source.pointee.format, fullRange: fullRange,
                 destinationWidth: Int(scaled.pointer.pointee.width),
                 destinationHeight: Int(scaled.pointer.pointee.height),
-                destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: threads,
+                destinationFormat: scaledFormat, flags: Self.scalerFlags, threads: threads,
                 sourceMatrix: processing?.swscaleMatrix ?? SWS_CS_DEFAULT, destinationMatrix: destinationMatrix)
         }
         try FFmpegResult.check(av_frame_make_writable(scaled.pointer), "av_frame_make_writable")
         try scaler!.scale(source, into: scaled.pointer)
         scaled.pointer.pointee.pts = source.pointee.pts
-        try emit(upright(scaled.pointer))
+        guard let jfif else { return try emit(upright(scaled.pointer)) }
+        // RGB to JFIF's full-range BT.601 YCbCr, at the output's size (a few hundred thousand pixels at most).
+        if toJFIF == nil {
+            toJFIF = try Scaler(
+                sourceWidth: scaled.pointer.pointee.width, sourceHeight: scaled.pointer.pointee.height,
+                sourceFormat: scaled.pointer.pointee.format, fullRange: true,
+                destinationWidth: Int(jfif.pointer.pointee.width), destinationHeight: Int(jfif.pointer.pointee.height),
+                destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: 1, destinationMatrix: SWS_CS_ITU601)
+        }
+        try FFmpegResult.check(av_frame_make_writable(jfif.pointer), "av_frame_make_writable")
+        try toJFIF!.scale(scaled.pointer, into: jfif.pointer)
+        jfif.pointer.pointee.pts = source.pointee.pts
+        try emit(upright(jfif.pointer))
     }
 
     /// Ends the stream: pictures the graph still holds come out. A later `convert` starts a new graph.

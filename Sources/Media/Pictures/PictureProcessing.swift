@@ -156,6 +156,10 @@ public struct PictureProcessing: Sendable, Equatable {
         }
     }
 
+    /// Whether a JPEG of these pictures needs its YCbCr converted: JFIF's is BT.601's, so an HD picture's BT.709 values
+    /// are converted (through RGB, by swscale), not relabelled.
+    var convertsMatrixForJPEG: Bool { !hasSDMatrix }
+
     /// Whether the source's matrix is BT.601's, tagged or (under 720 lines) untagged.
     var hasSDMatrix: Bool {
         colour.hasSDMatrix || (colour.matrix == Int32(AVCOL_SPC_UNSPECIFIED.rawValue) && sourceHeight < 720)
@@ -190,9 +194,8 @@ public struct PictureProcessing: Sendable, Equatable {
         if colour.hdr != nil || colour.isWideGamut || colour.hasBT2020Matrix || bitDepth > 8 { return true }
         switch output {
         case .video: return hasSDMatrix
-        // JFIF's YCbCr is BT.601's: an HD picture's BT.709 values are converted, not relabelled.
-        case .jpeg: return !hasSDMatrix
-        case .rgb: return false
+        // JPEG from BT.709 YUV goes through RGB on swscale (`convertsMatrixForJPEG`); RGB takes the matrix there too.
+        case .jpeg, .rgb: return false
         }
     }
 
