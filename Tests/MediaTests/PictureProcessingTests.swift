@@ -144,14 +144,15 @@ struct PictureProcessingTests {
         let bt709 = PictureProcessing(colour: .bt709, fieldOrder: .progressive, sourceHeight: 1080)
         #expect(bt709.filterDescription(width: 640, height: 360, output: .video(AV_PIX_FMT_YUV420P), peakLuminance: nil) == nil)
         #expect(bt709.filterDescription(width: 640, height: 360, output: .rgb(AV_PIX_FMT_RGB24), peakLuminance: nil) == nil)
-        // …but JPEG's YCbCr is BT.601's: converted.
-        #expect(
-            bt709.filterDescription(width: 640, height: 360, output: .jpeg, peakLuminance: nil)?.contains("m=470bg:r=full") == true)
+        // …JPEG too, but its YCbCr is BT.601's: converted by swscale through RGB, not relabelled.
+        #expect(bt709.filterDescription(width: 640, height: 360, output: .jpeg, peakLuminance: nil) == nil)
+        #expect(bt709.convertsMatrixForJPEG)
         // Untagged SD to a proxy: the matrix becomes BT.709, the primaries stay.
         let untagged = SourceColour(
             primaries: Int32(AVCOL_PRI_UNSPECIFIED.rawValue), transfer: Int32(AVCOL_TRC_UNSPECIFIED.rawValue),
             matrix: Int32(AVCOL_SPC_UNSPECIFIED.rawValue), range: Int32(AVCOL_RANGE_UNSPECIFIED.rawValue))
         let sd = PictureProcessing(colour: untagged, fieldOrder: .bottomFieldFirst, sourceHeight: 576)
+        #expect(!sd.convertsMatrixForJPEG, "SD YCbCr is JFIF's already")
         let sdGraph = sd.filterDescription(width: 854, height: 480, output: .video(AV_PIX_FMT_YUV420P), peakLuminance: nil)
         #expect(sdGraph?.hasPrefix("bwdif=mode=send_frame:parity=bff:deint=all,scale=w=854:h=480") == true, "\(sdGraph ?? "")")
         #expect(sdGraph?.contains("pin=1:tin=1:min=6:rin=limited:t=709:p=709:m=709") == true, "\(sdGraph ?? "")")
