@@ -12,9 +12,8 @@ import CFFmpeg
 ///    better than any other; a top-field-first frame's bottom field lies half a frame after its own top field and half
 ///    a frame before the next frame's, so it fits those two alike and the previous frame's worse (bottom first: the
 ///    other way). A frame votes for what its three fits show by a clear margin (`Votes.count`; still frames show
-///    nothing and do not vote). The
-///    source is interlaced when at least 8 frames vote for one field order and they outnumber the progressive votes
-///    three to one. libavfilter's `idet` was tried first and called sharp progressive test cards (testsrc2 at
+///    nothing and do not vote). The source is interlaced when at least 8 frames vote for one field order and they
+///    outnumber the progressive votes three to one. libavfilter's `idet` was tried first and called sharp progressive test cards (testsrc2 at
 ///    160x120: 25 of 25 frames) top field first: its threshold (1.04) takes any asymmetry of motion for fields.
 ///
 /// Steps 2 and 3 run only on pictures at most 1088 lines high: interlaced video exists at SD and HD sizes only (480i,
