@@ -137,7 +137,7 @@ public struct MediaImporter: Sendable {
         }
         if hasAudio {
             do {
-                item.waveform = try await waveforms.prefetch(path: path) > 0 ? .queued : .fresh
+                item.waveform = try await waveforms.prefetch(path: path, audioStreams: info.audioStreams.count) > 0 ? .queued : .fresh
                 item.audioStreams = info.audioStreams.count
             } catch {
                 item.status = .failed

@@ -295,17 +295,16 @@ public final class WaveformService: Sendable {
         return try await result(of: analyse(path: path, fingerprint: fingerprint, audioStream: audioStream), key: key)
     }
 
-    /// Queues the analysis of every audio stream of `path` in the background at low priority (an import: nobody
-    /// waits for it; a request for the file joins it and raises its priority). Returns how many analyses were
-    /// queued: 0 when every stream's is persisted already (or the file has no audio). Throws the `MediaError`s of
-    /// fingerprinting and opening (missing, unreadable files).
-    public func prefetch(path: String) async throws -> Int {
+    /// Queues the analysis of each of `path`'s `audioStreams` (the caller probed it) in the background at low
+    /// priority (an import: nobody waits for it; a request for the file joins it and raises its priority). Returns how
+    /// many analyses were queued: 0 when every stream's is persisted already. Throws the `MediaError`s of
+    /// fingerprinting (missing, unreadable files).
+    public func prefetch(path: String, audioStreams: Int) async throws -> Int {
         let fingerprint = try await BlockingQueue.run { [fingerprints] in
             try MediaError.mapping { () throws(FileError) in try fingerprints.fingerprint(path: path) }
         }
-        let streams = try await BlockingQueue.run { try MediaSource(path: path, quickAnalysis: true).info.audioStreams.count }
         var queued = 0
-        for audioStream in 0..<streams {
+        for audioStream in 0..<audioStreams {
             let key = WaveformStore.key(fingerprint.key, audioStream: audioStream)
             if store.cached(key) != nil { continue }
             if try await BlockingQueue.run({ [store] in store.isPersisted(key) }) { continue }

@@ -120,6 +120,17 @@ struct ProfessionalFootageEndToEndTests {
         return url.path
     }
 
+    /// The goals for pictures made from HDR against the SDR original: mean luma and mean saturation within
+    /// 10 % of the original's, SSIM at least 0.85.
+    static func expectLooksLike(_ path: String, _ original: String, _ what: String) async throws {
+        let (stats, originalStats, ssim) = try await OffPool.run {
+            (try Self.meanLumaAndSaturation(path), try Self.meanLumaAndSaturation(original), try Self.ssim(path, original))
+        }
+        #expect(Self.near(stats.luma, originalStats.luma, 0.10), "\(what) luma \(stats) against \(originalStats)")
+        #expect(Self.near(stats.saturation, originalStats.saturation, 0.10), "\(what) saturation \(stats) against \(originalStats)")
+        #expect(ssim >= 0.85, "\(what) SSIM \(ssim)")
+    }
+
     /// Whether `value` is within `fraction` of `reference`.
     static func near(_ value: Double, _ reference: Double, _ fraction: Double) -> Bool {
         abs(value - reference) <= abs(reference) * fraction
@@ -152,12 +163,7 @@ struct ProfessionalFootageEndToEndTests {
         #expect(answer["fromProxy"] == .bool(false) && answer["width"] == .int(1280))
         let picture = try Self.write(answer, as: "\(transfer)-1s.png")
         let reference = try await OffPool.run { try Self.referencePicture(original, frame: 25, filter: "null", name: "sdr-1s.png") }
-        let (frameStats, referenceStats, frameSSIM) = try await OffPool.run {
-            (try Self.meanLumaAndSaturation(picture), try Self.meanLumaAndSaturation(reference), try Self.ssim(picture, reference))
-        }
-        #expect(Self.near(frameStats.luma, referenceStats.luma, 0.10), "frame luma \(frameStats) against \(referenceStats)")
-        #expect(Self.near(frameStats.saturation, referenceStats.saturation, 0.10), "frame saturation \(frameStats) against \(referenceStats)")
-        #expect(frameSSIM >= 0.85, "frame SSIM \(frameSSIM)")
+        try await Self.expectLooksLike(picture, reference, "frame")
 
         let generated = try await server.call(
             "generate", ["sourcePath": .string(source), "backgroundGeneration": .bool(false)], timeout: .seconds(120))
@@ -168,12 +174,7 @@ struct ProfessionalFootageEndToEndTests {
         let tags = ProxyE2E.stream(try await ProxyE2E.ffprobe(proxy), "video")
         #expect(tags?["color_primaries"] == .string("bt709") && tags?["color_transfer"] == .string("bt709"))
         #expect(tags?["color_space"] == .string("bt709") && tags?["pix_fmt"] == .string("yuv420p"), "\(String(describing: tags))")
-        let (proxyStats, originalStats, proxySSIM) = try await OffPool.run {
-            (try Self.meanLumaAndSaturation(proxy), try Self.meanLumaAndSaturation(original), try Self.ssim(proxy, original))
-        }
-        #expect(Self.near(proxyStats.luma, originalStats.luma, 0.10), "proxy luma \(proxyStats) against \(originalStats)")
-        #expect(Self.near(proxyStats.saturation, originalStats.saturation, 0.10), "proxy saturation \(proxyStats) against \(originalStats)")
-        #expect(proxySSIM >= 0.85, "proxy SSIM \(proxySSIM)")
+        try await Self.expectLooksLike(proxy, original, "proxy")
         // An SDR source is not tone-mapped.
         let sdr = try await server.call(
             "generate", ["sourcePath": .string(original), "backgroundGeneration": .bool(false)], timeout: .seconds(120))

@@ -12,8 +12,8 @@ public struct AudioChunk {
     public let channels: [UnsafeBufferPointer<Float>]
 }
 
-/// Float samples of one of a source's audio streams (the primary by default), at the stream's own rate and channel count, delivered in
-/// chunks as they are decoded — never the whole file in memory.
+/// Float samples of one of a source's audio streams (the primary by default), at the stream's own rate and channel
+/// count, delivered in chunks as they are decoded — never the whole file in memory.
 ///
 /// Sample 0 is the stream's first sample (where the source's timeline puts it is `startSeconds`). Reading from
 /// the start counts samples as they come; reading from a sample seeks to a little before it (pre-roll, so

@@ -13,7 +13,7 @@ import CFFmpeg
 /// frame) until the next `convert` or `finish`.
 ///
 /// Invariant: an emitted frame belongs to the converter and is valid until the next `convert` or `finish` call; an
-/// encoder may still hold a reference, so buffers are made writable (copy-on-write) before reuse.
+/// encoder or the caller may still hold a reference, so a buffer still referenced is replaced, not copied, before reuse.
 final class PictureConverter {
     let width: Int, height: Int
     let clockwiseRotation: Int
@@ -116,7 +116,7 @@ final class PictureConverter {
                 destinationFormat: scaledFormat, flags: Self.scalerFlags, threads: threads,
                 sourceMatrix: processing?.swscaleMatrix ?? SWS_CS_DEFAULT, destinationMatrix: destinationMatrix)
         }
-        try FFmpegResult.check(av_frame_make_writable(scaled.pointer), "av_frame_make_writable")
+        try scaled.renewIfShared()
         try scaler!.scale(source, into: scaled.pointer)
         scaled.pointer.pointee.pts = source.pointee.pts
         guard let jfif else { return try emit(upright(scaled.pointer)) }
@@ -128,7 +128,7 @@ final class PictureConverter {
                 destinationWidth: Int(jfif.pointer.pointee.width), destinationHeight: Int(jfif.pointer.pointee.height),
                 destinationFormat: pixelFormat, flags: Self.scalerFlags, threads: 1, destinationMatrix: SWS_CS_ITU601)
         }
-        try FFmpegResult.check(av_frame_make_writable(jfif.pointer), "av_frame_make_writable")
+        try jfif.renewIfShared()
         try toJFIF!.scale(scaled.pointer, into: jfif.pointer)
         jfif.pointer.pointee.pts = source.pointee.pts
         try emit(upright(jfif.pointer))
@@ -220,7 +220,7 @@ final class PictureConverter {
     /// `frame` turned upright into `upright` (timestamp kept), or itself when the source is not rotated.
     private func upright(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         guard let upright else { return frame }
-        try FFmpegResult.check(av_frame_make_writable(upright.pointer), "av_frame_make_writable")
+        try upright.renewIfShared()
         rotate(frame, into: upright.pointer)
         upright.pointer.pointee.pts = frame.pointee.pts
         upright.pointer.pointee.color_range = frame.pointee.color_range

@@ -46,4 +46,17 @@ final class Frame {
     }
 
     func unref() { av_frame_unref(pointer) }
+
+    /// Makes the picture buffer this frame's own before it is overwritten whole: when someone else still holds a
+    /// reference (an encoder, the picture repeated into gaps), a fresh buffer of the same shape replaces it, without
+    /// copying what is about to be overwritten (`av_frame_make_writable` would copy it).
+    func renewIfShared() throws(MediaError) {
+        guard av_frame_is_writable(pointer) == 0 else { return }
+        let (width, height, format) = (pointer.pointee.width, pointer.pointee.height, pointer.pointee.format)
+        av_frame_unref(pointer)
+        pointer.pointee.width = width
+        pointer.pointee.height = height
+        pointer.pointee.format = format
+        try FFmpegResult.check(av_frame_get_buffer(pointer, 0), "av_frame_get_buffer")
+    }
 }

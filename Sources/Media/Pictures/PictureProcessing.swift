@@ -72,6 +72,16 @@ public enum FieldOrder: String, Sendable, Codable {
     /// Top field first (1080i50 from most cameras, PAL DV is bottom first).
     case topFieldFirst
     case bottomFieldFirst
+
+    /// The order a stream's codec parameters state when they say interlaced (`tt`/`tb` top first, `bb`/`bt` bottom
+    /// first); nil when they say progressive or nothing.
+    init?(tagged stream: UnsafeMutablePointer<AVStream>) {
+        switch stream.pointee.codecpar.pointee.field_order {
+        case AV_FIELD_TT, AV_FIELD_TB: self = .topFieldFirst
+        case AV_FIELD_BB, AV_FIELD_BT: self = .bottomFieldFirst
+        default: return nil
+        }
+    }
 }
 
 /// What turning a source's pictures into SDR BT.709 pictures takes: the colour conversion its tags call for and
@@ -114,25 +124,13 @@ public struct PictureProcessing: Sendable, Equatable {
         self.init(colour: SourceColour(stream: stream), fieldOrder: fieldOrder, sourceHeight: Int(par.height), bitDepth: depth)
     }
 
-    /// The processing of `path`'s primary video: its colour tags and metadata, and its field order (`ScanDetector`,
-    /// which decodes the first seconds of SD and HD sources). Blocking.
-    public static func of(path: String) throws(MediaError) -> PictureProcessing {
-        let source = try MediaSource(path: path, quickAnalysis: true)
-        let stream = try source.pictureStream()
-        return PictureProcessing(stream: stream, fieldOrder: try ScanDetector.fieldOrder(of: source))
-    }
-
     /// Whether `path`'s tags alone call for processing a video proxy (HDR, wide gamut, a BT.2020 or SD matrix, more
     /// than 8 bits, fields): what tells a proxy made before picture processing from one that is still right. Reads the
     /// header only; unflagged interlacing is not looked for. Blocking.
     public static func tagsCallForProcessing(path: String) throws(MediaError) -> Bool {
         let source = try MediaSource(path: path, quickAnalysis: true)
         let stream = try source.pictureStream()
-        let order = stream.pointee.codecpar.pointee.field_order
-        let fields: FieldOrder =
-            [AV_FIELD_TT, AV_FIELD_TB].contains(order)
-            ? .topFieldFirst : [AV_FIELD_BB, AV_FIELD_BT].contains(order) ? .bottomFieldFirst : .progressive
-        let processing = PictureProcessing(stream: stream, fieldOrder: fields)
+        let processing = PictureProcessing(stream: stream, fieldOrder: FieldOrder(tagged: stream) ?? .progressive)
         return processing.deinterlaces || processing.convertsColour(for: .video(AV_PIX_FMT_YUV420P))
     }
 

@@ -33,12 +33,8 @@ public enum ScanDetector {
 
     static func fieldOrder(of source: MediaSource) throws(MediaError) -> FieldOrder {
         let stream = try source.pictureStream()
+        if let tagged = FieldOrder(tagged: stream) { return tagged }
         let par = stream.pointee.codecpar.pointee
-        switch par.field_order {
-        case AV_FIELD_TT, AV_FIELD_TB: return .topFieldFirst
-        case AV_FIELD_BB, AV_FIELD_BT: return .bottomFieldFirst
-        default: break
-        }
         guard par.height <= tallestInterlaced, !source.info.isStillImage else { return .progressive }
         let decoder = try StreamDecoder(stream, of: source, threads: 1)
         let packet = try Packet()

@@ -211,8 +211,8 @@ public final class ProxyCatalog: Sendable {
     }
 
     /// Records the path a source is now found at (it was moved), without counting as a use.
-    /// Records that a proxy made before picture processing is right for its source as it is.
-    func confirmPictureVersion(id: Int64, _ version: Int) throws {
+    /// Records what a proxy made before picture processing is worth for its source (`ProxyStore.isCurrent`).
+    func recordPictureVersion(id: Int64, _ version: Int) throws {
         try write { db in
             try db.execute(sql: "UPDATE proxies SET pictureVersion = ? WHERE id = ?", arguments: [version, id])
         }

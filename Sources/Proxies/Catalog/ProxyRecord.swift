@@ -53,7 +53,8 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     /// Whether the source was interlaced and the proxy's pictures were deinterlaced (one per source frame).
     public var deinterlaced: Bool = false
     /// Which picture processing made the proxy (`Transcoder.pictureVersion`); nil for proxies made before colour
-    /// management and deinterlacing, which `ProxyStore.isCurrent` checks against their source once.
+    /// management and deinterlacing until `ProxyStore.isCurrent` has checked them against their source once (then
+    /// the current version, or 0 when the source needs processing they lack).
     public var pictureVersion: Int? = nil
     public var proxySizeBytes: Int64
     public var status: ProxyStatus
