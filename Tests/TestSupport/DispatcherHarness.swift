@@ -59,6 +59,11 @@ public final class DispatcherHarness: Sendable {
         reader.async(execute: body)
     }
 
+    /// Returns once the reader has handled every message sent so far (and run every `afterQueuedMessages` body).
+    public func readerIdle() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in reader.async { done.resume() } }
+    }
+
     /// Sends one message (a JSON text) as the reader would.
     public func send(_ json: String) {
         let body = Data(json.utf8)
@@ -67,7 +72,7 @@ public final class DispatcherHarness: Sendable {
 
     /// Ends the input the way the transport does: after every message sent so far has been handled.
     public func endOfInput() async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in reader.async { done.resume() } }
+        await readerIdle()
         await dispatcher.endOfInput()
     }
 

@@ -278,7 +278,7 @@ public final class Dispatcher: Sendable {
         let context = makeContext(id: id, method: method, params: params)
         let task = Task { [self] in
             let result = await run(handler, params: params, context: context)
-            if let entry = claim(id) { entry.respond(responseBody(id: id, result)) }
+            finish(id) { $0.respond(responseBody(id: id, result)) }
         }
         let alreadyCancelled = state.withLock { state -> Bool in
             guard state.inFlight[id] != nil else { return true }
@@ -356,20 +356,23 @@ public final class Dispatcher: Sendable {
             client: writer)
     }
 
-    /// Takes the request out of the in-flight table; only the caller that gets it back may respond.
-    private func claim(_ id: RequestID) -> InFlight? {
-        let entry = state.withLock { $0.inFlight.removeValue(forKey: id) }
-        if entry != nil { requestPermits.signal() }
-        return entry
+    /// Takes the request out of the in-flight table and, if this caller got it (only one may respond), runs `body`
+    /// with it before the request's permit is given back: the response is queued before the reader may start the
+    /// next request, so responses keep the order in which permits were freed.
+    @discardableResult
+    private func finish(_ id: RequestID, _ body: (InFlight) -> Void) -> Bool {
+        guard let entry = state.withLock({ $0.inFlight.removeValue(forKey: id) }) else { return false }
+        body(entry)
+        requestPermits.signal()
+        return true
     }
 
     private func cancel(_ id: RequestID, with error: ResponseError) {
-        guard let entry = claim(id) else {
-            logger.debug("$/cancelRequest for \(id), which is not in flight: ignored")
-            return
+        let cancelled = finish(id) { entry in
+            entry.respond(writer.errorResponseJSON(id: id, error))
+            entry.task?.cancel()
         }
-        entry.respond(writer.errorResponseJSON(id: id, error))
-        entry.task?.cancel()
+        if !cancelled { logger.debug("$/cancelRequest for \(id), which is not in flight: ignored") }
     }
 
     /// Moves to `shuttingDown` (once), cancels everything in flight and runs the shutdown hook.
