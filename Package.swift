@@ -32,6 +32,8 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev", "libswresample-dev", "libavfilter-dev"])]
         ),
         .systemLibrary(name: "CGlibcMalloc"),
+        // Per-pixel loops over picture planes (area reduction, HDR to SDR in one pass); no libav types.
+        .target(name: "CPictureKernels"),
         .target(name: "Locking"),
         .target(name: "FileErrors"),
         .target(
@@ -40,7 +42,7 @@ let package = Package(
         ),
         .target(
             name: "Media",
-            dependencies: ["CFFmpeg", "FileErrors"]
+            dependencies: ["CFFmpeg", "CPictureKernels", "FileErrors"]
         ),
         .target(name: "Jobs", dependencies: ["Locking"]),
         .target(
@@ -118,7 +120,7 @@ let package = Package(
         ),
         .testTarget(name: "JSONRPCTests", dependencies: ["Locking", "JSONRPC", "TestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "JSONRPC", "TestSupport"]),
-        .testTarget(name: "MediaTests", dependencies: ["Media", "TestSupport"]),
+        .testTarget(name: "MediaTests", dependencies: ["Media", "CPictureKernels", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["JSONRPC", .product(name: "Logging", package: "swift-log")], path: "Tests/TestSupport"),
         .testTarget(name: "JobsTests", dependencies: ["Locking", "Jobs", "TestSupport"]),
         .testTarget(name: "MediaCacheTests", dependencies: ["FileErrors", "MediaCache", "TestSupport"]),

@@ -3,9 +3,12 @@ import CFFmpeg
 /// Turns decoded pictures of any size, format and colour into upright SDR BT.709 pictures of a chosen size and pixel
 /// format (a proxy encoder's yuv420p, a thumbnail's rgba or yuvj420p), as `PictureProcessing` says:
 /// - most sources: swscale (threaded) to the pre-rotation size;
+/// - video of a source at least twice the output's size either way: first reduced by that whole factor
+///   (`AreaReduction`), so the scaler has little or nothing left to do;
 /// - HDR, wide-gamut, SD-matrix, high-bit-depth or interlaced sources: a libavfilter graph (bwdif, scale, zscale),
-///   built at the first picture (HDR metadata may come with it) and again when the decoded shape changes; for HDR the
-///   graph ends in linear light, the tones are mapped in place (`aura_tonemap_mobius`) and a second graph finishes;
+///   built at the first picture (HDR metadata may come with it) and again when the decoded shape changes; for HDR
+///   video the graph only scales and `HDRToSDR` converts in one pass; for HDR pictures of other formats the graph
+///   ends in linear light, the tones are mapped in place (`aura_tonemap_mobius`) and a second graph finishes;
 /// then a quarter-turn in C for rotated sources.
 ///
 /// Pictures go in with `convert` and come out through `emit`, with their timestamps (`pts`, in the source stream's
@@ -20,6 +23,7 @@ final class PictureConverter {
     let pixelFormat: AVPixelFormat
     let processing: PictureProcessing?
     private let fullRange: Bool
+    private let oneHDRPass: Bool
     private let threads: Int
     private let timeBase: AVRational
     private let output: PictureProcessing.Output
@@ -31,7 +35,9 @@ final class PictureConverter {
     private let upright: Frame?
     private var scaler: Scaler?
     private var graph: FilterGraph?
-    /// HDR: the tone mapping applied to the graph's pictures, and the graph that takes them on.
+    /// HDR video: the one pass from the graph's pictures to the output.
+    private var kernel: HDRToSDR?
+    /// HDR otherwise: the tone mapping applied to the graph's pictures, and the graph that takes them on.
     private var toneMapping: (knee: Float, peak: Float)?
     private var finishing: FilterGraph?
     /// The second graph's description (HDR), built at its first picture.
@@ -39,16 +45,21 @@ final class PictureConverter {
     private let linear: Frame
     /// The decoded shape the graph was built for (width, height, pixel format).
     private var graphInput: (Int32, Int32, Int32)?
+    /// Video of a source at least twice the output's size: the decoded pictures reduced by that whole factor first.
+    private var reduction: AreaReduction?
     /// Bicubic: the measured SSIM/speed sweet spot (fast_bilinear loses ~0.004 SSIM).
     static let scalerFlags = Int32(SWS_BICUBIC)
 
     /// - Parameters:
     ///   - processing: the source's colour and scan (nil: taken as BT.709 progressive, swscale alone).
     ///   - timeBase: the unit of the decoded frames' timestamps.
+    ///   - oneHDRPass: HDR video in one pass (`HDRToSDR`); false takes the tone mapping between two graphs instead,
+    ///     as other outputs do (tests compare the two).
     init(
         width: Int, height: Int, clockwiseRotation: Int, pixelFormat: AVPixelFormat, fullRange: Bool, threads: Int,
-        processing: PictureProcessing? = nil, timeBase: AVRational = AVRational(num: 1, den: 90_000)
+        processing: PictureProcessing? = nil, timeBase: AVRational = AVRational(num: 1, den: 90_000), oneHDRPass: Bool = true
     ) throws(MediaError) {
+        self.oneHDRPass = oneHDRPass
         self.width = width
         self.height = height
         self.clockwiseRotation = clockwiseRotation
@@ -85,17 +96,21 @@ final class PictureConverter {
         _ source: UnsafeMutablePointer<AVFrame>, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void
     ) throws(MediaError) {
         source.pointee.pts = StreamDecoder.timestamp(of: source) ?? aura_nopts_value()
+        let decoded = source
+        let source = try reduced(decoded)
         if let processing {
             let shape = (source.pointee.width, source.pointee.height, source.pointee.format)
             if graphInput.map({ $0 != shape }) ?? true {
                 try finish(emit: emit)
-                let frameSidePeak = aura_frame_peak_luminance(source)
+                let frameSidePeak = aura_frame_peak_luminance(decoded)
                 let plan = processing.filterPlan(
                     width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height), output: output,
-                    peakLuminance: processing.colour.peakLuminance ?? (frameSidePeak > 0 ? frameSidePeak : nil))
+                    peakLuminance: processing.colour.peakLuminance ?? (frameSidePeak > 0 ? frameSidePeak : nil),
+                    oneHDRPass: oneHDRPass)
                 graph = try plan.map { plan throws(MediaError) in
                     try FilterGraph(plan.graph, input: source, timeBase: timeBase, threads: threads)
                 }
+                kernel = plan?.kernel
                 toneMapping = plan?.toneMapping
                 finishingDescription = plan?.finish
                 graphInput = shape
@@ -176,14 +191,36 @@ final class PictureConverter {
         }
     }
 
+    /// `source`, or its area reduction when the output is video at half its size or less (`AreaReduction`).
+    private func reduced(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
+        guard case .video = output, !deinterlaces else { return source }
+        if reduction.map({ !$0.matches(source) }) ?? true {
+            reduction = AreaReduction(
+                source: source, width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height))
+        }
+        return try reduction?.reduce(source) ?? source
+    }
+
     /// The YUV matrix of the pictures made: BT.709 for video, BT.601 for JPEG (JFIF's).
     private var destinationMatrix: Int32 {
         if case .video = output { return SWS_CS_ITU709 }
         return SWS_CS_ITU601
     }
 
-    /// Pulls every ready picture out of the graph (for HDR: maps its tones and hands it to the finishing graph).
+    /// Pulls every ready picture out of the graph (for HDR: converts it in one pass, or maps its tones and hands it to
+    /// the finishing graph).
     private func drain(_ graph: FilterGraph, emit: (UnsafeMutablePointer<AVFrame>) throws(MediaError) -> Void) throws(MediaError) {
+        if let kernel {
+            while true {
+                linear.unref()
+                guard try graph.pull(into: linear.pointer) else { return }
+                try scaled.renewIfShared()
+                kernel.convert(linear.pointer, into: scaled.pointer, bands: threads)
+                scaled.pointer.pointee.color_range = AVCOL_RANGE_MPEG
+                Self.tagBT709(scaled.pointer)
+                try emit(upright(scaled.pointer))
+            }
+        }
         guard let toneMapping, let finishingDescription else { return try drainFinishing(graph, emit: emit) }
         while true {
             linear.unref()

@@ -197,13 +197,17 @@ public struct PictureProcessing: Sendable, Equatable {
         }
     }
 
-    /// How a converter makes its pictures when swscale alone does not: a libavfilter graph, and for HDR the tone
-    /// mapping between it and a second graph. `aura_tonemap_mobius` (the shim) is libavfilter's `tonemap=mobius` in one
-    /// tight loop over the frame: measured 2.6 s against 0.3 s of CPU for 200 pictures at 1280x720 with the same
-    /// output (`filterDescription` is the all-libavfilter chain, and a test compares the two).
+    /// How a converter makes its pictures when swscale alone does not: a libavfilter graph, and for HDR either the
+    /// one-pass conversion after it (`HDRToSDR`: video outputs) or the tone mapping between it and a second graph.
+    /// `aura_tonemap_mobius` (the shim) is libavfilter's `tonemap=mobius` in one tight loop over the frame: measured
+    /// 2.6 s against 0.3 s of CPU for 200 pictures at 1280x720 with the same output (`filterDescription` is the
+    /// all-libavfilter chain, and tests compare both ways with it).
     struct FilterPlan: Equatable {
-        /// The graph from decoded frames: for HDR it ends in linear-light float RGB (gbrpf32le).
+        /// The graph from decoded frames: for HDR it ends in linear-light float RGB (gbrpf32le), or in the 4:2:0
+        /// high-bit-depth pictures `kernel` takes.
         var graph: String
+        /// HDR video: the one pass from the graph's pictures to the output.
+        var kernel: HDRToSDR?
         /// HDR: the Möbius curve's knee and the content's peak, relative to reference white.
         var toneMapping: (knee: Float, peak: Float)?
         /// HDR: the graph after tone mapping, from linear float RGB to the output.
@@ -211,16 +215,20 @@ public struct PictureProcessing: Sendable, Equatable {
 
         static func == (lhs: FilterPlan, rhs: FilterPlan) -> Bool {
             lhs.graph == rhs.graph && lhs.finish == rhs.finish && lhs.toneMapping?.knee == rhs.toneMapping?.knee
-                && lhs.toneMapping?.peak == rhs.toneMapping?.peak
+                && lhs.toneMapping?.peak == rhs.toneMapping?.peak && lhs.kernel?.inputFormat == rhs.kernel?.inputFormat
         }
     }
 
     /// The plan that makes `width`×`height` pictures of `output` from this source's decoded frames, or nil when
     /// swscale alone does it (no colour conversion, no deinterlacing). `peakLuminance` is the content's peak in cd/m²
     /// when known (stream or first frame metadata).
-    func filterPlan(width: Int, height: Int, output: Output, peakLuminance: Double?) -> FilterPlan? {
+    func filterPlan(width: Int, height: Int, output: Output, peakLuminance: Double?, oneHDRPass: Bool = true) -> FilterPlan? {
         guard let chain = filterChain(width: width, height: height, output: output, peakLuminance: peakLuminance) else { return nil }
         guard let toneMapping = chain.toneMapping else { return FilterPlan(graph: chain.before.joined(separator: ",")) }
+        if oneHDRPass, output == .video(AV_PIX_FMT_YUV420P), let kernel = HDRToSDR(self, peak: toneMapping) {
+            let scaling = geometryFilters(width: width, height: height) + ["format=\(Self.name(of: kernel.inputFormat))"]
+            return FilterPlan(graph: scaling.joined(separator: ","), kernel: kernel)
+        }
         return FilterPlan(
             graph: chain.before.joined(separator: ","), toneMapping: (Float(Self.toneMappingKnee), Float(toneMapping)),
             finish: chain.after.joined(separator: ","))
@@ -241,15 +249,7 @@ public struct PictureProcessing: Sendable, Equatable {
     ) -> (before: [String], toneMapping: Double?, after: [String])? {
         let colourManaged = convertsColour(for: output)
         guard colourManaged || deinterlaces else { return nil }
-        var filters: [String] = []
-        if deinterlaces {
-            filters.append("bwdif=mode=send_frame:parity=\(fieldOrder == .topFieldFirst ? "tff" : "bff"):deint=all")
-        }
-        // Scaling first, in the source's own signal: colour work then runs at the output's size (a ninth of a 4K
-        // frame for Preview). Bicubic, as the swscale path.
-        // The YUV matrix is stated, not left to the frames' tags: untagged pictures follow the size rule (as swscale's
-        // path does), and RGB outputs need it.
-        filters.append("scale=w=\(width):h=\(height):flags=bicubic:in_color_matrix=\(scaleMatrixName)")
+        var filters = geometryFilters(width: width, height: height)
         if colourManaged {
             let input = zscaleInput()
             let (matrix, range, format) = finalForm(of: output)
@@ -266,6 +266,18 @@ public struct PictureProcessing: Sendable, Equatable {
             filters.append(contentsOf: scaledForm(of: output))
         }
         return (filters, nil, [])
+    }
+
+    /// Deinterlacing, then scaling in the source's own signal: colour work then runs at the output's size (a ninth of a
+    /// 4K frame for Preview). Bicubic, as the swscale path. The YUV matrix is stated, not left to the frames' tags:
+    /// untagged pictures follow the size rule (as swscale's path does), and RGB outputs need it.
+    private func geometryFilters(width: Int, height: Int) -> [String] {
+        var filters: [String] = []
+        if deinterlaces {
+            filters.append("bwdif=mode=send_frame:parity=\(fieldOrder == .topFieldFirst ? "tff" : "bff"):deint=all")
+        }
+        filters.append("scale=w=\(width):h=\(height):flags=bicubic:in_color_matrix=\(scaleMatrixName)")
+        return filters
     }
 
     /// zscale's input options from the tags, with the defaults players use for what is unspecified.

@@ -1,0 +1,90 @@
+import CFFmpeg
+import CPictureKernels
+
+/// Reduces pictures by a whole factor, each output sample the mean of a factor×factor block
+/// (`aura_box_reduce_plane`), before they are scaled to a video output at least that many times smaller: a 4K
+/// source's Preview proxy is scaled from 1280x720 (a third each way) rather than from 3840x2160. Bicubic scaling of a
+/// 4K picture to 720p was an eighth of the CPU time of a 4K HEVC Preview proxy, as much as x264's encoding; the
+/// reduction costs a fraction of that, and the scaler (swscale or the graph's `scale`) then has a small picture to
+/// take the rest of the way, or nothing (exact factors pass through). Area averaging is the classic anti-aliasing
+/// filter for whole-factor reductions; the bicubic step after it keeps edges as sharp as bicubic alone within the
+/// output's own resolution. Planar formats of 8 to 16 bits only; interlaced pictures never (fields would mix).
+final class AreaReduction {
+    let factor: Int
+    private let shape: (width: Int32, height: Int32, format: Int32)
+    private let planes: [(width: Int32, height: Int32, reducedWidth: Int32, reducedHeight: Int32)]
+    private let bytesPerSample: Int32
+    private let frame: Frame
+
+    /// The reduction of pictures shaped as `source` for an output of `width`×`height`, or nil when the source is
+    /// under twice the output's size either way or its format is not plainly planar.
+    init?(source: UnsafeMutablePointer<AVFrame>, width: Int, height: Int) {
+        let w = Int(source.pointee.width), h = Int(source.pointee.height)
+        guard width > 0, height > 0 else { return nil }
+        let factor = min(w / width, h / height, 16)
+        guard factor >= 2, let descriptor = av_pix_fmt_desc_get(AVPixelFormat(rawValue: source.pointee.format)) else { return nil }
+        let d = descriptor.pointee
+        let unsupported = UInt64(AV_PIX_FMT_FLAG_HWACCEL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BE)
+        let planeCount = Int(av_pix_fmt_count_planes(AVPixelFormat(rawValue: source.pointee.format)))
+        guard d.flags & unsupported == 0, d.flags & UInt64(AV_PIX_FMT_FLAG_PLANAR) != 0, planeCount == Int(d.nb_components)
+        else { return nil }
+        let components = withUnsafeBytes(of: d.comp) { Array($0.bindMemory(to: AVComponentDescriptor.self).prefix(planeCount)) }
+        let depth = components.first?.depth ?? 0
+        guard depth >= 8, depth <= 16, components.allSatisfy({ $0.depth == depth && $0.shift == 0 && $0.step == (depth > 8 ? 2 : 1) })
+        else { return nil }
+        let reducedWidth = Int32(w / factor), reducedHeight = Int32(h / factor)
+        guard
+            let frame = try? Frame(width: Int(reducedWidth), height: Int(reducedHeight), pixelFormat: AVPixelFormat(rawValue: source.pointee.format))
+        else { return nil }
+        self.factor = factor
+        self.frame = frame
+        bytesPerSample = depth > 8 ? 2 : 1
+        shape = (source.pointee.width, source.pointee.height, source.pointee.format)
+        planes = (0..<planeCount).map { plane in
+            let chroma = plane == 1 || plane == 2
+            let sw = chroma ? Int32(d.log2_chroma_w) : 0, sh = chroma ? Int32(d.log2_chroma_h) : 0
+            return (
+                -((-source.pointee.width) >> sw), -((-source.pointee.height) >> sh), -((-reducedWidth) >> sw),
+                -((-reducedHeight) >> sh)
+            )
+        }
+    }
+
+    /// Whether `source` has the shape this reduction was made for.
+    func matches(_ source: UnsafeMutablePointer<AVFrame>) -> Bool {
+        shape == (source.pointee.width, source.pointee.height, source.pointee.format)
+    }
+
+    /// `source` reduced, with its timestamps, colour tags and scan flags (not its side data). Valid until the next call.
+    func reduce(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
+        try frame.renewIfShared()
+        let destination = frame.pointer
+        withUnsafeBytes(of: source.pointee.data) { srcData in
+            withUnsafeBytes(of: destination.pointee.data) { dstData in
+                let s = srcData.bindMemory(to: UnsafeMutablePointer<UInt8>?.self)
+                let d = dstData.bindMemory(to: UnsafeMutablePointer<UInt8>?.self)
+                for (index, plane) in planes.enumerated() {
+                    let srcStride = withUnsafeBytes(of: source.pointee.linesize) { $0.load(fromByteOffset: index * 4, as: Int32.self) }
+                    let dstStride = withUnsafeBytes(of: destination.pointee.linesize) { $0.load(fromByteOffset: index * 4, as: Int32.self) }
+                    aura_box_reduce_plane(
+                        s[index], Int(srcStride), plane.width, plane.height, d[index], Int(dstStride), plane.reducedWidth,
+                        plane.reducedHeight, Int32(factor), bytesPerSample)
+                }
+            }
+        }
+        let (s, d) = (source.pointee, destination)
+        d.pointee.pts = s.pts
+        d.pointee.pkt_dts = s.pkt_dts
+        d.pointee.best_effort_timestamp = s.best_effort_timestamp
+        d.pointee.pkt_duration = s.pkt_duration
+        d.pointee.color_primaries = s.color_primaries
+        d.pointee.color_trc = s.color_trc
+        d.pointee.colorspace = s.colorspace
+        d.pointee.color_range = s.color_range
+        d.pointee.chroma_location = s.chroma_location
+        d.pointee.sample_aspect_ratio = s.sample_aspect_ratio
+        d.pointee.interlaced_frame = s.interlaced_frame
+        d.pointee.top_field_first = s.top_field_first
+        return destination
+    }
+}
