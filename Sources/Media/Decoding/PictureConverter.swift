@@ -45,8 +45,10 @@ final class PictureConverter {
     private let linear: Frame
     /// The decoded shape the graph was built for (width, height, pixel format).
     private var graphInput: (Int32, Int32, Int32)?
-    /// Video of a source at least twice the output's size: the decoded pictures reduced by that whole factor first.
+    /// Video of a source at least twice the output's size: the decoded pictures reduced by that whole factor first;
+    /// decided once per decoded shape (width, height, pixel format).
     private var reduction: AreaReduction?
+    private var reductionDecidedFor: (Int32, Int32, Int32)?
     /// Bicubic: the measured SSIM/speed sweet spot (fast_bilinear loses ~0.004 SSIM).
     static let scalerFlags = Int32(SWS_BICUBIC)
 
@@ -194,9 +196,11 @@ final class PictureConverter {
     /// `source`, or its area reduction when the output is video at half its size or less (`AreaReduction`).
     private func reduced(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         guard case .video = output, !deinterlaces else { return source }
-        if reduction.map({ !$0.matches(source) }) ?? true {
+        let shape = (source.pointee.width, source.pointee.height, source.pointee.format)
+        if reductionDecidedFor.map({ $0 != shape }) ?? true {
             reduction = AreaReduction(
                 source: source, width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height))
+            reductionDecidedFor = shape
         }
         return try reduction?.reduce(source) ?? source
     }

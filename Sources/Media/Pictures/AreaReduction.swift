@@ -11,7 +11,6 @@ import CPictureKernels
 /// output's own resolution. Planar formats of 8 to 16 bits only; interlaced pictures never (fields would mix).
 final class AreaReduction {
     let factor: Int
-    private let shape: (width: Int32, height: Int32, format: Int32)
     private let planes: [(width: Int32, height: Int32, reducedWidth: Int32, reducedHeight: Int32)]
     private let bytesPerSample: Int32
     private let frame: Frame
@@ -39,7 +38,6 @@ final class AreaReduction {
         self.factor = factor
         self.frame = frame
         bytesPerSample = depth > 8 ? 2 : 1
-        shape = (source.pointee.width, source.pointee.height, source.pointee.format)
         planes = (0..<planeCount).map { plane in
             let chroma = plane == 1 || plane == 2
             let sw = chroma ? Int32(d.log2_chroma_w) : 0, sh = chroma ? Int32(d.log2_chroma_h) : 0
@@ -48,11 +46,6 @@ final class AreaReduction {
                 -((-reducedHeight) >> sh)
             )
         }
-    }
-
-    /// Whether `source` has the shape this reduction was made for.
-    func matches(_ source: UnsafeMutablePointer<AVFrame>) -> Bool {
-        shape == (source.pointee.width, source.pointee.height, source.pointee.format)
     }
 
     /// `source` reduced, with its timestamps, colour tags and scan flags (not its side data). Valid until the next call.
