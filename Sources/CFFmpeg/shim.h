@@ -70,31 +70,6 @@ static inline void aura_rotate_plane(const uint8_t *src, int src_stride, int wid
     }
 }
 
-/// Möbius tone mapping of a linear-light planar float RGB frame (gbrpf32) in place: libavfilter's
-/// `tonemap=tonemap=mobius:param=knee:desat=0:peak=peak`, the same curve and the same max-RGB scaling, in one tight
-/// loop. Values up to `knee` pass unchanged; above, the brightest component m of a pixel is mapped to
-/// (b² + 2bj + j²)/(b − a) · (m + a)/(m + b), which takes `peak` to 1, and the pixel is scaled by that over m (its hue
-/// and saturation kept). libavfilter's filter does per pixel in double precision what is done here once per frame.
-static inline void aura_tonemap_mobius(AVFrame *frame, float knee, float peak) {
-    const float j = knee;
-    const float a = -j * j * (peak - 1.0f) / (j * j - 2.0f * j + peak);
-    const float b = (j * j - 2.0f * j * peak + peak) / fmaxf(peak - 1.0f, 1e-6f);
-    const float scale = (b * b + 2.0f * b * j + j * j) / (b - a);
-    for (int y = 0; y < frame->height; y++) {
-        float *p0 = (float *)(frame->data[0] + (ptrdiff_t)y * frame->linesize[0]);
-        float *p1 = (float *)(frame->data[1] + (ptrdiff_t)y * frame->linesize[1]);
-        float *p2 = (float *)(frame->data[2] + (ptrdiff_t)y * frame->linesize[2]);
-        for (int x = 0; x < frame->width; x++) {
-            const float m = fmaxf(fmaxf(fmaxf(p0[x], p1[x]), p2[x]), 1e-6f);
-            if (m <= j) continue;
-            const float factor = scale * (m + a) / (m + b) / m;
-            p0[x] *= factor;
-            p1[x] *= factor;
-            p2[x] *= factor;
-        }
-    }
-}
-
 /// How well a frame's bottom field fits top fields at three instants, for telling interlaced from progressive video:
 /// the mean absolute difference, over every fourth column, between each bottom-field line of `cur` and the average of
 /// the two top-field lines around it, taken from `prev`, `cur` and `next` (same-sized luma planes of 8-bit samples,

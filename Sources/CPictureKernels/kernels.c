@@ -102,6 +102,38 @@ float aura_to_gamma_value_at(int index) {
     return ldexpf(1.0f + ((float)step + 0.5f) / (float)(1 << AURA_TO_GAMMA_MANTISSA_BITS), octave - AURA_TO_GAMMA_OCTAVES);
 }
 
+AuraMobius aura_mobius(float knee, float peak) {
+    const float j = knee;
+    AuraMobius curve;
+    curve.knee = j;
+    curve.a = -j * j * (peak - 1.0f) / (j * j - 2.0f * j + peak);
+    curve.b = (j * j - 2.0f * j * peak + peak) / fmaxf(peak - 1.0f, 1e-6f);
+    curve.scale = (curve.b * curve.b + 2.0f * curve.b * j + j * j) / (curve.b - curve.a);
+    return curve;
+}
+
+/// The factor a pixel whose brightest component is `brightest` is scaled by. Computed always and selected (no branch
+/// to mispredict), one division.
+static inline float mobius_factor(AuraMobius c, float brightest) {
+    brightest = fmaxf(brightest, 1e-6f);
+    const float mapped = c.scale * (brightest + c.a) / ((brightest + c.b) * brightest);
+    return brightest > c.knee ? mapped : 1.0f;
+}
+
+void aura_tonemap_mobius(float *const planes[3], const ptrdiff_t stride[3], int width, int height, AuraMobius curve) {
+    for (int y = 0; y < height; y++) {
+        float *p0 = (float *)((uint8_t *)planes[0] + (ptrdiff_t)y * stride[0]);
+        float *p1 = (float *)((uint8_t *)planes[1] + (ptrdiff_t)y * stride[1]);
+        float *p2 = (float *)((uint8_t *)planes[2] + (ptrdiff_t)y * stride[2]);
+        for (int x = 0; x < width; x++) {
+            const float factor = mobius_factor(curve, fmaxf(fmaxf(p0[x], p1[x]), p2[x]));
+            p0[x] *= factor;
+            p1[x] *= factor;
+            p2[x] *= factor;
+        }
+    }
+}
+
 static inline float to_linear(const float *table, float v) {
     v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
     return table[(int)(v * (float)(AURA_TO_LINEAR_SIZE - 1) + 0.5f)];
@@ -133,14 +165,10 @@ static inline uint8_t hdr_pixel(const AuraHDRToSDR *k, float luma, float dr, flo
     float r709 = m[0] * lr + m[1] * lg + m[2] * lb;
     float g709 = m[3] * lr + m[4] * lg + m[5] * lb;
     float b709 = m[6] * lr + m[7] * lg + m[8] * lb;
-    if (k->tone_map) {
-        const float brightest = fmaxf(fmaxf(fmaxf(r709, g709), b709), 1e-6f);
-        const float mapped = k->scale * (brightest + k->a) / ((brightest + k->b) * brightest);
-        const float factor = brightest > k->knee ? mapped : 1.0f;
-        r709 *= factor;
-        g709 *= factor;
-        b709 *= factor;
-    }
+    const float factor = mobius_factor(k->curve, fmaxf(fmaxf(r709, g709), b709));
+    r709 *= factor;
+    g709 *= factor;
+    b709 *= factor;
     *out_r = to_gamma(k->to_gamma, r709);
     *out_g = to_gamma(k->to_gamma, g709);
     *out_b = to_gamma(k->to_gamma, b709);
@@ -190,8 +218,8 @@ __attribute__((target("avx2,fma"))) static int hdr_row_avx2(const AuraHDRToSDR *
     const __m256 c_offset = _mm256_set1_ps(k->c_offset), c_scale = _mm256_set1_ps(k->c_scale);
     const __m256 cr_r = _mm256_set1_ps(k->cr_r), cb_g = _mm256_set1_ps(k->cb_g), cr_g = _mm256_set1_ps(k->cr_g),
                  cb_b = _mm256_set1_ps(k->cb_b);
-    const __m256 knee = _mm256_set1_ps(k->knee), a = _mm256_set1_ps(k->a), b = _mm256_set1_ps(k->b),
-                 scale = _mm256_set1_ps(k->scale), tiny = _mm256_set1_ps(1e-6f), one = _mm256_set1_ps(1.0f);
+    const __m256 knee = _mm256_set1_ps(k->curve.knee), a = _mm256_set1_ps(k->curve.a), b = _mm256_set1_ps(k->curve.b),
+                 scale = _mm256_set1_ps(k->curve.scale), tiny = _mm256_set1_ps(1e-6f), one = _mm256_set1_ps(1.0f);
     const __m256 kr = _mm256_set1_ps(219.0f * k->kr), kg = _mm256_set1_ps(219.0f * k->kg),
                  kb = _mm256_set1_ps(219.0f * k->kb), black = _mm256_set1_ps(16.5f);
     int x = 0;
@@ -212,7 +240,7 @@ __attribute__((target("avx2,fma"))) static int hdr_row_avx2(const AuraHDRToSDR *
         __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(m[2]), lb, _mm256_fmadd_ps(_mm256_set1_ps(m[1]), lg, _mm256_mul_ps(_mm256_set1_ps(m[0]), lr)));
         __m256 g = _mm256_fmadd_ps(_mm256_set1_ps(m[5]), lb, _mm256_fmadd_ps(_mm256_set1_ps(m[4]), lg, _mm256_mul_ps(_mm256_set1_ps(m[3]), lr)));
         __m256 bl = _mm256_fmadd_ps(_mm256_set1_ps(m[8]), lb, _mm256_fmadd_ps(_mm256_set1_ps(m[7]), lg, _mm256_mul_ps(_mm256_set1_ps(m[6]), lr)));
-        if (k->tone_map) {
+        {  // mobius_factor, eight at a time
             const __m256 brightest = _mm256_max_ps(_mm256_max_ps(_mm256_max_ps(r, g), bl), tiny);
             const __m256 mapped = _mm256_div_ps(_mm256_mul_ps(scale, _mm256_add_ps(brightest, a)),
                                                 _mm256_mul_ps(_mm256_add_ps(brightest, b), brightest));

@@ -88,13 +88,11 @@ struct PictureProcessingTests {
                 compared += 1
                 for plane in 0..<3 {
                     let rows = plane == 0 ? 360 : 180, columns = plane == 0 ? 640 : 320
-                    let a = withUnsafeBytes(of: ours.pointee.data) { $0.load(fromByteOffset: plane * 8, as: UnsafeMutablePointer<UInt8>.self) }
-                    let b = withUnsafeBytes(of: expected.pointer.pointee.data) {
-                        $0.load(fromByteOffset: plane * 8, as: UnsafeMutablePointer<UInt8>.self)
+                    guard let a = ours.plane(plane), let b = expected.pointer.plane(plane) else {
+                        Issue.record("plane \(plane) is missing")
+                        return
                     }
-                    let strideA = Int(withUnsafeBytes(of: ours.pointee.linesize) { $0.load(fromByteOffset: plane * 4, as: Int32.self) })
-                    let strideB = Int(
-                        withUnsafeBytes(of: expected.pointer.pointee.linesize) { $0.load(fromByteOffset: plane * 4, as: Int32.self) })
+                    let strideA = Int(ours.stride(plane)), strideB = Int(expected.pointer.stride(plane))
                     for row in 0..<rows {
                         for column in 0..<columns {
                             let difference = abs(Int(a[row * strideA + column]) - Int(b[row * strideB + column]))

@@ -13,6 +13,20 @@
 void aura_box_reduce_plane(const uint8_t *src, ptrdiff_t src_stride, int src_width, int src_height, uint8_t *dst,
                            ptrdiff_t dst_stride, int dst_width, int dst_height, int factor, int bytes_per_sample);
 
+/// The Möbius tone curve of libavfilter's `tonemap=tonemap=mobius:param=knee:desat=0:peak=peak`, on linear light
+/// with reference white at 1.0: values up to `knee` pass unchanged; above, a pixel's brightest component m goes to
+/// scale · (m + a) / (m + b), which takes `peak` to 1, and the pixel is scaled by that over m (hue and saturation
+/// kept). libavfilter works out the coefficients per pixel in double precision; here once.
+typedef struct {
+    float knee, a, b, scale;
+} AuraMobius;
+
+/// The curve for a knee and a peak (both relative to reference white).
+AuraMobius aura_mobius(float knee, float peak);
+
+/// The curve applied in place to three planes of linear-light float samples (gbrpf32's), `stride` in bytes.
+void aura_tonemap_mobius(float *const planes[3], const ptrdiff_t stride[3], int width, int height, AuraMobius curve);
+
 /// Length of `AuraHDRToSDR.to_linear`: the transfer function sampled over [0, 1], read at the nearest sample (steps
 /// of 1/16384: a sixteenth of a 10-bit code value).
 #define AURA_TO_LINEAR_SIZE 16385
@@ -36,10 +50,8 @@ typedef struct {
     const float *to_linear;
     /// Linear RGB in the source's primaries to BT.709's (row-major 3×3).
     float primaries[9];
-    /// The Möbius curve: identity up to `knee`, then the brightest component m goes to scale (m + a) / (m + b).
-    /// `tone_map` 0 leaves the values as they are.
-    int tone_map;
-    float knee, a, b, scale;
+    /// The tone curve, in BT.709's primaries.
+    AuraMobius curve;
     /// BT.709's transfer (linear light in [0, 1] to R'), see AURA_TO_GAMMA_SIZE.
     const float *to_gamma;
     /// R'G'B' to BT.709 Y'CbCr: the luma weights (kr, kg, kb); Cb = (B' - Y') * cb_scale, Cr = (R' - Y') * cr_scale.

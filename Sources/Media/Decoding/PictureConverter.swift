@@ -1,4 +1,5 @@
 import CFFmpeg
+import CPictureKernels
 
 /// Turns decoded pictures of any size, format and colour into upright SDR BT.709 pictures of a chosen size and pixel
 /// format (a proxy encoder's yuv420p, a thumbnail's rgba or yuvj420p), as `PictureProcessing` says:
@@ -230,7 +231,10 @@ final class PictureConverter {
             linear.unref()
             guard try graph.pull(into: linear.pointer) else { return }
             try FFmpegResult.check(av_frame_make_writable(linear.pointer), "av_frame_make_writable")
-            aura_tonemap_mobius(linear.pointer, toneMapping.knee, toneMapping.peak)
+            let frame = linear.pointer
+            let planes = (0..<3).map { frame.plane($0).map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: Float.self) } }
+            let strides = (0..<3).map { Int(frame.stride($0)) }
+            aura_tonemap_mobius(planes, strides, frame.pointee.width, frame.pointee.height, aura_mobius(toneMapping.knee, toneMapping.peak))
             if finishing == nil {
                 finishing = try FilterGraph(finishingDescription, input: linear.pointer, timeBase: timeBase, threads: threads)
             }
@@ -277,23 +281,14 @@ final class PictureConverter {
         // A one-plane format holds whole pixels (rgba: 4 bytes, gray: 1).
         let packedBytes = planes == 1 ? max(1, Int32(av_get_bits_per_pixel(descriptor) / 8)) : 1
         let w = Int32(src.pointee.width), h = Int32(src.pointee.height)
-        withUnsafeMutablePointer(to: &src.pointee.data) { srcData in
-            withUnsafeMutablePointer(to: &dst.pointee.data) { dstData in
-                srcData.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { s in
-                    dstData.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { d in
-                        for plane in 0..<planes {
-                            let chroma = plane == 1 || plane == 2
-                            var pw = chroma ? -((-w) >> Int32(descriptor.pointee.log2_chroma_w)) : w
-                            let ph = chroma ? -((-h) >> Int32(descriptor.pointee.log2_chroma_h)) : h
-                            let bytes: Int32 = chroma && interleavedChroma ? 2 : (plane == 0 ? packedBytes : 1)
-                            if chroma && interleavedChroma { pw = (w + 1) / 2 }
-                            let srcStride = withUnsafeBytes(of: src.pointee.linesize) { $0.load(fromByteOffset: plane * 4, as: Int32.self) }
-                            let dstStride = withUnsafeBytes(of: dst.pointee.linesize) { $0.load(fromByteOffset: plane * 4, as: Int32.self) }
-                            aura_rotate_plane(s[plane], srcStride, pw, ph, d[plane], dstStride, bytes, Int32(clockwiseRotation))
-                        }
-                    }
-                }
-            }
+        for plane in 0..<planes {
+            let chroma = plane == 1 || plane == 2
+            var pw = chroma ? -((-w) >> Int32(descriptor.pointee.log2_chroma_w)) : w
+            let ph = chroma ? -((-h) >> Int32(descriptor.pointee.log2_chroma_h)) : h
+            let bytes: Int32 = chroma && interleavedChroma ? 2 : (plane == 0 ? packedBytes : 1)
+            if chroma && interleavedChroma { pw = (w + 1) / 2 }
+            aura_rotate_plane(
+                src.plane(plane), src.stride(plane), pw, ph, dst.plane(plane), dst.stride(plane), bytes, Int32(clockwiseRotation))
         }
     }
 }

@@ -52,18 +52,10 @@ final class AreaReduction {
     func reduce(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         try frame.renewIfShared()
         let destination = frame.pointer
-        withUnsafeBytes(of: source.pointee.data) { srcData in
-            withUnsafeBytes(of: destination.pointee.data) { dstData in
-                let s = srcData.bindMemory(to: UnsafeMutablePointer<UInt8>?.self)
-                let d = dstData.bindMemory(to: UnsafeMutablePointer<UInt8>?.self)
-                for (index, plane) in planes.enumerated() {
-                    let srcStride = withUnsafeBytes(of: source.pointee.linesize) { $0.load(fromByteOffset: index * 4, as: Int32.self) }
-                    let dstStride = withUnsafeBytes(of: destination.pointee.linesize) { $0.load(fromByteOffset: index * 4, as: Int32.self) }
-                    aura_box_reduce_plane(
-                        s[index], Int(srcStride), plane.width, plane.height, d[index], Int(dstStride), plane.reducedWidth,
-                        plane.reducedHeight, Int32(factor), bytesPerSample)
-                }
-            }
+        for (index, plane) in planes.enumerated() {
+            aura_box_reduce_plane(
+                source.plane(index), Int(source.stride(index)), plane.width, plane.height, destination.plane(index),
+                Int(destination.stride(index)), plane.reducedWidth, plane.reducedHeight, Int32(factor), bytesPerSample)
         }
         let (s, d) = (source.pointee, destination)
         d.pointee.pts = s.pts

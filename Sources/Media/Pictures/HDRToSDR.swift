@@ -86,15 +86,7 @@ struct HDRToSDR: Sendable {
         withUnsafeMutableBytes(of: &c.primaries) { bytes in
             for (i, value) in matrix.enumerated() { bytes.storeBytes(of: Float(value), toByteOffset: i * 4, as: Float.self) }
         }
-        // The Möbius curve as `aura_tonemap_mobius` and libavfilter's `tonemap` have it.
-        let j = Float(PictureProcessing.toneMappingKnee), p = Float(max(1, peak))
-        let a = -j * j * (p - 1) / (j * j - 2 * j + p)
-        let b = (j * j - 2 * j * p + p) / max(p - 1, 1e-6)
-        c.tone_map = 1
-        c.knee = j
-        c.a = a
-        c.b = b
-        c.scale = (b * b + 2 * b * j + j * j) / (b - a)
+        c.curve = aura_mobius(Float(PictureProcessing.toneMappingKnee), Float(max(1, peak)))
         c.to_gamma = UnsafePointer(parameters.toGamma.baseAddress)
         c.kr = 0.2126
         c.kb = 0.0722
@@ -108,19 +100,13 @@ struct HDRToSDR: Sendable {
     /// Converts `source` (`inputFormat`) into `destination` (yuv420p of the same size), in `bands` row bands at once.
     func convert(_ source: UnsafeMutablePointer<AVFrame>, into destination: UnsafeMutablePointer<AVFrame>, bands: Int) {
         let width = Int32(source.pointee.width), height = Int32(source.pointee.height)
-        let planes = (0..<3).map { plane in
-            (
-                src: UnsafePointer(Self.plane(source, plane)), srcStride: Self.stride(source, plane),
-                dst: Self.plane(destination, plane), dstStride: Self.stride(destination, plane)
-            )
-        }
         let bands = max(1, min(bands, Int(height) / 64))
         // Even band edges: a band holds whole chroma rows.
         let rowsPerBand = ((Int(height) + bands - 1) / bands + 1) & ~1
         // The planes stay valid for the call; the bands write disjoint rows.
-        nonisolated(unsafe) let src: [UnsafePointer<UInt8>?] = planes.map(\.src)
-        nonisolated(unsafe) let dst: [UnsafeMutablePointer<UInt8>?] = planes.map(\.dst)
-        let srcStride = planes.map(\.srcStride), dstStride = planes.map(\.dstStride)
+        nonisolated(unsafe) let src: [UnsafePointer<UInt8>?] = (0..<3).map { UnsafePointer(source.plane($0)) }
+        nonisolated(unsafe) let dst: [UnsafeMutablePointer<UInt8>?] = (0..<3).map { destination.plane($0) }
+        let srcStride = (0..<3).map { Int(source.stride($0)) }, dstStride = (0..<3).map { Int(destination.stride($0)) }
         let parameters = self.parameters
         let run: @Sendable (Int) -> Void = { band in
             let start = Int32(band * rowsPerBand), end = Int32(min(Int(height), (band + 1) * rowsPerBand))
@@ -130,16 +116,6 @@ struct HDRToSDR: Sendable {
         }
         if bands == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: bands, execute: run) }
         destination.pointee.pts = source.pointee.pts
-    }
-
-    private static func plane(_ frame: UnsafeMutablePointer<AVFrame>, _ index: Int) -> UnsafeMutablePointer<UInt8>? {
-        withUnsafeBytes(of: frame.pointee.data) {
-            $0.load(fromByteOffset: index * MemoryLayout<UnsafeMutablePointer<UInt8>?>.stride, as: UnsafeMutablePointer<UInt8>?.self)
-        }
-    }
-
-    private static func stride(_ frame: UnsafeMutablePointer<AVFrame>, _ index: Int) -> Int {
-        Int(withUnsafeBytes(of: frame.pointee.linesize) { $0.load(fromByteOffset: index * 4, as: Int32.self) })
     }
 
     /// SMPTE ST 2084's EOTF, in units of its 10,000 cd/m² peak.

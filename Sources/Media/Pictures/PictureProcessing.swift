@@ -89,9 +89,10 @@ public enum FieldOrder: String, Sendable, Codable {
 /// of proxies and frames alike.
 ///
 /// - **HDR** (PQ, HLG): to linear light with HDR reference white (203 cd/m², BT.2408) at 1.0, primaries to BT.709,
-///   then libavfilter's `tonemap` with the Möbius curve, knee 0.9: identity up to 90 % of reference white, then a
+///   then the Möbius curve of libavfilter's `tonemap`, knee 0.9: identity up to 90 % of reference white, then a
 ///   smooth roll-off that brings the content's peak (MaxCLL, else the mastering display's peak, else 1000 cd/m²) to
-///   SDR white, colour ratios kept (max-RGB). Then BT.709's transfer, rounded once to 8 bits.
+///   SDR white, colour ratios kept (max-RGB). Then BT.709's transfer, rounded once to 8 bits. Video (proxies) does
+///   all of it in one pass after scaling (`HDRToSDR`); other pictures through zscale around `aura_tonemap_mobius`.
 /// - **Wide gamut SDR** (BT.2020, P3): primaries mapped to BT.709 in linear light by `zscale`.
 /// - **SD matrix** (BT.601) for a video output: the matrix converted to BT.709, so every proxy is tagged BT.709; and
 ///   the other way for JPEG, whose YCbCr is BT.601's by definition (JFIF).
@@ -100,8 +101,7 @@ public enum FieldOrder: String, Sendable, Codable {
 ///
 /// The colour path works in 32-bit float (zscale, tonemap) from the source's own bit depth and rounds once to 8 bits at
 /// the end: 10-bit and 4:2:2 sources get no banding an 8-bit source would not have, and no dither noise for the
-/// encoder to spend bits on. Everything else (8-bit BT.709, and high-bit-depth BT.709, which swscale converts from its
-/// 15-bit intermediate with its ordered dither) takes swscale alone.
+/// encoder to spend bits on. Everything else (8-bit BT.709 progressive) takes swscale alone.
 public struct PictureProcessing: Sendable, Equatable {
     public var colour: SourceColour
     public var fieldOrder: FieldOrder
@@ -199,7 +199,7 @@ public struct PictureProcessing: Sendable, Equatable {
 
     /// How a converter makes its pictures when swscale alone does not: a libavfilter graph, and for HDR either the
     /// one-pass conversion after it (`HDRToSDR`: video outputs) or the tone mapping between it and a second graph.
-    /// `aura_tonemap_mobius` (the shim) is libavfilter's `tonemap=mobius` in one tight loop over the frame: measured
+    /// `aura_tonemap_mobius` (CPictureKernels) is libavfilter's `tonemap=mobius` in one tight loop over the frame: measured
     /// 2.6 s against 0.3 s of CPU for 200 pictures at 1280x720 with the same output (`filterDescription` is the
     /// all-libavfilter chain, and tests compare both ways with it).
     struct FilterPlan: Equatable {
