@@ -66,7 +66,8 @@ void aura_hdr_to_sdr_420(const AuraHDRToSDR *conversion, const uint8_t *const sr
                          uint8_t *const dst[3], const ptrdiff_t dst_stride[3], int width, int height, int row_start,
                          int row_end);
 
-/// The table index of a linear value for `AuraHDRToSDR.to_gamma`'s layout (and the value at an index, to build it).
+/// The linear value `AuraHDRToSDR.to_gamma` holds the transfer of at `index` (the middle of the values read there),
+/// to build the table.
 float aura_to_gamma_value_at(int index);
 
 #endif

@@ -7,7 +7,8 @@ import Dispatch
 /// with the same transfer functions as zscale's (display-referred: PQ's EOTF, HLG's inverse OETF with its 1.2 system
 /// gamma per channel, BT.1886's inverse with gamma 2.4; reference white at 1.0), sampled once per source into tables.
 /// The chain costs three float passes and two format conversions per picture: on the 4K HLG benchmark its colour work
-/// was 15 % of the CPU time of a Preview proxy; this pass does the same per pixel for a third of that.
+/// was 15 % of the CPU time of a Preview proxy (about 14.5 ms per 720p picture with the tone curve's loop); this pass
+/// does the same in 6.6 ms.
 /// `PictureProcessingTests` holds its pictures to the chain's.
 ///
 /// It takes 4:2:0 pictures of 9 to 16 bits (the graph before it scales to the output's size and converts to
