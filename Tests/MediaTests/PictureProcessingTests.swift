@@ -140,21 +140,30 @@ struct PictureProcessingTests {
     }
 
     /// Whole-factor area reduction: every output sample is the rounded mean of its block, the picture's last column
-    /// and row repeated where a block runs past them; for 8- and 16-bit samples, factors with a fast path and not.
-    @Test(arguments: [(2, 1), (3, 1), (3, 2), (4, 2), (5, 2)]) func areaReductionAveragesBlocks(_ factor: Int, _ bytes: Int) {
+    /// and row repeated where a block runs past them; for 8- and 16-bit samples, factors with a fast path and not, and
+    /// 10- and 12-bit samples rounded once to 8 bits. A quarter of the samples are the largest value, so whole blocks
+    /// reach the largest sums.
+    @Test(arguments: [
+        (2, 1, 1, 0), (3, 1, 1, 0), (4, 1, 1, 0), (3, 2, 2, 0), (4, 2, 2, 0), (5, 2, 2, 0), (2, 2, 1, 2), (3, 2, 1, 2),
+        (4, 2, 1, 4), (5, 2, 1, 2),
+    ])
+    func areaReductionAveragesBlocks(_ factor: Int, _ inBytes: Int, _ outBytes: Int, _ shift: Int) {
         let width = 101, height = 77
         let reducedWidth = width / factor + 1, reducedHeight = height / factor + 1  // one block past each edge
+        let largest = inBytes == 2 ? (outBytes == 1 ? 1 << (8 + shift) : 1024) - 1 : 255
         var source = [UInt16](repeating: 0, count: width * height)
-        var generator = SplitMix64(seed: UInt64(factor * 10 + bytes))
-        for i in source.indices { source[i] = UInt16(generator.next() % (bytes == 2 ? 1024 : 256)) }
-        var reduced = [UInt8](repeating: 0, count: reducedWidth * reducedHeight * bytes)
+        var generator = SplitMix64(seed: UInt64(factor * 100 + inBytes * 10 + shift))
+        for i in source.indices {
+            source[i] = generator.next() % 4 == 0 ? UInt16(largest) : UInt16(generator.next() % UInt64(largest + 1))
+        }
+        var reduced = [UInt8](repeating: 0, count: reducedWidth * reducedHeight * outBytes)
         let sourceBytes: [UInt8] =
-            bytes == 2 ? source.withUnsafeBytes { Array($0) } : source.map { UInt8($0) }
+            inBytes == 2 ? source.withUnsafeBytes { Array($0) } : source.map { UInt8($0) }
         sourceBytes.withUnsafeBufferPointer { src in
             reduced.withUnsafeMutableBufferPointer { dst in
-                aura_box_reduce_plane(
-                    src.baseAddress, width * bytes, Int32(width), Int32(height), dst.baseAddress, reducedWidth * bytes,
-                    Int32(reducedWidth), Int32(reducedHeight), Int32(factor), Int32(bytes))
+                aura_box_reduce_plane_bits(
+                    src.baseAddress, width * inBytes, Int32(width), Int32(height), dst.baseAddress, reducedWidth * outBytes,
+                    Int32(reducedWidth), Int32(reducedHeight), Int32(factor), Int32(inBytes), Int32(outBytes), Int32(shift))
             }
         }
         var wrong = 0
@@ -164,15 +173,85 @@ struct PictureProcessingTests {
                 for r in 0..<factor {
                     for c in 0..<factor { sum += Int(source[min(y * factor + r, height - 1) * width + min(x * factor + c, width - 1)]) }
                 }
-                let expected = (sum + factor * factor / 2) / (factor * factor)
+                let divisor = factor * factor << shift
+                let expected = min((sum + divisor / 2) / divisor, outBytes == 2 ? 65535 : 255)
                 let got =
-                    bytes == 2
+                    outBytes == 2
                     ? Int(reduced[(y * reducedWidth + x) * 2]) | Int(reduced[(y * reducedWidth + x) * 2 + 1]) << 8
                     : Int(reduced[y * reducedWidth + x])
                 if got != expected { wrong += 1 }
             }
         }
         #expect(wrong == 0, "\(wrong) of \(reducedWidth * reducedHeight) samples are not their block's mean")
+    }
+
+    /// A 10-bit BT.709 source twice the output's size takes no colour graph: its video pictures are each 2×2 block's
+    /// mean rounded once to 8 bits (zscale's depth conversion of limited range, a quarter of the 10-bit code, without
+    /// its second rounding, within 0-255), passed through swscale unchanged, on every plane.
+    @Test func tenBitBT709VideoIsReducedStraightToEightBits() async throws {
+        let path = try MediaFixtures.media(
+            "bt709-10bit-1280.mkv",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25,noise=alls=20:allf=t", "-t", "0.12", "-vf",
+                "format=yuv420p10le", "-c:v", "ffv1", "-color_primaries", "bt709", "-color_trc", "bt709",
+                "-colorspace", "bt709", "-color_range", "tv",
+            ]
+        ).path
+        let (wrong, compared, pictures) = try await OffPool.run { () throws -> (Int, Int, Int) in
+            let source = try MediaSource(path: path)
+            let stream = try source.pictureStream()
+            let decoder = try StreamDecoder(stream, of: source, threads: 1)
+            let processing = PictureProcessing(stream: stream, fieldOrder: .progressive)
+            let converter = try PictureConverter(
+                width: 640, height: 360, clockwiseRotation: 0, pixelFormat: AV_PIX_FMT_YUV420P, fullRange: false, threads: 1,
+                processing: processing, timeBase: stream.pointee.time_base)
+            #expect(processing.convertsColour(for: .video(AV_PIX_FMT_YUV420P)), "10 bits call for the graph without the reduction")
+            let packet = try Packet()
+            var wrong = 0, compared = 0, pictures = 0
+            func check(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
+                // The expected means, worked out before the converter sees the frame.
+                var expected: [[Int]] = []
+                for plane in 0..<3 {
+                    let (columns, rows) = plane == 0 ? (640, 360) : (320, 180)
+                    let stride = Int(frame.stride(plane)) / 2
+                    let samples = UnsafeRawPointer(frame.plane(plane)!).assumingMemoryBound(to: UInt16.self)
+                    var means: [Int] = []
+                    for row in 0..<rows {
+                        for column in 0..<columns {
+                            var sum = 0
+                            for dy in 0..<2 { for dx in 0..<2 { sum += Int(samples[(2 * row + dy) * stride + 2 * column + dx]) } }
+                            means.append(min((sum + 8) / 16, 255))
+                        }
+                    }
+                    expected.append(means)
+                }
+                try converter.convert(frame) { ours throws(MediaError) in
+                    pictures += 1
+                    #expect(ours.pointee.format == AV_PIX_FMT_YUV420P.rawValue && ours.pointee.width == 640)
+                    for plane in 0..<3 {
+                        let (columns, rows) = plane == 0 ? (640, 360) : (320, 180)
+                        let stride = Int(ours.stride(plane))
+                        for row in 0..<rows {
+                            for column in 0..<columns {
+                                compared += 1
+                                if Int(ours.plane(plane)![row * stride + column]) != expected[plane][row * columns + column] { wrong += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+            while try source.read(into: packet) {
+                defer { packet.unref() }
+                guard decoder.accepts(packet) else { continue }
+                try decoder.decode(packet.pointer) { frame throws(MediaError) in try check(frame) }
+            }
+            try decoder.decode(nil) { frame throws(MediaError) in try check(frame) }
+            try converter.finish { _ throws(MediaError) in }
+            #expect(!converter.convertsColour, "the reduced pictures are 8-bit BT.709: nothing for the graph to do")
+            return (wrong, compared, pictures)
+        }
+        #expect(pictures == 3)
+        #expect(wrong == 0, "\(wrong) of \(compared) samples are not their block's mean rounded to 8 bits")
     }
 
     @Test func interlacingIsFoundFromTagsOrFromThePictures() async throws {

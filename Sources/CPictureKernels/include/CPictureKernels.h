@@ -13,6 +13,13 @@
 void aura_box_reduce_plane(const uint8_t *src, ptrdiff_t src_stride, int src_width, int src_height, uint8_t *dst,
                            ptrdiff_t dst_stride, int dst_width, int dst_height, int factor, int bytes_per_sample);
 
+/// The same with samples of `in_bytes` in and `out_bytes` out (1 or 2, no more out than in), each mean shifted right
+/// by `shift` bits and rounded once (and kept within the output's range: 1023 / 4 rounds to 256, which is 255): 10-bit
+/// samples reduced to 8-bit ones with `shift` 2.
+void aura_box_reduce_plane_bits(const uint8_t *src, ptrdiff_t src_stride, int src_width, int src_height, uint8_t *dst,
+                                ptrdiff_t dst_stride, int dst_width, int dst_height, int factor, int in_bytes,
+                                int out_bytes, int shift);
+
 /// The Möbius tone curve of libavfilter's `tonemap=tonemap=mobius:param=knee:desat=0:peak=peak`, on linear light
 /// with reference white at 1.0: values up to `knee` pass unchanged; above, a pixel's brightest component m goes to
 /// scale · (m + a) / (m + b), which takes `peak` to 1, and the pixel is scaled by that over m (hue and saturation

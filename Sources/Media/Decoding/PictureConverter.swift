@@ -23,6 +23,9 @@ final class PictureConverter {
     let clockwiseRotation: Int
     let pixelFormat: AVPixelFormat
     let processing: PictureProcessing?
+    /// `processing` as it applies to the pictures after the reduction: at 8 bits when the reduction rounds them to 8
+    /// bits, so a 10-bit BT.709 source then takes swscale alone.
+    private var pictureProcessing: PictureProcessing?
     private let fullRange: Bool
     private let oneHDRPass: Bool
     private let threads: Int
@@ -70,6 +73,7 @@ final class PictureConverter {
         self.fullRange = fullRange
         self.threads = threads
         self.processing = processing
+        pictureProcessing = processing
         self.timeBase = timeBase
         switch pixelFormat {
         case AV_PIX_FMT_YUVJ420P: output = .jpeg
@@ -91,7 +95,7 @@ final class PictureConverter {
 
     /// Whether the colour is converted by libavfilter (`PictureProcessing.convertsColour`: HDR, wide gamut, an SD matrix
     /// for video or an HD one for JPEG, more than 8 bits) rather than passed through by swscale.
-    var convertsColour: Bool { processing?.convertsColour(for: output) ?? false }
+    var convertsColour: Bool { pictureProcessing?.convertsColour(for: output) ?? false }
 
     /// Converts one decoded picture; `emit` gets every picture that is ready (none, one, or with a changed shape
     /// two).
@@ -101,7 +105,7 @@ final class PictureConverter {
         source.pointee.pts = StreamDecoder.timestamp(of: source) ?? aura_nopts_value()
         let decoded = source
         let source = try reduced(decoded)
-        if let processing {
+        if let processing = pictureProcessing {
             let shape = (source.pointee.width, source.pointee.height, source.pointee.format)
             if graphInput.map({ $0 != shape }) ?? true {
                 try finish(emit: emit)
@@ -194,13 +198,21 @@ final class PictureConverter {
         }
     }
 
-    /// `source`, or its area reduction when the output is video at half its size or less (`AreaReduction`).
+    /// `source`, or its area reduction when the output is video at half its size or less (`AreaReduction`). The
+    /// reduction rounds deeper samples to 8 bits when nothing else calls for the colour graph (limited range, and at 8
+    /// bits the source's colour would need no conversion: a 10-bit BT.709 camera file).
     private func reduced(_ source: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> UnsafeMutablePointer<AVFrame> {
         guard case .video = output, !deinterlaces else { return source }
         let shape = (source.pointee.width, source.pointee.height, source.pointee.format)
         if reductionDecidedFor.map({ $0 != shape }) ?? true {
+            let eightBitProcessing = processing.map {
+                PictureProcessing(colour: $0.colour, fieldOrder: $0.fieldOrder, sourceHeight: $0.sourceHeight, bitDepth: 8)
+            }
+            let eightBit = source.pointee.color_range != AVCOL_RANGE_JPEG && !(eightBitProcessing?.convertsColour(for: output) ?? false)
             reduction = AreaReduction(
-                source: source, width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height))
+                source: source, width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height),
+                eightBit: eightBit)
+            pictureProcessing = reduction?.roundsToEightBits == true ? eightBitProcessing : processing
             reductionDecidedFor = shape
         }
         return try reduction?.reduce(source) ?? source

@@ -9,15 +9,24 @@ import CPictureKernels
 /// take the rest of the way, or nothing (exact factors pass through). Area averaging is the classic anti-aliasing
 /// filter for whole-factor reductions; the bicubic step after it keeps edges as sharp as bicubic alone within the
 /// output's own resolution. Planar formats of 8 to 16 bits only; interlaced pictures never (fields would mix).
+///
+/// With `eightBit`, samples of more than 8 bits come out as 8-bit ones (yuv420p10le as yuv420p), each the block's mean
+/// rounded once to 8 bits: for limited-range video that is exactly zscale's depth conversion (code values over 4 for
+/// 10 bits), with no second rounding, so no banding. That takes a 10-bit BT.709 source's proxy off the colour graph.
 final class AreaReduction {
     let factor: Int
+    /// Whether the pictures come out with 8-bit samples from deeper ones.
+    let roundsToEightBits: Bool
     private let planes: [(width: Int32, height: Int32, reducedWidth: Int32, reducedHeight: Int32)]
-    private let bytesPerSample: Int32
+    private let inputBytes: Int32, outputBytes: Int32
+    /// Bits dropped from each mean (depth - 8 when rounding to 8 bits, else 0).
+    private let shift: Int32
     private let frame: Frame
 
     /// The reduction of pictures shaped as `source` for an output of `width`×`height`, or nil when the source is
-    /// under twice the output's size either way or its format is not plainly planar.
-    init?(source: UnsafeMutablePointer<AVFrame>, width: Int, height: Int) {
+    /// under twice the output's size either way or its format is not plainly planar. `eightBit`: deeper YUV samples
+    /// come out 8-bit (other formats keep their depth).
+    init?(source: UnsafeMutablePointer<AVFrame>, width: Int, height: Int, eightBit: Bool = false) {
         let w = Int(source.pointee.width), h = Int(source.pointee.height)
         guard width > 0, height > 0 else { return nil }
         let factor = min(w / width, h / height, 16)
@@ -32,12 +41,18 @@ final class AreaReduction {
         guard depth >= 8, depth <= 16, components.allSatisfy({ $0.depth == depth && $0.shift == 0 && $0.step == (depth > 8 ? 2 : 1) })
         else { return nil }
         let reducedWidth = Int32(w / factor), reducedHeight = Int32(h / factor)
+        let eightBitFormat = depth > 8 && eightBit ? Self.eightBitFormat(like: d) : nil
         guard
-            let frame = try? Frame(width: Int(reducedWidth), height: Int(reducedHeight), pixelFormat: AVPixelFormat(rawValue: source.pointee.format))
+            let frame = try? Frame(
+                width: Int(reducedWidth), height: Int(reducedHeight),
+                pixelFormat: eightBitFormat ?? AVPixelFormat(rawValue: source.pointee.format))
         else { return nil }
         self.factor = factor
         self.frame = frame
-        bytesPerSample = depth > 8 ? 2 : 1
+        roundsToEightBits = eightBitFormat != nil
+        inputBytes = depth > 8 ? 2 : 1
+        outputBytes = roundsToEightBits ? 1 : inputBytes
+        shift = roundsToEightBits ? Int32(depth - 8) : 0
         planes = (0..<planeCount).map { plane in
             let chroma = plane == 1 || plane == 2
             let sw = chroma ? Int32(d.log2_chroma_w) : 0, sh = chroma ? Int32(d.log2_chroma_h) : 0
@@ -53,9 +68,10 @@ final class AreaReduction {
         try frame.renewIfShared()
         let destination = frame.pointer
         for (index, plane) in planes.enumerated() {
-            aura_box_reduce_plane(
+            aura_box_reduce_plane_bits(
                 source.plane(index), Int(source.stride(index)), plane.width, plane.height, destination.plane(index),
-                Int(destination.stride(index)), plane.reducedWidth, plane.reducedHeight, Int32(factor), bytesPerSample)
+                Int(destination.stride(index)), plane.reducedWidth, plane.reducedHeight, Int32(factor), inputBytes,
+                outputBytes, shift)
         }
         let (s, d) = (source.pointee, destination)
         d.pointee.pts = s.pts
@@ -71,5 +87,16 @@ final class AreaReduction {
         d.pointee.interlaced_frame = s.interlaced_frame
         d.pointee.top_field_first = s.top_field_first
         return destination
+    }
+
+    /// The 8-bit YUV format with the same planes and chroma subsampling (yuv420p for yuv420p10le), or nil.
+    private static func eightBitFormat(like descriptor: AVPixFmtDescriptor) -> AVPixelFormat? {
+        guard descriptor.nb_components == 3, descriptor.flags & UInt64(AV_PIX_FMT_FLAG_RGB) == 0 else { return nil }
+        switch (descriptor.log2_chroma_w, descriptor.log2_chroma_h) {
+        case (1, 1): return AV_PIX_FMT_YUV420P
+        case (1, 0): return AV_PIX_FMT_YUV422P
+        case (0, 0): return AV_PIX_FMT_YUV444P
+        default: return nil
+        }
     }
 }
