@@ -39,6 +39,15 @@ static inline AVChannelLayout aura_channel_layout_stereo(void) {
     AVChannelLayout layout = AV_CHANNEL_LAYOUT_STEREO;
     return layout;
 }
+/// The layout libavcodec's native AAC encoder takes for `channels` (1 to 8): mono, stereo, 3.0, 4.0, 5.0, 5.1 (back
+/// surrounds), and 7.1 for 7 and 8 (it has no 6.1); stereo otherwise.
+static inline AVChannelLayout aura_channel_layout_for_aac(int channels) {
+    AVChannelLayout layouts[8] = {AV_CHANNEL_LAYOUT_MONO,         AV_CHANNEL_LAYOUT_STEREO,
+                                  AV_CHANNEL_LAYOUT_SURROUND,     AV_CHANNEL_LAYOUT_4POINT0,
+                                  AV_CHANNEL_LAYOUT_5POINT0_BACK, AV_CHANNEL_LAYOUT_5POINT1_BACK,
+                                  AV_CHANNEL_LAYOUT_7POINT1,      AV_CHANNEL_LAYOUT_7POINT1};
+    return channels >= 1 && channels <= 8 ? layouts[channels - 1] : layouts[1];
+}
 /// The human-readable message of an FFmpeg error code, written into `buffer`.
 static inline const char *aura_error_string(int code, char *buffer, size_t size) {
     av_make_error_string(buffer, size, code);

@@ -57,20 +57,20 @@ final class ProxyStore: Sendable {
         return record
     }
 
-    /// Whether a completed proxy's pictures are what this version makes of its source. A proxy made before picture
-    /// processing (no `pictureVersion`) of a source whose tags call for it (HDR, wide gamut, fields…) is not: it is
-    /// made again, and meanwhile the source is used. The verdict is recorded (`outdatedPictureVersion`, or the
-    /// current version), so each old proxy's source is read once, not at every lookup. A source that cannot be read
-    /// keeps its proxy.
+    /// Whether a completed proxy is what this version makes of its source. One made by an earlier version that lacks
+    /// what this one makes of the source (`Transcoder.isOutdated`: processed pictures of an HDR, wide-gamut or
+    /// interlaced source, the tracks of a source with several audio streams) is not: it is made again, and meanwhile
+    /// the source is used. The verdict is recorded (`outdatedPictureVersion`, or the current version), so each old
+    /// proxy's source is read once, not at every lookup. A source that cannot be read keeps its proxy.
     func isCurrent(_ record: ProxyRecord, sourcePath: String) throws -> Bool {
         if record.pictureVersion == Self.outdatedPictureVersion { return false }
-        guard record.pictureVersion == nil, let id = record.id else { return true }
-        guard let outdated = try? PictureProcessing.tagsCallForProcessing(path: sourcePath) else { return true }
+        guard (record.pictureVersion ?? 0) < Transcoder.pictureVersion, let id = record.id else { return true }
+        guard let outdated = try? Transcoder.isOutdated(proxyVersion: record.pictureVersion, of: sourcePath) else { return true }
         try catalog.recordPictureVersion(id: id, outdated ? Self.outdatedPictureVersion : Transcoder.pictureVersion)
         return !outdated
     }
 
-    /// The `pictureVersion` of a proxy made before picture processing whose source needs it.
+    /// The `pictureVersion` recorded for a proxy made by an earlier version that lacks what this one makes.
     static let outdatedPictureVersion = 0
 
     /// Records a use of a completed proxy: its `lastAccessedAt` and the path it was reached by, and which process

@@ -326,4 +326,75 @@ struct ProfessionalFootageEndToEndTests {
         #expect(cleared["deletedFiles"] == .int(3), "\(cleared)")
         #expect(waves().isEmpty)
     }
+
+    /// A camera file (MOV) with three audio streams (mono, stereo, 5.1), a timecode and a creation time: its proxy
+    /// carries the three, in order, each with its channels, language and title and the same sound (each stream's mean
+    /// level against the source's, by the ffmpeg CLI), and the timecode (a `tmcd` track) and creation time; `probe` of
+    /// the proxy and of the source agree on the audio streams.
+    @Test func aProxyKeepsEveryAudioStreamAndTheTimecode() async throws {
+        let source = try await MediaFixtures.mediaOffPool(
+            "camera-three-audio.mov",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+                "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000",
+                "-f", "lavfi", "-i", "aevalsrc=0.9*sin(2*PI*440*t)|0.3*sin(2*PI*660*t):s=48000",
+                "-f", "lavfi", "-i",
+                "aevalsrc=0.1*sin(2*PI*200*t)|0.2*sin(2*PI*300*t)|0.3*sin(2*PI*400*t)|0.4*sin(2*PI*80*t)|0.5*sin(2*PI*500*t)|0.6*sin(2*PI*600*t):s=48000:c=5.1",
+                "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:a", "-t", "2",
+                "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le",
+                "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "handler_name=Boom",
+                "-metadata:s:a:1", "handler_name=Lav pair", "-metadata:s:a:2", "language=ger",
+                "-timecode", "01:02:03:04", "-metadata", "creation_time=2026-05-06T07:08:09Z",
+            ]
+        ).path
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        let generated = try await server.call(
+            "generate", ["sourcePath": .string(source), "backgroundGeneration": .bool(false)], timeout: .seconds(120))
+        let proxy = try #require(generated["proxy"]?["proxyPath"]?.stringValue, "\(generated)")
+        #expect(generated["proxy"]?["hasAudio"] == .bool(true))
+
+        // Our probe: the proxy's audio streams are the source's.
+        func audioStreams(_ path: String) async throws -> [JSONValue] {
+            let streams = try await server.call("probe", ["path": .string(path)])["streams"]?.arrayValue ?? []
+            return streams.filter { $0["type"] == .string("audio") }
+        }
+        let sourceAudio = try await audioStreams(source)
+        let proxyAudio = try await audioStreams(proxy)
+        #expect(sourceAudio.map { $0["channels"] } == [.int(1), .int(2), .int(6)])
+        #expect(sourceAudio.first?["language"] == .string("eng") && sourceAudio.first?["title"] == .string("Boom"))
+        #expect(proxyAudio.count == 3)
+        for key in ["audioStream", "channels", "channelLayout", "language", "title"] {
+            #expect(proxyAudio.map { $0[key] } == sourceAudio.map { $0[key] }, "\(key): \(proxyAudio) against \(sourceAudio)")
+        }
+
+        // ffprobe: AAC tracks in order, the timecode track, the creation time.
+        let probed = try await ProxyE2E.ffprobe(proxy)
+        let streams = probed["streams"]?.arrayValue ?? []
+        #expect(streams.filter { $0["codec_type"] == .string("audio") }.map { $0["codec_name"] } == Array(repeating: .string("aac"), count: 3))
+        let video = try #require(ProxyE2E.stream(probed, "video"))
+        #expect(video["tags"]?["timecode"] == .string("01:02:03:04"), "\(video)")
+        #expect(streams.contains { $0["codec_tag_string"] == .string("tmcd") }, "a timecode track: \(streams)")
+        #expect(probed["format"]?["tags"]?["creation_time"]?.stringValue?.hasPrefix("2026-05-06T07:08:09") == true, "\(probed["format"] ?? .null)")
+        let videoDuration = Double(video["duration"]?.stringValue ?? "") ?? 0
+        for stream in streams where stream["codec_type"] == .string("audio") {
+            let duration = Double(stream["duration"]?.stringValue ?? "") ?? 0
+            #expect(abs(duration - videoDuration) <= 0.05, "each track as long as the video: \(duration) against \(videoDuration)")
+        }
+
+        // The same sound in each track: mean levels within 1 dB of the source stream's.
+        func meanVolume(_ path: String, _ stream: Int) async throws -> Double? {
+            let output = try await OffPool.run {
+                try ReferenceTools.ffmpeg(["-v", "info", "-i", path, "-map", "0:a:\(stream)", "-af", "volumedetect", "-f", "null", "-"])
+            }
+            let line = output.stderr.split(separator: "\n").first { $0.contains("mean_volume:") }
+            let value = line?.split(separator: ":").last?.replacingOccurrences(of: "dB", with: "")
+            return value.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        }
+        for stream in 0..<3 {
+            let expected = try #require(try await meanVolume(source, stream))
+            let got = try #require(try await meanVolume(proxy, stream))
+            #expect(abs(got - expected) <= 1, "audio stream \(stream): \(got) dB in the proxy, \(expected) dB in the source")
+        }
+    }
 }

@@ -40,7 +40,8 @@ import Testing
         #expect(result.width == 320 && result.height == 240)  // never upscaled
         #expect(result.videoEncoder == "libx264")
         #expect(result.hardwareFallbackReason == nil)
-        #expect(result.hasAudio && result.audioBitRate == 128_000)
+        #expect(result.hasAudio && result.audioBitRate == 64_000, "a mono track: 64 kb/s")
+        #expect(result.audioTracks == [TranscodeResult.AudioTrack(channels: 1, bitRate: 64_000)])
         #expect(result.frameCount == 50 && result.frameRate == 25)
         #expect(reports.last?.percent == 100)
         #expect(reports.allSatisfy { (0...100).contains($0.percent) })
@@ -62,7 +63,7 @@ import Testing
         #expect(video["has_b_frames"] as? Int == 0)
         #expect(video["r_frame_rate"] as? String == "25/1" && video["avg_frame_rate"] as? String == "25/1")
         #expect(audio["codec_name"] as? String == "aac")
-        #expect(audio["channel_layout"] as? String == "stereo" && audio["channels"] as? Int == 2)
+        #expect(audio["channel_layout"] as? String == "mono" && audio["channels"] as? Int == 1, "the source's one channel")
         #expect(audio["sample_rate"] as? String == "48000")
         let videoDuration = Double(video["duration"] as? String ?? "") ?? 0
         let audioDuration = Double(audio["duration"] as? String ?? "") ?? 0
@@ -84,12 +85,13 @@ import Testing
         try? FileManager.default.removeItem(atPath: out)
     }
 
-    @Test func surroundIsDownmixedToStereo() throws {
+    @Test func surroundKeepsItsChannels() throws {
         let out = output("surround")
-        _ = try transcode(MediaFixtures.surround, out)
+        let result = try transcode(MediaFixtures.surround, out)
         let audio = try #require(streams(out).first { $0["codec_type"] as? String == "audio" })
-        #expect(audio["channels"] as? Int == 2 && audio["codec_name"] as? String == "aac")
-        // The downmix is audible, not silence: mean volume well above digital silence.
+        #expect(audio["channels"] as? Int == 6 && audio["channel_layout"] as? String == "5.1" && audio["codec_name"] as? String == "aac")
+        #expect(result.audioTracks == [TranscodeResult.AudioTrack(channels: 6, bitRate: 384_000)])
+        // The sound is there, not silence: mean volume well above digital silence.
         let volume = (try? ReferenceTools.ffmpeg(["-i", out, "-af", "volumedetect", "-f", "null", "-"]))?.stderr ?? ""
         let mean =
             volume.split(separator: "\n").first { $0.contains("mean_volume") }

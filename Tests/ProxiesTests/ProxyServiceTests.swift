@@ -104,7 +104,7 @@ struct ProxyServiceTests {
             let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft))
             made[path] = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         }
-        #expect(made[hdr]?.toneMapped == true && made[hdr]?.pictureVersion == 1 && made[sdr]?.toneMapped == false)
+        #expect(made[hdr]?.toneMapped == true && made[hdr]?.pictureVersion == Transcoder.pictureVersion && made[sdr]?.toneMapped == false)
         // As the earlier version left them.
         for var record in made.values {
             record.pictureVersion = nil
@@ -114,11 +114,38 @@ struct ProxyServiceTests {
         #expect(try await service.lookup(sourcePath: hdr, quality: .draft).kind == "none", "the grey proxy is not used")
         let kept = try await service.lookup(sourcePath: sdr, quality: .draft)
         #expect(kept.visibleRecord?.status == .completed)
-        #expect(try service.catalog.record(id: made[sdr]!.id!)?.pictureVersion == 1, "confirmed once")
+        #expect(try service.catalog.record(id: made[sdr]!.id!)?.pictureVersion == Transcoder.pictureVersion, "confirmed once")
         let again = try await service.generate(ProxyRequest(sourcePath: hdr, quality: .draft))
         #expect(again.status != .completed, "made again, not reused")
         let remade = try #require(try await observer.waitForOutcome(of: again.jobId).completedRecord)
-        #expect(remade.toneMapped == true && remade.pictureVersion == 1)
+        #expect(remade.toneMapped == true && remade.pictureVersion == Transcoder.pictureVersion)
+        await service.shutdown()
+    }
+
+    /// A proxy made by version 1 (the primary audio stream alone, as stereo) of a source with three audio streams is
+    /// not used and is made again with all three; one of a source with one stereo stream lost nothing and is kept.
+    @Test func proxiesMadeWithOneAudioTrackAreMadeAgainWhenTheirSourceHasMore() async throws {
+        let (service, observer, _) = try makeService()
+        let three = try await OffPool.run { MediaFixtures.threeAudioStreams }
+        let stereo = try await ProxyFixtures.tiny().path
+        var made: [String: ProxyRecord] = [:]
+        for path in [three, stereo] {
+            let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft))
+            made[path] = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+        }
+        for var record in made.values {
+            record.pictureVersion = 1
+            try service.catalog.update(record)
+        }
+        #expect(try await service.lookup(sourcePath: three, quality: .draft).kind == "none", "two tracks missing: not used")
+        #expect(try await service.lookup(sourcePath: stereo, quality: .draft).visibleRecord?.status == .completed)
+        #expect(try service.catalog.record(id: made[stereo]!.id!)?.pictureVersion == Transcoder.pictureVersion, "confirmed once")
+        let again = try await service.generate(ProxyRequest(sourcePath: three, quality: .draft))
+        #expect(again.status != .completed, "made again, not reused")
+        let remade = try #require(try await observer.waitForOutcome(of: again.jobId).completedRecord)
+        #expect(remade.pictureVersion == Transcoder.pictureVersion)
+        let tracks = try MediaProbe.probe(path: remade.proxyPath).audioStreams.map(\.channels)
+        #expect(tracks == [1, 2, 6])
         await service.shutdown()
     }
 

@@ -46,6 +46,17 @@ final class Muxer {
         return st
     }
 
+    /// Sets a metadata tag of `stream`, or of the file when `stream` is nil (before `writeHeader`). The MP4 muxer
+    /// keeps a stream's `language` (its `mdhd`), `handler_name` (its `hdlr`: readers show it as the track's name) and a
+    /// video stream's `timecode` (a `tmcd` track), and the file's `creation_time` (its `mvhd`).
+    func setMetadata(_ key: String, _ value: String, on stream: UnsafeMutablePointer<AVStream>? = nil) {
+        if let stream {
+            av_dict_set(&stream.pointee.metadata, key, value, 0)
+        } else {
+            av_dict_set(&context.pointee.metadata, key, value, 0)
+        }
+    }
+
     var needsGlobalHeader: Bool { (context.pointee.oformat.pointee.flags & aura_avfmt_globalheader()) != 0 }
 
     func writeHeader() throws(MediaError) {

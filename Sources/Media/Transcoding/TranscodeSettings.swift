@@ -52,9 +52,12 @@ public struct TranscodeResult: Sendable {
     public var width: Int
     public var height: Int
     public var videoBitRate: Int
+    /// The first audio track's bit rate (the source's primary audio stream); nil without audio.
     public var audioBitRate: Int?
     public var durationSeconds: Double
     public var hasAudio: Bool
+    /// One per audio stream of the source, in order.
+    public var audioTracks: [AudioTrack]
     /// The encoder actually used, e.g. "libx264".
     public var videoEncoder: String
     /// Why hardware encoding was not used when `.auto` was requested; nil otherwise.
@@ -65,4 +68,15 @@ public struct TranscodeResult: Sendable {
     public var toneMapped: Bool
     /// Whether the source was interlaced and its pictures were deinterlaced.
     public var deinterlaced: Bool
+
+    /// An audio track of the proxy.
+    public struct AudioTrack: Sendable, Equatable {
+        public var channels: Int
+        public var bitRate: Int
+
+        public init(channels: Int, bitRate: Int) {
+            self.channels = channels
+            self.bitRate = bitRate
+        }
+    }
 }

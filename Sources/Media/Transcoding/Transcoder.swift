@@ -7,8 +7,8 @@ import Foundation
 ///
 /// Pipeline: the shared decode layer (`MediaSource` → `StreamDecoder`, threaded, → `PictureConverter`: swscale
 /// plus a quarter-turn for rotated sources) → `Media.VideoEncoder` (libx264 or a GPU encoder) → `Muxer` (MP4 with
-/// `+faststart`); the source's primary audio stream → swresample (stereo, float planar) → FIFO of 1024-sample
-/// frames → `Media.AudioEncoder` (native AAC).
+/// `+faststart`); every audio stream of the source, in order, → a track of its own (`TranscodeAudioTrack`: its channel
+/// count up to 8, its language and title, native AAC). The source's timecode and creation time are copied.
 ///
 /// Guarantees: the output is constant frame rate at the source's rate (variable-rate sources are mapped to
 /// frame slots `round((pts - start) × fps)`, dropping or repeating the previous frame like `-vsync cfr`);
@@ -26,9 +26,20 @@ public final class Transcoder {
     public let outputPath: String
     public let settings: TranscodeSettings
 
-    /// The version of the picture processing proxies are made with: 1 since HDR is tone-mapped, wide gamut and SD
-    /// matrices converted and interlaced video deinterlaced (`PictureProcessing`). Proxies made before have none.
-    public static let pictureVersion = 1
+    /// The version of what proxies are made with (the catalogue's `pictureVersion`): 1 since HDR is tone-mapped, wide
+    /// gamut and SD matrices converted and interlaced video deinterlaced (`PictureProcessing`); 2 since every audio
+    /// stream is kept with its channels (before, the primary one alone, as stereo). Proxies made before 1 have none.
+    public static let pictureVersion = 2
+
+    /// Whether a proxy of `path` made by version `version` (nil: before 1) lacks what this version makes: pictures
+    /// the source's tags call for processing (before 1), or audio (before 2: a source with more than one audio stream,
+    /// or more than two channels in its first, lost tracks or channels). Reads the header only. Blocking.
+    public static func isOutdated(proxyVersion version: Int?, of path: String) throws(MediaError) -> Bool {
+        if let version, version >= pictureVersion { return false }
+        if version == nil, try PictureProcessing.tagsCallForProcessing(path: path) { return true }
+        let audio = try MediaSource(path: path, quickAnalysis: true).info.audioStreams
+        return audio.count > 1 || (audio.first?.channels ?? 0) > 2
+    }
 
     public init(sourcePath: String, outputPath: String, settings: TranscodeSettings) {
         self.sourcePath = sourcePath
@@ -56,8 +67,6 @@ private final class TranscodeJob {
     let source: MediaSource
     let videoStream: UnsafeMutablePointer<AVStream>
     let videoDecoder: StreamDecoder
-    let audioStream: UnsafeMutablePointer<AVStream>?
-    let audioDecoder: StreamDecoder?
     let muxer: Muxer
     let videoEncoder: CodecContext
     let videoOut: UnsafeMutablePointer<AVStream>
@@ -70,15 +79,9 @@ private final class TranscodeJob {
     let globalStartMicros: Int64
     let estimatedTotalFrames: Int64?
 
-    // Audio output side, present when the source has audio.
-    let audioEncoder: CodecContext?
-    let audioOut: UnsafeMutablePointer<AVStream>?
-    let audioFifo: AudioFifo?
-    let audioRate: Int32
-    private var resampler: Resampler?
-    private var audioSamplesSent: Int64 = 0
-    private var audioStarted = false
-    private var audioSamplesToDrop: Int64 = 0
+    /// One per audio stream of the source, in order; by stream index for the packets.
+    let audioTracks: [TranscodeAudioTrack]
+    private let audioTrackByStream: [Int: TranscodeAudioTrack]
 
     // Video CFR state.
     private var nextSlot: Int64 = 0
@@ -102,12 +105,6 @@ private final class TranscodeJob {
         videoStream = video
         videoDecoder = try StreamDecoder(video, of: source, threads: settings.threads)
         let vdec = videoDecoder.codec
-        audioStream = source.audio
-        if let audio = source.audio {
-            audioDecoder = try StreamDecoder(audio, of: source, threads: 1)
-        } else {
-            audioDecoder = nil
-        }
 
         // Geometry: SAR → square pixels, display rotation applied to the pixels.
         let par = video.pointee.codecpar.pointee
@@ -143,25 +140,24 @@ private final class TranscodeJob {
             color: color, globalHeader: muxer.needsGlobalHeader)
         (videoEncoder, hardwareFallbackReason) = try VideoEncoder.open(config, hardwareFirst: settings.hardwareAcceleration == .auto)
         videoOut = try muxer.addStream(for: videoEncoder)
+        // The rate players show, and what the MP4 muxer's timecode track counts frames in.
+        videoOut.pointee.avg_frame_rate = frameRate
         converter = try PictureConverter(
             width: width, height: height, clockwiseRotation: rotation,
             pixelFormat: videoEncoder.pointer.pointee.pix_fmt, fullRange: fullRange,
             threads: settings.threads, processing: processing, timeBase: video.pointee.time_base)
 
-        if let audioDecoder {
-            audioRate = AudioEncoder.outputRate(forSourceRate: audioDecoder.codec.pointer.pointee.sample_rate)
-            let enc = try AudioEncoder.openAAC(
-                sampleRate: audioRate, bitRate: settings.audioBitRate,
-                globalHeader: muxer.needsGlobalHeader)
-            audioEncoder = enc
-            audioOut = try muxer.addStream(for: enc)
-            audioFifo = try AudioFifo(format: AV_SAMPLE_FMT_FLTP, channels: 2)
-        } else {
-            audioEncoder = nil
-            audioOut = nil
-            audioFifo = nil
-            audioRate = 0
+        let streams = source.demuxer.streams
+        var tracks: [TranscodeAudioTrack] = []
+        for info in source.info.audioStreams {
+            tracks.append(
+                try TranscodeAudioTrack(
+                    stream: streams[info.index], of: source, muxer: muxer, stereoBitRate: settings.audioBitRate,
+                    language: info.language, title: info.title))
         }
+        audioTracks = tracks
+        audioTrackByStream = Dictionary(uniqueKeysWithValues: tracks.map { (Int($0.stream.pointee.index), $0) })
+        Self.copyTimecodeAndCreationTime(from: source, to: muxer, video: videoOut)
 
         // Output time 0 = the source timeline's 0 (the earliest stream start); the other stream keeps its offset.
         globalStartMicros = source.startMicros
@@ -225,15 +221,17 @@ private final class TranscodeJob {
         }
 
         let videoIndex = Int(videoStream.pointee.index)
-        let audioIndex = audioStream.map { Int($0.pointee.index) }
+        let write = { (frame: UnsafeMutablePointer<AVFrame>?, encoder: CodecContext, stream: UnsafeMutablePointer<AVStream>) throws(MediaError) in
+            try self.encode(frame, with: encoder, stream: stream)
+        }
         while true {
             if isCancelled() { throw MediaError.cancelled }
             guard try source.read(into: packet) else { break }
             defer { packet.unref() }
             if packet.streamIndex == videoIndex {
                 try videoDecoder.decode(packet.pointer) { frame throws(MediaError) in try self.handleVideo(frame) }
-            } else if packet.streamIndex == audioIndex, let audioDecoder {
-                try audioDecoder.decode(packet.pointer) { frame throws(MediaError) in try self.handleAudio(frame) }
+            } else if let track = audioTrackByStream[packet.streamIndex] {
+                try track.decode(packet.pointer, globalStartMicros: globalStartMicros, write: write)
             }
             let now = clock.now
             if now - lastReport >= .milliseconds(250) {
@@ -246,33 +244,22 @@ private final class TranscodeJob {
         // Flush decoders, then the audio tail, then encoders.
         try videoDecoder.decode(nil) { frame throws(MediaError) in try self.handleVideo(frame) }
         try converter.finish { picture throws(MediaError) in try self.place(picture) }
-        if let audioDecoder {
-            try audioDecoder.decode(nil) { frame throws(MediaError) in try self.handleAudio(frame) }
-        }
+        for track in audioTracks { try track.decode(nil, globalStartMicros: globalStartMicros, write: write) }
         guard haveFrame else {
             throw MediaError.corrupt(path: sourcePath, reason: "no video frame could be decoded")
         }
-        if let audioEncoder, let audioFifo, audioStarted {
-            if let resampler {
-                let tail = try newAudioFrame(samples: 0)
-                try resampler.convert(nil, into: tail.pointer)
-                try appendAudio(tail.pointer)
-            }
-            while audioFifo.count > 0 {
-                try encodeAudioBlock(samples: min(audioFifo.count, audioEncoder.pointer.pointee.frame_size))
-            }
-        }
         try encode(nil, with: videoEncoder, stream: videoOut)
-        if let audioEncoder, let audioOut { try encode(nil, with: audioEncoder, stream: audioOut) }
+        for track in audioTracks { try track.finish(write: write) }
         try muxer.finish()
         report(final: true)
 
         let videoSeconds = Double(nextSlot) / fps
-        let audioSeconds = audioRate > 0 ? Double(audioSamplesSent) / Double(audioRate) : 0
+        let audioSeconds = audioTracks.map { Double($0.samplesSent) / Double($0.rate) }.max() ?? 0
         return TranscodeResult(
             width: width, height: height, videoBitRate: settings.videoBitRate,
-            audioBitRate: audioEncoder == nil ? nil : settings.audioBitRate,
-            durationSeconds: max(videoSeconds, audioSeconds), hasAudio: audioEncoder != nil,
+            audioBitRate: audioTracks.first?.bitRate,
+            durationSeconds: max(videoSeconds, audioSeconds), hasAudio: !audioTracks.isEmpty,
+            audioTracks: audioTracks.map { TranscodeResult.AudioTrack(channels: Int($0.channels), bitRate: $0.bitRate) },
             videoEncoder: videoEncoder.name, hardwareFallbackReason: hardwareFallbackReason,
             frameCount: nextSlot, frameRate: fps,
             toneMapped: processing.toneMaps, deinterlaced: processing.deinterlaces)
@@ -324,64 +311,25 @@ private final class TranscodeJob {
         try encode(frame, with: videoEncoder, stream: videoOut)
     }
 
-    // MARK: audio
+    // MARK: metadata
 
-    private func handleAudio(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
-        guard let audioStream else { return }
-        if resampler == nil || !(resampler!.matches(frame)) {
-            resampler = try Resampler(
-                input: frame, outputLayout: aura_channel_layout_stereo(),
-                outputFormat: AV_SAMPLE_FMT_FLTP, outputRate: audioRate)
+    /// The source's timecode (its video stream's `timecode` tag, which a `tmcd` track gives it, else the file's, else a
+    /// data stream's) on the proxy's video stream, where the MP4 muxer writes a `tmcd` track of its own; and the file's
+    /// creation time. An editor relinks proxy and source by them.
+    static func copyTimecodeAndCreationTime(from source: MediaSource, to muxer: Muxer, video: UnsafeMutablePointer<AVStream>) {
+        func tag(_ key: String, _ dictionary: OpaquePointer?) -> String? {
+            guard let entry = av_dict_get(dictionary, key, nil, 0), let value = entry.pointee.value else { return nil }
+            let text = String(cString: value)
+            return text.isEmpty ? nil : text
         }
-        if !audioStarted {
-            audioStarted = true
-            if let ts = StreamDecoder.timestamp(of: frame) {
-                let micros = av_rescale_q(ts, audioStream.pointee.time_base, aura_time_base_q()) - globalStartMicros
-                let offset = Int64((Double(micros) / 1e6 * Double(audioRate)).rounded())
-                if offset > 0 {
-                    try audioFifo!.writeSilence(samples: Int32(min(offset, Int64(audioRate) * 60)), format: AV_SAMPLE_FMT_FLTP, channels: 2)
-                } else {
-                    audioSamplesToDrop = -offset
-                }
-            }
-        }
-        let converted = try newAudioFrame(samples: 0)
-        try resampler!.convert(frame, into: converted.pointer)
-        try appendAudio(converted.pointer)
-    }
-
-    private func appendAudio(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
-        guard let audioFifo, let audioEncoder else { return }
-        try audioFifo.write(frame)
-        if audioSamplesToDrop > 0 {
-            let n = min(audioSamplesToDrop, Int64(audioFifo.count))
-            audioFifo.drain(Int32(n))
-            audioSamplesToDrop -= n
-        }
-        let frameSize = audioEncoder.pointer.pointee.frame_size
-        while audioFifo.count >= frameSize { try encodeAudioBlock(samples: frameSize) }
-    }
-
-    /// An empty stereo float-planar frame at the output rate; with `samples > 0` its buffers are allocated.
-    private func newAudioFrame(samples: Int32) throws(MediaError) -> Frame {
-        let frame = try Frame()
-        frame.pointer.pointee.format = AV_SAMPLE_FMT_FLTP.rawValue
-        frame.pointer.pointee.ch_layout = aura_channel_layout_stereo()
-        frame.pointer.pointee.sample_rate = audioRate
-        if samples > 0 {
-            frame.pointer.pointee.nb_samples = samples
-            try FFmpegResult.check(av_frame_get_buffer(frame.pointer, 0), "av_frame_get_buffer")
-        }
-        return frame
-    }
-
-    private func encodeAudioBlock(samples: Int32) throws(MediaError) {
-        guard let audioFifo, let audioEncoder, let audioOut else { return }
-        let block = try newAudioFrame(samples: samples)
-        try audioFifo.read(into: block.pointer, samples: samples)
-        block.pointer.pointee.pts = audioSamplesSent
-        audioSamplesSent += Int64(block.pointer.pointee.nb_samples)
-        try encode(block.pointer, with: audioEncoder, stream: audioOut)
+        let context = source.demuxer.context.pointee
+        let streams = source.demuxer.streams
+        let primary = source.video.flatMap { tag("timecode", $0.pointee.metadata) }
+        let timecode =
+            primary ?? tag("timecode", context.metadata)
+            ?? streams.lazy.compactMap { tag("timecode", $0.pointee.metadata) }.first
+        if let timecode { muxer.setMetadata("timecode", timecode, on: video) }
+        if let created = tag("creation_time", context.metadata) { muxer.setMetadata("creation_time", created) }
     }
 
     // MARK: encoding
