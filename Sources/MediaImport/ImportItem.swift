@@ -24,6 +24,8 @@ public struct ImportItem: Encodable, Sendable {
         case disabled
         /// The file has no video (proxy) or no audio (waveform).
         case notApplicable
+        /// The video is no larger than the quality's box: the source is its own proxy (`reason` says so).
+        case notNeeded
     }
 
     public var path: String

@@ -129,6 +129,9 @@ public struct MediaImporter: Sendable {
                     item.proxy = ticket.joined ? .alreadyQueued : .queued
                     item.proxyJobId = ticket.jobId
                 }
+            } catch ProxyServiceError.notNeeded(let reason) {
+                item.proxy = .notNeeded
+                reasons.append("no proxy needed: \(reason)")
             } catch {
                 item.status = .failed
                 item.error = error

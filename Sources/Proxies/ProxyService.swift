@@ -65,6 +65,9 @@ public final class ProxyService: Sendable {
             throw MediaError.unsupported(path: path, reason: "a still image cannot have a video proxy")
         }
         let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: request.quality)
+        if !request.force, let reason = Self.notNeededReason(video: video, quality: request.quality, scalePercent: request.scalePercent) {
+            throw ProxyServiceError.notNeeded(reason: reason)
+        }
         // A fresh proxy answers at once, unless a job of this process is (re)making the slot.
         if !request.overwrite, await queue.activeJob(for: slot) == nil,
             let record = try await BlockingQueue.run({ [store] in
@@ -132,6 +135,24 @@ public final class ProxyService: Sendable {
         let fingerprint = try await fingerprint(path: sourcePath)
         guard let job = await queue.activeJob(for: ProxySlot(fingerprintKey: fingerprint.key, quality: quality)) else { return nil }
         return await cancel(jobId: job.id)
+    }
+
+    /// Why a proxy of this video at `quality` would be pointless, or nil when it is not: a source whose picture (square
+    /// pixels, upright) already fits the quality's box would get a proxy of its own size, larger than itself at the
+    /// preset's bit rate and no faster to decode. With `scalePercent` the proxy is always smaller, so always made.
+    public static func notNeededReason(video: StreamInfo, quality: ProxyQuality, scalePercent: Int?) -> String? {
+        guard scalePercent == nil, let geometry = video.displayGeometry,
+            TranscodeGeometry.fits(geometry, within: (quality.width, quality.height))
+        else { return nil }
+        let (width, height) = geometry.pictureSize(width: nil, height: nil)
+        return "the source (\(width)x\(height)) is no larger than the \(quality) proxy's \(quality.width)x\(quality.height) box"
+    }
+
+    /// `notNeededReason` for a source file (probed, off the pool); nil when a proxy would be useful or the source has no
+    /// video.
+    public func notNeededReason(sourcePath: String, quality: ProxyQuality, scalePercent: Int?) async throws -> String? {
+        let info = try await BlockingQueue.run { try MediaProbe.probe(path: sourcePath) }
+        return info.primaryVideoStream.flatMap { Self.notNeededReason(video: $0, quality: quality, scalePercent: scalePercent) }
     }
 
     // MARK: - Jobs

@@ -98,12 +98,16 @@ public enum ProxyServiceError: Error, Sendable, Equatable, CustomStringConvertib
     case noJobForSlot(sourcePath: String, quality: ProxyQuality)
     /// The job was cancelled because a request with other sizing took its slot.
     case replaced(jobId: String, by: String)
+    /// No proxy is made: the source's video is no larger than the quality's box (`ProxyService.notNeededReason`), and
+    /// the request did not say `force`. Not a failure: the protocol answers it as a result.
+    case notNeeded(reason: String)
 
     public var description: String {
         switch self {
         case .jobNotFound(let id): return "No proxy job \(id) is known."
         case .noJobForSlot(let path, let quality): return "No \(quality) proxy job is known for \(path)."
         case .replaced(let id, let newId): return "Proxy job \(id) was replaced by job \(newId), which makes the slot's proxy with other sizing."
+        case .notNeeded(let reason): return "No proxy is needed: \(reason)."
         }
     }
 }

@@ -27,6 +27,9 @@ struct GenerateCommand: AsyncParsableCommand {
     @Flag(help: "Regenerate proxies that already exist.")
     var overwrite = false
 
+    @Flag(help: "Make a proxy even of a source no larger than the quality's box.")
+    var force = false
+
     @Option(name: .customLong("hardware-acceleration"), help: "off or auto.")
     var hardwareAcceleration: HardwareAcceleration = .off
 
@@ -63,7 +66,7 @@ struct GenerateCommand: AsyncParsableCommand {
                         let ticket = try await service.generate(
                             ProxyRequest(
                                 sourcePath: path, quality: quality, scalePercent: scalePercent, priority: priority,
-                                overwrite: overwrite, background: false))
+                                overwrite: overwrite, background: false, force: force))
                         let record: ProxyRecord
                         if let cached = ticket.record {
                             record = cached
@@ -79,6 +82,8 @@ struct GenerateCommand: AsyncParsableCommand {
                                 record.proxyPath,
                             ], true
                         )
+                    } catch ProxyServiceError.notNeeded(let reason) {
+                        return (index, [file, "not needed", "", "", "", reason + " (--force makes one)"], true)
                     } catch {
                         return (index, [file, "failed", "", "", "", "\(error)"], false)
                     }
@@ -94,7 +99,7 @@ struct GenerateCommand: AsyncParsableCommand {
         print(Table.render(header: ["source", "status", "size", "proxy bytes", "seconds", "proxy / reason"], rows: rows))
         print(
             String(
-                format: "%d of %d proxies ready in %.1f s (cache: %@)", files.count - failures, files.count,
+                format: "%d of %d sources ready in %.1f s (cache: %@)", files.count - failures, files.count,
                 Date().timeIntervalSince(started), service.directory.url.path))
         await service.shutdown()
         if failures > 0 { throw ExitCode(1) }

@@ -130,7 +130,7 @@ struct ServerHandlerTests {
         let generated = try await server.call(
             "generate",
             #"""
-            {"sourcePath":\#(json(clip)),"quality":"Draft","backgroundGeneration":false,"workDoneToken":"draft-1"}
+            {"sourcePath":\#(json(clip)),"quality":"Draft","backgroundGeneration":false,"workDoneToken":"draft-1","force":true}
             """#)
         #expect(generated["status"] == .string("completed") && generated["quality"] == .string("Draft"))
         let proxyPath = try #require(generated["proxy"]?["proxyPath"]?.stringValue)

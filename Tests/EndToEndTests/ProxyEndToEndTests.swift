@@ -167,6 +167,45 @@ enum ProxyE2E {
 struct ProxyEndToEndTests {
     // MARK: - generate
 
+    /// A source no larger than the quality's box gets no proxy: `generate` answers `notNeeded` with the reason and no
+    /// job (no file, nothing in the catalogue), `resolve` uses the source and says why, the CLI says so too; `force: true`
+    /// makes one, which `resolve` then uses. A larger source's proxy is made as before.
+    @Test func sourcesNoLargerThanTheBoxGetNoProxyUnlessForced() async throws {
+        let document = try OpenRPCDocument.load()
+        let hd = try await MediaFixtures.mediaOffPool(
+            "proxy-1280x720.mp4",
+            ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=0.5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        let server = try ServerProcess()
+        server.forcesProxies = false
+        _ = try await server.initialize()
+        _ = try await server.call("setQuality", ["mode": .string("proxy")])
+        let answer = try await server.call("generate", ["sourcePath": .string(hd.path), "backgroundGeneration": .bool(false)])
+        #expect(document.validateResult(of: "generate", answer) == [])
+        #expect(answer["status"] == .string("notNeeded") && answer["jobId"] == .string("") && answer["proxy"] == nil, "\(answer)")
+        #expect(answer["reason"] == .string("the source (1280x720) is no larger than the Preview proxy's 1280x720 box"))
+        #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty)
+        #expect(try await server.call("status", ["sourcePath": .string(hd.path)])["status"] == .string("none"))
+        let resolved = try await server.call("resolve", ["sourcePath": .string(hd.path)])
+        #expect(document.validateResult(of: "resolve", resolved) == [])
+        #expect(resolved["path"] == .string(hd.path) && resolved["usingProxy"] == .bool(false))
+        #expect(resolved["proxyStatus"] == .string("notNeeded"))
+        #expect(resolved["reason"] == .string("no proxy needed: the source (1280x720) is no larger than the Preview proxy's 1280x720 box"))
+        // Draft's box is smaller: that proxy is useful, and made.
+        let draft = try await server.call(
+            "generate", ["sourcePath": .string(hd.path), "quality": .string("Draft"), "backgroundGeneration": .bool(false)])
+        #expect(draft["status"] == .string("completed") && draft["proxy"]?["width"] == .int(854), "\(draft)")
+        // Forced: made at the source's size, and used.
+        let forced = try await server.call(
+            "generate", ["sourcePath": .string(hd.path), "backgroundGeneration": .bool(false), "force": .bool(true)])
+        #expect(forced["status"] == .string("completed") && forced["proxy"]?["width"] == .int(1280), "\(forced)")
+        let now = try await server.call("resolve", ["sourcePath": .string(hd.path)])
+        #expect(now["usingProxy"] == .bool(true) && now["proxyStatus"] == .string("completed"), "\(now)")
+
+        let cli = try await SharedCacheEndToEndTests.cli(
+            ["generate", "--quality", "Preview", hd.path], cache: MediaFixtures.temporaryDirectory(named: "cache-not-needed").path)
+        #expect(cli.status == 0 && cli.output.contains("not needed") && cli.output.contains("--force"), "\(cli.output)")
+    }
+
     @Test func foregroundGenerateReportsProgressAndMakesAConformingProxy() async throws {
         let document = try OpenRPCDocument.load()
         let source = try await ProxyE2E.clip640()
@@ -430,7 +469,7 @@ struct ProxyEndToEndTests {
 
     @Test func resolveFollowsThePreviewModeAndModeChangesAreAnnounced() async throws {
         let document = try OpenRPCDocument.load()
-        let source = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "resolve-clip.mp4")
+        let source = try await ProxyE2E.copy(ProxyE2E.clip1080(), as: "resolve-clip.mp4")
         let server = try ServerProcess()
         _ = try await server.initialize()
         let before = try await server.call("resolve", ["sourcePath": .string(source.path)])

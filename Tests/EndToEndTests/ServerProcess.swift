@@ -162,11 +162,22 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
+    /// Whether `generate` requests that do not say `force` get `force: true`. The fixtures are small (most 320x240,
+    /// under every preset's box), so without it the server would answer `notNeeded` where the tests are about making
+    /// proxies; the tests of `notNeeded` turn it off.
+    var forcesProxies: Bool {
+        get { lock.withLock { forcing } }
+        set { lock.withLock { forcing = newValue } }
+    }
+    private var forcing = true
+
     /// Sends a request and returns its id without waiting.
     @discardableResult
     func sendRequest(_ method: String, _ params: [String: JSONValue]? = nil, id: Int? = nil) -> Int {
         let id = id ?? makeId()
         var message: [String: JSONValue] = ["id": .int(id), "method": .string(method)]
+        var params = params
+        if method == "generate", forcesProxies, params?["force"] == nil, params?["sourcePath"] != nil { params?["force"] = .bool(true) }
         if let params { message["params"] = .object(params) }
         send(message)
         return id

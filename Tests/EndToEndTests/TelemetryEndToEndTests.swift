@@ -193,14 +193,17 @@ struct TelemetryEndToEndTests {
     @Test func importingAMixedFolderQueuesWhatEachFileNeeds() async throws {
         let folder = MediaFixtures.temporaryDirectory(named: "import-mixed")
         let clip = folder.appendingPathComponent("a-clip.mp4")
-        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: clip)
+        try await Data(contentsOf: ProxyE2E.clip1080()).write(to: clip)
         let audio = folder.appendingPathComponent("b-voice.m4a")
         try await Data(contentsOf: ProxyE2E.audioOnly()).write(to: audio)
         let text = folder.appendingPathComponent("c-notes.txt")
         try Data("shot list\n".utf8).write(to: text)
+        // 320x240: no larger than the Preview box, so no proxy.
+        let small = folder.appendingPathComponent("b2-small.mp4")
+        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: small)
         let nested = folder.appendingPathComponent("d-sub")
         try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
-        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: nested.appendingPathComponent("nested.mp4"))
+        try await Data(contentsOf: ProxyE2E.clip1080()).write(to: nested.appendingPathComponent("nested.mp4"))
         let missing = folder.deletingLastPathComponent().appendingPathComponent("missing.mov").path
 
         let server = try ServerProcess()
@@ -208,14 +211,18 @@ struct TelemetryEndToEndTests {
         let result = try await server.call("importMedia", ["paths": .array([.string(folder.path), .string(missing)])])
         #expect(try OpenRPCDocument.load().validateResult(of: "importMedia", result) == [])
         let items = result["items"]?.arrayValue ?? []
-        #expect(items.map { $0["path"]?.stringValue ?? "" } == [clip.path, audio.path, text.path, missing], "not recursive: \(items)")
+        #expect(items.map { $0["path"]?.stringValue ?? "" } == [clip.path, audio.path, small.path, text.path, missing], "not recursive: \(items)")
         #expect(items[0]["status"] == .string("imported") && items[0]["kind"] == .string("video"))
         #expect(items[0]["proxy"] == .string("queued") && items[0]["quality"] == .string("Preview") && items[0]["waveform"] == .string("queued"))
         #expect(items[1]["kind"] == .string("audio") && items[1]["proxy"] == .string("notApplicable"))
         #expect(items[1]["waveform"] == .string("queued") && items[1]["reason"] == .string("audio only: waveform only"))
-        #expect(items[2]["status"] == .string("skipped") && items[2]["reason"] == .string("not media"))
-        #expect(items[3]["status"] == .string("skipped") && items[3]["reason"] == .string("missing"))
-        #expect(result["queuedProxies"] == .int(1) && result["queuedWaveforms"] == .int(2))
+        #expect(items[2]["status"] == .string("imported") && items[2]["proxy"] == .string("notNeeded") && items[2]["proxyJobId"] == nil)
+        #expect(
+            items[2]["reason"] == .string("no proxy needed: the source (320x240) is no larger than the Preview proxy's 1280x720 box"),
+            "\(items[2])")
+        #expect(items[3]["status"] == .string("skipped") && items[3]["reason"] == .string("not media"))
+        #expect(items[4]["status"] == .string("skipped") && items[4]["reason"] == .string("missing"))
+        #expect(result["queuedProxies"] == .int(1) && result["queuedWaveforms"] == .int(3))
         // The proxy is made in the background, on the job id's progress token.
         let job = try #require(items[0]["proxyJobId"])
         _ = try await ProxyE2E.waitForEnd(server, token: job)
@@ -236,12 +243,12 @@ struct TelemetryEndToEndTests {
             ])
         let again = try await server.call("importMedia", ["paths": .array([.string(folder.path)]), "recursive": .bool(true)])
         let second = again["items"]?.arrayValue ?? []
-        #expect(second.count == 4, "\(second)")
+        #expect(second.count == 5, "\(second)")
         #expect(
             second[0]["proxy"] == .string("fresh") && second[0]["waveform"] == .string("fresh")
                 && second[0]["reason"] == .string("proxy already fresh"))
         #expect(second[1]["waveform"] == .string("fresh"))
-        #expect(second[3]["path"] == .string(nested.appendingPathComponent("nested.mp4").path) && second[3]["proxy"] == .string("queued"))
+        #expect(second[4]["path"] == .string(nested.appendingPathComponent("nested.mp4").path) && second[4]["proxy"] == .string("queued"))
         // With proxy generation off, only waveforms are queued; a Draft import names its quality.
         _ = try await server.call("updateSettings", ["settings": .object(["proxyGenerationEnabled": .bool(false)])])
         let other = try await ProxyE2E.copy(MediaFixtures.shortClip(), as: "import-disabled.mp4")
@@ -257,7 +264,7 @@ struct TelemetryEndToEndTests {
 
     @Test func theCLIImportsAndWaitsForItsWork() async throws {
         let folder = MediaFixtures.temporaryDirectory(named: "import-cli")
-        try await Data(contentsOf: MediaFixtures.shortClip()).write(to: folder.appendingPathComponent("clip.mp4"))
+        try await Data(contentsOf: ProxyE2E.clip1080()).write(to: folder.appendingPathComponent("clip.mp4"))
         try Data("not media".utf8).write(to: folder.appendingPathComponent("readme.txt"))
         let cache = MediaFixtures.temporaryDirectory(named: "import-cli-cache").path
         let run = try await Spawn.runOffPool(
@@ -267,7 +274,7 @@ struct TelemetryEndToEndTests {
                 "--waveform-cache-dir", cache + "-waveforms", folder.path,
             ])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.text.contains("made 320x240 (Draft)") || run.text.contains("made"), "\(run.text)")
+        #expect(run.text.contains("made 854x480 (Draft)") || run.text.contains("made"), "\(run.text)")
         #expect(run.text.contains("readme.txt") && run.text.contains("not media"), "\(run.text)")
         #expect(ProxyE2E.proxyFiles(cache).contains { $0.hasSuffix("-Draft.mp4") }, "\(ProxyE2E.proxyFiles(cache))")
         let truncated = try await MediaFixtures.truncatedCopy(of: MediaFixtures.shortClip(), name: "import-cut.mp4")

@@ -100,6 +100,61 @@ import Testing
         try? FileManager.default.removeItem(atPath: out)
     }
 
+    /// Channels with no known positions (ten: no layout has that count) are kept as discrete channels, the first seven
+    /// of them on 7.1's full-range channels (its LFE is band-limited by the encoder, so it stays silent), each with its
+    /// own sound; 6.1 becomes 7.1 (AAC has no 6.1), 16 channels are mixed down to 7.1.
+    @Test func unusualChannelCountsBecomeEightChannels() throws {
+        let ten = (0..<10).map { "sin(\(300 + 40 * $0)*2*PI*t)" }.joined(separator: "|")
+        let source = MediaFixtures.make(
+            "channels-10-7-16.mkv",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-f", "lavfi", "-i", "aevalsrc=\(ten):d=1:s=48000",
+                "-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-filter_complex",
+                "[2]asplit[x][y];[x]aformat=channel_layouts=6.1[a];[y]aformat=channel_layouts=hexadecagonal[b]",
+                "-map", "0:v", "-map", "1:a", "-map", "[a]", "-map", "[b]", "-c:v", "libx264", "-preset", "ultrafast",
+                "-c:a", "pcm_s16le",
+            ]
+        )
+        let out = output("channels")
+        let result = try transcode(source, out)
+        #expect(result.audioTracks.map(\.channels) == [8, 8, 8])
+        let audio = streams(out).filter { $0["codec_type"] as? String == "audio" }
+        #expect(audio.map { $0["channel_layout"] as? String } == ["7.1", "7.1", "7.1"])
+        // Seven channels of the first track carry a tone, the LFE (the fourth) nothing.
+        let filter = "astats=measure_overall=none:measure_perchannel=RMS_level"
+        let stats = (try? ReferenceTools.ffmpeg(["-i", out, "-map", "0:a:0", "-af", filter, "-f", "null", "-"]))?.stderr ?? ""
+        let levels = stats.split(separator: "\n").filter { $0.contains("RMS level dB:") }.compactMap {
+            Double($0.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "")
+        }
+        let heard = levels.enumerated().allSatisfy { $0.offset == 3 ? $0.element < -60 : $0.element > -10 }
+        #expect(levels.count == 8 && heard, "per-channel RMS: \(levels)")
+        try? FileManager.default.removeItem(atPath: out)
+    }
+
+    /// A second audio stream in a codec this FFmpeg cannot decode (its Matroska codec id changed to an unknown one) is
+    /// left out, saying so; the proxy is made with the first.
+    @Test func anUndecodableFurtherAudioStreamIsLeftOut() throws {
+        let source = MediaFixtures.make(
+            "two-audio-pcm.mkv",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=1", "-f", "lavfi", "-i", "sine=frequency=300:duration=1",
+                "-f", "lavfi", "-i", "sine=frequency=500:duration=1", "-map", "0", "-map", "1", "-map", "2",
+                "-c:v", "libx264", "-preset", "ultrafast", "-c:a:0", "aac", "-c:a:1", "pcm_s16le",
+            ])
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: source))
+        let codecId = try #require(bytes.range(of: Data("A_PCM/INT/LIT".utf8)))
+        bytes.replaceSubrange(codecId, with: Data("A_QQQ/INT/LIT".utf8))
+        let damaged = MediaFixtures.path("two-audio-unknown-\(UUID().uuidString).mkv")
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+        let out = output("unknown-audio")
+        let result = try transcode(damaged, out)
+        #expect(result.audioTracks.count == 1 && result.skippedAudioStreams.count == 1, "\(result.skippedAudioStreams)")
+        #expect(result.skippedAudioStreams.first?.hasPrefix("audio stream 1") == true)
+        #expect(streams(out).filter { $0["codec_type"] as? String == "audio" }.count == 1)
+        try? FileManager.default.removeItem(atPath: out)
+        try? FileManager.default.removeItem(atPath: damaged)
+    }
+
     @Test func variableFrameRateBecomesConstant() throws {
         let sourceFrames = frames(MediaFixtures.variableFrameRate).count
         #expect(sourceFrames < 70)  // the fixture really dropped frames (64 of 75)

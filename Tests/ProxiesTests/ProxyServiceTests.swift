@@ -42,7 +42,7 @@ struct ProxyServiceTests {
     @Test func generateMakesACompletedRecordWithItsFileOnDisk() async throws {
         let source = try await Self.tinyCopies(1, "gen")[0]
         let (service, observer, cache) = try makeService()
-        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         #expect(!ticket.joined)
         #expect(ticket.status == .queued || ticket.status == .generating)
         #expect(ticket.jobId.hasPrefix("job-"))
@@ -78,13 +78,13 @@ struct ProxyServiceTests {
         #expect(try await service.lookup(sourcePath: source.path, quality: .high).kind == "none")
 
         // A fresh existing proxy answers at once, without a job.
-        let again = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let again = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         #expect(again.status == .completed && again.jobId == ticket.jobId && !again.joined && again.progressPercent == 100)
         #expect(again.record?.proxyPath == record.proxyPath)
         #expect(await service.activeJobCount == 0)
 
         // overwrite regenerates into the same slot.
-        let overwrite = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, overwrite: true))
+        let overwrite = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, overwrite: true, force: true))
         #expect(overwrite.jobId != ticket.jobId && overwrite.status != .completed)
         let second = try #require(try await observer.waitForOutcome(of: overwrite.jobId).completedRecord)
         #expect(ProxyFixtures.size(second.proxyPath) == second.proxySizeBytes)
@@ -101,7 +101,7 @@ struct ProxyServiceTests {
         let sdr = try await ProxyFixtures.tiny().path
         var made: [String: ProxyRecord] = [:]
         for path in [hdr, sdr] {
-            let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft))
+            let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft, force: true))
             made[path] = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         }
         #expect(made[hdr]?.toneMapped == true && made[hdr]?.pictureVersion == Transcoder.pictureVersion && made[sdr]?.toneMapped == false)
@@ -115,7 +115,7 @@ struct ProxyServiceTests {
         let kept = try await service.lookup(sourcePath: sdr, quality: .draft)
         #expect(kept.visibleRecord?.status == .completed)
         #expect(try service.catalog.record(id: made[sdr]!.id!)?.pictureVersion == Transcoder.pictureVersion, "confirmed once")
-        let again = try await service.generate(ProxyRequest(sourcePath: hdr, quality: .draft))
+        let again = try await service.generate(ProxyRequest(sourcePath: hdr, quality: .draft, force: true))
         #expect(again.status != .completed, "made again, not reused")
         let remade = try #require(try await observer.waitForOutcome(of: again.jobId).completedRecord)
         #expect(remade.toneMapped == true && remade.pictureVersion == Transcoder.pictureVersion)
@@ -130,7 +130,7 @@ struct ProxyServiceTests {
         let stereo = try await ProxyFixtures.tiny().path
         var made: [String: ProxyRecord] = [:]
         for path in [three, stereo] {
-            let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft))
+            let ticket = try await service.generate(ProxyRequest(sourcePath: path, quality: .draft, force: true))
             made[path] = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         }
         for var record in made.values {
@@ -140,7 +140,7 @@ struct ProxyServiceTests {
         #expect(try await service.lookup(sourcePath: three, quality: .draft).kind == "none", "two tracks missing: not used")
         #expect(try await service.lookup(sourcePath: stereo, quality: .draft).visibleRecord?.status == .completed)
         #expect(try service.catalog.record(id: made[stereo]!.id!)?.pictureVersion == Transcoder.pictureVersion, "confirmed once")
-        let again = try await service.generate(ProxyRequest(sourcePath: three, quality: .draft))
+        let again = try await service.generate(ProxyRequest(sourcePath: three, quality: .draft, force: true))
         #expect(again.status != .completed, "made again, not reused")
         let remade = try #require(try await observer.waitForOutcome(of: again.jobId).completedRecord)
         #expect(remade.pictureVersion == Transcoder.pictureVersion)
@@ -149,13 +149,30 @@ struct ProxyServiceTests {
         await service.shutdown()
     }
 
+    /// A source no larger than the quality's box gets no job unless forced; with `scalePercent` the proxy is smaller, so
+    /// it is made.
+    @Test func sourcesNoLargerThanTheBoxNeedNoProxy() async throws {
+        let (service, observer, _) = try makeService()
+        let tiny = try await ProxyFixtures.tiny().path
+        let reason = "the source (160x120) is no larger than the Draft proxy's 854x480 box"
+        await #expect(throws: ProxyServiceError.notNeeded(reason: reason)) {
+            _ = try await service.generate(ProxyRequest(sourcePath: tiny, quality: .draft))
+        }
+        let active = await service.activeJobCount
+        #expect(try service.catalog.allRecords().isEmpty && active == 0)
+        let scaled = try await service.generate(ProxyRequest(sourcePath: tiny, quality: .draft, scalePercent: 50))
+        let record = try #require(try await observer.waitForOutcome(of: scaled.jobId).completedRecord)
+        #expect(record.width == 80 && record.height == 60)
+        await service.shutdown()
+    }
+
     @Test func sourcesWithoutUsableVideoAreRefused() async throws {
         let (service, _, cache) = try makeService()
         let audio = try await ProxyFixtures.audioOnly()
         let still = try await ProxyFixtures.stillImage()
-        let audioError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: audio.path)) }
-        let stillError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: still.path)) }
-        let missingError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: cache.path + "/nope.mp4")) }
+        let audioError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: audio.path, force: true)) }
+        let stillError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: still.path, force: true)) }
+        let missingError = await Self.mediaError { _ = try await service.generate(ProxyRequest(sourcePath: cache.path + "/nope.mp4", force: true)) }
         if case .unsupported(let path, _)? = audioError {
             #expect(path == audio.path)
         } else {
@@ -174,20 +191,20 @@ struct ProxyServiceTests {
         let blocker = try await ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
-        let first = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
-        let second = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, background: false))
+        let second = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, background: false, force: true))
         #expect(!first.joined)
         #expect(second.joined && second.jobId == first.jobId)
         #expect(second.status == .generating)
         // Another quality is another slot, so another job (queued behind the first).
-        let high = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .high))
+        let high = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .high, force: true))
         #expect(!high.joined && high.jobId != first.jobId && high.status == .queued)
         let stats = try await service.stats()
         #expect(stats.runningJobs == 1 && stats.queuedJobs == 1)
         #expect(await service.activeJobCount == 2)
         // Other sizing replaces the running job.
-        let scaled = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, scalePercent: 50))
+        let scaled = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, scalePercent: 50, force: true))
         #expect(!scaled.joined && scaled.jobId != first.jobId)
         observer.release()
         let replaced = try await observer.waitForOutcome(of: first.jobId)
@@ -206,13 +223,13 @@ struct ProxyServiceTests {
         let sources = try await Self.tinyCopies(4, "priority")
         observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, force: true))
         try #require(blocker.status == .generating)
         try await observer.waitUntilHeld()
-        let low1 = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 0))
-        let high1 = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, priority: 5))
-        let low2 = try await service.generate(ProxyRequest(sourcePath: sources[2].path, quality: .draft, priority: 0))
-        let high2 = try await service.generate(ProxyRequest(sourcePath: sources[3].path, quality: .draft, priority: 5))
+        let low1 = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 0, force: true))
+        let high1 = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, priority: 5, force: true))
+        let low2 = try await service.generate(ProxyRequest(sourcePath: sources[2].path, quality: .draft, priority: 0, force: true))
+        let high2 = try await service.generate(ProxyRequest(sourcePath: sources[3].path, quality: .draft, priority: 5, force: true))
         try #require([low1, high1, low2, high2].allSatisfy { $0.status == .queued }, "the blocker ended too early")
         let stats = try await service.stats()
         #expect(stats.queuedJobs == 4 && stats.runningJobs == 1)
@@ -231,15 +248,15 @@ struct ProxyServiceTests {
         let sources = try await Self.tinyCopies(2, "raise")
         observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
-        let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 0))
-        let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, priority: 1))
-        let raised = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 5))
+        let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 0, force: true))
+        let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, priority: 1, force: true))
+        let raised = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: 5, force: true))
         try #require(a.status == .queued && b.status == .queued, "the blocker ended too early")
         #expect(raised.joined && raised.jobId == a.jobId && raised.status == .queued)
         // Asking again with a lower priority never lowers it.
-        let lowered = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: -3))
+        let lowered = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, priority: -3, force: true))
         #expect(lowered.joined && lowered.jobId == a.jobId)
         await service.cancel(jobId: blocker.jobId)
         observer.release()
@@ -257,10 +274,10 @@ struct ProxyServiceTests {
         let sources = try await Self.tinyCopies(2, "cancel-queued")
         observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
-        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
-        let bySlot = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .preview))
+        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, force: true))
+        let bySlot = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .preview, force: true))
         try #require(queued.status == .queued && bySlot.status == .queued)
 
         let snapshot = await service.cancel(jobId: queued.jobId)
@@ -283,7 +300,7 @@ struct ProxyServiceTests {
         _ = try await observer.waitForOutcome(of: blocker.jobId)
         #expect(ProxyFixtures.proxyFiles(cache).isEmpty)
         // A cancelled slot gets a new job on the next request.
-        let retry = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
+        let retry = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, force: true))
         #expect(retry.jobId != queued.jobId && retry.status != .completed)
         #expect(try await observer.waitForOutcome(of: retry.jobId).name == "completed")
         await service.shutdown()
@@ -293,7 +310,8 @@ struct ProxyServiceTests {
         let (service, observer, cache) = try makeService()
         observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let ticket = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, background: false))
+        let ticket = try await service.generate(
+            ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, background: false, force: true))
         let waiter = Task { try await service.waitForCompletion(jobId: ticket.jobId) }
         try await observer.waitUntilHeld()
         let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
@@ -322,7 +340,7 @@ struct ProxyServiceTests {
         let source = try await Self.tinyCopies(1, "late-cancel")[0]
         observer.hold(sourcePath: source.path, percent: 100...100)
         defer { observer.release() }
-        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
         let snapshot = await service.cancel(jobId: ticket.jobId)
         #expect(snapshot != nil, "the job is still active, so the cancellation is accepted")
@@ -340,9 +358,9 @@ struct ProxyServiceTests {
         let source = try await Self.tinyCopies(1, "late-replace")[0]
         observer.hold(sourcePath: source.path, percent: 100...100)
         defer { observer.release() }
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
-        let second = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, scalePercent: 50))
+        let second = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, scalePercent: 50, force: true))
         #expect(!second.joined && second.jobId != first.jobId)
         observer.release()
         let outcome = try await observer.waitForOutcome(of: first.jobId)
@@ -363,8 +381,8 @@ struct ProxyServiceTests {
         var lost: ProxyRecord?
         do {
             let (service, observer, _) = try makeService(cache: cache)
-            let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
-            let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft))
+            let a = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, force: true))
+            let b = try await service.generate(ProxyRequest(sourcePath: sources[1].path, quality: .draft, force: true))
             lost = try await observer.waitForOutcome(of: a.jobId).completedRecord
             kept = try await observer.waitForOutcome(of: b.jobId).completedRecord
             await service.shutdown()
@@ -414,7 +432,7 @@ struct ProxyServiceTests {
         let (service, observer, cache) = try makeService()
         var records: [ProxyRecord] = []
         for source in sources.prefix(2) {
-            let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+            let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
             records.append(try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord))
         }
         let now = Date()
@@ -428,7 +446,7 @@ struct ProxyServiceTests {
         #expect(observer.notices.isEmpty)
 
         // The third completion goes over the limit: the least recently used proxy goes, and only it.
-        let third = try await service.generate(ProxyRequest(sourcePath: sources[2].path, quality: .draft))
+        let third = try await service.generate(ProxyRequest(sourcePath: sources[2].path, quality: .draft, force: true))
         let thirdRecord = try #require(try await observer.waitForOutcome(of: third.jobId).completedRecord)
         #expect(!FileManager.default.fileExists(atPath: records[0].proxyPath), "the LRU proxy is evicted")
         #expect(FileManager.default.fileExists(atPath: records[1].proxyPath))
@@ -456,7 +474,7 @@ struct ProxyServiceTests {
         let directory = ProxyFixtures.scratch("stale")
         let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: directory, name: "clip.mp4", mtimeSeconds: 1_700_000_000)
         let (service, observer, _) = try makeService()
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         let original = try #require(try await observer.waitForOutcome(of: first.jobId).completedRecord)
 
         // Rewrite the file in place with other content.
@@ -466,7 +484,7 @@ struct ProxyServiceTests {
         #expect(lookup.visibleRecord?.status == .stale)
         #expect(lookup.visibleRecord?.proxyPath == original.proxyPath)
 
-        let regenerate = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let regenerate = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         #expect(regenerate.status != .completed, "a stale proxy must never answer a generate")
         #expect(regenerate.jobId != first.jobId && !regenerate.joined)
         let fresh = try #require(try await observer.waitForOutcome(of: regenerate.jobId).completedRecord)
@@ -479,7 +497,7 @@ struct ProxyServiceTests {
     @Test func aMovedSourceFindsItsProxyAgain() async throws {
         let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("moved-from"), name: "clip.mp4")
         let (service, observer, _) = try makeService()
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         let original = try #require(try await observer.waitForOutcome(of: first.jobId).completedRecord)
 
         let moved = ProxyFixtures.scratch("moved-to").appendingPathComponent("renamed.mp4")
@@ -494,7 +512,7 @@ struct ProxyServiceTests {
             try service.catalog.record(id: original.id!)?.sourcePath == moved.path,
             "the catalogue should remember the new path after a lookup by it")
 
-        let again = try await service.generate(ProxyRequest(sourcePath: moved.path, quality: .draft))
+        let again = try await service.generate(ProxyRequest(sourcePath: moved.path, quality: .draft, force: true))
         #expect(again.status == .completed && again.jobId == first.jobId, "the moved source reuses its proxy")
         #expect(again.record?.sourcePath == moved.path)
         #expect(try service.catalog.record(id: original.id!)?.sourcePath == moved.path)
@@ -509,9 +527,9 @@ struct ProxyServiceTests {
         let b = try await ProxyFixtures.copy(Self.tinyAlt(), into: directory, name: "b.mp4")
         let (service, observer, cache) = try makeService(maxConcurrentJobs: 2)
         let tickets = [
-            try await service.generate(ProxyRequest(sourcePath: a.path, quality: .draft)),
-            try await service.generate(ProxyRequest(sourcePath: a.path, quality: .preview)),
-            try await service.generate(ProxyRequest(sourcePath: b.path, quality: .draft)),
+            try await service.generate(ProxyRequest(sourcePath: a.path, quality: .draft, force: true)),
+            try await service.generate(ProxyRequest(sourcePath: a.path, quality: .preview, force: true)),
+            try await service.generate(ProxyRequest(sourcePath: b.path, quality: .draft, force: true)),
         ]
         var records: [ProxyRecord] = []
         for ticket in tickets { records.append(try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)) }
@@ -561,7 +579,7 @@ struct ProxyServiceTests {
         let blocker = try await ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
-        let ticket = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: blocker.path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
         #expect(try await service.clear(sourcePath: nil) == ClearResult())
         #expect(try await service.clear(sourcePath: blocker.path) == ClearResult())
@@ -578,13 +596,13 @@ struct ProxyServiceTests {
     @Test func clearDeletesFinishedProxiesOfASourceWhoseOtherQualityHasAJob() async throws {
         let (service, observer, cache) = try makeService()
         let source = try await Self.tinyCopies(1, "clear-active")[0]
-        let draft = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let draft = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         let draftRecord = try #require(try await observer.waitForOutcome(of: draft.jobId).completedRecord)
         observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
+        let blocker = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
-        let preview = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .preview))
+        let preview = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .preview, force: true))
         try #require(preview.status == .queued)
         let cleared = try await service.clear(sourcePath: source.path)
         #expect(cleared == ClearResult(deletedFiles: 1, freedBytes: draftRecord.proxySizeBytes))
@@ -603,8 +621,8 @@ struct ProxyServiceTests {
         let sources = try await Self.tinyCopies(1, "shutdown")
         observer.hold(sourcePath: try await ProxyFixtures.blocker().path, percent: 0...99)
         defer { observer.release() }
-        let running = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft))
-        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft))
+        let running = try await service.generate(ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, force: true))
+        let queued = try await service.generate(ProxyRequest(sourcePath: sources[0].path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
         async let stopped: Void = service.shutdown()
         // Shutdown tells every job at once, then ends the queued one: once that has ended, the running one knows.

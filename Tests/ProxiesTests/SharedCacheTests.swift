@@ -16,7 +16,7 @@ struct SharedCacheTests {
         let blocker = try await ProxyFixtures.blocker()
         observer.hold(sourcePath: blocker.path, percent: 0...99)
         defer { observer.release() }
-        let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, quality: .high))
+        let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, quality: .high, force: true))
         try await observer.waitUntilHeld()
         let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
         try #require(partials.count == 1)
@@ -50,9 +50,9 @@ struct SharedCacheTests {
         let source = try await ProxyFixtures.copy(ProxyFixtures.blocker(), into: ProxyFixtures.scratch("shared-once"))
         firstObserver.hold(sourcePath: source.path, percent: 0...99)
         defer { firstObserver.release() }
-        let made = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let made = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         try await firstObserver.waitUntilHeld()
-        let waiting = try await second.generate(ProxyRequest(sourcePath: source.path, quality: .draft, background: false))
+        let waiting = try await second.generate(ProxyRequest(sourcePath: source.path, quality: .draft, background: false, force: true))
         #expect(!waiting.joined && waiting.jobId != made.jobId)
         #expect(waiting.status == .queued)
         // The waiting job shows the other process's progress and takes no worker: other work goes ahead.
@@ -65,7 +65,7 @@ struct SharedCacheTests {
                 }
             }
         }
-        let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, quality: .draft))
+        let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, quality: .draft, force: true))
         #expect(try await secondObserver.waitForOutcome(of: other.jobId).name == "completed")
         #expect(try await second.stats().queuedJobs == 1, "the waiting job is still queued")
 
@@ -109,7 +109,7 @@ struct SharedCacheTests {
         // The same leftovers found by a new job starting: it takes the slot over.
         try service.catalog.replace(record)
         try Data(count: 4096).write(to: directory.partialURL(slot, jobId: "job-dead"))
-        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         let made = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
         #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: made.proxyPath).lastPathComponent])
         #expect(made.ownerId == service.lease.id)
@@ -143,7 +143,7 @@ struct SharedCacheTests {
         let (first, observer, cache) = try makeService()
         let (second, _, _) = try makeService(cache: cache)
         let source = try await ProxyFixtures.copy(ProxyFixtures.tiny(), into: ProxyFixtures.scratch("handed-out"))
-        let ticket = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft))
+        let ticket = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
 
         // The second process resolves it: the first's clear keeps it.
@@ -172,7 +172,7 @@ struct SharedCacheTests {
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none)
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none, "remembered")
 
-        let ticket = try await second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false))
+        let ticket = try await second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false, force: true))
         let record = try await second.waitForCompletion(jobId: ticket.jobId)
         let seen = try await first.previewLookup(sourcePath: tiny.path, quality: .draft)
         #expect(
@@ -183,7 +183,7 @@ struct SharedCacheTests {
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft) == .none, "and its clearing too")
 
         let again = try await second.waitForCompletion(
-            jobId: second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false)).jobId)
+            jobId: second.generate(ProxyRequest(sourcePath: tiny.path, quality: .draft, background: false, force: true)).jobId)
         #expect(try await first.previewLookup(sourcePath: tiny.path, quality: .draft).visibleRecord?.jobId == again.jobId)
         try FileManager.default.removeItem(atPath: again.proxyPath)
         #expect(

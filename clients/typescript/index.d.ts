@@ -45,11 +45,12 @@ export interface ProxyRecord {
 }
 export interface GenerateParams {
   sourcePath: string; quality?: Quality; backgroundGeneration?: boolean; priority?: number; overwrite?: boolean;
-  scalePercent?: number; workDoneToken?: ProgressToken;
+  scalePercent?: number; force?: boolean; workDoneToken?: ProgressToken;
 }
+/** `status` is the job's, or `notNeeded` (no job, `jobId` empty): the source is no larger than the quality's box. */
 export interface GenerateResult {
   jobId: string; status: string; sourcePath: string; quality: Quality; progressPercent: number; joined: boolean;
-  proxy?: ProxyRecord;
+  proxy?: ProxyRecord; reason?: string;
 }
 export type StatusResult = ProxyRecord | { status: 'none'; sourcePath: string; quality: Quality };
 export interface CancelGenerationResult { jobId: string; cancelled: boolean; status: string }

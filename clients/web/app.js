@@ -54,7 +54,7 @@ async function generate() {
   $('progress').value = 0;
   $('progress-text').textContent = '0 %';
   try {
-    await client.generate({ sourcePath: state.path, backgroundGeneration: false }, {
+    const generated = await client.generate({ sourcePath: state.path, backgroundGeneration: false }, {
       onProgress: (value) => {
         if (typeof value.percentage === 'number') {
           $('progress').value = value.percentage;
@@ -62,6 +62,12 @@ async function generate() {
         }
       },
     });
+    if (generated.status === 'notNeeded') {
+      // The source is its own proxy: say so rather than make a copy larger than it.
+      $('progress-text').textContent = 'not needed';
+      status(`No proxy needed: ${generated.reason}.`);
+      return;
+    }
     $('progress').value = 100;
     $('progress-text').textContent = '100 %';
     await refreshStats();

@@ -16,6 +16,9 @@ extension ProxyServiceError: ResponseErrorConvertible {
             return ResponseError(
                 code: ResponseError.Code.contentModified, message: description,
                 data: .object(["cause": .string("replaced"), "jobId": .string(id), "replacedBy": .string(newId)]))
+        case .notNeeded:
+            // `generate` answers this as a result (`status: "notNeeded"`); a method that cannot refuses the request.
+            return ResponseError.invalidParams(description)
         }
     }
 }

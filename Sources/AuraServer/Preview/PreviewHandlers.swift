@@ -32,7 +32,15 @@ extension AuraMediaServer {
             }
             switch lookup {
             case .none:
-                result.reason = "no proxy yet"
+                // A file that cannot be probed (not media, truncated) is not judged: its proxy is simply not there.
+                if let reason = try? await service.notNeededReason(
+                    sourcePath: params.sourcePath, quality: state.quality, scalePercent: currentSettings.scalePercent)
+                {
+                    result.proxyStatus = "notNeeded"
+                    result.reason = "no proxy needed: \(reason)"
+                } else {
+                    result.reason = "no proxy yet"
+                }
             case .active(_, let job):
                 result.reason = job.status == .queued ? "proxy queued" : "proxy generating at \(Int(job.progress.percent))%"
             case .stale:

@@ -1,8 +1,8 @@
 import JSONRPC
 import Proxies
 
-/// `generate {sourcePath, quality?, backgroundGeneration?, priority?, overwrite?, scalePercent?}` → a job ticket, or
-/// the finished proxy when it waited (protocol/spec.md §8).
+/// `generate {sourcePath, quality?, backgroundGeneration?, priority?, overwrite?, scalePercent?, force?}` → a job
+/// ticket, the finished proxy when it waited, or `notNeeded` (protocol/spec.md §8).
 struct GenerateRequest: RequestType {
     typealias Response = GenerateResult
     static let method = "generate"
@@ -13,23 +13,48 @@ struct GenerateRequest: RequestType {
     var priority: Int?
     var overwrite: Bool?
     var scalePercent: Int?
+    var force: Bool?
 }
 
 struct GenerateResult: Encodable, Sendable {
+    /// The job's status, or `notNeeded` (no job: the source is no larger than the quality's box).
+    enum Status: Encodable, Sendable, Equatable {
+        case job(ProxyStatus)
+        case notNeeded
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .job(let status): try container.encode(status)
+            case .notNeeded: try container.encode("notNeeded")
+            }
+        }
+    }
+
+    /// The job's id; empty when `status` is `notNeeded` (no job).
     var jobId: String
-    var status: ProxyStatus
+    var status: Status
     var sourcePath: String
     var quality: ProxyQuality
     var progressPercent: Double
     var joined: Bool
     var proxy: ProxyRecordPayload?
+    /// Why no proxy is made (`notNeeded`).
+    var reason: String?
 }
 
 extension GenerateResult {
     init(_ ticket: ProxyTicket, proxy: ProxyRecord?) {
         self.init(
-            jobId: ticket.jobId, status: ticket.status, sourcePath: ticket.sourcePath,
+            jobId: ticket.jobId, status: .job(ticket.status), sourcePath: ticket.sourcePath,
             quality: ticket.quality, progressPercent: ticket.progressPercent, joined: ticket.joined,
             proxy: proxy.map(ProxyRecordPayload.init))
+    }
+
+    /// The answer for a source that needs no proxy at this quality.
+    static func notNeeded(sourcePath: String, quality: ProxyQuality, reason: String) -> GenerateResult {
+        GenerateResult(
+            jobId: "", status: .notNeeded, sourcePath: sourcePath, quality: quality, progressPercent: 0, joined: false,
+            reason: reason)
     }
 }

@@ -16,8 +16,13 @@ extension AuraMediaServer {
                 sourcePath: params.sourcePath, quality: params.quality ?? defaultQuality,
                 scalePercent: params.scalePercent ?? currentSettings.scalePercent,
                 priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
-                background: params.backgroundGeneration ?? true)
-            let ticket = try await service.generate(request, listener: progressReporter.listener(for: context.workDoneToken))
+                background: params.backgroundGeneration ?? true, force: params.force ?? false)
+            let ticket: ProxyTicket
+            do {
+                ticket = try await service.generate(request, listener: progressReporter.listener(for: context.workDoneToken))
+            } catch ProxyServiceError.notNeeded(let reason) {
+                return .notNeeded(sourcePath: params.sourcePath, quality: request.quality, reason: reason)
+            }
             if ticket.status == .completed, let record = ticket.record {
                 return GenerateResult(ticket, proxy: record)
             }
@@ -27,7 +32,7 @@ extension AuraMediaServer {
             do {
                 let record = try await service.waitForCompletion(jobId: ticket.jobId)
                 var result = GenerateResult(ticket, proxy: record)
-                result.status = .completed
+                result.status = .job(.completed)
                 result.progressPercent = 100
                 return result
             } catch MediaError.cancelled {

@@ -27,6 +27,17 @@ final class Resampler {
         var rc = swr_alloc_set_opts2(
             &ctx, &outLayout, outputFormat, outputRate,
             &inLayout, AVSampleFormat(rawValue: frame.pointee.format), frame.pointee.sample_rate, 0, nil)
+        if rc >= 0, let ctx, inLayout.order == AV_CHANNEL_ORDER_UNSPEC, inLayout.nb_channels != outLayout.nb_channels {
+            // Channels with no known positions (10 of them, say: no layout has that count) cannot be mixed by position:
+            // they are taken as discrete, the first ones kept in order on the output's full-range channels (not its
+            // LFE, which encoders band-limit) and the rest left out.
+            let inputs = Int(inLayout.nb_channels)
+            let lfe = av_channel_layout_index_from_channel(&outLayout, AV_CHAN_LOW_FREQUENCY)
+            let targets = (0..<Int(outLayout.nb_channels)).filter { $0 != Int(lfe) }
+            var matrix = [Double](repeating: 0, count: inputs * Int(outLayout.nb_channels))
+            for (input, output) in zip(0..<inputs, targets) { matrix[output * inputs + input] = 1 }
+            rc = swr_set_matrix(ctx, matrix, Int32(inputs))
+        }
         if rc >= 0, let ctx { rc = swr_init(ctx) }
         guard rc >= 0, let ctx else {
             var dead = ctx

@@ -109,3 +109,16 @@ public struct StreamInfo: Sendable, Equatable, Codable {
         self.colorRange = colorRange
     }
 }
+
+extension StreamInfo {
+    /// The picture a player shows for this (video) stream: coded size, sample aspect ratio and rotation; nil without a
+    /// size.
+    public var displayGeometry: DisplayGeometry? {
+        guard let width, let height, width > 0, height > 0 else { return nil }
+        let ratio = sampleAspectRatio?.split(separator: ":").compactMap { Int($0) }
+        return DisplayGeometry(
+            codedWidth: width, codedHeight: height,
+            sampleAspectRatio: ratio?.count == 2 ? (ratio![0], ratio![1]) : nil,
+            clockwiseRotation: Int(rotation ?? 0))
+    }
+}

@@ -58,6 +58,8 @@ public struct TranscodeResult: Sendable {
     public var hasAudio: Bool
     /// One per audio stream of the source, in order.
     public var audioTracks: [AudioTrack]
+    /// Audio streams after the first that were left out because they cannot be decoded, each with the reason.
+    public var skippedAudioStreams: [String]
     /// The encoder actually used, e.g. "libx264".
     public var videoEncoder: String
     /// Why hardware encoding was not used when `.auto` was requested; nil otherwise.

@@ -42,6 +42,14 @@ public enum TranscodeGeometry {
         return (even(displayWidth * scale, limit: displayWidth), even(displayHeight * scale, limit: displayHeight))
     }
 
+    /// Whether a picture of `geometry` already fits `box` (long side × short side, turned to the picture's orientation)
+    /// as it is: a proxy fitted to the box would be the source's own size. Sides within half a pixel of the box count.
+    public static func fits(_ geometry: DisplayGeometry, within box: (width: Int, height: Int)) -> Bool {
+        let (width, height) = geometry.displaySize
+        let longSide = Double(max(box.width, box.height)), shortSide = Double(min(box.width, box.height))
+        return max(width, height) <= longSide + 0.5 && min(width, height) <= shortSide + 0.5
+    }
+
     /// Nearest even integer to `value`, but not above `limit` (so rounding never upscales), at least 2.
     private static func even(_ value: Double, limit: Double) -> Int {
         var result = 2 * Int((value / 2).rounded())

@@ -81,6 +81,8 @@ private final class TranscodeJob {
 
     /// One per audio stream of the source, in order; by stream index for the packets.
     let audioTracks: [TranscodeAudioTrack]
+    /// The audio streams after the first that could not be decoded, and why.
+    let skippedAudioStreams: [String]
     private let audioTrackByStream: [Int: TranscodeAudioTrack]
 
     // Video CFR state.
@@ -149,12 +151,20 @@ private final class TranscodeJob {
 
         let streams = source.demuxer.streams
         var tracks: [TranscodeAudioTrack] = []
-        for info in source.info.audioStreams {
-            tracks.append(
-                try TranscodeAudioTrack(
-                    stream: streams[info.index], of: source, muxer: muxer, stereoBitRate: settings.audioBitRate,
-                    language: info.language, title: info.title))
+        var skipped: [String] = []
+        for (number, info) in source.info.audioStreams.enumerated() {
+            do {
+                tracks.append(
+                    try TranscodeAudioTrack(
+                        stream: streams[info.index], of: source, muxer: muxer, stereoBitRate: settings.audioBitRate,
+                        language: info.language, title: info.title))
+            } catch let error where number > 0 {
+                // A further stream this FFmpeg cannot decode (no decoder for its codec) is left out rather than costing
+                // the whole proxy; the primary one is not.
+                skipped.append("audio stream \(number) (\(info.codec)): \(error)")
+            }
         }
+        skippedAudioStreams = skipped
         audioTracks = tracks
         audioTrackByStream = Dictionary(uniqueKeysWithValues: tracks.map { (Int($0.stream.pointee.index), $0) })
         Self.copyTimecodeAndCreationTime(from: source, to: muxer, video: videoOut)
@@ -260,6 +270,7 @@ private final class TranscodeJob {
             audioBitRate: audioTracks.first?.bitRate,
             durationSeconds: max(videoSeconds, audioSeconds), hasAudio: !audioTracks.isEmpty,
             audioTracks: audioTracks.map { TranscodeResult.AudioTrack(channels: Int($0.channels), bitRate: $0.bitRate) },
+            skippedAudioStreams: skippedAudioStreams,
             videoEncoder: videoEncoder.name, hardwareFallbackReason: hardwareFallbackReason,
             frameCount: nextSlot, frameRate: fps,
             toneMapped: processing.toneMaps, deinterlaced: processing.deinterlaces)

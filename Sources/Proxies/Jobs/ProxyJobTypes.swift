@@ -16,10 +16,12 @@ public struct ProxyRequest: Sendable, Equatable {
     public var overwrite: Bool
     /// Whether the request is a background one (its job then runs even if nobody waits for it).
     public var background: Bool
+    /// Make the proxy even when the source is no larger than the quality's box (otherwise: `notNeeded`).
+    public var force: Bool
 
     public init(
         sourcePath: String, quality: ProxyQuality = .default, scalePercent: Int? = nil, priority: Int = 0,
-        overwrite: Bool = false, background: Bool = true
+        overwrite: Bool = false, background: Bool = true, force: Bool = false
     ) {
         self.sourcePath = sourcePath
         self.quality = quality
@@ -27,6 +29,7 @@ public struct ProxyRequest: Sendable, Equatable {
         self.priority = priority
         self.overwrite = overwrite
         self.background = background
+        self.force = force
     }
 }
 

@@ -106,6 +106,9 @@ final class ProxyJobWork: Sendable {
             if let reason = transcode.hardwareFallbackReason {
                 store.observer.warning("hardware encoding unavailable, used \(transcode.videoEncoder): \(reason)")
             }
+            for skipped in transcode.skippedAudioStreams {
+                store.observer.warning("the proxy of \(request.sourcePath) leaves out \(skipped)")
+            }
             // The point of no return: a cancellation accepted before it wins over the finished file.
             return try context.commit { try install(partial, transcode: transcode, jobId: context.id) }
         } catch {

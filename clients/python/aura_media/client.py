@@ -186,11 +186,13 @@ class AuraMedia:
         return self.request("probe", {"path": path})
 
     def generate(self, source_path, quality=None, background_generation=None, priority=None, overwrite=None,
-                 scale_percent=None):
-        """Iterate the call for `$/progress` values (begin, report with percentage and framesPerSecond, end)."""
+                 scale_percent=None, force=None):
+        """Iterate the call for `$/progress` values (begin, report with percentage and framesPerSecond, end). A source
+        no larger than the quality's box answers `status: "notNeeded"` with a `reason` unless `force=True`."""
         return self.request("generate", _params(source_path=source_path, quality=quality,
                                                 background_generation=background_generation, priority=priority,
-                                                overwrite=overwrite, scale_percent=scale_percent), progress=True)
+                                                overwrite=overwrite, scale_percent=scale_percent, force=force),
+                            progress=True)
 
     def status(self, source_path, quality=None):
         return self.request("status", _params(source_path=source_path, quality=quality))

@@ -40,7 +40,8 @@ def test_probe_generate_with_progress_and_the_quality_toggle(binary, server_args
             assert s.initialize_result["serverInfo"]["name"] == "aura-media"
             info = await s.probe(str(clip))
             assert info["streams"][0]["width"] == 320
-            job = s.generate(str(clip), quality="Draft", background_generation=False)
+            # The clip is under Draft's box: forced (without, the answer is notNeeded).
+            job = s.generate(str(clip), quality="Draft", background_generation=False, force=True)
             kinds, percentages = [], []
             async for progress in job:
                 kinds.append(progress["kind"])

@@ -10,9 +10,10 @@ const client = await AuraMediaClient.spawn({ command });
 client.on('window/logMessage', ({ message }) => console.log(`server: ${message}`));
 const info = await client.probe({ path: clip });
 console.log(`${info.formatName}, ${info.durationSeconds} s, ${info.streams.length} streams`);
-const { proxy } = await client.generate({ sourcePath: clip, quality: 'Draft', backgroundGeneration: false },
+const generated = await client.generate({ sourcePath: clip, quality: 'Draft', backgroundGeneration: false },
   { onProgress: (p) => p.kind === 'report' && console.log(`proxy ${p.percentage}% ${p.message ?? ''}`) });
-console.log(`proxy: ${proxy.proxyPath} (${proxy.width}x${proxy.height})`);
+if (generated.status === 'notNeeded') console.log(`no proxy: ${generated.reason}`);
+else console.log(`proxy: ${generated.proxy.proxyPath} (${generated.proxy.width}x${generated.proxy.height})`);
 for await (const window of client.requestWaveformRange({ sourcePath: clip, startTime: 0, endTime: Math.min(10, info.durationSeconds), pixelsPerSecond: 50 })) {
   console.log(`waveform window ${window.index}: ${window.startTime.toFixed(1)}-${window.endTime.toFixed(1)} s, ${window.max.length} pixels`);
 }

@@ -60,7 +60,8 @@ test('a session: probe, generate with progress, the quality toggle, waveform win
   const info = await client.probe({ path: clip });
   assert.equal(info.streams[0].width, 320);
   const progress = [];
-  const generated = await client.generate({ sourcePath: clip, quality: 'Draft', backgroundGeneration: false },
+  // The clip is under Draft's box: forced (without, the answer is notNeeded).
+  const generated = await client.generate({ sourcePath: clip, quality: 'Draft', backgroundGeneration: false, force: true },
     { onProgress: (value) => progress.push(value) });
   assert.equal(generated.proxy.status, 'completed');
   assert.equal(progress[0].kind, 'begin');

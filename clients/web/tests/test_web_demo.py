@@ -57,7 +57,8 @@ def browser():
 @pytest.fixture()
 def clip(work):
     path = work / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=6",
+    # 1920x1080: larger than the Preview box, so it gets a proxy (a 640x360 clip would need none).
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=6",
                     "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000:duration=6", "-ac", "2",
                     "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(path)], check=True)
     return path
@@ -74,7 +75,7 @@ def test_the_timeline_demo_in_headless_chromium(bridge, browser, clip):
     assert text("badge") == "Proxy Active" and "blue" in browser.find_element(By.ID, "badge").get_attribute("class")
     browser.find_element(By.ID, "path").send_keys(str(clip))
     browser.find_element(By.ID, "open-button").click()
-    wait.until(lambda _: "6.0" in text("info") and "640x360" in text("info"))
+    wait.until(lambda _: "6.0" in text("info") and "1920x1080" in text("info"))
     browser.save_screenshot(str(shots / "1-opened.png"))
 
     # The quality toggle and the guide's badges.
@@ -99,6 +100,7 @@ def test_the_timeline_demo_in_headless_chromium(bridge, browser, clip):
     browser.find_element(By.ID, "generate").click()
     wait.until(lambda _: text("progress-text") == "100 %")
     wait.until(lambda _: text("stat-proxies") == "1")
+    assert not text("stat-saved").startswith("-"), text("stat-saved")  # the proxy is smaller than its source
     browser.save_screenshot(str(shots / "3-proxy-generated.png"))
 
     # Zoom in (the request in flight is replaced) and scrub: a thumbnail of the picture under the pointer, from the proxy.
