@@ -208,7 +208,8 @@ final class PictureConverter {
             let eightBitProcessing = processing.map {
                 PictureProcessing(colour: $0.colour, fieldOrder: $0.fieldOrder, sourceHeight: $0.sourceHeight, bitDepth: 8)
             }
-            let eightBit = source.pointee.color_range != AVCOL_RANGE_JPEG && !(eightBitProcessing?.convertsColour(for: output) ?? false)
+            let fullRangeSamples = source.pointee.color_range == AVCOL_RANGE_JPEG || processing?.colour.range == Int32(AVCOL_RANGE_JPEG.rawValue)
+            let eightBit = !fullRangeSamples && !(eightBitProcessing?.convertsColour(for: output) ?? false)
             reduction = AreaReduction(
                 source: source, width: Int(scaled.pointer.pointee.width), height: Int(scaled.pointer.pointee.height),
                 eightBit: eightBit)
