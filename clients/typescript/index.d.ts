@@ -119,7 +119,7 @@ export interface MetricsSummary {
 }
 export interface ImportItem {
   path: string; status: 'imported' | 'skipped' | 'failed'; kind?: 'video' | 'audio' | 'image';
-  proxy?: 'queued' | 'alreadyQueued' | 'fresh' | 'disabled' | 'notApplicable'; proxyJobId?: string; quality?: Quality;
+  proxy?: 'queued' | 'alreadyQueued' | 'fresh' | 'disabled' | 'notApplicable' | 'notNeeded'; proxyJobId?: string; quality?: Quality;
   waveform?: 'queued' | 'fresh' | 'notApplicable'; reason?: string; error?: ResponseErrorObject;
 }
 export interface ImportMediaResult { items: ImportItem[]; queuedProxies: number; queuedWaveforms: number }
