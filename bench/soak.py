@@ -403,9 +403,11 @@ class Client:
         if background:
             result = await self.call("generate", call)
             if result is not None:
-                assert result["status"] in ("queued", "generating", "completed"), result
+                # A clip no larger than the quality's box (720p at Preview or High, 1080p at High) needs no proxy.
+                assert result["status"] in ("queued", "generating", "completed", "notNeeded"), result
                 assert ("proxy" in result) == (result["status"] == "completed"), result
-                if result["status"] != "completed":
+                assert ("reason" in result) == (result["status"] == "notNeeded"), result
+                if result["status"] not in ("completed", "notNeeded"):
                     self.jobs = [job for job in self.jobs if job != result["jobId"]][-30:] + [result["jobId"]]
             return
         self.foreground += 1
@@ -414,7 +416,7 @@ class Client:
         finally:
             self.foreground -= 1
         if result is not None:
-            assert result["status"] == "completed" and result["proxy"]["status"] == "completed", result
+            assert result["status"] == "notNeeded" or result["proxy"]["status"] == "completed", result
 
     async def cancel(self, rng):
         if self.jobs and rng.random() < 0.75:
