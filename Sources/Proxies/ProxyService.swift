@@ -1,6 +1,7 @@
 import FileErrors
 import Foundation
 import Jobs
+import Locking
 import Logging
 import Media
 import MediaCache
@@ -28,6 +29,9 @@ public final class ProxyService: Sendable {
     let fingerprints: FingerprintCache
     /// The preview path's lookups (`previewLookup`), kept while the source and the catalogue are unchanged.
     let rememberedLookups = RememberedLookups()
+    /// `notNeededReason`'s verdicts by source content, quality and scale (one probe per source, not per picture);
+    /// started over past 4096.
+    let needVerdicts = Mutex<[String: String?]>([:])
 
     public var directory: CacheDirectory { store.directory }
     var catalog: ProxyCatalog { store.catalog }
@@ -148,11 +152,18 @@ public final class ProxyService: Sendable {
         return "the source (\(width)x\(height)) is no larger than the \(quality) proxy's \(quality.width)x\(quality.height) box"
     }
 
-    /// `notNeededReason` for a source file (probed, off the pool); nil when a proxy would be useful or the source has no
-    /// video.
+    /// `notNeededReason` for a source file (probed off the pool, once per content, quality and scale); nil when a proxy
+    /// would be useful or the source has no video.
     public func notNeededReason(sourcePath: String, quality: ProxyQuality, scalePercent: Int?) async throws -> String? {
+        let key = "\(try await fingerprint(path: sourcePath).key)|\(quality.rawValue)|\(scalePercent ?? 0)"
+        if let known = needVerdicts.withLock({ $0[key] }) { return known }
         let info = try await BlockingQueue.run { try MediaProbe.probe(path: sourcePath) }
-        return info.primaryVideoStream.flatMap { Self.notNeededReason(video: $0, quality: quality, scalePercent: scalePercent) }
+        let reason = info.primaryVideoStream.flatMap { Self.notNeededReason(video: $0, quality: quality, scalePercent: scalePercent) }
+        needVerdicts.withLock { verdicts in
+            if verdicts.count >= 4096 { verdicts.removeAll(keepingCapacity: true) }
+            verdicts[key] = .some(reason)
+        }
+        return reason
     }
 
     // MARK: - Jobs

@@ -3,7 +3,8 @@ import Proxies
 
 extension AuraMediaServer {
     /// The file to preview a source from: its proxy of the current quality when the preview mode is proxy and
-    /// that proxy is complete and fresh, else the source itself, and then why (nil when proxy mode is off).
+    /// that proxy is complete and fresh, else the source itself, and then why (nil when proxy mode is off, or when the
+    /// source needs no proxy at this quality: it is its own).
     func previewFile(for sourcePath: String) async -> (path: String, fromProxy: Bool, withoutProxy: String?) {
         let state = previewState.withLock { $0 }
         guard state.mode == .proxy else { return (sourcePath, false, nil) }
@@ -19,7 +20,11 @@ extension AuraMediaServer {
             return (sourcePath, false, "its \(quality) proxy is still being generated")
         case .stale:
             return (sourcePath, false, "its \(quality) proxy is stale (the source changed)")
-        case .some(.none), nil:
+        case .some(.none):
+            let notNeeded = try? await service.notNeededReason(
+                sourcePath: sourcePath, quality: quality, scalePercent: currentSettings.scalePercent)
+            return (sourcePath, false, notNeeded == nil ? "it has no \(quality) proxy" : nil)
+        case nil:
             return (sourcePath, false, "it has no \(quality) proxy")
         }
         if proxyUses.withLock({ uses in
