@@ -100,7 +100,12 @@ public enum MediaProbe {
 
     /// A stream's metadata tag (`language`, `title`), nil when absent, empty or "und" for a language.
     private static func tag(_ key: String, of stream: AVStream) -> String? {
-        guard let entry = av_dict_get(stream.metadata, key, nil, 0), let value = entry.pointee.value else { return nil }
+        tag(key, in: stream.metadata)
+    }
+
+    /// A metadata tag of a stream's or a file's dictionary, nil when absent, empty or "und" for a language.
+    static func tag(_ key: String, in dictionary: OpaquePointer?) -> String? {
+        guard let entry = av_dict_get(dictionary, key, nil, 0), let value = entry.pointee.value else { return nil }
         let text = String(cString: value)
         return text.isEmpty || (key == "language" && text == "und") ? nil : text
     }

@@ -24,6 +24,10 @@ final class TranscodeAudioTrack {
     private var started = false
     private var samplesToDrop: Int64 = 0
 
+    /// Where encoded frames go: a frame (nil flushes), the encoder it is for, and the output stream; the owner encodes
+    /// it and writes the packets.
+    typealias Write = (UnsafeMutablePointer<AVFrame>?, CodecContext, UnsafeMutablePointer<AVStream>) throws(MediaError) -> Void
+
     /// The most channels a track keeps (AAC's 7.1); a stream with more is mixed down to 7.1.
     static let maxChannels: Int32 = 8
 
@@ -59,7 +63,7 @@ final class TranscodeAudioTrack {
     /// Decodes `packet` (nil: flushes the decoder) and encodes every whole encoder frame that is ready.
     func decode(
         _ packet: UnsafeMutablePointer<AVPacket>?, globalStartMicros: Int64,
-        write: (UnsafeMutablePointer<AVFrame>?, CodecContext, UnsafeMutablePointer<AVStream>) throws(MediaError) -> Void
+        write: Write
     ) throws(MediaError) {
         try decoder.decode(packet) { frame throws(MediaError) in
             try self.handle(frame, globalStartMicros: globalStartMicros, write: write)
@@ -67,7 +71,7 @@ final class TranscodeAudioTrack {
     }
 
     /// After the decoder is flushed: the resampler's delay, the FIFO's last partial frame, then the encoder's delay.
-    func finish(write: (UnsafeMutablePointer<AVFrame>?, CodecContext, UnsafeMutablePointer<AVStream>) throws(MediaError) -> Void) throws(MediaError) {
+    func finish(write: Write) throws(MediaError) {
         if started {
             if let resampler {
                 let tail = try newFrame(samples: 0)
@@ -83,7 +87,7 @@ final class TranscodeAudioTrack {
 
     private func handle(
         _ frame: UnsafeMutablePointer<AVFrame>, globalStartMicros: Int64,
-        write: (UnsafeMutablePointer<AVFrame>?, CodecContext, UnsafeMutablePointer<AVStream>) throws(MediaError) -> Void
+        write: Write
     ) throws(MediaError) {
         if resampler == nil || !(resampler!.matches(frame)) {
             resampler = try Resampler(input: frame, outputLayout: layout, outputFormat: AV_SAMPLE_FMT_FLTP, outputRate: rate)
@@ -107,7 +111,7 @@ final class TranscodeAudioTrack {
 
     private func append(
         _ frame: UnsafeMutablePointer<AVFrame>,
-        write: (UnsafeMutablePointer<AVFrame>?, CodecContext, UnsafeMutablePointer<AVStream>) throws(MediaError) -> Void
+        write: Write
     ) throws(MediaError) {
         try fifo.write(frame)
         if samplesToDrop > 0 {
@@ -133,7 +137,7 @@ final class TranscodeAudioTrack {
     }
 
     private func encodeBlock(
-        samples: Int32, write: (UnsafeMutablePointer<AVFrame>?, CodecContext, UnsafeMutablePointer<AVStream>) throws(MediaError) -> Void
+        samples: Int32, write: Write
     ) throws(MediaError) {
         let block = try newFrame(samples: samples)
         try fifo.read(into: block.pointer, samples: samples)

@@ -328,19 +328,14 @@ private final class TranscodeJob {
     /// data stream's) on the proxy's video stream, where the MP4 muxer writes a `tmcd` track of its own; and the file's
     /// creation time. An editor relinks proxy and source by them.
     static func copyTimecodeAndCreationTime(from source: MediaSource, to muxer: Muxer, video: UnsafeMutablePointer<AVStream>) {
-        func tag(_ key: String, _ dictionary: OpaquePointer?) -> String? {
-            guard let entry = av_dict_get(dictionary, key, nil, 0), let value = entry.pointee.value else { return nil }
-            let text = String(cString: value)
-            return text.isEmpty ? nil : text
-        }
         let context = source.demuxer.context.pointee
         let streams = source.demuxer.streams
-        let primary = source.video.flatMap { tag("timecode", $0.pointee.metadata) }
+        let primary = source.video.flatMap { MediaProbe.tag("timecode", in: $0.pointee.metadata) }
         let timecode =
-            primary ?? tag("timecode", context.metadata)
-            ?? streams.lazy.compactMap { tag("timecode", $0.pointee.metadata) }.first
+            primary ?? MediaProbe.tag("timecode", in: context.metadata)
+            ?? streams.lazy.compactMap { MediaProbe.tag("timecode", in: $0.pointee.metadata) }.first
         if let timecode { muxer.setMetadata("timecode", timecode, on: video) }
-        if let created = tag("creation_time", context.metadata) { muxer.setMetadata("creation_time", created) }
+        if let created = MediaProbe.tag("creation_time", in: context.metadata) { muxer.setMetadata("creation_time", created) }
     }
 
     // MARK: encoding
