@@ -8,12 +8,23 @@ public struct JobProgress: Sendable, Equatable {
     public var rate: Double?
     /// Seconds left, when known.
     public var etaSeconds: Double?
+    /// For work made of segments (a proxy): how many there are, how many are done, and the time ranges (seconds,
+    /// `[start, end]`, merged) the done ones cover. Nil for other work.
+    public var segmentsCompleted: Int?
+    public var segmentCount: Int?
+    public var coverage: [[Double]]?
 
-    public init(percent: Double = 0, message: String? = nil, rate: Double? = nil, etaSeconds: Double? = nil) {
+    public init(
+        percent: Double = 0, message: String? = nil, rate: Double? = nil, etaSeconds: Double? = nil,
+        segmentsCompleted: Int? = nil, segmentCount: Int? = nil, coverage: [[Double]]? = nil
+    ) {
         self.percent = percent
         self.message = message
         self.rate = rate
         self.etaSeconds = etaSeconds
+        self.segmentsCompleted = segmentsCompleted
+        self.segmentCount = segmentCount
+        self.coverage = coverage
     }
 }
 

@@ -82,10 +82,12 @@ public struct SourceFingerprint: Sendable, Hashable, Codable {
 
 /// 64-bit FNV-1a: small, dependency-free, and plenty to tell file contents apart when size and mtime are
 /// part of the identity too. Not a cryptographic hash (nothing here is adversarial).
-struct FNV1a64 {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+public struct FNV1a64: Sendable {
+    public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
-    mutating func add<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    public init() {}
+
+    public mutating func add<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         var hash = value
         for byte in bytes {
             hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
@@ -93,7 +95,7 @@ struct FNV1a64 {
         value = hash
     }
 
-    mutating func add(_ word: UInt64) {
+    public mutating func add(_ word: UInt64) {
         withUnsafeBytes(of: word.littleEndian) { add($0) }
     }
 }

@@ -87,6 +87,11 @@ extension ProxyService {
         }
         shown.status = job.proxyStatus
         shown.progressPercent = job.progress.percent
+        if let count = job.progress.segmentCount {
+            shown.segmentCount = count
+            shown.segmentsCompleted = job.progress.segmentsCompleted ?? 0
+            shown.coverage = job.progress.coverage ?? []
+        }
         return shown
     }
 

@@ -32,6 +32,11 @@ public final class ProxyService: Sendable {
     /// `notNeededReason`'s verdicts by source content, quality and scale (one probe per source, not per picture);
     /// started over past 4096.
     let needVerdicts = Mutex<[String: String?]>([:])
+    /// The time the user last looked at in each source (`notePlayhead`), by path: a job makes that segment first.
+    /// Started over past 4096 sources.
+    let playheads = Mutex<[String: Double]>([:])
+    /// Segment files confirmed whole for readers (`segmentFile`).
+    let confirmedSegments = ConfirmedSegments()
 
     public var directory: CacheDirectory { store.directory }
     var catalog: ProxyCatalog { store.catalog }
@@ -82,9 +87,15 @@ public final class ProxyService: Sendable {
                 jobId: record.jobId ?? "", status: .completed, sourcePath: path, quality: request.quality,
                 progressPercent: 100, joined: false, record: record)
         }
+        if let startTime = request.startTime { notePlayhead(sourcePath: path, seconds: startTime) }
         let work = ProxyJobWork(
             store: store, slot: slot, request: request, fingerprint: fingerprint,
-            sourceDurationSeconds: info.durationSeconds ?? 0)
+            sourceDurationSeconds: info.durationSeconds ?? 0,
+            playhead: { [playheads] in playheads.withLock { $0[path] } })
+        let settingsKey = ProxySegmentBuild.settingsKey(ProxyJobWork.settings(for: request, configuration: store.configuration))
+        let resumable = try await BlockingQueue.run { [catalog] in
+            try catalog.segments(of: slot, settingsKey: settingsKey).count
+        }
         let ticket: JobQueue<ProxySlot, ProxyRecord>.Ticket
         do {
             ticket = try await queue.submit(
@@ -98,7 +109,17 @@ public final class ProxyService: Sendable {
         rememberedLookups.noteSubmission()
         return ProxyTicket(
             jobId: ticket.snapshot.id, status: ticket.snapshot.proxyStatus, sourcePath: path, quality: request.quality,
-            progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil)
+            progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil, resumedSegments: resumable)
+    }
+
+    /// Notes the time the user looks at in a source (`setPlayhead`, the latest `requestFrame`, a waveform's visible
+    /// range, `generate`'s `startTime`): a job making its proxy makes the segment holding it next, then those after it.
+    public func notePlayhead(sourcePath: String, seconds: Double) {
+        guard seconds.isFinite else { return }
+        playheads.withLock { playheads in
+            if playheads.count >= 4096 && playheads[sourcePath] == nil { playheads.removeAll(keepingCapacity: true) }
+            playheads[sourcePath] = max(0, seconds)
+        }
     }
 
     /// Waits until the job ends and returns its proxy. Throws the job's `MediaError` when it failed,

@@ -28,6 +28,8 @@ public struct ProxyTicket: Sendable, Equatable {
     public var joined: Bool
     /// The finished proxy, when `status == .completed`.
     public var record: ProxyRecord?
+    /// How many parts (segments, the audio) of an earlier, unfinished attempt at this proxy are kept and reused.
+    public var resumedSegments: Int = 0
 }
 
 /// What the catalogue knows about a source at one quality.

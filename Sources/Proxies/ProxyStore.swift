@@ -148,6 +148,15 @@ final class ProxyStore: Sendable {
 
     // MARK: - Clearing
 
+    /// Deletes the slot's segments (files and rows), for a caller that holds the slot's lock. Returns what went.
+    @discardableResult
+    func removeSegments(of slot: ProxySlot) -> (files: Int, bytes: Int64) {
+        let usage = area.usage(folder: slot.segmentsFolder)
+        try? catalog.deleteSegments(of: slot)
+        area.removeFolder(named: slot.segmentsFolder)
+        return usage
+    }
+
     /// Deletes proxies (all, or those whose record matches `matches`) and their records, see
     /// `ProxyService.clear`.
     func clear(where matches: (ProxyRecord) -> Bool, strays: Bool) throws -> ClearResult {
@@ -175,6 +184,9 @@ final class ProxyStore: Sendable {
                 result.deletedFiles += 1
                 result.freedBytes += size
             }
+            let segments = removeSegments(of: slot)
+            result.deletedFiles += segments.files
+            result.freedBytes += segments.bytes
             try catalog.delete(ids: [record.id!])
         }
         if strays {

@@ -590,7 +590,7 @@ struct ProxyEndToEndTests {
         let started = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(server, token: .string(jobId))
-        #expect(ProxyE2E.proxyFiles(server.cacheDirectory).filter { $0.hasSuffix(".partial.mp4") }.count == 1)
+        #expect(SharedCacheEndToEndTests.partialFiles(server.cacheDirectory).count == 1)
         _ = try await server.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
         let resolving = try await server.call("resolve", ["sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "resolve", resolving) == [])
@@ -797,7 +797,7 @@ struct ProxyEndToEndTests {
         let started = try await first.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(first, token: .string(jobId))
-        #expect(ProxyE2E.proxyFiles(cache).contains { $0.hasSuffix(".partial.mp4") })
+        #expect(!SharedCacheEndToEndTests.partialFiles(cache).isEmpty)
         kill(first.process.processIdentifier, SIGKILL)
         #expect(try await first.waitForExit() != nil)
 

@@ -18,8 +18,14 @@ struct SharedCacheEndToEndTests {
         return (result.status, result.text)
     }
 
+    /// The partial files in the proxy cache: a job's output before its rename, in `proxies/` or in a slot's segments
+    /// folder (as `folder/name`).
     static func partialFiles(_ cache: String) -> [String] {
-        ProxyE2E.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
+        ProxyE2E.proxyFiles(cache).flatMap { name -> [String] in
+            guard name.hasSuffix(".segments") else { return name.hasSuffix(".partial.mp4") ? [name] : [] }
+            let inside = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/proxies/" + name)) ?? []
+            return inside.filter { $0.hasSuffix(".partial") }.map { name + "/" + $0 }.sorted()
+        }
     }
 
     @Test func theCLIAndASecondServerLeaveARunningJobAlone() async throws {

@@ -314,7 +314,7 @@ struct ProxyServiceTests {
             ProxyRequest(sourcePath: ProxyFixtures.blocker().path, quality: .draft, background: false, force: true))
         let waiter = Task { try await service.waitForCompletion(jobId: ticket.jobId) }
         try await observer.waitUntilHeld()
-        let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
+        let partials = ProxyFixtures.partialFiles(cache)
         #expect(partials.count == 1, "the running job writes a partial file: \(ProxyFixtures.proxyFiles(cache))")
         #expect(try await service.lookup(sourcePath: ProxyFixtures.blocker().path, quality: .draft).visibleRecord?.status == .generating)
         try await Task.sleep(for: .milliseconds(50))  // the waiter is registered
@@ -348,7 +348,13 @@ struct ProxyServiceTests {
         let outcome = try await observer.waitForOutcome(of: ticket.jobId)
         #expect(outcome.name == "cancelled", "cancel was accepted, but the job ended \(outcome)")
         #expect(try service.catalogRecord(jobId: ticket.jobId)?.status == .cancelled)
-        #expect(ProxyFixtures.proxyFiles(cache).isEmpty, "left: \(ProxyFixtures.proxyFiles(cache))")
+        // No proxy and no partial file; the finished segments stay for the next request to resume from.
+        #expect(ProxyFixtures.proxyFiles(cache).filter { !$0.hasSuffix(".segments") }.isEmpty, "left: \(ProxyFixtures.proxyFiles(cache))")
+        #expect(ProxyFixtures.partialFiles(cache).isEmpty)
+        let again = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        #expect(again.resumedSegments == 2, "the video segment and the audio are resumed")
+        #expect(try await observer.waitForOutcome(of: again.jobId).name == "completed")
+        #expect(ProxyFixtures.proxyFiles(cache).count == 1, "the segments are gone once the proxy is joined: \(ProxyFixtures.proxyFiles(cache))")
         await service.shutdown()
     }
 

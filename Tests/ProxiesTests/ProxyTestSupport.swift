@@ -82,6 +82,17 @@ enum ProxyFixtures {
     static func size(_ path: String) -> Int64? { size(URL(fileURLWithPath: path)) }
 
     /// The names of the files in `<cache>/proxies/`.
+    /// The partial files in the proxy cache: a job's output before its rename, in `proxies/` or in a slot's segments
+    /// folder (as `folder/name`).
+    static func partialFiles(_ cache: URL) -> [String] {
+        proxyFiles(cache).flatMap { name -> [String] in
+            guard name.hasSuffix(".segments") else { return name.hasSuffix(".partial.mp4") ? [name] : [] }
+            let folder = cache.appendingPathComponent("proxies").appendingPathComponent(name).path
+            return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".partial") }
+                .map { name + "/" + $0 }.sorted()
+        }
+    }
+
     static func proxyFiles(_ cache: URL) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("proxies").path)) ?? []).sorted()
     }

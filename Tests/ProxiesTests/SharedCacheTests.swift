@@ -18,12 +18,12 @@ struct SharedCacheTests {
         defer { observer.release() }
         let ticket = try await first.generate(ProxyRequest(sourcePath: blocker.path, quality: .high, force: true))
         try await observer.waitUntilHeld()
-        let partials = ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }
+        let partials = ProxyFixtures.partialFiles(cache)
         try #require(partials.count == 1)
 
         // A second window opens the cache (start-up cleanup), reads stats, clears, looks the slot up.
         let (second, _, _) = try makeService(cache: cache)
-        #expect(ProxyFixtures.proxyFiles(cache) == partials, "start-up cleanup must not touch a live job's partial file")
+        #expect(ProxyFixtures.partialFiles(cache) == partials, "start-up cleanup must not touch a live job's partial file")
         #expect(try first.catalogRecord(jobId: ticket.jobId)?.status == .generating)
         #expect(try await second.stats().totalProxies == 0)
         #expect(try await second.clear(sourcePath: nil) == ClearResult(keptInUse: 1))
@@ -31,7 +31,7 @@ struct SharedCacheTests {
         let seen = try await second.lookup(sourcePath: blocker.path, quality: .high)
         #expect(seen.kind == "active", "another process's running job is reported as active: \(seen)")
         #expect(seen.visibleRecord?.status == .generating && seen.visibleRecord?.jobId == ticket.jobId)
-        #expect(ProxyFixtures.proxyFiles(cache) == partials)
+        #expect(ProxyFixtures.partialFiles(cache) == partials)
 
         observer.release()
         let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
@@ -76,7 +76,7 @@ struct SharedCacheTests {
         #expect(
             !secondObserver.progress(of: waiting.jobId).contains { $0.progress.message?.hasPrefix("Encoding") == true },
             "the second never encoded it")
-        #expect(ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".partial.mp4") }.isEmpty)
+        #expect(ProxyFixtures.partialFiles(cache).isEmpty)
         await first.shutdown()
         await second.shutdown()
     }

@@ -15,13 +15,16 @@ extension AuraMediaServer {
                 width: params.width, height: params.height, format: format,
                 quality: params.quality ?? FrameShape.defaultQuality)
             let started = ContinuousClock.now
-            let (path, fromProxy, withoutProxy) = await previewFile(for: params.sourcePath)
+            (try? await proxyService())?.notePlayhead(sourcePath: params.sourcePath, seconds: params.time)
+            let file = await previewFile(for: params.sourcePath, at: params.time)
             try Task.checkCancellation()
-            let image = try await frames.frame(
+            var image = try await frames.frame(
                 FrameRequest(
-                    path: path, time: params.time, shape: shape,
+                    path: file.path, time: params.time - file.startOffset, shape: shape,
                     accurate: params.accurate ?? true))
-            recordFrame(started: started, hit: image.fromCache, sourcePath: params.sourcePath, withoutProxy: withoutProxy)
+            image.time += file.startOffset
+            let fromProxy = file.fromProxy
+            recordFrame(started: started, hit: image.fromCache, sourcePath: params.sourcePath, withoutProxy: file.withoutProxy)
             if targetCheckDue() { Task { await checkTargets() } }
             var result = RequestFrameResult(
                 time: (image.time * 1e6).rounded() / 1e6, width: image.width, height: image.height,
@@ -60,8 +63,9 @@ extension AuraMediaServer {
     /// the last for the same file).
     func followPlayhead(_ updates: AsyncStream<PlayheadUpdate>) async {
         for await update in updates {
-            let (path, _, _) = await previewFile(for: update.params.sourcePath)
-            await frames.setPlayhead(path: path, time: update.params.time, rate: update.params.rate, shape: update.shape)
+            (try? await proxyService())?.notePlayhead(sourcePath: update.params.sourcePath, seconds: update.params.time)
+            let file = await previewFile(for: update.params.sourcePath)
+            await frames.setPlayhead(path: file.path, time: update.params.time, rate: update.params.rate, shape: update.shape)
         }
     }
 }

@@ -1,7 +1,7 @@
 import JSONRPC
 import Proxies
 
-/// `generate {sourcePath, quality?, backgroundGeneration?, priority?, overwrite?, scalePercent?, force?}` → a job
+/// `generate {sourcePath, quality?, backgroundGeneration?, priority?, overwrite?, scalePercent?, force?, startTime?}` → a job
 /// ticket, the finished proxy when it waited, or `notNeeded` (protocol/spec.md §8).
 struct GenerateRequest: RequestType {
     typealias Response = GenerateResult
@@ -14,6 +14,8 @@ struct GenerateRequest: RequestType {
     var overwrite: Bool?
     var scalePercent: Int?
     var force: Bool?
+    /// The time (seconds) the user looks at: its segment is made first.
+    var startTime: Double?
 }
 
 struct GenerateResult: Encodable, Sendable {
@@ -41,6 +43,8 @@ struct GenerateResult: Encodable, Sendable {
     var proxy: ProxyRecordPayload?
     /// Why no proxy is made (`notNeeded`).
     var reason: String?
+    /// How many finished parts of an earlier, interrupted attempt the job continues from (0 when none).
+    var resumedSegments: Int = 0
 }
 
 extension GenerateResult {
@@ -48,7 +52,7 @@ extension GenerateResult {
         self.init(
             jobId: ticket.jobId, status: .job(ticket.status), sourcePath: ticket.sourcePath,
             quality: ticket.quality, progressPercent: ticket.progressPercent, joined: ticket.joined,
-            proxy: proxy.map(ProxyRecordPayload.init))
+            proxy: proxy.map(ProxyRecordPayload.init), resumedSegments: ticket.resumedSegments)
     }
 
     /// The answer for a source that needs no proxy at this quality.

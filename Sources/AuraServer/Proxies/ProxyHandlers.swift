@@ -16,7 +16,11 @@ extension AuraMediaServer {
                 sourcePath: params.sourcePath, quality: params.quality ?? defaultQuality,
                 scalePercent: params.scalePercent ?? currentSettings.scalePercent,
                 priority: params.priority ?? 0, overwrite: params.overwrite ?? false,
-                background: params.backgroundGeneration ?? true, force: params.force ?? false)
+                background: params.backgroundGeneration ?? true, force: params.force ?? false,
+                startTime: params.startTime)
+            if let startTime = params.startTime, !(startTime.isFinite && startTime >= 0) {
+                throw ResponseError.invalidParams("parameter 'startTime' must be a number of seconds, 0 or more")
+            }
             let ticket: ProxyTicket
             do {
                 ticket = try await service.generate(request, listener: progressReporter.listener(for: context.workDoneToken))

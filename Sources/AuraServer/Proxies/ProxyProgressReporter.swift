@@ -47,6 +47,11 @@ final class ProxyProgressReporter: ProxyJobObserver {
                 // Always present (0 until the first frames are encoded), so clients can show a speed without checks.
                 details["framesPerSecond"] = .double(((job.progress.rate ?? 0) * 10).rounded() / 10)
                 if let eta = job.progress.etaSeconds { details["etaSeconds"] = .double((eta * 10).rounded() / 10) }
+                if let count = job.progress.segmentCount {
+                    details["segmentCount"] = .int(count)
+                    details["segmentsCompleted"] = .int(job.progress.segmentsCompleted ?? 0)
+                    details["coverage"] = .array((job.progress.coverage ?? []).map { .array($0.map(JSONValue.double)) })
+                }
                 reporter.report(message: job.progress.message ?? job.proxyStatus.rawValue, percentage: Int(job.progress.percent), details: details)
             },
             ended: { [self] job, outcome in

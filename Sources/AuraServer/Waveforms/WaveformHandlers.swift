@@ -29,6 +29,10 @@ extension AuraMediaServer {
                 resolution: resolution, channels: params.channels ?? .mixed,
                 visibleStart: params.visibleStart, visibleEnd: params.visibleEnd,
                 windowSeconds: windowSeconds, audioStream: audioStream)
+            if let visibleStart = params.visibleStart {
+                // What the timeline shows is where the user looks: its proxy segment is made first.
+                (try? await proxyService())?.notePlayhead(sourcePath: params.sourcePath, seconds: visibleStart)
+            }
             let perChannel = request.channels == .all
             let encoding = params.encoding ?? .json
             let service = try await waveformService()

@@ -6,8 +6,8 @@ import Foundation
 ///
 /// Invariants: streams are added before `writeHeader`; packets are written only between `writeHeader`
 /// and `finish`; write failures map ENOSPC/EDQUOT/EFBIG to `.diskFull`. The output is always MP4
-/// regardless of the path's extension (callers pass temp names) with `movflags=+faststart`, so the
-/// index precedes the media data and a player can start at once.
+/// regardless of the path's extension (callers pass temp names), laid out as `Layout` says (a proxy: `+faststart`, so
+/// the index precedes the media data and a player can start at once).
 final class Muxer {
     let path: String
     let context: UnsafeMutablePointer<AVFormatContext>
@@ -15,8 +15,23 @@ final class Muxer {
     /// Set once avio_open created the file, so a failure never unlinks a file this object did not make.
     private var createdFile = false
 
-    init(path: String) throws(MediaError) {
+    /// How the MP4 is laid out.
+    enum Layout {
+        /// The index at the front (`+faststart`: one more pass over the file at the end), so a player starts at once.
+        case faststart
+        /// The index at the end, as it is written.
+        case plain
+        /// A fragment per keyframe, each with the absolute time it starts at (`frag_discont`), after an empty index
+        /// (`empty_moov`, `default_base_moof`): what HLS and Media Source Extensions play, and a file that is whole
+        /// at every fragment.
+        case fragmented
+    }
+
+    let layout: Layout
+
+    init(path: String, layout: Layout = .faststart) throws(MediaError) {
         self.path = path
+        self.layout = layout
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
         let rc = avformat_alloc_output_context2(&ctx, nil, "mp4", "file:" + path)
         guard rc >= 0, let ctx else {
@@ -46,6 +61,17 @@ final class Muxer {
         return st
     }
 
+    /// Adds a stream carrying packets copied from `input` (another file's stream): its codec parameters; returns it.
+    func addStream(copying input: UnsafeMutablePointer<AVStream>) throws(MediaError) -> UnsafeMutablePointer<AVStream> {
+        guard let st = avformat_new_stream(context, nil) else {
+            throw MediaError.ffmpeg(operation: "avformat_new_stream", code: aura_averror(ENOMEM), message: "out of memory")
+        }
+        try FFmpegResult.check(avcodec_parameters_copy(st.pointee.codecpar, input.pointee.codecpar), "avcodec_parameters_copy")
+        st.pointee.codecpar.pointee.codec_tag = 0
+        st.pointee.time_base = input.pointee.time_base
+        return st
+    }
+
     /// Sets a metadata tag of `stream`, or of the file when `stream` is nil (before `writeHeader`). The MP4 muxer
     /// keeps a stream's `language` (its `mdhd`), `handler_name` (its `hdlr`: readers show it as the track's name) and a
     /// video stream's `timecode` (a `tmcd` track), and the file's `creation_time` (its `mvhd`).
@@ -61,7 +87,14 @@ final class Muxer {
 
     func writeHeader() throws(MediaError) {
         var dict: OpaquePointer? = nil
-        av_dict_set(&dict, "movflags", "+faststart", 0)
+        switch layout {
+        case .faststart: av_dict_set(&dict, "movflags", "+faststart", 0)
+        case .plain: break
+        case .fragmented:
+            av_dict_set(&dict, "movflags", "+frag_keyframe+empty_moov+default_base_moof+frag_discont", 0)
+            // Timestamps as they are: "auto" would shift the first to 0 and lose where the fragment belongs.
+            context.pointee.avoid_negative_ts = 0  // AVFMT_AVOID_NEG_TS_DISABLED
+        }
         let rc = avformat_write_header(context, &dict)
         av_dict_free(&dict)
         if rc < 0 { throw FFmpegResult.writeError(rc, path: path, operation: "avformat_write_header") }

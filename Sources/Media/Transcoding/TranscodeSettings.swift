@@ -33,6 +33,23 @@ public struct TranscodeSettings: Sendable {
     }
 }
 
+extension TranscodeSettings {
+    /// Everything that decides what an encode of these settings makes, as text: the transcoder's version
+    /// (`Transcoder.pictureVersion`), the size, bit rates, GOP, encoder choice and the x264 preset and parameters.
+    /// Equal identities make parts that join into one proxy; a change to any of them makes another proxy.
+    public var identity: String {
+        let size: String
+        switch target {
+        case .box(let width, let height): size = "box\(width)x\(height)"
+        case .scalePercent(let percent): size = "scale\(percent)"
+        }
+        return [
+            "v\(Transcoder.pictureVersion)", size, "\(videoBitRate)", "\(audioBitRate)", "gop\(maxGOPSeconds)",
+            hardwareAcceleration.rawValue, "x264:\(VideoEncoder.x264Preset):\(VideoEncoder.x264Parameters)",
+        ].joined(separator: "|")
+    }
+}
+
 /// A progress report from `Transcoder.run`.
 ///
 /// `percent` is in 0...100 and never decreases within one run; `estimatedTotalFrames` and `etaSeconds`
@@ -70,6 +87,27 @@ public struct TranscodeResult: Sendable {
     public var toneMapped: Bool
     /// Whether the source was interlaced and its pictures were deinterlaced.
     public var deinterlaced: Bool
+
+    public init(
+        width: Int, height: Int, videoBitRate: Int, audioBitRate: Int?, durationSeconds: Double, hasAudio: Bool,
+        audioTracks: [AudioTrack], skippedAudioStreams: [String], videoEncoder: String, hardwareFallbackReason: String?,
+        frameCount: Int64, frameRate: Double, toneMapped: Bool, deinterlaced: Bool
+    ) {
+        self.width = width
+        self.height = height
+        self.videoBitRate = videoBitRate
+        self.audioBitRate = audioBitRate
+        self.durationSeconds = durationSeconds
+        self.hasAudio = hasAudio
+        self.audioTracks = audioTracks
+        self.skippedAudioStreams = skippedAudioStreams
+        self.videoEncoder = videoEncoder
+        self.hardwareFallbackReason = hardwareFallbackReason
+        self.frameCount = frameCount
+        self.frameRate = frameRate
+        self.toneMapped = toneMapped
+        self.deinterlaced = deinterlaced
+    }
 
     /// An audio track of the proxy.
     public struct AudioTrack: Sendable, Equatable {

@@ -39,6 +39,7 @@ struct ProxyCacheJanitor: Sendable {
             }
         }
         for name in area.fileNames() {
+            if let slot = ProxySlot.parse(segmentsFolder: name) { slots.insert(slot) }
             guard let (slot, partialOfJob) = ProxySlot.parse(fileName: name) else { continue }
             if partialOfJob != nil || !named.contains(name) { slots.insert(slot) }
         }
@@ -84,6 +85,7 @@ struct ProxyCacheJanitor: Sendable {
             try catalog.delete(ids: [completed.id!])
             record = nil
         }
+        settleSegments(of: slot, record: record)
         for name in area.fileNames() {
             guard let (fileSlot, partialOfJob) = ProxySlot.parse(fileName: name), fileSlot == slot else { continue }
             if partialOfJob != nil {
@@ -96,12 +98,41 @@ struct ProxyCacheJanitor: Sendable {
         }
     }
 
+    /// The slot's segments folder, for a caller that holds the slot's lock: partial files (their writers are gone) are
+    /// deleted; the finished segments stay while the slot's record may be resumed (failed, cancelled), and go with a
+    /// completed proxy or without a record.
+    func settleSegments(of slot: ProxySlot, record: ProxyRecord?) {
+        let folder = slot.segmentsFolder
+        guard area.fileNames().contains(folder) else { return }
+        let resumable = record.map { $0.status != .completed } ?? false
+        if !resumable {
+            try? catalog.deleteSegments(of: slot)
+            area.removeFolder(named: folder)
+            return
+        }
+        for file in directory.regularFiles(inArea: area.name, folder: folder) where file.name.hasSuffix(".partial") {
+            logger.info("removing leftover partial file \(folder)/\(file.name)")
+            area.removeFile(named: file.name, folder: folder)
+        }
+    }
+
     /// Deletes proxy and partial files that no completed record names, that nobody is writing, and whose slot no
     /// live process has a job queued for. Returns how many files and bytes went.
     func removeStrayFiles() throws -> (files: Int, bytes: Int64) {
         var removed: (files: Int, bytes: Int64) = (0, 0)
         let named = Set(try catalog.allRecords().filter { $0.status == .completed }.map { URL(fileURLWithPath: $0.proxyPath).lastPathComponent })
         for name in area.fileNames() where !named.contains(name) {
+            if let slot = ProxySlot.parse(segmentsFolder: name), let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) {
+                // Segments nobody can resume (no record, or a completed one) go; a failed or cancelled job's stay.
+                defer { lock.release() }
+                let before = area.usage(folder: name)
+                settleSegments(of: slot, record: try catalog.record(slot))
+                if !area.fileNames().contains(name) {
+                    removed.files += before.files
+                    removed.bytes += before.bytes
+                }
+                continue
+            }
             guard let (slot, _) = ProxySlot.parse(fileName: name),
                 let lock = try WorkLock.tryAcquire(slot.lockName, in: directory)
             else { continue }

@@ -20,6 +20,16 @@ public struct ProxySlot: Hashable, Sendable {
     /// The finished proxy's file name: named from the content, never from the source's name.
     var fileName: String { "\(fingerprintKey)-\(quality).mp4" }
 
+    /// The folder (in `proxies/`) of the slot's segments while its proxy is made (`ProxySegmentBuild`); deleted
+    /// with the slot's record, or once the proxy is joined.
+    var segmentsFolder: String { "\(fingerprintKey)-\(quality).segments" }
+
+    /// The slot whose segments folder `name` is; nil for other names.
+    static func parse(segmentsFolder name: String) -> ProxySlot? {
+        guard name.hasSuffix(".segments") else { return nil }
+        return parse(fileName: String(name.dropLast(".segments".count)) + ".mp4").flatMap { $0.partialOfJob == nil ? $0.slot : nil }
+    }
+
     /// Where job `jobId` writes before the atomic rename. The `.partial` marker lets cleanup find leftovers.
     func partialFileName(jobId: String) -> String { "\(fingerprintKey)-\(quality).\(jobId).partial.mp4" }
 

@@ -82,7 +82,85 @@ public final class ProxyCatalog: Sendable {
                 table.add(column: "pictureVersion", .integer)
             }
         }
+        migrator.registerMigration("v4-segments") { db in
+            // A proxy is made in segments (`SegmentPlan`): how many, how many are done, and the time they cover.
+            try db.alter(table: "proxies") { table in
+                table.add(column: "segmentCount", .integer).notNull().defaults(to: 0)
+                table.add(column: "segmentsCompleted", .integer).notNull().defaults(to: 0)
+                table.add(column: "coverage", .text).notNull().defaults(to: "[]")
+            }
+            // The finished segments of proxies in the making, by slot and settings (`ProxySegmentRecord`).
+            try db.create(table: ProxySegmentRecord.databaseTableName) { table in
+                table.column("sourceFingerprint", .text).notNull()
+                table.column("quality", .text).notNull()
+                table.column("settingsKey", .text).notNull()
+                table.column("part", .text).notNull()
+                table.column("segmentIndex", .integer).notNull()
+                table.column("startSlot", .integer).notNull()
+                table.column("endSlot", .integer)
+                table.column("fileName", .text).notNull()
+                table.column("sizeBytes", .integer).notNull()
+                table.column("checksum", .text).notNull()
+                table.column("facts", .text).notNull()
+                table.column("jobId", .text)
+                table.column("createdAt", .datetime).notNull()
+                table.primaryKey(["sourceFingerprint", "quality", "settingsKey", "part", "segmentIndex"])
+            }
+        }
         return migrator
+    }
+
+    // MARK: - Segments
+
+    /// The finished segments of a slot made with `settingsKey`, in order (video by index, then the audio).
+    public func segments(of slot: ProxySlot, settingsKey: String) throws -> [ProxySegmentRecord] {
+        try database.read { db in
+            try ProxySegmentRecord.filter(
+                Column("sourceFingerprint") == slot.fingerprintKey && Column("quality") == slot.quality
+                    && Column("settingsKey") == settingsKey
+            ).order(Column("part").desc, Column("segmentIndex")).fetchAll(db)
+        }
+    }
+
+    /// Every finished segment of a slot, whatever its settings.
+    func allSegments(of slot: ProxySlot) throws -> [ProxySegmentRecord] {
+        try database.read { db in
+            try ProxySegmentRecord.filter(Column("sourceFingerprint") == slot.fingerprintKey && Column("quality") == slot.quality)
+                .fetchAll(db)
+        }
+    }
+
+    /// Records a finished segment (replacing a row of the same identity).
+    func insert(_ segment: ProxySegmentRecord) throws {
+        try write { db in try segment.insert(db, onConflict: .replace) }
+    }
+
+    /// Forgets segments.
+    func delete(_ segments: [ProxySegmentRecord]) throws {
+        guard !segments.isEmpty else { return }
+        try write { db in
+            for segment in segments { try segment.delete(db) }
+        }
+    }
+
+    /// Forgets every segment of a slot.
+    func deleteSegments(of slot: ProxySlot) throws {
+        try write { db in
+            _ = try ProxySegmentRecord.filter(Column("sourceFingerprint") == slot.fingerprintKey && Column("quality") == slot.quality)
+                .deleteAll(db)
+        }
+    }
+
+    /// Records a job's segment progress on its record (while it still names the job): what other processes show.
+    func updateSegments(id: Int64, jobId: String, completed: Int, count: Int, coverage: [[Double]], percent: Double) throws {
+        let json = String(decoding: try JSONEncoder().encode(coverage), as: UTF8.self)
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE proxies SET segmentsCompleted = ?, segmentCount = ?, coverage = ?, progressPercent = ?
+                    WHERE id = ? AND jobId = ?
+                    """, arguments: [completed, count, json, percent, id, jobId])
+        }
     }
 
     /// A value that changes whenever the catalogue may have changed: a write of this process, or a commit of another

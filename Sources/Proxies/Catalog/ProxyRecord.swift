@@ -57,6 +57,12 @@ public struct ProxyRecord: Sendable, Equatable, Codable, FetchableRecord, Mutabl
     /// the current version, or 0 when the source needs processing they lack).
     public var pictureVersion: Int? = nil
     public var proxySizeBytes: Int64
+    /// How many segments the proxy is made of (`SegmentPlan`; 0 before it is planned), and how many are done.
+    public var segmentCount: Int = 0
+    public var segmentsCompleted: Int = 0
+    /// The time ranges (seconds of the proxy's timeline, `[start, end]`, merged, in order) its finished segments
+    /// cover: the whole file once completed.
+    public var coverage: [[Double]] = []
     public var status: ProxyStatus
     public var progressPercent: Double
     public var error: String?

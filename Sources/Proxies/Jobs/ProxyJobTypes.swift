@@ -18,11 +18,15 @@ public struct ProxyRequest: Sendable, Equatable {
     public var background: Bool
     /// Make the proxy even when the source is no larger than the quality's box (otherwise: `notNeeded`).
     public var force: Bool
+    /// The time (seconds of the source's timeline) the user looks at, when the request says: its segment is made
+    /// first, until the source's playhead (`ProxyService.notePlayhead`) says otherwise.
+    public var startTime: Double?
 
     public init(
         sourcePath: String, quality: ProxyQuality = .default, scalePercent: Int? = nil, priority: Int = 0,
-        overwrite: Bool = false, background: Bool = true, force: Bool = false
+        overwrite: Bool = false, background: Bool = true, force: Bool = false, startTime: Double? = nil
     ) {
+        self.startTime = startTime
         self.sourcePath = sourcePath
         self.quality = quality
         self.scalePercent = scalePercent

@@ -22,11 +22,17 @@ final class ProxyJobWork: Sendable {
     let fingerprint: SourceFingerprint
     let sourceDurationSeconds: Double
     let enqueuedAt = Date()
+    /// The time the user looks at in the source, read before each segment (`ProxySegmentBuild.nextPart`).
+    let playhead: @Sendable () -> Double?
     /// For `overwrite`: the job whose proxy (finished or in the making) the request wants replaced, as found when
     /// the job was queued. A proxy made by that job is not reused; one made by any later job is.
     private let supersedes = Mutex<String?>(nil)
 
-    init(store: ProxyStore, slot: ProxySlot, request: ProxyRequest, fingerprint: SourceFingerprint, sourceDurationSeconds: Double) {
+    init(
+        store: ProxyStore, slot: ProxySlot, request: ProxyRequest, fingerprint: SourceFingerprint, sourceDurationSeconds: Double,
+        playhead: @escaping @Sendable () -> Double?
+    ) {
+        self.playhead = playhead
         self.store = store
         self.slot = slot
         self.request = request
@@ -102,15 +108,15 @@ final class ProxyJobWork: Sendable {
 
         let partial = store.directory.partialURL(slot, jobId: context.id)
         do {
-            let transcode = try transcode(into: partial, recordId: record.id!, context: context)
-            if let reason = transcode.hardwareFallbackReason {
-                store.observer.warning("hardware encoding unavailable, used \(transcode.videoEncoder): \(reason)")
-            }
-            for skipped in transcode.skippedAudioStreams {
-                store.observer.warning("the proxy of \(request.sourcePath) leaves out \(skipped)")
-            }
+            let (transcode, build) = try transcode(into: partial, recordId: record.id!, context: context)
             // The point of no return: a cancellation accepted before it wins over the finished file.
-            return try context.commit { try install(partial, transcode: transcode, jobId: context.id) }
+            let made = try context.commit { try install(partial, transcode: transcode, jobId: context.id) }
+            if build.resumedSegments > 0 {
+                store.logger.info("job \(context.id) reused \(build.resumedSegments) segments made before")
+            }
+            // The proxy is whole: its segments are no longer needed.
+            store.removeSegments(of: slot)
+            return made
         } catch {
             store.area.removeFile(named: partial.lastPathComponent)
             // Every failure leaves as a `MediaError` (a cache file error under its media name), so the job's outcome
@@ -133,28 +139,22 @@ final class ProxyJobWork: Sendable {
         return record
     }
 
-    private func transcode(into partial: URL, recordId: Int64, context: JobContext) throws -> TranscodeResult {
-        let configuration = store.configuration
-        let settings = TranscodeSettings(
-            target: request.scalePercent.map { .scalePercent($0) } ?? .box(width: slot.quality.width, height: slot.quality.height),
-            videoBitRate: slot.quality.videoBitRate, audioBitRate: ProxyQuality.audioBitRate,
+    /// What a proxy of `request` is encoded with.
+    static func settings(for request: ProxyRequest, configuration: ProxyServiceConfiguration) -> TranscodeSettings {
+        TranscodeSettings(
+            target: request.scalePercent.map { .scalePercent($0) } ?? .box(width: request.quality.width, height: request.quality.height),
+            videoBitRate: request.quality.videoBitRate, audioBitRate: ProxyQuality.audioBitRate,
             hardwareAcceleration: configuration.hardwareAcceleration)
+    }
+
+    /// Makes the proxy from its segments (`ProxySegmentBuild`), joined into `partial`.
+    private func transcode(into partial: URL, recordId: Int64, context: JobContext) throws -> (TranscodeResult, ProxySegmentBuild) {
+        let settings = Self.settings(for: request, configuration: store.configuration)
         store.logger.info("generating \(slot.quality.rawValue) proxy of \(request.sourcePath) (job \(context.id))")
-        let transcoder = Transcoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings)
-        var lastShared = Date.distantPast
-        return try transcoder.run(
-            progress: { progress in
-                context.report(
-                    JobProgress(
-                        percent: progress.percent, message: progress.message,
-                        rate: progress.framesPerSecond, etaSeconds: progress.etaSeconds))
-                // Other processes show this job's progress from its record: about once a second.
-                if Date().timeIntervalSince(lastShared) >= 1 {
-                    lastShared = Date()
-                    try? store.catalog.updateProgress(id: recordId, jobId: context.id, percent: progress.percent)
-                }
-            },
-            isCancelled: { context.isCancelled })
+        let build = ProxySegmentBuild(
+            store: store, slot: slot, request: request, fingerprint: fingerprint, settings: settings, context: context,
+            recordId: recordId, playhead: playhead)
+        return (try build.run(joiningInto: partial), build)
     }
 
     /// Moves a finished partial file into place, records it completed and brings the cache back under its limit,
@@ -185,6 +185,8 @@ final class ProxyJobWork: Sendable {
         record.deinterlaced = transcode.deinterlaced
         record.pictureVersion = Transcoder.pictureVersion
         record.proxySizeBytes = fileSize(final) ?? 0
+        record.segmentsCompleted = record.segmentCount
+        record.coverage = [[0, (Double(transcode.frameCount) / transcode.frameRate * 1000).rounded() / 1000]]
         record.error = nil
         record.lastAccessedAt = Date()
         guard try store.catalog.update(record, ifJobId: jobId) else {

@@ -1,0 +1,363 @@
+import FileErrors
+import Foundation
+import Jobs
+import Media
+import MediaCache
+
+/// What a part's encode reported, kept with its catalogue row (`ProxySegmentRecord.facts`) so a proxy resumed by a
+/// later job still knows what its earlier parts are.
+struct SegmentFacts: Codable, Sendable, Equatable {
+    var width = 0
+    var height = 0
+    var frameCount: Int64 = 0
+    var videoEncoder = ""
+    var toneMapped = false
+    var deinterlaced = false
+    var audioBitRate: Int? = nil
+    var audioTracks = 0
+    var frameRate = 0.0
+
+    init(_ result: TranscodeResult) {
+        frameRate = result.frameRate
+        width = result.width
+        height = result.height
+        frameCount = result.frameCount
+        videoEncoder = result.videoEncoder
+        toneMapped = result.toneMapped
+        deinterlaced = result.deinterlaced
+        audioBitRate = result.audioBitRate
+        audioTracks = result.audioTracks.count
+    }
+
+    init(json: String) throws {
+        self = try JSONDecoder().decode(Self.self, from: Data(json.utf8))
+    }
+
+    var json: String { String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self) }
+}
+
+/// One part of a proxy still to make or made: a video segment of the plan, or the audio.
+enum ProxyPart: Hashable, Sendable {
+    case video(Int)
+    case audio
+
+    var kind: ProxySegmentRecord.Part {
+        switch self {
+        case .video: return .video
+        case .audio: return .audio
+        }
+    }
+
+    var index: Int {
+        switch self {
+        case .video(let index): return index
+        case .audio: return 0
+        }
+    }
+}
+
+/// Makes one proxy from its parts (`SegmentPlan`'s video segments and the audio, `TranscodePart`), on the job's thread,
+/// while the job holds the slot's lock.
+///
+/// - Identity: the parts live in the slot's segments folder and catalogue rows under the settings key
+///   (`TranscodeSettings.identity` and the plan's nominal length, hashed): parts of other settings are deleted, never
+///   joined. A part's row is written only after its file was fsynced and renamed into place.
+/// - Resumption: finished parts of earlier jobs (a crash, a cancellation, a failure) are kept and reused once their
+///   size and checksum are confirmed; a damaged or missing one is made again.
+/// - Order: the video segment at the playhead (`playhead()`, read again before every part, so a jump reorders at
+///   once), then the audio, then the segments after the playhead, then those before it.
+/// - Joining: when every part is done (and checked once more), `SegmentJoiner` copies them into the job's partial
+///   file, which the job installs as the proxy.
+final class ProxySegmentBuild {
+    let store: ProxyStore
+    let slot: ProxySlot
+    let request: ProxyRequest
+    let fingerprint: SourceFingerprint
+    let settings: TranscodeSettings
+    let context: JobContext
+    let recordId: Int64
+    let playhead: @Sendable () -> Double?
+
+    /// The plan and the settings key, once `run` has planned.
+    private(set) var plan: SegmentPlan?
+    private(set) var settingsKey = ""
+    /// How many parts were found finished when the job began.
+    private(set) var resumedSegments = 0
+
+    init(
+        store: ProxyStore, slot: ProxySlot, request: ProxyRequest, fingerprint: SourceFingerprint, settings: TranscodeSettings,
+        context: JobContext, recordId: Int64, playhead: @escaping @Sendable () -> Double?
+    ) {
+        self.store = store
+        self.slot = slot
+        self.request = request
+        self.fingerprint = fingerprint
+        self.settings = settings
+        self.context = context
+        self.recordId = recordId
+        self.playhead = playhead
+    }
+
+    static func settingsKey(_ settings: TranscodeSettings, nominalSeconds: Double = SegmentPlan.nominalSeconds) -> String {
+        var hash = FNV1a64()
+        hash.add(Array("\(settings.identity)|segments\(nominalSeconds)".utf8))
+        return String(format: "%016llx", hash.value)
+    }
+
+    var folder: String { slot.segmentsFolder }
+
+    /// Makes the parts still missing, joins them into `output`, and returns what the proxy is. On failure or
+    /// cancellation the finished parts stay for the next job; a folder left with none goes.
+    func run(joiningInto output: URL) throws -> TranscodeResult {
+        do {
+            return try build(joiningInto: output)
+        } catch {
+            if (try? store.catalog.allSegments(of: slot).isEmpty) ?? false { store.area.removeFolder(named: folder) }
+            throw error
+        }
+    }
+
+    private func build(joiningInto output: URL) throws -> TranscodeResult {
+        let path = request.sourcePath
+        let plan = try SegmentPlan.make(path: path)
+        self.plan = plan
+        settingsKey = Self.settingsKey(settings)
+        try prepareFolder()
+        var done = try keptParts(of: plan)
+        resumedSegments = done.count
+        if resumedSegments > 0 {
+            store.logger.info("job \(context.id) resumes the \(slot.quality) proxy of \(path) from \(resumedSegments) finished parts")
+        }
+        var parts = plan.segments.map { ProxyPart.video($0.index) }
+        if plan.audioStreams > 0 { parts.append(.audio) }
+        report(plan: plan, done: done, running: nil, fraction: 0)
+
+        while true {
+            while let part = nextPart(parts.filter { done[$0] == nil }, plan: plan) {
+                if context.isCancelled { throw JobCancelled() }
+                try checkSourceUnchanged()
+                done[part] = try make(part, plan: plan, done: done)
+                report(plan: plan, done: done, running: nil, fraction: 0)
+            }
+            // Checked once more before joining: a part damaged or deleted since is made again.
+            let damaged = done.filter { !isWhole($0.value) }
+            if damaged.isEmpty { break }
+            for (part, row) in damaged {
+                store.logger.info("segment \(row.fileName) of \(path) is damaged or missing: making it again")
+                forget(row)
+                done[part] = nil
+            }
+        }
+        try checkSourceUnchanged()
+        let videoRows = plan.segments.map { done[.video($0.index)]! }
+        let audioRow = done[.audio]
+        context.report(
+            JobProgress(
+                percent: 99.9, message: "Joining \(videoRows.count) segments", segmentsCompleted: parts.count,
+                segmentCount: parts.count, coverage: coverage(plan: plan, done: done)))
+        let joined = try SegmentJoiner.join(
+            videoSegments: videoRows.map { store.area.fileURL($0.fileName, folder: folder).path },
+            audio: audioRow.map { store.area.fileURL($0.fileName, folder: folder).path },
+            frameRate: (plan.frameRateNumerator, plan.frameRateDenominator), sourcePath: path, output: output.path,
+            isCancelled: { context.isCancelled })
+        context.report(
+            JobProgress(
+                percent: 100, message: "Joined \(videoRows.count) segments: \(joined.frameCount) frames",
+                segmentsCompleted: parts.count, segmentCount: parts.count, coverage: coverage(plan: plan, done: done)))
+        let video = try SegmentFacts(json: videoRows[0].facts)
+        let audio = try audioRow.map { try SegmentFacts(json: $0.facts) }
+        return TranscodeResult(
+            width: video.width, height: video.height, videoBitRate: settings.videoBitRate, audioBitRate: audio?.audioBitRate,
+            durationSeconds: joined.durationSeconds, hasAudio: audio != nil, audioTracks: [], skippedAudioStreams: [],
+            videoEncoder: video.videoEncoder, hardwareFallbackReason: nil, frameCount: joined.frameCount,
+            frameRate: plan.frameRate, toneMapped: video.toneMapped, deinterlaced: video.deinterlaced)
+    }
+
+    // MARK: - Parts
+
+    /// The order parts are made in: the segment at the playhead, the audio, the segments after, then those before.
+    func nextPart(_ pending: [ProxyPart], plan: SegmentPlan) -> ProxyPart? {
+        let anchor = playhead().map { plan.segment(containing: $0).index } ?? 0
+        let pendingSet = Set(pending)
+        if pendingSet.contains(.video(anchor)) { return .video(anchor) }
+        if pendingSet.contains(.audio) { return .audio }
+        let order = Array(anchor..<plan.segments.count) + Array(0..<anchor)
+        return order.lazy.map { ProxyPart.video($0) }.first { pendingSet.contains($0) }
+    }
+
+    /// Encodes one part into a partial file, checks it, moves it into place and records it.
+    private func make(_ part: ProxyPart, plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord]) throws -> ProxySegmentRecord {
+        let name = fileName(of: part)
+        let partial = store.area.fileURL("\(name).\(context.id).partial", folder: folder)
+        let final = store.area.fileURL(name, folder: folder)
+        let transcodePart: TranscodePart
+        var segment: SegmentPlan.Segment? = nil
+        switch part {
+        case .video(let index):
+            segment = plan.segments[index]
+            transcodePart = .video(plan.segments[index])
+        case .audio:
+            transcodePart = .audio
+        }
+        do {
+            let transcoder = Transcoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings, part: transcodePart)
+            let result = try transcoder.run(
+                progress: { progress in
+                    self.report(plan: plan, done: done, running: part, fraction: progress.percent / 100, rate: progress.framesPerSecond)
+                },
+                isCancelled: { self.context.isCancelled })
+            if let reason = result.hardwareFallbackReason, part == .video(0) {
+                store.observer.warning("hardware encoding unavailable, used \(result.videoEncoder): \(reason)")
+            }
+            for skipped in result.skippedAudioStreams {
+                store.observer.warning("the proxy of \(request.sourcePath) leaves out \(skipped)")
+            }
+            guard let (size, checksum) = FileChecksum.of(partial) else {
+                throw MediaError.ioFailure(path: partial.path, reason: "the segment just written cannot be read back")
+            }
+            try MediaError.mapping { () throws(FileError) in try DurableFile.install(partial, as: final) }
+            let row = ProxySegmentRecord(
+                sourceFingerprint: slot.fingerprintKey, quality: slot.quality, settingsKey: settingsKey, part: part.kind,
+                segmentIndex: part.index, startSlot: segment?.startSlot ?? 0, endSlot: segment?.endSlot, fileName: name,
+                sizeBytes: size, checksum: checksum, facts: SegmentFacts(result).json, jobId: context.id, createdAt: Date())
+            try store.catalog.insert(row)
+            return row
+        } catch {
+            store.area.removeFile(named: partial.lastPathComponent, folder: folder)
+            throw error
+        }
+    }
+
+    /// The file name of a part in the slot's segments folder.
+    func fileName(of part: ProxyPart) -> String {
+        switch part {
+        case .video(let index): return "\(settingsKey)-\(String(format: "%05d", index)).m4s"
+        case .audio: return "\(settingsKey)-audio.m4a"
+        }
+    }
+
+    // MARK: - What is kept
+
+    /// Creates the slot's segments folder, or empties it of partial files (their writers are gone: the job holds the
+    /// slot's lock).
+    private func prepareFolder() throws {
+        let url = store.area.url.appendingPathComponent(folder, isDirectory: true)
+        if mkdir(url.path, 0o700) != 0 && errno != EEXIST {
+            throw MediaError(DurableFile.error(path: url.path))
+        }
+        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder) where file.name.hasSuffix(".partial") {
+            store.area.removeFile(named: file.name, folder: folder)
+        }
+    }
+
+    /// The finished parts that can be reused: rows of this settings key that fit the plan and whose files are whole.
+    /// Rows (and files) of other settings, and damaged ones, are deleted.
+    private func keptParts(of plan: SegmentPlan) throws -> [ProxyPart: ProxySegmentRecord] {
+        var kept: [ProxyPart: ProxySegmentRecord] = [:]
+        for row in try store.catalog.allSegments(of: slot) {
+            let part: ProxyPart = row.part == .audio ? .audio : .video(row.segmentIndex)
+            let fits: Bool
+            switch part {
+            case .video(let index):
+                fits = index < plan.segments.count && plan.segments[index].startSlot == row.startSlot && plan.segments[index].endSlot == row.endSlot
+            case .audio:
+                fits = plan.audioStreams > 0
+            }
+            if row.settingsKey == settingsKey && fits && isWhole(row) {
+                kept[part] = row
+            } else {
+                if row.settingsKey == settingsKey {
+                    store.logger.info("segment \(row.fileName) of \(request.sourcePath) is damaged or missing: it will be made again")
+                }
+                forget(row)
+            }
+        }
+        // Files no row names (a part whose row was never written) go too.
+        let named = Set(kept.values.map(\.fileName))
+        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder) where !named.contains(file.name) {
+            store.area.removeFile(named: file.name, folder: folder)
+        }
+        return kept
+    }
+
+    /// Whether a finished part's file is as it was recorded (size and checksum).
+    func isWhole(_ row: ProxySegmentRecord) -> Bool {
+        guard let (size, checksum) = FileChecksum.of(store.area.fileURL(row.fileName, folder: folder)) else { return false }
+        return size == row.sizeBytes && checksum == row.checksum
+    }
+
+    private func forget(_ row: ProxySegmentRecord) {
+        try? store.catalog.delete([row])
+        store.area.removeFile(named: row.fileName, folder: folder)
+    }
+
+    private func checkSourceUnchanged() throws {
+        guard try SourceFingerprint.of(path: request.sourcePath) == fingerprint else {
+            throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
+        }
+    }
+
+    // MARK: - Progress
+
+    /// The merged time ranges the finished video segments cover.
+    func coverage(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord]) -> [[Double]] {
+        Self.coverage(
+            plan: plan,
+            rows: done.values.filter { $0.part == .video }.compactMap { row in
+                (try? SegmentFacts(json: row.facts)).map { (row.startSlot, $0.frameCount) }
+            })
+    }
+
+    /// The merged time ranges of video segments given as (first slot, frames), rounded to the millisecond.
+    static func coverage(plan: SegmentPlan, rows: [(startSlot: Int64, frames: Int64)]) -> [[Double]] {
+        var ranges: [[Double]] = []
+        for (start, frames) in rows.sorted(by: { $0.startSlot < $1.startSlot }) where frames > 0 {
+            let from = (plan.seconds(ofSlot: start) * 1000).rounded() / 1000
+            let to = (plan.seconds(ofSlot: start + frames) * 1000).rounded() / 1000
+            if let last = ranges.last, abs(last[1] - from) < 0.0005 {
+                ranges[ranges.count - 1][1] = to
+            } else {
+                ranges.append([from, to])
+            }
+        }
+        return ranges
+    }
+
+    private var lastShared = Date.distantPast
+
+    /// Reports the job's progress (and, about once a second or when a part lands, records it for other processes).
+    private func report(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord], running: ProxyPart?, fraction: Double, rate: Double? = nil) {
+        let count = plan.segments.count + (plan.audioStreams > 0 ? 1 : 0)
+        let totalSlots = max(1, Int64((plan.durationSeconds * plan.frameRate).rounded()))
+        func slots(_ index: Int) -> Int64 {
+            let segment = plan.segments[index]
+            return max(0, (segment.endSlot ?? totalSlots) - segment.startSlot)
+        }
+        // Video is the work: the audio counts as one segment's worth of it.
+        let audioWeight = plan.audioStreams > 0 ? Double(totalSlots) / Double(max(1, plan.segments.count)) : 0
+        var finished = 0.0
+        for part in done.keys {
+            if case .video(let index) = part { finished += Double(slots(index)) } else { finished += audioWeight }
+        }
+        if let running {
+            if case .video(let index) = running { finished += Double(slots(index)) * fraction } else { finished += audioWeight * fraction }
+        }
+        let percent = min(99.9, finished / (Double(totalSlots) + audioWeight) * 100)
+        let covered = coverage(plan: plan, done: done)
+        let message: String
+        switch running {
+        case .video(let index)?: message = "Encoding segment \(index + 1) of \(plan.segments.count) (\(done.count) of \(count) parts done)"
+        case .audio?: message = "Encoding the audio (\(done.count) of \(count) parts done)"
+        case nil: message = "\(done.count) of \(count) parts done"
+        }
+        context.report(
+            JobProgress(
+                percent: percent, message: message, rate: rate, segmentsCompleted: done.count, segmentCount: count,
+                coverage: covered))
+        if running == nil || Date().timeIntervalSince(lastShared) >= 1 {
+            lastShared = Date()
+            try? store.catalog.updateSegments(
+                id: recordId, jobId: context.id, completed: done.count, count: count, coverage: covered, percent: percent)
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import JSONRPC
+import TestSupport
+import Testing
+
+/// Proxies made in segments (protocol/spec.md §10.9), through the real binary: the playhead's segment first and a jump
+/// obeyed, frames from a proxy in progress exactly inside its coverage, `kill -9` and resumption (a damaged segment
+/// made again), a source that changes mid-job. ffprobe checks what is joined.
+@Suite(.timeLimit(.minutes(10)))
+struct SegmentedProxyEndToEndTests {
+    /// 36 s of 1280x720 at 25 fps (a keyframe a second) with stereo audio: six segments of 6 s, and a Draft proxy
+    /// (854x480) that takes a few seconds per segment even on a fast machine.
+    static func source() async throws -> URL {
+        try await MediaFixtures.mediaOffPool(
+            "segmented-e2e-720p.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                "-t", "36", "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            ])
+    }
+
+    static let draft: [String: JSONValue] = ["quality": .string("Draft")]
+
+    /// The `report` values of `token`'s progress, in order.
+    static func reports(_ server: ServerProcess, token: JSONValue) -> [JSONValue] {
+        server.notifications("$/progress").compactMap { params -> JSONValue? in
+            guard params["token"] == token, let value = params["value"], value["kind"] == .string("report") else { return nil }
+            return value
+        }
+    }
+
+    static func ranges(_ coverage: JSONValue?) -> [ClosedRange<Double>] {
+        (coverage?.arrayValue ?? []).compactMap { range in
+            guard let pair = range.arrayValue, pair.count == 2, let start = pair[0].doubleValue, let end = pair[1].doubleValue else { return nil }
+            return start...end
+        }
+    }
+
+    static func covers(_ coverage: JSONValue?, _ time: Double) -> Bool {
+        ranges(coverage).contains { $0.lowerBound <= time && time < $0.upperBound }
+    }
+
+    /// The first report (its index) whose coverage holds `time`.
+    static func firstCovering(_ time: Double, in reports: [JSONValue]) -> Int? {
+        reports.firstIndex { covers($0["coverage"], time) }
+    }
+
+    /// Presentation times (ms) of every video packet of a file, by ffprobe.
+    static func videoTimes(_ path: String) -> [Int] {
+        let json = ReferenceTools.ffprobe(path, ["-select_streams", "v:0", "-show_entries", "packet=pts_time"])
+        return (json["packets"] as? [[String: Any]] ?? []).compactMap { ($0["pts_time"] as? String).flatMap(Double.init) }
+            .map { Int(($0 * 1000).rounded()) }.sorted()
+    }
+
+    static func segmentFiles(_ cache: String) -> [String] {
+        ProxyE2E.proxyFiles(cache).filter { $0.hasSuffix(".segments") }.flatMap { folder in
+            ((try? FileManager.default.contentsOfDirectory(atPath: cache + "/proxies/" + folder)) ?? []).map { folder + "/" + $0 }
+        }.sorted()
+    }
+
+    /// A whole Draft proxy of the 36 s source: 900 frames, 40 ms apart, from 0, with its audio; no segment left.
+    static func expectWholeProxy(_ record: JSONValue?, cache: String) {
+        guard let path = record?["proxyPath"]?.stringValue else {
+            Issue.record("no proxy: \(String(describing: record))")
+            return
+        }
+        let times = videoTimes(path)
+        #expect(times.count == 900 && times.first == 0 && zip(times, times.dropFirst()).allSatisfy { $1 - $0 == 40 })
+        #expect(record?["segmentsCompleted"] == record?["segmentCount"] && record?["segmentCount"] == .int(7), "\(String(describing: record))")
+        #expect(ranges(record?["coverage"]) == [0...36])
+        let streams = ReferenceTools.ffprobe(path, ["-show_streams"])["streams"] as? [[String: Any]] ?? []
+        #expect(streams.compactMap { $0["codec_type"] as? String } == ["video", "audio"])
+        #expect(segmentFiles(cache).isEmpty, "the segments go once the proxy is joined: \(segmentFiles(cache))")
+        #expect(SharedCacheEndToEndTests.partialFiles(cache).isEmpty)
+    }
+
+    @Test func thePlayheadsSegmentComesFirstAndAJumpReordersTheRest() async throws {
+        let source = try await Self.source()
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        _ = try await server.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
+        let token = JSONValue.string("playhead-first")
+        let ticket = try await server.call(
+            "generate", Self.draft.merging(["sourcePath": .string(source.path), "startTime": .double(20), "workDoneToken": token]) { $1 })
+        #expect(ticket["resumedSegments"] == .int(0))
+
+        // The first segment finished is the one holding 20 s (18–24 s).
+        let first = try await server.waitFor(timeout: .seconds(120)) {
+            $0["params"]?["token"] == token && !Self.ranges($0["params"]?["value"]?["coverage"]).isEmpty
+        }
+        let coverage = first["params"]?["value"]?["coverage"]
+        #expect(Self.ranges(coverage) == [18...24], "\(String(describing: coverage))")
+        #expect(first["params"]?["value"]?["segmentCount"] == .int(7))
+
+        // Frames from the proxy in progress: `fromProxy` exactly inside the coverage.
+        for time in [19.0, 23.9, 5.0, 30.0] {
+            let before = try await server.call("status", ["sourcePath": .string(source.path)].merging(Self.draft) { $1 })
+            let frame = try await server.call("requestFrame", ["sourcePath": .string(source.path), "time": .double(time), "width": .int(160)])
+            let after = try await server.call("status", ["sourcePath": .string(source.path)].merging(Self.draft) { $1 })
+            if Self.covers(before["coverage"], time) { #expect(frame["fromProxy"] == .bool(true), "\(time) s is covered: \(frame)") }
+            if !Self.covers(after["coverage"], time) { #expect(frame["fromProxy"] == .bool(false), "\(time) s is not covered: \(frame)") }
+            #expect(abs((frame["time"]?.doubleValue ?? -1) - time) < 0.04, "the picture shown at \(time) s: \(frame)")
+        }
+
+        // The user jumps to 3 s: the segment holding it comes before the ones after the first.
+        server.notify("setPlayhead", ["sourcePath": .string(source.path), "time": .double(3), "rate": .double(0)])
+        let done = try await server.waitFor(timeout: .seconds(240)) {
+            $0["params"]?["token"] == token && $0["params"]?["value"]?["kind"] == .string("end")
+        }
+        #expect(done["params"]?["value"]?["outcome"] == .string("completed"), "\(done)")
+        let reports = Self.reports(server, token: token)
+        let jumped = try #require(Self.firstCovering(3, in: reports))
+        let last = try #require(Self.firstCovering(33, in: reports))
+        #expect(jumped < last, "the segment at the new playhead (0–6 s) was made before the last one (30–36 s)")
+        // Every report's coverage only grows, and the job never reports less done than before.
+        for (earlier, later) in zip(reports, reports.dropFirst()) {
+            #expect((later["segmentsCompleted"]?.intValue ?? 0) >= (earlier["segmentsCompleted"]?.intValue ?? 0))
+        }
+        let status = try await server.call("status", ["sourcePath": .string(source.path)].merging(Self.draft) { $1 })
+        #expect(status["status"] == .string("completed"))
+        Self.expectWholeProxy(status, cache: server.cacheDirectory)
+        let frame = try await server.call("requestFrame", ["sourcePath": .string(source.path), "time": .double(5), "width": .int(160)])
+        #expect(frame["fromProxy"] == .bool(true))
+    }
+
+    @Test func killedMidwayTheNextGenerateResumesAndADamagedSegmentIsMadeAgain() async throws {
+        let source = try await Self.source()
+        let cache = MediaFixtures.temporaryDirectory(named: "cache-segments-kill").path
+        let first = try ServerProcess(cacheDirectory: cache)
+        _ = try await first.initialize()
+        let token = JSONValue.string("to-be-killed")
+        _ = try await first.call("generate", Self.draft.merging(["sourcePath": .string(source.path), "workDoneToken": token]) { $1 })
+        _ = try await first.waitFor(timeout: .seconds(180)) {
+            $0["params"]?["token"] == token && ($0["params"]?["value"]?["segmentsCompleted"]?.intValue ?? 0) >= 4
+        }
+        first.kill()
+        _ = try await first.waitForExit()
+        #expect(try await OffPool.run { try CrashSafetyEndToEndTests.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
+
+        // What was finished survives; one finished segment is then damaged behind the server's back.
+        let finished = Self.segmentFiles(cache).filter { !$0.hasSuffix(".partial") }
+        try #require(finished.count >= 4, "\(finished)")
+        let damaged = try #require(finished.first { $0.hasSuffix(".m4s") })
+        let handle = try #require(FileHandle(forUpdatingAtPath: cache + "/proxies/" + damaged))
+        try handle.seek(toOffset: 2000)
+        try handle.write(contentsOf: Data(repeating: 0x5a, count: 64))
+        try handle.close()
+
+        let second = try ServerProcess(cacheDirectory: cache)
+        _ = try await second.initialize()
+        let settled = try await second.call("status", ["sourcePath": .string(source.path)].merging(Self.draft) { $1 })
+        #expect(settled["status"] == .string("failed") && (settled["segmentsCompleted"]?.intValue ?? 0) >= 4, "\(settled)")
+        let token2 = JSONValue.string("resumed")
+        let again = try await second.request(
+            "generate",
+            Self.draft.merging(["sourcePath": .string(source.path), "backgroundGeneration": .bool(false), "workDoneToken": token2]) { $1 },
+            timeout: .seconds(240))
+        let result = try #require(again["result"], "\(again)")
+        // The catalogue's count at the request (the damaged one is found when the job checks its files).
+        #expect(result["resumedSegments"]?.intValue == finished.count, "\(result)")
+        let reports = Self.reports(second, token: token2).filter { $0["segmentsCompleted"] != nil }
+        #expect(reports.first?["segmentsCompleted"]?.intValue == finished.count - 1, "the damaged segment is not counted: \(reports.first ?? .null)")
+        #expect(second.stderr.contains("damaged or missing"), "\(second.stderr)")
+        Self.expectWholeProxy(result["proxy"], cache: cache)
+    }
+
+    @Test func aSourceThatChangesBetweenSegmentsFailsTheJobAndNothingIsJoined() async throws {
+        let source = try ProxyE2E.copy(try await Self.source(), as: "changing-\(UUID().uuidString).mp4")
+        let server = try ServerProcess()
+        _ = try await server.initialize()
+        let token = JSONValue.string("changing")
+        let id = server.sendRequest(
+            "generate", Self.draft.merging(["sourcePath": .string(source.path), "backgroundGeneration": .bool(false), "workDoneToken": token]) { $1 })
+        _ = try await server.waitFor(timeout: .seconds(120)) {
+            $0["params"]?["token"] == token && ($0["params"]?["value"]?["segmentsCompleted"]?.intValue ?? 0) >= 1
+        }
+        // The file is rewritten in place (new modification time and bytes at its start).
+        let handle = try #require(FileHandle(forUpdatingAtPath: source.path))
+        try handle.seek(toOffset: 100)
+        try handle.write(contentsOf: Data(repeating: 0, count: 16))
+        try handle.close()
+        let response = try await server.response(id, timeout: .seconds(120))
+        #expect(response.errorCode == -32008, "\(response)")
+        #expect(response.errorMessage.contains("changed"), "\(response.errorMessage)")
+        #expect(!ProxyE2E.proxyFiles(server.cacheDirectory).contains { $0.hasSuffix(".mp4") }, "nothing is joined")
+        #expect(SharedCacheEndToEndTests.partialFiles(server.cacheDirectory).isEmpty)
+    }
+}
