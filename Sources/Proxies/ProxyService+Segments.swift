@@ -33,7 +33,37 @@ public struct ProxySegmentFile: Sendable, Equatable {
     public var endSeconds: Double
 }
 
+/// An HLS playlist of a proxy in the making (`ProxyPlaylists`): the run of finished segments it lists.
+public struct ProxyPartialPlaylist: Sendable, Equatable {
+    /// An HLS EVENT playlist (fMP4 segments): it grows as segments land after the run's end.
+    public var playlistPath: String
+    /// The time span (seconds) the playlist covers now.
+    public var start: Double
+    public var end: Double
+}
+
 extension ProxyService {
+    /// The playlist of `record`'s proxy in the making: the run of finished segments that holds the source's playhead
+    /// (`notePlayhead`), else the first run; nil before any playlist is written (a proxy with audio has one once its
+    /// audio part is finished).
+    public func partialPlaylist(of record: ProxyRecord) async -> ProxyPartialPlaylist? {
+        guard record.status != .completed, !record.coverage.isEmpty else { return nil }
+        let request = ProxyRequest(sourcePath: record.sourcePath, quality: record.quality, scalePercent: record.scalePercent)
+        let key = ProxySegmentBuild.settingsKey(ProxyJobWork.settings(for: request, configuration: store.configuration))
+        let playhead = playheads.withLock { $0[record.sourcePath] }
+        return try? await BlockingQueue.run { [store] () -> ProxyPartialPlaylist? in
+            let slot = record.slot
+            let runs = ProxyPlaylists.runs(of: try store.catalog.segments(of: slot, settingsKey: key))
+            guard let run = runs.first(where: { run in playhead.map { run.start <= $0 && $0 < run.end } ?? false }) ?? runs.first
+            else { return nil }
+            let playlists = ProxyPlaylists(area: store.area, folder: slot.segmentsFolder, settingsKey: key)
+            let url = playlists.url(playlists.playlistName(runStart: run.firstIndex))
+            guard fileSize(url) != nil else { return nil }
+            return ProxyPartialPlaylist(
+                playlistPath: url.path, start: (run.start * 1000).rounded() / 1000, end: (run.end * 1000).rounded() / 1000)
+        }
+    }
+
     /// The finished video segment of `record`'s proxy (one being made) that holds `seconds`, when its file is whole;
     /// nil when the time is not covered yet. A damaged or vanished segment is never handed out (its job makes it again).
     public func segmentFile(of record: ProxyRecord, at seconds: Double) async -> ProxySegmentFile? {

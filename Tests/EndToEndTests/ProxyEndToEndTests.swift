@@ -57,6 +57,12 @@ enum ProxyE2E {
         return target
     }
 
+    /// What a job left in the proxy cache besides the finished segments it keeps for the next attempt (§10.9): proxy
+    /// files and partial files.
+    static func outputs(_ cacheDirectory: String) -> [String] {
+        proxyFiles(cacheDirectory).filter { !$0.hasSuffix(".segments") } + SharedCacheEndToEndTests.partialFiles(cacheDirectory)
+    }
+
     static func fileSize(_ path: String) -> Int? {
         var info = stat()
         return stat(path, &info) == 0 ? Int(info.st_size) : nil
@@ -616,7 +622,7 @@ struct ProxyEndToEndTests {
         let end = try await ProxyE2E.waitForEnd(server, token: .string(jobId))
         #expect(end["outcome"] == .string("cancelled") && end["error"]?["code"] == .int(-32800))
         #expect(try await server.response(waiter).errorCode == -32800)
-        #expect(ProxyE2E.proxyFiles(server.cacheDirectory).isEmpty, "left: \(ProxyE2E.proxyFiles(server.cacheDirectory))")
+        #expect(ProxyE2E.outputs(server.cacheDirectory).isEmpty, "left: \(ProxyE2E.proxyFiles(server.cacheDirectory))")
         let status = try await server.call("status", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         #expect(status["status"] == .string("cancelled"))
         #expect(try await server.call("resolve", ["sourcePath": .string(source.path)])["reason"] == .string("proxy generation was cancelled"))
@@ -710,7 +716,7 @@ struct ProxyEndToEndTests {
 
         #expect(try await server.request("shutdown")["result"] == .null)
         #expect(ProxyE2E.progress(server, token: .string(jobId)).last?["outcome"] == .string("cancelled"))
-        #expect(ProxyE2E.proxyFiles(cache).isEmpty, "left: \(ProxyE2E.proxyFiles(cache))")
+        #expect(ProxyE2E.outputs(cache).isEmpty, "left: \(ProxyE2E.proxyFiles(cache))")
         server.notify("exit")
         #expect(try await server.waitForExit() == 0)
         let next = try ServerProcess(cacheDirectory: cache)
@@ -807,7 +813,7 @@ struct ProxyEndToEndTests {
         #expect(status["status"] == .string("failed"), "\(status)")
         #expect(status["jobId"] == .string(jobId))
         #expect(status["error"]?.stringValue?.contains("interrupted") == true)
-        #expect(ProxyE2E.proxyFiles(cache).isEmpty, "left: \(ProxyE2E.proxyFiles(cache))")
+        #expect(ProxyE2E.outputs(cache).isEmpty, "left: \(ProxyE2E.proxyFiles(cache))")
         #expect(try await second.call("stats")["totalProxies"] == .int(0))
         _ = try await second.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
         let resolved = try await second.call("resolve", ["sourcePath": .string(source.path)])

@@ -52,6 +52,23 @@ struct SegmentedProxyEndToEndTests {
             .map { Int(($0 * 1000).rounded()) }.sorted()
     }
 
+    /// A copy of a playlist and the files it names, in a folder of its own, ended with `#EXT-X-ENDLIST`.
+    static func snapshot(playlist: String, text: String) throws -> String {
+        let folder = MediaFixtures.temporaryDirectory(named: "playlist")
+        let source = URL(fileURLWithPath: playlist).deletingLastPathComponent()
+        var names = Set<String>()
+        for line in text.split(separator: "\n") {
+            if !line.hasPrefix("#") { names.insert(String(line)) }
+            if line.hasPrefix("#EXT-X-MAP:URI=\""), let name = line.dropFirst(16).split(separator: "\"").first { names.insert(String(name)) }
+        }
+        for name in names {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        let copy = folder.appendingPathComponent("playlist.m3u8")
+        try Data((text + "#EXT-X-ENDLIST\n").utf8).write(to: copy)
+        return copy.path
+    }
+
     static func segmentFiles(_ cache: String) -> [String] {
         ProxyE2E.proxyFiles(cache).filter { $0.hasSuffix(".segments") }.flatMap { folder in
             ((try? FileManager.default.contentsOfDirectory(atPath: cache + "/proxies/" + folder)) ?? []).map { folder + "/" + $0 }
@@ -93,7 +110,8 @@ struct SegmentedProxyEndToEndTests {
         #expect(first["params"]?["value"]?["segmentCount"] == .int(7))
 
         // Frames from the proxy in progress: `fromProxy` exactly inside the coverage.
-        for time in [19.0, 23.9, 5.0, 30.0] {
+        // (Each request also moves the playhead: the last ones stay in the segment the jump below goes to.)
+        for time in [19.0, 23.9, 1.0, 5.0] {
             let before = try await server.call("status", ["sourcePath": .string(source.path)].merging(Self.draft) { $1 })
             let frame = try await server.call("requestFrame", ["sourcePath": .string(source.path), "time": .double(time), "width": .int(160)])
             let after = try await server.call("status", ["sourcePath": .string(source.path)].merging(Self.draft) { $1 })
@@ -101,6 +119,31 @@ struct SegmentedProxyEndToEndTests {
             if !Self.covers(after["coverage"], time) { #expect(frame["fromProxy"] == .bool(false), "\(time) s is not covered: \(frame)") }
             #expect(abs((frame["time"]?.doubleValue ?? -1) - time) < 0.04, "the picture shown at \(time) s: \(frame)")
         }
+
+        // The playlist of the finished segments around the playhead, once the audio part (made second) is there: the
+        // ffmpeg CLI plays it without an error, every frame of what it covers.
+        var partial: JSONValue? = nil
+        let deadline = TestDeadline.after(.seconds(120))
+        while partial == nil && ContinuousClock.now < deadline {
+            let resolved = try await server.call("resolve", ["sourcePath": .string(source.path)])
+            #expect(resolved["path"] == .string(source.path) && resolved["usingProxy"] == .bool(false))
+            partial = resolved["partialProxy"]
+            if partial == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let playlist = try #require(partial?["playlistPath"]?.stringValue, "resolve never offered a playlist")
+        let span = Self.ranges(.array([partial?["coverage"] ?? .null]))
+        #expect(span.first?.lowerBound == 18, "the run holding the playhead at 19 s starts at 18 s: \(String(describing: partial))")
+        let text = try String(contentsOfFile: playlist, encoding: .utf8)
+        #expect(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && text.contains("#EXT-X-MAP:") && !text.contains("#EXT-X-ENDLIST"), "\(text)")
+        // Read as it is now (copied, with the end mark a finished EVENT playlist gets, so the CLI does not wait for more).
+        let copy = try Self.snapshot(playlist: playlist, text: text)
+        let decoded = try ReferenceTools.ffmpeg(["-v", "error", "-i", copy, "-f", "null", "-"])
+        #expect(decoded.status == 0 && decoded.stderr.isEmpty, "the ffmpeg CLI: \(decoded.stderr)")
+        let counted = ReferenceTools.ffprobe(copy, ["-count_packets", "-show_streams"])["streams"] as? [[String: Any]] ?? []
+        let frames = counted.first { $0["codec_type"] as? String == "video" }?["nb_read_packets"] as? String
+        let expected = Int(((span.first?.upperBound ?? 0) - (span.first?.lowerBound ?? 0)) * 25 + 0.5)
+        #expect(frames.flatMap(Int.init).map { $0 >= expected } == true, "\(String(describing: frames)) frames, \(expected) covered")
+        #expect(counted.contains { $0["codec_type"] as? String == "audio" }, "the playlist carries the primary audio track")
 
         // The user jumps to 3 s: the segment holding it comes before the ones after the first.
         server.notify("setPlayhead", ["sourcePath": .string(source.path), "time": .double(3), "rate": .double(0)])
@@ -138,7 +181,8 @@ struct SegmentedProxyEndToEndTests {
         #expect(try await OffPool.run { try CrashSafetyEndToEndTests.integrityCheck(cache + "/catalogue.sqlite") } == "ok")
 
         // What was finished survives; one finished segment is then damaged behind the server's back.
-        let finished = Self.segmentFiles(cache).filter { !$0.hasSuffix(".partial") }
+        // The parts (not the HLS segments and playlists made of them).
+        let finished = Self.segmentFiles(cache).filter { ($0.hasSuffix(".m4s") && !$0.contains("-hls-")) || $0.hasSuffix("-audio.m4a") }
         try #require(finished.count >= 4, "\(finished)")
         let damaged = try #require(finished.first { $0.hasSuffix(".m4s") })
         let handle = try #require(FileHandle(forUpdatingAtPath: cache + "/proxies/" + damaged))

@@ -13,13 +13,16 @@ extension AuraMediaServer {
         let state = previewState.withLock { $0 }
         guard state.mode == .proxy else { return PreviewFile(path: sourcePath, fromProxy: false, withoutProxy: nil) }
         let quality = state.quality
-        guard let service = try? await proxyService() else { return PreviewFile(path: sourcePath, fromProxy: false, withoutProxy: "the proxy cache is unusable") }
+        guard let service = try? await proxyService() else {
+            return PreviewFile(path: sourcePath, fromProxy: false, withoutProxy: "the proxy cache is unusable")
+        }
         let record: ProxyRecord
         switch try? await service.previewLookup(sourcePath: sourcePath, quality: state.quality) {
         case .record(let found) where found.status == .completed:
             record = found
         case .record(let found):
-            return PreviewFile(path: sourcePath, fromProxy: false, withoutProxy: "its \(quality) proxy \(found.status == .failed ? "failed" : "was cancelled")")
+            let ending = found.status == .failed ? "failed" : "was cancelled"
+            return PreviewFile(path: sourcePath, fromProxy: false, withoutProxy: "its \(quality) proxy \(ending)")
         case .active(let found, _):
             if let time, let segment = await service.segmentFile(of: found, at: time) {
                 return PreviewFile(path: segment.path, fromProxy: true, withoutProxy: nil, startOffset: segment.startSeconds)

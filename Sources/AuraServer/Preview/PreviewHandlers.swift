@@ -25,7 +25,12 @@ extension AuraMediaServer {
             var result = ResolveResult(
                 path: params.sourcePath, usingProxy: false, mode: state.mode, quality: state.quality,
                 reason: "", proxyStatus: lookup.visibleRecord?.status.rawValue ?? "none")
-            if case .active(_, let job) = lookup { result.progressPercent = (job.progress.percent * 10).rounded() / 10 }
+            if case .active(let record, let job) = lookup {
+                result.progressPercent = (job.progress.percent * 10).rounded() / 10
+                if let playlist = await service.partialPlaylist(of: record) {
+                    result.partialProxy = .init(playlistPath: playlist.playlistPath, coverage: [playlist.start, playlist.end])
+                }
+            }
             guard state.mode == .proxy else {
                 result.reason = "proxy mode is off"
                 return result

@@ -17,4 +17,12 @@ struct ResolveResult: Encodable, Sendable {
     var reason: String
     var proxyStatus: String
     var progressPercent: Double?
+    /// A proxy in the making's HLS playlist of the finished segments around the playhead (§10.9).
+    var partialProxy: PartialProxy?
+
+    struct PartialProxy: Encodable, Sendable {
+        var playlistPath: String
+        /// `[start, end]`: the seconds the playlist covers.
+        var coverage: [Double]
+    }
 }

@@ -131,12 +131,14 @@ final class ProxySegmentBuild {
         var parts = plan.segments.map { ProxyPart.video($0.index) }
         if plan.audioStreams > 0 { parts.append(.audio) }
         report(plan: plan, done: done, running: nil, fraction: 0)
+        publishPlaylists(plan: plan, done: done)
 
         while true {
             while let part = nextPart(parts.filter { done[$0] == nil }, plan: plan) {
                 if context.isCancelled { throw JobCancelled() }
                 try checkSourceUnchanged()
                 done[part] = try make(part, plan: plan, done: done)
+                publishPlaylists(plan: plan, done: done)
                 report(plan: plan, done: done, running: nil, fraction: 0)
             }
             // Checked once more before joining: a part damaged or deleted since is made again.
@@ -236,6 +238,17 @@ final class ProxySegmentBuild {
         }
     }
 
+    /// Brings the HLS playlists of the finished segments up to date (`ProxyPlaylists`). A failure (a full disk) is
+    /// logged and costs the playlist, not the proxy.
+    private func publishPlaylists(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord]) {
+        do {
+            try ProxyPlaylists(area: store.area, folder: folder, settingsKey: settingsKey)
+                .publish(rows: Array(done.values), hasAudio: plan.audioStreams > 0)
+        } catch {
+            store.logger.warning("the HLS playlist of \(request.sourcePath)'s proxy in progress was not updated: \(error)")
+        }
+    }
+
     // MARK: - What is kept
 
     /// Creates the slot's segments folder, or empties it of partial files (their writers are gone: the job holds the
@@ -291,8 +304,18 @@ final class ProxySegmentBuild {
         store.area.removeFile(named: row.fileName, folder: folder)
     }
 
+    /// Fails the job when the source is no longer the content its parts are made of (changed, or gone); the parts
+    /// made so far are of content that no longer exists, and go.
     private func checkSourceUnchanged() throws {
-        guard try SourceFingerprint.of(path: request.sourcePath) == fingerprint else {
+        let current: SourceFingerprint
+        do {
+            current = try SourceFingerprint.of(path: request.sourcePath)
+        } catch {
+            store.removeSegments(of: slot)
+            throw error
+        }
+        guard current == fingerprint else {
+            store.removeSegments(of: slot)
             throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
         }
     }

@@ -1,0 +1,98 @@
+import FileErrors
+import Foundation
+import Media
+import MediaCache
+
+/// The HLS playlists of a proxy in the making, in its segments folder: one EVENT playlist per run of consecutive
+/// finished video segments (`<key>-run-<first index>.m3u8`), which only grows as segments land after it, so a player
+/// following it sees what an EVENT playlist promises. Its segments are fragmented MP4s (`HLSSegment`: the video segment
+/// and the primary audio track's packets of the same span), each listed by byte range after one initialisation section
+/// (`EXT-X-MAP`, repeated only where a segment's differs); a proxy without audio lists its video segments as they are.
+/// A proxy with audio has playlists once its audio part is finished (the second part made).
+///
+/// Written by the job that makes the proxy (it holds the slot's lock), each file atomically.
+struct ProxyPlaylists {
+    let area: CacheArea
+    let folder: String
+    let settingsKey: String
+
+    func hlsFileName(_ index: Int) -> String { "\(settingsKey)-hls-\(String(format: "%05d", index)).m4s" }
+    func playlistName(runStart index: Int) -> String { "\(settingsKey)-run-\(String(format: "%05d", index)).m3u8" }
+    func url(_ name: String) -> URL { area.fileURL(name, folder: folder) }
+
+    /// A run of consecutive finished video segments: their rows in order, and the time span they cover.
+    struct Run {
+        var rows: [ProxySegmentRecord]
+        var start: Double
+        var end: Double
+        var firstIndex: Int { rows[0].segmentIndex }
+    }
+
+    /// The runs of the finished video segments among `rows`, in order.
+    static func runs(of rows: [ProxySegmentRecord]) -> [Run] {
+        var runs: [Run] = []
+        for row in rows.filter({ $0.part == .video }).sorted(by: { $0.segmentIndex < $1.segmentIndex }) {
+            guard let facts = try? SegmentFacts(json: row.facts), facts.frameRate > 0 else { continue }
+            let start = Double(row.startSlot) / facts.frameRate
+            let end = Double(row.startSlot + facts.frameCount) / facts.frameRate
+            if var last = runs.last, last.rows.last!.segmentIndex + 1 == row.segmentIndex {
+                last.rows.append(row)
+                last.end = end
+                runs[runs.count - 1] = last
+            } else {
+                runs.append(Run(rows: [row], start: start, end: end))
+            }
+        }
+        return runs
+    }
+
+    /// Makes the HLS segments still missing and rewrites every run's playlist. Blocking.
+    func publish(rows: [ProxySegmentRecord], hasAudio: Bool) throws {
+        let audio = rows.first { $0.part == .audio }
+        if hasAudio && audio == nil { return }
+        for run in Self.runs(of: rows) {
+            var lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-INDEPENDENT-SEGMENTS"]
+            var body: [String] = []
+            var longest = 0.0
+            var lastInit: Data? = nil
+            for row in run.rows {
+                let name = hasAudio ? hlsFileName(row.segmentIndex) : row.fileName
+                if hasAudio, fileSize(url(name)) == nil { try makeHLSSegment(row, audio: audio!, name: name) }
+                guard let facts = try? SegmentFacts(json: row.facts), facts.frameRate > 0,
+                    let (length, initBytes) = HLSSegment.initialization(of: url(name).path), let size = fileSize(url(name))
+                else { throw MediaError.ioFailure(path: url(name).path, reason: "the HLS segment cannot be read") }
+                if initBytes != lastInit {
+                    body.append("#EXT-X-MAP:URI=\"\(name)\",BYTERANGE=\"\(length)@0\"")
+                    lastInit = initBytes
+                }
+                let duration = Double(facts.frameCount) / facts.frameRate
+                longest = max(longest, duration)
+                body.append(String(format: "#EXTINF:%.3f,", duration))
+                body.append("#EXT-X-BYTERANGE:\(size - Int64(length))@\(length)")
+                body.append(name)
+            }
+            lines.append("#EXT-X-TARGETDURATION:\(Int(longest.rounded(.up)))")
+            lines.append("#EXT-X-MEDIA-SEQUENCE:\(run.firstIndex)")
+            let text = (lines + body).joined(separator: "\n") + "\n"
+            let name = playlistName(runStart: run.firstIndex)
+            try MediaError.mapping { () throws(FileError) in
+                try DurableFile.write(Array(text.utf8), to: url(name), via: url(name + ".partial"), mode: 0o644)
+            }
+        }
+    }
+
+    private func makeHLSSegment(_ row: ProxySegmentRecord, audio: ProxySegmentRecord, name: String) throws {
+        let facts = try SegmentFacts(json: row.facts)
+        let start = Double(row.startSlot) / facts.frameRate
+        let end = row.endSlot.map { Double($0) / facts.frameRate }
+        let partial = url(name + ".partial")
+        do {
+            try HLSSegment.mux(
+                video: url(row.fileName).path, audio: url(audio.fileName).path, start: start, end: end, output: partial.path)
+            try MediaError.mapping { () throws(FileError) in try DurableFile.install(partial, as: url(name)) }
+        } catch {
+            area.removeFile(named: partial.lastPathComponent, folder: folder)
+            throw error
+        }
+    }
+}
