@@ -16,6 +16,11 @@ the original command, SSIM against the source downscaled with bicubic to the out
 the longest GOP in frames and the file size; then it checks the goals: aura-media at most 0.45x the
 original command's time with SSIM >= 0.985, and a 5-minute 1080p source in under 5 minutes.
 
+Segment rows (`--segments-only` for them alone; issue 19): the segmented proxy against the one-pass encode of the
+same settings (`aura-media transcode`, goal <= 1.05x), the join's share of the whole (goal <= 5 %), the time to the
+first usable segment at a mid-file playhead on a cold cache against one segment's encode time (goal <= 2x), and a
+kill -9 at about 60 % followed by a resumed `generate` (extra encoding goal: at most one segment).
+
 Footage rows (`--footage-only` for them alone): tone mapping, deinterlacing and the 4K HEVC 10-bit path, each as a
 ratio against a reference measured in the same run (goals on wall time: 1.15x, 1.15x, 1.25x), with CPU time
 (user + system) beside it: on a shared machine it moves less with the neighbours' load.
@@ -28,6 +33,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -107,20 +113,28 @@ def make_source(minutes):
 
 
 # -- the three ways ------------------------------------------------------------------------------------
-def aura_once(binary, source, cache_dir, timeout, cpu=None):
+def aura_once(binary, source, cache_dir, timeout, cpu=None, events=None):
     """One `generate` in a fresh cache dir: (wall s, proxy path, peak RSS KB of the server). With a list for `cpu`,
-    appends the server's CPU seconds (user + system) spent during the request."""
+    appends the server's CPU seconds (user + system) spent during the request; with a list for `events`, appends
+    (seconds since the request, progress value) for each of the job's `$/progress` values."""
     shutil.rmtree(cache_dir, ignore_errors=True)
     cache_dir.mkdir(parents=True)
+    start = [time.perf_counter()]
+
+    def noted(method, params):
+        if events is not None and method == "$/progress" and params.get("token") == "bench":
+            events.append((time.perf_counter() - start[0], params["value"]))
+
     with open(OUT / "aura-serve.log", "ab") as server_log:
         client = AuraMediaClient([str(binary), "serve", "--cache-dir", str(cache_dir), "--log-level", "warning"],
-                                 stderr=server_log)
+                                 on_notification=noted, stderr=server_log)
         try:
             client.initialize()
             params = {"sourcePath": str(source), "quality": "Preview", "backgroundGeneration": False,
-                      "overwrite": True}
+                      "overwrite": True, "workDoneToken": "bench"}
             cpu0 = cpu_seconds(client.process.pid)
             t0 = time.perf_counter()
+            start[0] = t0
             result = client.request("generate", params, timeout)
             wall = time.perf_counter() - t0
             if cpu is not None:
@@ -241,7 +255,12 @@ def main():
     parser.add_argument("--skip-4k", action="store_true", help="skip the 4K peak-memory check")
     parser.add_argument("--skip-footage", action="store_true", help="skip the HDR, interlaced and 4K HEVC rows")
     parser.add_argument("--footage-only", action="store_true", help="only the HDR, interlaced and 4K HEVC rows")
+    parser.add_argument("--segments-only", action="store_true", help="only the segmented-proxy rows")
     args = parser.parse_args()
+
+    if args.segments_only:
+        segment_rows(args.binary, make_source(args.minutes), args.repeat)
+        return
 
     if args.footage_only:
         footage_rows(args.binary, args.repeat)
@@ -260,6 +279,9 @@ def main():
         results.append((label, *best_of(args.repeat, lambda: ffmpeg_once(source, preset, output))))
     rows = [measure(*r, source, source_seconds) for r in results]
     print_report(rows, source, source_seconds, source_frames)
+    if not args.skip_aura:
+        print()
+        segment_rows(args.binary, source, args.repeat)
     if not args.skip_aura and not args.skip_4k:
         memory_check_4k(args.binary, timeout)
     if not args.skip_aura and not args.skip_footage:
@@ -285,6 +307,136 @@ def memory_check_4k(binary, timeout):
     verdict = "met" if peak_kb and peak_mb < 400 else "MISSED"
     print(f"\n- 4K memory: Preview proxy of a 10 s 3840x2160 source in {wall:.1f} s, server peak RSS {peak_mb:.0f} MB "
           f"(goal < 400 MB): {verdict}")
+
+
+# -- segmented proxies (issue 19) ----------------------------------------------------------------------------
+def segment_times(events):
+    """(seconds at which each part landed, whether it was a video segment) from a job's progress values."""
+    landed, done, covered = [], 0, []
+    for at, value in events:
+        completed = value.get("segmentsCompleted")
+        if completed is None or completed <= done:
+            continue
+        landed.append((at, value.get("coverage", []) != covered))
+        done, covered = completed, value.get("coverage", [])
+    return landed
+
+
+def segment_rows(binary, source, repeat):
+    """The segmented proxy against the one-pass encode, the join's share, the first usable segment at a mid-file
+    playhead, and a kill at about 60 % with a resumed generate; runs interleaved, best of the rounds."""
+    seconds = probe(source)[0]
+    rounds = max(repeat, 2)
+    segmented, one_pass, join_share, first_usable, segment_s = [], [], [], [], []
+    for round_ in range(rounds):
+        log(f"segments round {round_ + 1}: segmented generate, one-pass transcode, mid-file playhead...")
+        events = []
+        wall, _, _ = aura_once(binary, source, OUT / "aura-cache-segments", 1200, events=events)
+        segmented.append(wall)
+        joining = next((at for at, value in events if str(value.get("message", "")).startswith("Joining")), None)
+        if joining is not None:
+            join_share.append((wall - joining) / wall)
+        landed = segment_times(events)
+        video = [b - a for (a, _), (b, is_video) in zip([(0, False)] + landed, landed) if is_video]
+        segment_s.append(sorted(video)[len(video) // 2] if video else float("nan"))
+        output = OUT / "proxy-one-pass.mp4"
+        t0 = time.perf_counter()
+        run([str(binary), "transcode", "--quality", "Preview", str(source), str(output)])
+        one_pass.append(time.perf_counter() - t0)
+        first_usable.append(mid_file_first_segment(binary, source, seconds))
+    segment = min(segment_s)
+    print(f"Segmented proxies ({source.name}, {seconds:.0f} s, Preview; best of {rounds} interleaved rounds)\n")
+    print("| row | value | reference | ratio | goal |")
+    print("|---|---|---|---|---|")
+    ratio = min(segmented) / min(one_pass)
+    print(f"| segmented generate, whole proxy | {min(segmented):.1f} s | one-pass `aura-media transcode` "
+          f"{min(one_pass):.1f} s | {ratio:.2f}x | <= 1.05x: {'met' if ratio <= 1.05 else 'MISSED'} |")
+    share = min(join_share) if join_share else float("nan")
+    print(f"| joining (from its first report to the end) | {share * min(segmented):.2f} s | the whole generate "
+          f"| {share * 100:.1f} % | <= 5 %: {'met' if share <= 0.05 else 'MISSED'} |")
+    first = min(first_usable)
+    print(f"| first usable segment at a mid-file playhead, cold cache | {first:.1f} s | one video segment's encode "
+          f"(median) {segment:.1f} s | {first / segment:.2f}x | <= 2x: {'met' if first <= 2 * segment else 'MISSED'} |")
+    extra, resumed, finished = killed_and_resumed(binary, source, min(segmented))
+    print(f"| kill -9 at ~60 % and a resumed generate | extra {extra:.1f} s ({resumed} parts resumed of {finished} "
+          f"finished) | one video segment's encode {segment:.1f} s | {extra / segment:.2f} segments "
+          f"| <= 1 segment: {'met' if extra <= segment and resumed == finished else 'MISSED'} |")
+
+
+def mid_file_first_segment(binary, source, seconds):
+    """Seconds from a background `generate` with `startTime` at mid-file (cold cache) to the first report whose
+    coverage holds that time."""
+    cache = OUT / "aura-cache-mid"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    middle = seconds / 2
+    reached = threading.Event()
+    t0 = [0.0]
+    at = [None]
+
+    def noted(method, params):
+        if method != "$/progress" or params.get("token") != "mid":
+            return
+        for start, end in params["value"].get("coverage", []):
+            if start <= middle < end and at[0] is None:
+                at[0] = time.perf_counter() - t0[0]
+                reached.set()
+
+    with open(OUT / "aura-serve.log", "ab") as server_log:
+        client = AuraMediaClient([str(binary), "serve", "--cache-dir", str(cache), "--log-level", "warning"],
+                                 on_notification=noted, stderr=server_log)
+        try:
+            client.initialize()
+            t0[0] = time.perf_counter()
+            client.request("generate", {"sourcePath": str(source), "quality": "Preview", "startTime": middle,
+                                        "workDoneToken": "mid"}, 60)
+            if not reached.wait(600):
+                raise RuntimeError("the segment at the playhead never landed")
+        finally:
+            client.process.kill()
+            client.process.wait()
+    return at[0]
+
+
+def killed_and_resumed(binary, source, uninterrupted):
+    """kill -9 at about 60 % of a generate, then a resumed one on the same cache: (extra seconds over an
+    uninterrupted generate, parts resumed, parts finished at the kill)."""
+    cache = OUT / "aura-cache-kill"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    state = {"finished": 0}
+    reached = threading.Event()
+
+    def noted(method, params):
+        if method == "$/progress" and params.get("token") == "kill":
+            value = params["value"]
+            state["finished"] = max(state["finished"], value.get("segmentsCompleted", 0))
+            if value.get("percentage", 0) >= 60:
+                reached.set()
+
+    with open(OUT / "aura-serve.log", "ab") as server_log:
+        first = AuraMediaClient([str(binary), "serve", "--cache-dir", str(cache), "--log-level", "warning"],
+                                on_notification=noted, stderr=server_log)
+        first.initialize()
+        t0 = time.perf_counter()
+        first.request("generate", {"sourcePath": str(source), "quality": "Preview", "workDoneToken": "kill"}, 60)
+        if not reached.wait(1200):
+            raise RuntimeError("the job never reached 60 %")
+        first.process.kill()
+        first.process.wait()
+        before = time.perf_counter() - t0
+        finished = state["finished"]
+        second = AuraMediaClient([str(binary), "serve", "--cache-dir", str(cache), "--log-level", "warning"],
+                                 stderr=server_log)
+        try:
+            second.initialize()
+            t1 = time.perf_counter()
+            result = second.request("generate", {"sourcePath": str(source), "quality": "Preview",
+                                                 "backgroundGeneration": False}, 1200)
+            after = time.perf_counter() - t1
+        finally:
+            second.close()
+    return before + after - uninterrupted, result.get("resumedSegments", 0), finished
 
 
 # -- footage as professionals shoot it (issue 18) ----------------------------------------------------------

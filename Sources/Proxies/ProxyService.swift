@@ -112,6 +112,16 @@ public final class ProxyService: Sendable {
             progressPercent: ticket.snapshot.progress.percent, joined: ticket.joined, record: nil, resumedSegments: resumable)
     }
 
+    /// What a proxy of `quality` (or of `scalePercent` of the source's size) is encoded with.
+    public static func transcodeSettings(
+        quality: ProxyQuality, scalePercent: Int?, hardwareAcceleration: HardwareAcceleration
+    ) -> TranscodeSettings {
+        TranscodeSettings(
+            target: scalePercent.map { .scalePercent($0) } ?? .box(width: quality.width, height: quality.height),
+            videoBitRate: quality.videoBitRate, audioBitRate: ProxyQuality.audioBitRate,
+            hardwareAcceleration: hardwareAcceleration)
+    }
+
     /// Notes the time the user looks at in a source (`setPlayhead`, the latest `requestFrame`, a waveform's visible
     /// range, `generate`'s `startTime`): a job making its proxy makes the segment holding it next, then those after it.
     public func notePlayhead(sourcePath: String, seconds: Double) {

@@ -9,7 +9,10 @@ struct AuraMediaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aura-media",
         abstract: "Proxy media, waveforms, frames and telemetry for video editors, over JSON-RPC on stdin/stdout.",
-        subcommands: [ServeCommand.self, GenerateCommand.self, ImportCommand.self, StatsCommand.self, ClearCommand.self, BridgeCommand.self],
+        subcommands: [
+            ServeCommand.self, GenerateCommand.self, ImportCommand.self, StatsCommand.self, ClearCommand.self, BridgeCommand.self,
+            TranscodeCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self)
 }
 

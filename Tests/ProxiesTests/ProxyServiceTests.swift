@@ -444,8 +444,10 @@ struct ProxyServiceTests {
         let now = Date()
         try service.catalog.touch(id: records[0].id!, sourcePath: sources[0].path, at: now.addingTimeInterval(-300))
         try service.catalog.touch(id: records[1].id!, sourcePath: sources[1].path, at: now.addingTimeInterval(-200))
-        let size = records[1].proxySizeBytes  // the copies hold the same content: the third proxy will be this size
-        let limit = Int64((Double(2 * size) / 0.9).rounded(.up)) + 64
+        // The copies hold the same content: the third proxy will be about this size (x264's threads under VBV may
+        // spend a few bytes more or less from run to run: 2 % of room).
+        let size = records[1].proxySizeBytes
+        let limit = Int64((Double(2 * size) / 0.9).rounded(.up)) + size / 50
         try #require(limit >= records[0].proxySizeBytes + records[1].proxySizeBytes && limit < 3 * size)
         await service.reconfigure(ProxyServiceConfiguration(cacheLimitBytes: limit, maxConcurrentJobs: 1))
         #expect(ProxyFixtures.proxyFiles(cache).count == 2, "under the limit nothing is evicted")

@@ -41,16 +41,22 @@ export interface PreviewState { mode: 'proxy' | 'source'; quality: Quality; badg
 export interface ProxyRecord {
   sourcePath: string; sourceFingerprint: string; quality: Quality; proxyPath: string; width: number; height: number;
   status: 'queued' | 'generating' | 'completed' | 'failed' | 'cancelled' | 'stale'; progressPercent: number;
-  durationSeconds: number; proxySizeBytes: number; jobId?: string; error?: string; [member: string]: unknown;
+  durationSeconds: number; proxySizeBytes: number; jobId?: string; error?: string;
+  /** The proxy's parts (video segments plus one for the audio), how many are finished, and the seconds they cover. */
+  segmentCount?: number; segmentsCompleted?: number; coverage?: Array<[number, number]>; [member: string]: unknown;
 }
 export interface GenerateParams {
   sourcePath: string; quality?: Quality; backgroundGeneration?: boolean; priority?: number; overwrite?: boolean;
-  scalePercent?: number; force?: boolean; workDoneToken?: ProgressToken;
+  scalePercent?: number; force?: boolean;
+  /** Seconds: where the user looks; the segment holding it is made first. */
+  startTime?: number; workDoneToken?: ProgressToken;
 }
 /** `status` is the job's, or `notNeeded` (no job, `jobId` empty): the source is no larger than the quality's box. */
 export interface GenerateResult {
   jobId: string; status: string; sourcePath: string; quality: Quality; progressPercent: number; joined: boolean;
   proxy?: ProxyRecord; reason?: string;
+  /** Finished parts of an earlier, interrupted attempt that the job continues from. */
+  resumedSegments?: number;
 }
 export type StatusResult = ProxyRecord | { status: 'none'; sourcePath: string; quality: Quality };
 export interface CancelGenerationResult { jobId: string; cancelled: boolean; status: string }
@@ -63,6 +69,8 @@ export interface ClearCacheResult { deletedFiles: number; freedBytes: number; ke
 export interface ResolveResult {
   path: string; usingProxy: boolean; mode: 'proxy' | 'source'; quality: Quality; reason: string; proxyStatus: string;
   progressPercent?: number;
+  /** A proxy still being made: an HLS EVENT playlist of its finished segments around the playhead, and what it spans. */
+  partialProxy?: { playlistPath: string; coverage: [number, number] };
 }
 
 export interface WaveformRangeParams {
@@ -131,7 +139,10 @@ export interface InitializeResult {
 /** `$/progress` values: work-done progress, and (on a partial-result token) streamed results. */
 export type ProgressValue =
   | { kind: 'begin'; title: string; cancellable?: boolean; message?: string; percentage?: number }
-  | { kind: 'report'; message?: string; percentage?: number; framesPerSecond?: number; etaSeconds?: number }
+  | {
+      kind: 'report'; message?: string; percentage?: number; framesPerSecond?: number; etaSeconds?: number;
+      segmentCount?: number; segmentsCompleted?: number; coverage?: Array<[number, number]>;
+    }
   | { kind: 'end'; message?: string; outcome?: string; jobId?: string; error?: ResponseErrorObject };
 
 /** Server → client notifications, and `close`. */

@@ -141,10 +141,8 @@ final class ProxyJobWork: Sendable {
 
     /// What a proxy of `request` is encoded with.
     static func settings(for request: ProxyRequest, configuration: ProxyServiceConfiguration) -> TranscodeSettings {
-        TranscodeSettings(
-            target: request.scalePercent.map { .scalePercent($0) } ?? .box(width: request.quality.width, height: request.quality.height),
-            videoBitRate: request.quality.videoBitRate, audioBitRate: ProxyQuality.audioBitRate,
-            hardwareAcceleration: configuration.hardwareAcceleration)
+        ProxyService.transcodeSettings(
+            quality: request.quality, scalePercent: request.scalePercent, hardwareAcceleration: configuration.hardwareAcceleration)
     }
 
     /// Makes the proxy from its segments (`ProxySegmentBuild`), joined into `partial`.

@@ -186,12 +186,16 @@ class AuraMedia:
         return self.request("probe", {"path": path})
 
     def generate(self, source_path, quality=None, background_generation=None, priority=None, overwrite=None,
-                 scale_percent=None, force=None):
-        """Iterate the call for `$/progress` values (begin, report with percentage and framesPerSecond, end). A source
-        no larger than the quality's box answers `status: "notNeeded"` with a `reason` unless `force=True`."""
+                 scale_percent=None, force=None, start_time=None):
+        """Iterate the call for `$/progress` values (begin, report with percentage and framesPerSecond, and once the
+        proxy's segments are planned segmentsCompleted, segmentCount and coverage; end). A source no larger than the
+        quality's box answers `status: "notNeeded"` with a `reason` unless `force=True`. `start_time` (seconds) is
+        where the user looks: its segment is made first. The result's `resumedSegments` counts the parts an earlier,
+        interrupted attempt finished."""
         return self.request("generate", _params(source_path=source_path, quality=quality,
                                                 background_generation=background_generation, priority=priority,
-                                                overwrite=overwrite, scale_percent=scale_percent, force=force),
+                                                overwrite=overwrite, scale_percent=scale_percent, force=force,
+                                                start_time=start_time),
                             progress=True)
 
     def status(self, source_path, quality=None):
