@@ -93,9 +93,10 @@ public final class ProxyService: Sendable {
             sourceDurationSeconds: info.durationSeconds ?? 0,
             playhead: { [playheads] in playheads.withLock { $0[path] } })
         let settingsKey = ProxySegmentBuild.settingsKey(ProxyJobWork.settings(for: request, configuration: store.configuration))
-        let resumable = try await BlockingQueue.run { [catalog] in
-            try catalog.segments(of: slot, settingsKey: settingsKey).count
-        }
+        let resumable =
+            request.overwrite
+            ? 0
+            : try await BlockingQueue.run { [catalog] in try catalog.segments(of: slot, settingsKey: settingsKey).count }
         let ticket: JobQueue<ProxySlot, ProxyRecord>.Ticket
         do {
             ticket = try await queue.submit(

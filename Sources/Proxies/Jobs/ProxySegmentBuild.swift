@@ -264,7 +264,8 @@ final class ProxySegmentBuild {
     }
 
     /// The finished parts that can be reused: rows of this settings key that fit the plan and whose files are whole.
-    /// Rows (and files) of other settings, and damaged ones, are deleted.
+    /// Rows (and files) of other settings, and damaged ones, are deleted; so is everything for `overwrite`, which asks
+    /// for the proxy to be made again.
     private func keptParts(of plan: SegmentPlan) throws -> [ProxyPart: ProxySegmentRecord] {
         var kept: [ProxyPart: ProxySegmentRecord] = [:]
         for row in try store.catalog.allSegments(of: slot) {
@@ -276,7 +277,7 @@ final class ProxySegmentBuild {
             case .audio:
                 fits = plan.audioStreams > 0
             }
-            if row.settingsKey == settingsKey && fits && isWhole(row) {
+            if row.settingsKey == settingsKey && fits && !request.overwrite && isWhole(row) {
                 kept[part] = row
             } else {
                 if row.settingsKey == settingsKey {
