@@ -61,7 +61,7 @@ struct SharedCacheEndToEndTests {
         // Everything above happened while the first server's job ran, and touched nothing of it.
         let during = try await first.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
         try #require(during["status"] == .string("generating"), "the job ended before the other processes acted: \(during)")
-        #expect(Self.partialFiles(cache).count == partials.count, "the job still writes its segment: \(Self.partialFiles(cache))")
+        #expect(!Self.partialFiles(cache).isEmpty, "the job still writes its parts: \(Self.partialFiles(cache))")
 
         let end = try await ProxyE2E.waitForEnd(first, token: token, timeout: .seconds(180))
         #expect(end["outcome"] == .string("completed"), "\(end)")

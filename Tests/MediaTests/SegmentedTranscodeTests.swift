@@ -43,7 +43,7 @@ import Testing
         var results: [TranscodeResult] = []
         for segment in plan.segments {
             let path = scratch("v\(segment.index).m4s")
-            results.append(try make(.video(segment), of: source, into: path))
+            results.append(try make(.video(segment, of: plan), of: source, into: path))
             paths.append(path)
         }
         let audio = scratch("audio.m4a")
@@ -160,10 +160,10 @@ import Testing
         let plan = try SegmentPlan.make(path: Self.source, nominalSeconds: 2)
         let first = scratch("a.m4s")
         let second = scratch("b.m4s")
-        _ = try make(.video(plan.segments[0]), of: Self.source, into: first)
+        _ = try make(.video(plan.segments[0], of: plan), of: Self.source, into: first)
         var other = settings
         other.target = .box(width: 320, height: 180)
-        _ = try Transcoder(sourcePath: Self.source, outputPath: second, settings: other, part: .video(plan.segments[1]))
+        _ = try Transcoder(sourcePath: Self.source, outputPath: second, settings: other, part: .video(plan.segments[1], of: plan))
             .run(progress: { _ in }, isCancelled: { false })
         let joined = scratch("mixed.mp4")
         #expect(throws: MediaError.self) {

@@ -14,6 +14,9 @@ import CFFmpeg
 /// are filled the same way and the track is `complete`: a range encoded after a seek to a keyframe at or before its
 /// start gets exactly the pictures a one-pass encode puts in those slots.
 ///
+/// A segment's track takes the frame rate and scan its plan found (`known`) rather than finding them again for each
+/// segment.
+///
 /// Used from the transcode's one thread; encoded packets go to the owner's `write` closure.
 final class TranscodeVideoTrack {
     let stream: UnsafeMutablePointer<AVStream>
@@ -45,7 +48,8 @@ final class TranscodeVideoTrack {
     typealias Write = TranscodeAudioTrack.Write
 
     init(
-        source: MediaSource, muxer: Muxer, settings: TranscodeSettings, slots: Range<Int64>?, globalStartMicros: Int64
+        source: MediaSource, muxer: Muxer, settings: TranscodeSettings, slots: Range<Int64>?,
+        known: (frameRate: AVRational, fieldOrder: FieldOrder)? = nil, globalStartMicros: Int64
     ) throws(MediaError) {
         let video = try source.pictureStream()
         let path = source.path
@@ -62,7 +66,7 @@ final class TranscodeVideoTrack {
             sourceWidth: Int(par.width), sourceHeight: Int(par.height),
             sampleAspectRatio: sar.num > 0 ? (Int(sar.num), Int(sar.den)) : nil,
             rotationDegrees: rotation, target: settings.target)
-        frameRate = Self.outputFrameRate(source.demuxer.context, video)
+        frameRate = known?.frameRate ?? Self.outputFrameRate(source.demuxer.context, video)
         let fps = av_q2d(frameRate)
 
         let decodedFormat = vdec.pointer.pointee.pix_fmt
@@ -70,7 +74,13 @@ final class TranscodeVideoTrack {
             par.color_range == AVCOL_RANGE_JPEG || [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUVJ444P].contains(decodedFormat)
         // Colour and scan: HDR tone-mapped, wide gamut and SD matrices converted, interlaced deinterlaced. The field
         // order is found on a reader of its own (it decodes the first seconds of SD and HD sources).
-        processing = PictureProcessing(stream: video, fieldOrder: try ScanDetector.fieldOrder(path: path))
+        let fieldOrder: FieldOrder
+        if let known {
+            fieldOrder = known.fieldOrder
+        } else {
+            fieldOrder = try ScanDetector.fieldOrder(path: path)
+        }
+        processing = PictureProcessing(stream: video, fieldOrder: fieldOrder)
         // Every proxy is BT.709. A converted picture is limited range; one that swscale passes through keeps a
         // full-range source's range (tagged so).
         let converted = processing.convertsColour(for: .video(AV_PIX_FMT_YUV420P))

@@ -6,8 +6,9 @@ public enum TranscodePart: Sendable, Equatable {
     /// The whole proxy, video and every audio track, in one pass: an MP4 with its index at the front.
     case whole
     /// The video of one segment of a `SegmentPlan`: a fragmented MP4 (video only, a fragment per GOP) whose timestamps
-    /// are the proxy's, so segments play, and are joined, in place.
-    case video(SegmentPlan.Segment)
+    /// are the proxy's, so segments play, and are joined, in place. The plan's frame rate and scan are used as found
+    /// once for all segments.
+    case video(SegmentPlan.Segment, of: SegmentPlan)
     /// Every audio track of the proxy in one pass: an MP4 of audio only. Audio is made continuously rather than per
     /// segment: an AAC encoder started afresh at each seam would add its priming delay and an overlap click there.
     case audio
@@ -69,7 +70,7 @@ public final class Transcoder {
         guard settings.videoBitRate > 0 else {
             throw MediaError.unsupported(path: sourcePath, reason: "the video bit rate must be positive")
         }
-        guard case .video(let segment) = part, segment.startSlot > 0 else {
+        guard case .video(let segment, _) = part, segment.startSlot > 0 else {
             let job = try TranscodeJob(path: sourcePath, output: outputPath, settings: settings, part: part)
             guard case .made(let result) = try job.run(seekSeconds: nil, progress: progress, isCancelled: isCancelled) else {
                 throw MediaError.corrupt(path: sourcePath, reason: "no video frame could be decoded")
@@ -128,7 +129,11 @@ private final class TranscodeJob {
         sourcePath = path
         self.settings = settings
         self.part = part
-        let source = try MediaSource(path: path)
+        // A segment needs no frame-rate estimate (its plan has the rate): the quick analysis the scrubbing readers use
+        // is enough, and spares each segment the frames a full analysis decodes.
+        var isSegment = false
+        if case .video = part { isSegment = true }
+        let source = try MediaSource(path: path, quickAnalysis: isSegment)
         self.source = source
         if source.info.isStillImage {
             throw MediaError.unsupported(path: path, reason: "it is a still image, not a video")
@@ -147,9 +152,13 @@ private final class TranscodeJob {
         let makesAudio = part == .whole || part == .audio
         if makesVideo {
             var slots: Range<Int64>? = nil
-            if case .video(let segment) = part { slots = segment.startSlot..<(segment.endSlot ?? Int64.max) }
+            var known: (frameRate: AVRational, fieldOrder: FieldOrder)? = nil
+            if case .video(let segment, let plan) = part {
+                slots = segment.startSlot..<(segment.endSlot ?? Int64.max)
+                known = (plan.rational, plan.fieldOrder)
+            }
             video = try TranscodeVideoTrack(
-                source: source, muxer: muxer, settings: settings, slots: slots, globalStartMicros: globalStartMicros)
+                source: source, muxer: muxer, settings: settings, slots: slots, known: known, globalStartMicros: globalStartMicros)
         } else {
             video = nil
         }

@@ -1,6 +1,7 @@
 import FileErrors
 import Foundation
 import Jobs
+import Locking
 import Media
 import MediaCache
 
@@ -133,13 +134,38 @@ final class ProxySegmentBuild {
         report(plan: plan, done: done, running: nil, fraction: 0)
         publishPlaylists(plan: plan, done: done)
 
+        // The audio part runs on a lane of its own beside the video segments (light work that fills the cores the
+        // video leaves idle at each segment's start and end); everything else is made here, one part at a time.
+        var audioLane: AudioLane? = nil
+        defer { audioLane?.stopAndWait() }
+        func landed(_ part: ProxyPart, _ row: ProxySegmentRecord) {
+            done[part] = row
+            publishPlaylists(plan: plan, done: done)
+            report(plan: plan, done: done, running: nil, fraction: 0)
+        }
         while true {
-            while let part = nextPart(parts.filter { done[$0] == nil }, plan: plan) {
+            while true {
+                if let lane = audioLane, let outcome = lane.outcome {
+                    audioLane = nil
+                    landed(.audio, try outcome.get())
+                }
+                guard let part = nextPart(parts.filter { done[$0] == nil && !($0 == .audio && audioLane != nil) }, plan: plan) else {
+                    break
+                }
                 if context.isCancelled { throw JobCancelled() }
                 try checkSourceUnchanged()
-                done[part] = try make(part, plan: plan, done: done)
-                publishPlaylists(plan: plan, done: done)
-                report(plan: plan, done: done, running: nil, fraction: 0)
+                if part == .audio && parts.contains(where: { $0 != .audio && done[$0] == nil }) {
+                    let lane = AudioLane()
+                    let build = UncheckedSendable(self)
+                    lane.start { try build.value.make(.audio, plan: plan, done: [:], reporting: false, stopped: { lane.isStopped }) }
+                    audioLane = lane
+                    continue
+                }
+                landed(part, try make(part, plan: plan, done: done))
+            }
+            if let lane = audioLane {
+                audioLane = nil
+                landed(.audio, try lane.waitForOutcome().get())
             }
             // Checked once more before joining: a part damaged or deleted since is made again.
             let damaged = done.filter { !isWhole($0.value) }
@@ -187,8 +213,12 @@ final class ProxySegmentBuild {
         return order.lazy.map { ProxyPart.video($0) }.first { pendingSet.contains($0) }
     }
 
-    /// Encodes one part into a partial file, checks it, moves it into place and records it.
-    private func make(_ part: ProxyPart, plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord]) throws -> ProxySegmentRecord {
+    /// Encodes one part into a partial file, checks it, moves it into place and records it. With `reporting`, its
+    /// progress is the job's (the part made on the job's thread); `stopped` ends it early like a cancellation.
+    private func make(
+        _ part: ProxyPart, plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord], reporting: Bool = true,
+        stopped: @escaping () -> Bool = { false }
+    ) throws -> ProxySegmentRecord {
         let name = fileName(of: part)
         let partial = store.area.fileURL("\(name).\(context.id).partial", folder: folder)
         let final = store.area.fileURL(name, folder: folder)
@@ -197,7 +227,7 @@ final class ProxySegmentBuild {
         switch part {
         case .video(let index):
             segment = plan.segments[index]
-            transcodePart = .video(plan.segments[index])
+            transcodePart = .video(plan.segments[index], of: plan)
         case .audio:
             transcodePart = .audio
         }
@@ -205,9 +235,10 @@ final class ProxySegmentBuild {
             let transcoder = Transcoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings, part: transcodePart)
             let result = try transcoder.run(
                 progress: { progress in
+                    guard reporting else { return }
                     self.report(plan: plan, done: done, running: part, fraction: progress.percent / 100, rate: progress.framesPerSecond)
                 },
-                isCancelled: { self.context.isCancelled })
+                isCancelled: { self.context.isCancelled || stopped() })
             if let reason = result.hardwareFallbackReason, part == .video(0) {
                 store.observer.warning("hardware encoding unavailable, used \(result.videoEncoder): \(reason)")
             }
@@ -384,4 +415,43 @@ final class ProxySegmentBuild {
                 id: recordId, jobId: context.id, completed: done.count, count: count, coverage: covered, percent: percent)
         }
     }
+}
+
+/// The audio part on a thread of its own (`ProxySegmentBuild`): started once, its outcome taken once. Stopping it makes
+/// its transcode end as cancelled; a job never leaves before its lane has ended (`stopAndWait`).
+private final class AudioLane: Sendable {
+    private let state = Mutex<(outcome: Result<ProxySegmentRecord, any Error>?, stopped: Bool)>((nil, false))
+    private let ended = DispatchSemaphore(value: 0)
+
+    func start(_ body: @escaping @Sendable () throws -> ProxySegmentRecord) {
+        let thread = Thread { [self] in
+            let outcome = Result { try body() }
+            state.withLock { $0.outcome = outcome }
+            ended.signal()
+        }
+        thread.name = "aura-proxy-audio"
+        thread.start()
+    }
+
+    var isStopped: Bool { state.withLock { $0.stopped } }
+    /// The outcome once the lane has ended; nil while it runs.
+    var outcome: Result<ProxySegmentRecord, any Error>? { state.withLock { $0.outcome } }
+
+    func waitForOutcome() -> Result<ProxySegmentRecord, any Error> {
+        ended.wait()
+        ended.signal()
+        return outcome!
+    }
+
+    func stopAndWait() {
+        state.withLock { $0.stopped = true }
+        _ = waitForOutcome()
+    }
+}
+
+/// A value handed to another thread whose owner guarantees it is not used from two threads at once in a way that races
+/// (`ProxySegmentBuild.make` for the audio lane touches only thread-safe stores and its own locals).
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
