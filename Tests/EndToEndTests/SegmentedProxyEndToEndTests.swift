@@ -45,13 +45,6 @@ struct SegmentedProxyEndToEndTests {
         reports.firstIndex { covers($0["coverage"], time) }
     }
 
-    /// Presentation times (ms) of every video packet of a file, by ffprobe.
-    static func videoTimes(_ path: String) -> [Int] {
-        let json = ReferenceTools.ffprobe(path, ["-select_streams", "v:0", "-show_entries", "packet=pts_time"])
-        return (json["packets"] as? [[String: Any]] ?? []).compactMap { ($0["pts_time"] as? String).flatMap(Double.init) }
-            .map { Int(($0 * 1000).rounded()) }.sorted()
-    }
-
     /// A copy of a playlist and the files it names, in a folder of its own, ended with `#EXT-X-ENDLIST`.
     static func snapshot(playlist: String, text: String) throws -> String {
         let folder = MediaFixtures.temporaryDirectory(named: "playlist")
@@ -81,7 +74,7 @@ struct SegmentedProxyEndToEndTests {
             Issue.record("no proxy: \(String(describing: record))")
             return
         }
-        let times = videoTimes(path)
+        let times = ReferenceTools.videoPacketTimes(path)
         #expect(times.count == 900 && times.first == 0 && zip(times, times.dropFirst()).allSatisfy { $1 - $0 == 40 })
         #expect(record?["segmentsCompleted"] == record?["segmentCount"] && record?["segmentCount"] == .int(5), "\(String(describing: record))")
         #expect(ranges(record?["coverage"]) == [0...36])

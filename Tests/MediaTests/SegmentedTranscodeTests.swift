@@ -55,13 +55,6 @@ import Testing
         return (joined, plan, results)
     }
 
-    /// Presentation times of every video packet, in milliseconds.
-    func videoTimes(_ path: String) -> [Int] {
-        let json = ReferenceTools.ffprobe(path, ["-select_streams", "v:0", "-show_entries", "packet=pts_time"])
-        return (json["packets"] as? [[String: Any]] ?? []).compactMap { ($0["pts_time"] as? String).flatMap(Double.init) }
-            .map { Int(($0 * 1000).rounded()) }.sorted()
-    }
-
     /// The MD5 of audio track `track` decoded to 32-bit float.
     func audioMD5(_ path: String, track: Int) throws -> String {
         let out = try ReferenceTools.ffmpeg(["-loglevel", "error", "-i", path, "-map", "0:a:\(track)", "-c:a", "pcm_f32le", "-f", "md5", "-"])
@@ -105,8 +98,8 @@ import Testing
 
         // The same frames at the same times: none repeated or missing at a seam.
         #expect(results.map(\.frameCount).reduce(0, +) == whole.frameCount)
-        let times = videoTimes(joined)
-        #expect(times == videoTimes(onePass))
+        let times = ReferenceTools.videoPacketTimes(joined)
+        #expect(times == ReferenceTools.videoPacketTimes(onePass))
         #expect(times.count == 300 && times.first == 0 && zip(times, times.dropFirst()).allSatisfy { $1 - $0 == 40 })
         for segment in plan.segments.dropFirst() {
             #expect(times.contains(Int(plan.seconds(ofSlot: segment.startSlot) * 1000)))
@@ -143,8 +136,8 @@ import Testing
         #expect(plan.segments.count >= 4)
         let onePass = scratch("one-pass-ts.mp4")
         _ = try make(.whole, of: Self.transportStream, into: onePass)
-        let times = videoTimes(joined)
-        #expect(times == videoTimes(onePass) && times.count >= 225)
+        let times = ReferenceTools.videoPacketTimes(joined)
+        #expect(times == ReferenceTools.videoPacketTimes(onePass) && times.count >= 225)
         #expect(try audioMD5(joined, track: 0) == audioMD5(onePass, track: 0))
         // Against the one-pass proxy (the transport stream's own timing offsets the source's frames): the same picture
         // in every slot, as good at a seam as elsewhere.

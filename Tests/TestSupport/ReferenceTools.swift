@@ -22,6 +22,13 @@ public enum ReferenceTools {
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 
+    /// The presentation times (milliseconds, in order) of every packet of a file's first video stream, by ffprobe.
+    public static func videoPacketTimes(_ path: String) -> [Int] {
+        let json = ffprobe(path, ["-select_streams", "v:0", "-show_entries", "packet=pts_time"])
+        return (json["packets"] as? [[String: Any]] ?? []).compactMap { ($0["pts_time"] as? String).flatMap(Double.init) }
+            .map { Int(($0 * 1000).rounded()) }.sorted()
+    }
+
     private static func locate(_ name: String, override: String) -> String {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment[override], !path.isEmpty { return path }
