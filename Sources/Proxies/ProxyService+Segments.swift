@@ -73,14 +73,11 @@ extension ProxyService {
         let key = ProxySegmentBuild.settingsKey(ProxyJobWork.settings(for: request, configuration: store.configuration))
         return try? await BlockingQueue.run { [store, confirmedSegments] () -> ProxySegmentFile? in
             let slot = record.slot
-            for row in try store.catalog.segments(of: slot, settingsKey: key) where row.part == .video {
-                guard let facts = try? SegmentFacts(json: row.facts), facts.frameRate > 0 else { continue }
-                let start = Double(row.startSlot) / facts.frameRate
-                let end = Double(row.startSlot + facts.frameCount) / facts.frameRate
-                guard start <= seconds && seconds < end else { continue }
+            for row in try store.catalog.segments(of: slot, settingsKey: key) {
+                guard let span = row.timeSpan, span.contains(seconds) else { continue }
                 let url = store.area.fileURL(row.fileName, folder: slot.segmentsFolder)
                 guard confirmedSegments.isWhole(url, as: row) else { return nil }
-                return ProxySegmentFile(path: url.path, startSeconds: start, endSeconds: end)
+                return ProxySegmentFile(path: url.path, startSeconds: span.lowerBound, endSeconds: span.upperBound)
             }
             return nil
         }

@@ -101,6 +101,8 @@ public final class ProxyCatalog: Sendable {
                 table.column("fileName", .text).notNull()
                 table.column("sizeBytes", .integer).notNull()
                 table.column("checksum", .text).notNull()
+                table.column("frameCount", .integer).notNull()
+                table.column("frameRate", .double).notNull()
                 table.column("facts", .text).notNull()
                 table.column("jobId", .text)
                 table.column("createdAt", .datetime).notNull()

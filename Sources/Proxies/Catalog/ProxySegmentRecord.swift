@@ -27,10 +27,20 @@ public struct ProxySegmentRecord: Sendable, Equatable, Codable, FetchableRecord,
     public var fileName: String
     public var sizeBytes: Int64
     public var checksum: String
+    /// The frames a video segment holds (0 for the audio) and the proxy's frame rate: what the time it covers is
+    /// read from, on every lookup (kept out of `facts` so that reading it decodes no JSON).
+    public var frameCount: Int64
+    public var frameRate: Double
     /// What the part's encode reported (`SegmentFacts`), as JSON.
     public var facts: String
     public var jobId: String?
     public var createdAt: Date
+
+    /// The seconds of the proxy's timeline a video segment covers; nil for the audio (and an empty segment).
+    public var timeSpan: Range<Double>? {
+        guard part == .video, frameRate > 0, frameCount > 0 else { return nil }
+        return Double(startSlot) / frameRate..<Double(startSlot + frameCount) / frameRate
+    }
 
     /// The slot the segment belongs to.
     var slot: ProxySlot { ProxySlot(fingerprintKey: sourceFingerprint, quality: quality) }

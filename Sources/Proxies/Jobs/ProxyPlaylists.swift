@@ -31,10 +31,9 @@ struct ProxyPlaylists {
     /// The runs of the finished video segments among `rows`, in order.
     static func runs(of rows: [ProxySegmentRecord]) -> [Run] {
         var runs: [Run] = []
-        for row in rows.filter({ $0.part == .video }).sorted(by: { $0.segmentIndex < $1.segmentIndex }) {
-            guard let facts = try? SegmentFacts(json: row.facts), facts.frameRate > 0 else { continue }
-            let start = Double(row.startSlot) / facts.frameRate
-            let end = Double(row.startSlot + facts.frameCount) / facts.frameRate
+        for row in rows.filter({ $0.timeSpan != nil }).sorted(by: { $0.segmentIndex < $1.segmentIndex }) {
+            guard let span = row.timeSpan else { continue }
+            let (start, end) = (span.lowerBound, span.upperBound)
             if var last = runs.last, last.rows.last!.segmentIndex + 1 == row.segmentIndex {
                 last.rows.append(row)
                 last.end = end
@@ -58,14 +57,13 @@ struct ProxyPlaylists {
             for row in run.rows {
                 let name = hasAudio ? hlsFileName(row.segmentIndex) : row.fileName
                 if hasAudio, fileSize(url(name)) == nil { try makeHLSSegment(row, audio: audio!, name: name) }
-                guard let facts = try? SegmentFacts(json: row.facts), facts.frameRate > 0,
-                    let (length, initBytes) = HLSSegment.initialization(of: url(name).path), let size = fileSize(url(name))
+                guard let span = row.timeSpan, let (length, initBytes) = HLSSegment.initialization(of: url(name).path), let size = fileSize(url(name))
                 else { throw MediaError.ioFailure(path: url(name).path, reason: "the HLS segment cannot be read") }
                 if initBytes != lastInit {
                     body.append("#EXT-X-MAP:URI=\"\(name)\",BYTERANGE=\"\(length)@0\"")
                     lastInit = initBytes
                 }
-                let duration = Double(facts.frameCount) / facts.frameRate
+                let duration = span.upperBound - span.lowerBound
                 longest = max(longest, duration)
                 body.append(String(format: "#EXTINF:%.3f,", duration))
                 body.append("#EXT-X-BYTERANGE:\(size - Int64(length))@\(length)")
@@ -82,9 +80,8 @@ struct ProxyPlaylists {
     }
 
     private func makeHLSSegment(_ row: ProxySegmentRecord, audio: ProxySegmentRecord, name: String) throws {
-        let facts = try SegmentFacts(json: row.facts)
-        let start = Double(row.startSlot) / facts.frameRate
-        let end = row.endSlot.map { Double($0) / facts.frameRate }
+        let start = Double(row.startSlot) / row.frameRate
+        let end = row.endSlot.map { Double($0) / row.frameRate }
         let partial = url(name + ".partial")
         do {
             try HLSSegment.mux(

@@ -16,10 +16,8 @@ struct SegmentFacts: Codable, Sendable, Equatable {
     var deinterlaced = false
     var audioBitRate: Int? = nil
     var audioTracks = 0
-    var frameRate = 0.0
 
     init(_ result: TranscodeResult) {
-        frameRate = result.frameRate
         width = result.width
         height = result.height
         frameCount = result.frameCount
@@ -252,7 +250,8 @@ final class ProxySegmentBuild {
             let row = ProxySegmentRecord(
                 sourceFingerprint: slot.fingerprintKey, quality: slot.quality, settingsKey: settingsKey, part: part.kind,
                 segmentIndex: part.index, startSlot: segment?.startSlot ?? 0, endSlot: segment?.endSlot, fileName: name,
-                sizeBytes: size, checksum: checksum, facts: SegmentFacts(result).json, jobId: context.id, createdAt: Date())
+                sizeBytes: size, checksum: checksum, frameCount: result.frameCount, frameRate: plan.frameRate,
+                facts: SegmentFacts(result).json, jobId: context.id, createdAt: Date())
             try store.catalog.insert(row)
             return row
         } catch {
@@ -354,21 +353,12 @@ final class ProxySegmentBuild {
 
     // MARK: - Progress
 
-    /// The merged time ranges the finished video segments cover.
+    /// The merged time ranges (`[start, end]`, to the millisecond) the finished video segments cover.
     func coverage(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord]) -> [[Double]] {
-        Self.coverage(
-            plan: plan,
-            rows: done.values.filter { $0.part == .video }.compactMap { row in
-                (try? SegmentFacts(json: row.facts)).map { (row.startSlot, $0.frameCount) }
-            })
-    }
-
-    /// The merged time ranges of video segments given as (first slot, frames), rounded to the millisecond.
-    static func coverage(plan: SegmentPlan, rows: [(startSlot: Int64, frames: Int64)]) -> [[Double]] {
         var ranges: [[Double]] = []
-        for (start, frames) in rows.sorted(by: { $0.startSlot < $1.startSlot }) where frames > 0 {
-            let from = (plan.seconds(ofSlot: start) * 1000).rounded() / 1000
-            let to = (plan.seconds(ofSlot: start + frames) * 1000).rounded() / 1000
+        for span in done.values.compactMap(\.timeSpan).sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            let from = (span.lowerBound * 1000).rounded() / 1000
+            let to = (span.upperBound * 1000).rounded() / 1000
             if let last = ranges.last, abs(last[1] - from) < 0.0005 {
                 ranges[ranges.count - 1][1] = to
             } else {
