@@ -106,6 +106,14 @@ final class Job<Key: Hashable & Sendable, Product: Sendable>: Sendable {
         }
     }
 
+    /// The job gave its worker back (`JobYielded`) and is queued again, waiting for its claim.
+    func markQueuedAgain() {
+        update { state in
+            state.status = .queued
+            state.waitingElsewhere = true
+        }
+    }
+
     /// The job waits for another process; `progress`, when known, is that process's.
     func markWaitingElsewhere(progress: JobProgress?) {
         update { state in

@@ -9,7 +9,9 @@ import Foundation
 /// - Cancellation: `cancel` ends a queued job at once and asks a running one to stop; a job nobody wants any
 ///   more (its last waiter gave up and no request wanted it in the background) is cancelled too.
 /// - Cross-process work: a job starts only once `JobWork.claim` grants it; until then it stays queued without a
-///   worker, shows the progress of whoever holds the work, and is asked again every `waitPoll`.
+///   worker, shows the progress of whoever holds the work, and is asked again every `waitPoll`. A running job
+///   that throws `JobYielded` (it helped another process and found nothing more to take) gives its worker back
+///   and waits the same way.
 /// - Listeners are handed in with the request (`Request.listener`): they get `began` before `submit` returns, so
 ///   no event of the job is ever missed.
 ///
@@ -257,6 +259,13 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
 
     private func ran(_ job: Job<Key, Product>, result: Result<Product, Error>) {
         running.removeValue(forKey: job.id)?.release()
+        if case .failure(let error) = result, error is JobYielded, !job.context.isCancelled, !isShutDown {
+            job.markQueuedAgain()
+            queue.append(job)
+            sortQueue()
+            startJobsIfPossible()
+            return
+        }
         let outcome: JobOutcome<Product>
         switch result {
         case .success(let product):
@@ -264,7 +273,7 @@ public actor JobQueue<Key: Hashable & Sendable, Product: Sendable> {
         case .failure(let error):
             if let newId = job.replacedBy {
                 outcome = .replaced(by: newId)
-            } else if error is JobCancelled || error is CancellationError {
+            } else if error is JobCancelled || error is CancellationError || error is JobYielded {
                 outcome = .cancelled
             } else {
                 outcome = .failed(error)

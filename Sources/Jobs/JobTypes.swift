@@ -100,6 +100,13 @@ public struct JobCancelled: Error, Sendable, Equatable {
     public init() {}
 }
 
+/// The error a job's work throws when it did what it could for now and gives its worker back: the job goes back to
+/// waiting for its claim, as a job whose work another process holds does (`JobWork.claim`), and runs again once
+/// claimed. A helper of another process's work throws it when nothing is left for it to take.
+public struct JobYielded: Error, Sendable, Equatable {
+    public init() {}
+}
+
 /// What a job does, supplied with the job.
 ///
 /// Every closure runs off the queue's actor and off the Swift concurrency pool except `claim`, which must only
@@ -114,7 +121,7 @@ public struct JobWork<Product: Sendable>: Sendable {
     /// While the job waits for its claim: the progress of whoever does the work, shown as the job's own.
     public var progressElsewhere: @Sendable (_ jobId: String) -> JobProgress?
     /// Does the work on a thread of its own, holding the claim. Throws `JobCancelled` when it stopped because
-    /// `context.isCancelled`.
+    /// `context.isCancelled`, and `JobYielded` to give the worker back and wait for the claim again.
     public var run: @Sendable (JobContext) throws -> Product
     /// Records the end of a job that never ran (cancelled or failed while queued), before the end is announced.
     public var endedWithoutRunning: @Sendable (_ jobId: String, JobOutcome<Product>) -> Void

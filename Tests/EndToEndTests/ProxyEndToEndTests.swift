@@ -596,7 +596,7 @@ struct ProxyEndToEndTests {
         let started = try await server.call("generate", ["sourcePath": .string(source.path), "quality": .string("Draft")])
         let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(server, token: .string(jobId))
-        #expect(SharedCacheEndToEndTests.partialFiles(server.cacheDirectory).count == 1)
+        #expect(!SharedCacheEndToEndTests.partialFiles(server.cacheDirectory).isEmpty)
         _ = try await server.call("setQuality", ["mode": .string("proxy"), "quality": .string("Draft")])
         let resolving = try await server.call("resolve", ["sourcePath": .string(source.path)])
         #expect(document.validateResult(of: "resolve", resolving) == [])

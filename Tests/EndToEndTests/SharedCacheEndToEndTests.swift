@@ -28,6 +28,16 @@ struct SharedCacheEndToEndTests {
         }
     }
 
+    /// Every file of proxies in the making: partial outputs, and everything in the slots' segments folders (parts
+    /// being written and finished ones), as `folder/name`.
+    static func workFiles(_ cache: String) -> [String] {
+        ProxyE2E.proxyFiles(cache).flatMap { name -> [String] in
+            guard name.hasSuffix(".segments") else { return name.hasSuffix(".partial.mp4") ? [name] : [] }
+            let inside = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/proxies/" + name)) ?? []
+            return inside.map { name + "/" + $0 }.sorted()
+        }
+    }
+
     @Test func theCLIAndASecondServerLeaveARunningJobAlone() async throws {
         let source = try await Self.ninetySeconds()
         let cache = MediaFixtures.temporaryDirectory(named: "cache-two-windows").path
@@ -42,8 +52,13 @@ struct SharedCacheEndToEndTests {
             ])
         let jobId = try #require(started["jobId"]?.stringValue)
         try await ProxyE2E.waitForReport(first, token: token)
-        let partials = Self.partialFiles(cache)
-        try #require(partials.count == 1)
+        try #require(!Self.partialFiles(cache).isEmpty)
+        // The parts finished so far (video segments and the audio, not the HLS files made from them): whatever else
+        // happens below, they stay until the job joins them.
+        func parts(_ files: [String]) -> Set<String> {
+            Set(files.filter { $0.hasSuffix(".m4a") || ($0.hasSuffix(".m4s") && !$0.contains("-hls-")) })
+        }
+        let finished = parts(Self.workFiles(cache))
 
         // The CLI's stats and clear, then a second editor window on the same cache.
         let stats = try await Self.cli(["stats"], cache: cache)
@@ -58,10 +73,13 @@ struct SharedCacheEndToEndTests {
         let seen = try await second.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
         #expect(seen["status"] == .string("generating") && seen["jobId"] == .string(jobId), "\(seen)")
 
-        // Everything above happened while the first server's job ran, and touched nothing of it.
+        // Everything above happened while the first server's job ran, and touched nothing of it: the files are read
+        // before the status, so a job still generating cannot have joined (and deleted) its parts in between.
+        let files = Self.workFiles(cache)
         let during = try await first.call("status", ["sourcePath": .string(source.path), "quality": .string("High")])
         try #require(during["status"] == .string("generating"), "the job ended before the other processes acted: \(during)")
-        #expect(!Self.partialFiles(cache).isEmpty, "the job still writes its parts: \(Self.partialFiles(cache))")
+        #expect(finished.isSubset(of: parts(files)), "finished parts went: \(finished.subtracting(parts(files)))")
+        #expect(files.contains { $0.hasSuffix(".partial") } || parts(files).count > finished.count, "nothing in the making: \(files)")
 
         let end = try await ProxyE2E.waitForEnd(first, token: token, timeout: .seconds(180))
         #expect(end["outcome"] == .string("completed"), "\(end)")
@@ -77,7 +95,15 @@ struct SharedCacheEndToEndTests {
         #expect(first.stderr.contains("does not exist") == false)
     }
 
-    @Test func twoServersAskedForTheSameProxyEncodeItOnceAndBothGetIt() async throws {
+    /// The parts (`<key>-00003.m4s`, `<key>-audio.m4a`) a server's log says it made of `source`'s proxies.
+    static func partsMade(_ server: ServerProcess, of source: URL) -> [String] {
+        server.stderr.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasSuffix(" proxy of \(source.path)"), let range = line.range(of: " made part ") else { return nil }
+            return String(line[range.upperBound...].prefix { $0 != " " })
+        }
+    }
+
+    @Test func twoServersAskedForTheSameProxyShareItsSegmentsAndBothGetIt() async throws {
         let source = try await ProxyE2E.copy(Self.ninetySeconds(), as: "same-proxy.mp4")
         let cache = MediaFixtures.temporaryDirectory(named: "cache-same-proxy").path
         let first = try ServerProcess(cacheDirectory: cache)
@@ -115,9 +141,14 @@ struct SharedCacheEndToEndTests {
         #expect(proxyA["proxyPath"] == proxyB["proxyPath"])
         #expect(proxyA["jobId"] == proxyB["jobId"] && proxyA["jobId"] == a["result"]?["jobId"], "one job made the proxy")
         #expect(b["result"]?["jobId"] != a["result"]?["jobId"], "the second server's own job reused it")
-        let waited = ProxyE2E.progress(second, token: .string("b"))
-        #expect(waited.contains { $0["message"]?.stringValue?.contains("another aura-media process") == true }, "\(waited)")
-        #expect(!waited.contains { $0["message"]?.stringValue?.hasPrefix("Encoding") == true }, "the second server encoded too")
+        // The second helped, and each of the nine segments was encoded once, by one of the two.
+        let helped = ProxyE2E.progress(second, token: .string("b"))
+        #expect(helped.contains { $0["message"]?.stringValue?.hasPrefix("Helping another aura-media process: encoding segment") == true })
+        let (madeByFirst, madeBySecond) = (Self.partsMade(first, of: source), Self.partsMade(second, of: source))
+        #expect(!madeByFirst.isEmpty && !madeBySecond.isEmpty, "\(madeByFirst) \(madeBySecond)")
+        #expect((madeByFirst + madeBySecond).count == 9 && Set(madeByFirst + madeBySecond).count == 9, "\(madeByFirst) \(madeBySecond)")
+        let times = try await OffPool.run { ReferenceTools.videoPacketTimes(proxyA["proxyPath"]?.stringValue ?? "") }
+        #expect(times == (0..<2250).map { $0 * 40 }, "the joined proxy has every frame once")
         #expect(ProxyE2E.proxyFiles(cache) == [URL(fileURLWithPath: proxyA["proxyPath"]?.stringValue ?? "").lastPathComponent])
         #expect(!first.stderr.contains("database is locked") && !second.stderr.contains("database is locked"))
     }

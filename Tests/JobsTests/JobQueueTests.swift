@@ -246,6 +246,42 @@ struct JobQueueTests {
         #expect(try await queue.result(of: waiting.snapshot.id) == 7)
     }
 
+    @Test func aJobThatYieldsGivesItsWorkerBackAndRunsAgainOnceClaimed() async throws {
+        let queue = Queue(maxConcurrent: 1, waitPoll: .milliseconds(20))
+        let turns = Mutex(0)
+        let mayRun = Mutex(false)
+        let work = JobWork<Int>(
+            claim: { mayRun.withLock { $0 } || turns.withLock { $0 } == 0 ? NoClaim() : nil },
+            run: { _ in
+                let turn = turns.withLock { turns in
+                    turns += 1
+                    return turns
+                }
+                if turn < 3 { throw JobYielded() }
+                return turn
+            })
+        let yielding = try await queue.submit(.init(key: "helper", label: "h", work: work))
+        try await waitUntil("the job yields once") { turns.withLock { $0 } == 1 }
+        try await waitUntil("it waits again") { await queue.snapshot(of: yielding.snapshot.id)?.waitingElsewhere == true }
+        #expect(await queue.snapshot(of: yielding.snapshot.id)?.status == .queued)
+        // Its worker went back: another job runs meanwhile, and the yielded job is not run until claimed.
+        let gate = Gate()
+        gate.open()
+        let other = try await queue.submit(.init(key: "other", label: "o", work: gate.work(value: 1)))
+        #expect(try await queue.result(of: other.snapshot.id) == 1)
+        #expect(turns.withLock { $0 } == 1)
+        mayRun.withLock { $0 = true }
+        #expect(try await queue.result(of: yielding.snapshot.id) == 3, "it ran again after each yield until it finished")
+
+        // A job cancelled while it waits after a yield ends cancelled at once.
+        turns.withLock { $0 = 0 }
+        mayRun.withLock { $0 = false }
+        let cancelled = try await queue.submit(.init(key: "helper", label: "h", work: work))
+        try await waitUntil("the job yields") { await queue.snapshot(of: cancelled.snapshot.id)?.waitingElsewhere == true }
+        #expect(await queue.cancel(id: cancelled.snapshot.id)?.accepted == true)
+        await #expect(throws: JobCancelled.self) { try await queue.result(of: cancelled.snapshot.id) }
+    }
+
     @Test func aFailedPrepareFailsTheJobAndAThrowingWorkFailsIt() async throws {
         struct Broken: Error {}
         let queue = Queue(maxConcurrent: 1)

@@ -46,6 +46,18 @@ enum ProxyFixtures {
             ])
     }
 
+    /// 32 s of 640x360 25 fps H.264 with stereo AAC, a keyframe every second: a proxy of three segments and the audio.
+    static func threeSegments() async throws -> URL {
+        try await media(
+            "three-segments.mp4",
+            [
+                "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=32",
+                "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=32",
+                "-ac", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "25",
+                "-c:a", "aac", "-shortest",
+            ])
+    }
+
     /// 1 s of stereo AAC, no video.
     static func audioOnly() async throws -> URL {
         try await media(

@@ -1,6 +1,7 @@
 import Foundation
 import Media
 import MediaCache
+import TestSupport
 import Testing
 
 @testable import Proxies
@@ -54,8 +55,8 @@ struct SharedCacheTests {
         try await firstObserver.waitUntilHeld()
         let waiting = try await second.generate(ProxyRequest(sourcePath: source.path, quality: .draft, background: false, force: true))
         #expect(!waiting.joined && waiting.jobId != made.jobId)
-        #expect(waiting.status == .queued)
-        // The waiting job shows the other process's progress and takes no worker: other work goes ahead.
+        // The proxy is one part, which the first is making: the waiting job shows the first's progress and, with
+        // nothing to help with, takes no worker: other work goes ahead.
         try await secondObserver.waitUntil("the waiting job reports the other process") { events in
             events.contains {
                 if case .progressed(let job) = $0 {
@@ -67,16 +68,73 @@ struct SharedCacheTests {
         }
         let other = try await second.generate(ProxyRequest(sourcePath: ProxyFixtures.tiny().path, quality: .draft, force: true))
         #expect(try await secondObserver.waitForOutcome(of: other.jobId).name == "completed")
-        #expect(try await second.stats().queuedJobs == 1, "the waiting job is still queued")
 
         firstObserver.release()
         let original = try #require(try await firstObserver.waitForOutcome(of: made.jobId).completedRecord)
         let reused = try #require(try await secondObserver.waitForOutcome(of: waiting.jobId).completedRecord)
         #expect(reused.jobId == made.jobId && reused.proxyPath == original.proxyPath, "the second reuses the first's proxy")
         #expect(
-            !secondObserver.progress(of: waiting.jobId).contains { $0.progress.message?.hasPrefix("Encoding") == true },
+            !secondObserver.progress(of: waiting.jobId).contains { $0.progress.message?.contains("ncoding") == true },
             "the second never encoded it")
         #expect(ProxyFixtures.partialFiles(cache).isEmpty)
+        await first.shutdown()
+        await second.shutdown()
+    }
+
+    /// The parts a job's progress says it encoded ("segment 2", "audio"), each once, in order.
+    static func encodedParts(_ observer: RecordingObserver, job: String) -> [String] {
+        var parts: [String] = []
+        for snapshot in observer.progress(of: job) {
+            guard let message = snapshot.progress.message?.lowercased() else { continue }
+            var part: String? = nil
+            if message.contains("encoding the audio") {
+                part = "audio"
+            } else if let range = message.range(of: "encoding segment ") {
+                part = "segment " + message[range.upperBound...].prefix { $0.isNumber }
+            }
+            if let part, !parts.contains(part) { parts.append(part) }
+        }
+        return parts
+    }
+
+    @Test func twoServicesShareTheSegmentsOfOneProxy() async throws {
+        let (first, firstObserver, cache) = try makeService()
+        let (second, secondObserver, _) = try makeService(cache: cache)
+        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("shared-segments"))
+        firstObserver.hold(sourcePath: source.path, percent: 0...99)
+        defer { firstObserver.release() }
+        let made = try await first.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        // The first is held inside its first part, the segment at 0 s.
+        try await firstObserver.waitUntilHeld()
+        let helping = try await second.generate(ProxyRequest(sourcePath: source.path, quality: .draft, background: false, force: true))
+
+        // The second makes the parts the first has not taken (the audio, segments 2 and 3), then waits for the first.
+        let folder = cache.appendingPathComponent("proxies").appendingPathComponent(
+            ProxyFixtures.proxyFiles(cache).first { $0.hasSuffix(".segments") } ?? "?")
+        func finishedParts() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+                .filter { $0.hasSuffix(".m4a") || ($0.hasSuffix(".m4s") && !$0.contains("-hls-")) }.sorted()
+        }
+        let deadline = TestDeadline.after(.seconds(120))
+        while finishedParts().count < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(finishedParts().count == 3, "\(finishedParts())")
+        try await secondObserver.waitUntil("the helper goes back to waiting") { _ in
+            secondObserver.progress(of: helping.jobId).last?.progress.message?.contains("another aura-media process is generating") == true
+        }
+        #expect(try first.catalogRecord(jobId: made.jobId)?.status == .generating)
+
+        firstObserver.release()
+        let original = try #require(try await firstObserver.waitForOutcome(of: made.jobId).completedRecord)
+        let reused = try #require(try await secondObserver.waitForOutcome(of: helping.jobId).completedRecord)
+        #expect(reused.jobId == made.jobId && reused.proxyPath == original.proxyPath, "the first joined, the second reuses it")
+        // Every part made once: the first made the segment it held, the second everything else.
+        #expect(Self.encodedParts(firstObserver, job: made.jobId) == ["segment 1"])
+        #expect(Set(Self.encodedParts(secondObserver, job: helping.jobId)) == ["audio", "segment 2", "segment 3"])
+        #expect(
+            secondObserver.progress(of: helping.jobId).contains { $0.progress.message?.hasPrefix("Helping another aura-media process") == true })
+        #expect(abs(original.durationSeconds - 32) < 0.05 && original.hasAudio, "\(original)")
+        #expect(ProxyFixtures.size(original.proxyPath) == original.proxySizeBytes)
+        #expect(ProxyFixtures.proxyFiles(cache) == [URL(fileURLWithPath: original.proxyPath).lastPathComponent], "the segments went")
         await first.shutdown()
         await second.shutdown()
     }

@@ -101,19 +101,29 @@ struct ProxyCacheJanitor: Sendable {
     /// The slot's segments folder, for a caller that holds the slot's lock: partial files (their writers are gone) are
     /// deleted; the finished segments stay while the slot's record may be resumed (failed, cancelled), and go with a
     /// completed proxy or without a record.
+    ///
+    /// A part that a helper of another process is making (`isBeingMade`) keeps its files, and the folder stays.
     func settleSegments(of slot: ProxySlot, record: ProxyRecord?) {
         let folder = slot.segmentsFolder
         guard area.fileNames().contains(folder) else { return }
+        let files = directory.regularFiles(inArea: area.name, folder: folder)
         let resumable = record.map { $0.status != .completed } ?? false
-        if !resumable {
+        if !resumable && !files.contains(where: { isBeingMade($0.name, in: slot) }) {
             try? catalog.deleteSegments(of: slot)
             area.removeFolder(named: folder)
             return
         }
-        for file in directory.regularFiles(inArea: area.name, folder: folder) where file.name.hasSuffix(".partial") {
+        for file in files where file.name.hasSuffix(".partial") && !isBeingMade(file.name, in: slot) {
             logger.info("removing leftover partial file \(folder)/\(file.name)")
             area.removeFile(named: file.name, folder: folder)
         }
+    }
+
+    /// Whether someone holds the lock of the part a file of the slot's segments folder belongs to (a helper makes
+    /// it now, `ProxySegmentBuild.help`). False for files of no part; true when the lock cannot be checked.
+    func isBeingMade(_ name: String, in slot: ProxySlot) -> Bool {
+        guard let lock = slot.partLockName(ofFileInSegments: name) else { return false }
+        return (try? WorkLock.isHeld(lock, in: directory)) ?? true
     }
 
     /// Deletes proxy and partial files that no completed record names, that nobody is writing, and whose slot no

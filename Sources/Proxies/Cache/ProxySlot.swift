@@ -24,6 +24,20 @@ public struct ProxySlot: Hashable, Sendable {
     /// with the slot's record, or once the proxy is joined.
     var segmentsFolder: String { "\(fingerprintKey)-\(quality).segments" }
 
+    /// The `WorkLock` held by whoever makes the part whose file in the segments folder is `partFile` (a video segment
+    /// or the audio, `ProxySegmentBuild.fileName(of:)`): the owner of the slot's lock and the helpers of other
+    /// processes each take a part's lock before making it, so no part is made twice.
+    func partLockName(partFile: String) -> String { "\(lockName).\(partFile)" }
+
+    /// The lock of the part a file in the segments folder belongs to: its finished file (`<key>-00003.m4s`,
+    /// `<key>-audio.m4a`) or a partial one (`<key>-00003.m4s.<job>.partial`). Nil for other files (HLS copies and
+    /// playlists, which only the slot's owner writes).
+    func partLockName(ofFileInSegments name: String) -> String? {
+        let pieces = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard pieces.count >= 2, pieces[1] == "m4s" || pieces[1] == "m4a", !pieces[0].contains("-hls-") else { return nil }
+        return partLockName(partFile: pieces[0] + "." + pieces[1])
+    }
+
     /// The slot whose segments folder `name` is; nil for other names.
     static func parse(segmentsFolder name: String) -> ProxySlot? {
         guard name.hasSuffix(".segments") else { return nil }

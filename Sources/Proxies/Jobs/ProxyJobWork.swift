@@ -10,7 +10,9 @@ import MediaCache
 /// 1. `prepare` (when queued): the slot's record says "queued" — unless a job holds the slot (another process's,
 ///    or the one this job replaces), whose record stays until this job takes the slot over.
 /// 2. `claim`: the slot's `WorkLock`, held from the start to the final record. While another process holds it
-///    the job waits without a worker, showing that process's progress (`progressElsewhere`).
+///    the job waits without a worker, showing that process's progress (`progressElsewhere`), and now and then
+///    claims a worker to help it instead (`help`): it makes the parts that process has not taken yet, then gives
+///    the worker back (`JobYielded`) and waits again, resting `helperRest` when it found nothing to take.
 /// 3. `run`, on the job's thread: reuse the proxy another process made meanwhile, or take the slot over (its
 ///    record and any partial file a dead process left), transcode into a partial file, and at the point of no
 ///    return move it into place, fsync, record it completed, and enforce the cache limit.
@@ -22,11 +24,17 @@ final class ProxyJobWork: Sendable {
     let fingerprint: SourceFingerprint
     let sourceDurationSeconds: Double
     let enqueuedAt = Date()
-    /// The time the user looks at in the source, read before each segment (`ProxySegmentBuild.nextPart`).
+    /// The time the user looks at in the source, read before each segment (`ProxySegmentBuild.ordered`).
     let playhead: @Sendable () -> Double?
     /// For `overwrite`: the job whose proxy (finished or in the making) the request wants replaced, as found when
     /// the job was queued. A proxy made by that job is not reused; one made by any later job is.
     private let supersedes = Mutex<String?>(nil)
+    /// What the last claim granted: the slot's lock (the job owns the slot) or a turn at helping its owner; and when
+    /// the job may next try to help. Written by `claim`, read by `run` on the job's thread.
+    private let turn = Mutex<(helping: Bool, restUntil: Date)>((false, .distantPast))
+
+    /// How long a job that found nothing to help with waits before it looks again.
+    static let helperRest: TimeInterval = 2
 
     init(
         store: ProxyStore, slot: ProxySlot, request: ProxyRequest, fingerprint: SourceFingerprint, sourceDurationSeconds: Double,
@@ -43,9 +51,7 @@ final class ProxyJobWork: Sendable {
     var jobWork: JobWork<ProxyRecord> {
         JobWork(
             prepare: prepare,
-            claim: { [slot, store] in
-                try WorkLock.tryAcquire(slot.lockName, in: store.directory).map { lock in ReleasingClaim { lock.release() } }
-            },
+            claim: claim,
             progressElsewhere: progressElsewhere, run: run, endedWithoutRunning: endedWithoutRunning)
     }
 
@@ -58,6 +64,20 @@ final class ProxyJobWork: Sendable {
     }
 
     // MARK: - Steps
+
+    /// The slot's lock; else, unless the job replaces a proxy (`overwrite` makes it from scratch) or rests, a turn at
+    /// helping whoever holds it.
+    private func claim() throws -> (any JobClaim)? {
+        if let lock = try WorkLock.tryAcquire(slot.lockName, in: store.directory) {
+            turn.withLock { $0.helping = false }
+            return ReleasingClaim { lock.release() }
+        }
+        let helping = turn.withLock { turn in
+            turn.helping = !request.overwrite && Date() >= turn.restUntil
+            return turn.helping
+        }
+        return helping ? NoClaim() : nil
+    }
 
     private func prepare(jobId: String) throws {
         let current = try store.catalog.record(slot)
@@ -92,8 +112,9 @@ final class ProxyJobWork: Sendable {
         }
     }
 
-    /// Runs on the job's thread, holding the slot's lock.
+    /// Runs on the job's thread, holding the slot's lock (or helping its holder).
     private func run(_ context: JobContext) throws -> ProxyRecord {
+        if turn.withLock({ $0.helping }) { try help(context) }
         if let made = try proxyMadeElsewhere(jobId: context.id) {
             store.logger.info("job \(context.id) reuses the proxy made by job \(made.jobId ?? "?")")
             return made
@@ -129,6 +150,30 @@ final class ProxyJobWork: Sendable {
         }
     }
 
+    /// Makes parts of the slot's proxy beside the process that holds the slot (`ProxySegmentBuild.help`), then gives
+    /// the worker back: always throws, `JobYielded` or `JobCancelled`. A failure to help is logged, not the job's:
+    /// the owner meets it too, or the job meets it once it claims the slot.
+    private func help(_ context: JobContext) throws -> Never {
+        var made = 0
+        do {
+            if try proxyMadeElsewhere(jobId: context.id) == nil, let record = try store.catalog.record(slot),
+                record.status == .generating, record.ownerId != store.lease.id, record.scalePercent == request.scalePercent
+            {
+                let build = ProxySegmentBuild(
+                    store: store, slot: slot, request: request, fingerprint: fingerprint,
+                    settings: Self.settings(for: request, configuration: store.configuration), context: context, recordId: nil,
+                    role: .helper, playhead: playhead)
+                made = try build.help()
+                if made > 0 { store.logger.info("job \(context.id) made \(made) parts of the proxy of \(request.sourcePath) for another process") }
+            }
+        } catch {
+            if error is JobCancelled || context.isCancelled { throw JobCancelled() }
+            store.logger.warning("job \(context.id) stopped helping with the proxy of \(request.sourcePath): \(error)")
+        }
+        turn.withLock { $0.restUntil = made > 0 ? .distantPast : Date().addingTimeInterval(Self.helperRest) }
+        throw JobYielded()
+    }
+
     /// A completed proxy of the slot that another process made while the job waited, when it fits the request
     /// (same sizing; for `overwrite`, made by a job that started after the request).
     private func proxyMadeElsewhere(jobId: String) throws -> ProxyRecord? {
@@ -146,7 +191,7 @@ final class ProxyJobWork: Sendable {
     }
 
     /// Makes the proxy from its segments (`ProxySegmentBuild`), joined into `partial`.
-    private func transcode(into partial: URL, recordId: Int64, context: JobContext) throws -> (TranscodeResult, ProxySegmentBuild) {
+    private func transcode(into partial: URL, recordId: Int64?, context: JobContext) throws -> (TranscodeResult, ProxySegmentBuild) {
         let settings = Self.settings(for: request, configuration: store.configuration)
         store.logger.info("generating \(slot.quality.rawValue) proxy of \(request.sourcePath) (job \(context.id))")
         let build = ProxySegmentBuild(

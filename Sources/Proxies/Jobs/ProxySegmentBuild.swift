@@ -55,8 +55,15 @@ enum ProxyPart: Hashable, Sendable {
     }
 }
 
-/// Makes one proxy from its parts (`SegmentPlan`'s video segments and the audio, `TranscodePart`), on the job's thread,
-/// while the job holds the slot's lock.
+/// Makes one proxy from its parts (`SegmentPlan`'s video segments and the audio, `TranscodePart`), on the job's thread.
+///
+/// - Roles: the **owner** holds the slot's lock (`run`): it makes parts, takes in the parts other processes made, and
+///   joins. A **helper** is a job of another process for the same slot and settings while the owner works (`help`):
+///   it makes parts the owner has not taken, in its own playhead's order, and leaves the rest to the owner. Owner and
+///   helpers take a part's own lock (`ProxySlot.partLockName`) before making it and look for its row once they hold
+///   it, so no part is made twice; a helper that dies lets go of its lock, and the part is made again by whoever
+///   takes it next. A helper helps only an owner that marked its settings key in the folder (`settingsMark`), so
+///   parts of other settings are never mixed in.
 ///
 /// - Identity: the parts live in the slot's segments folder and catalogue rows under the settings key
 ///   (`TranscodeSettings.identity` and the plan's nominal length, hashed): parts of other settings are deleted, never
@@ -68,13 +75,20 @@ enum ProxyPart: Hashable, Sendable {
 /// - Joining: when every part is done (and checked once more), `SegmentJoiner` copies them into the job's partial
 ///   file, which the job installs as the proxy.
 final class ProxySegmentBuild {
+    /// Whether the build owns the slot (holds its lock, and joins) or helps another process's owner.
+    enum Role: Sendable {
+        case owner, helper
+    }
+
     let store: ProxyStore
     let slot: ProxySlot
     let request: ProxyRequest
     let fingerprint: SourceFingerprint
     let settings: TranscodeSettings
     let context: JobContext
-    let recordId: Int64
+    /// The slot's record, which the owner's progress is written to; nil for a helper (the record is the owner's).
+    let recordId: Int64?
+    let role: Role
     let playhead: @Sendable () -> Double?
 
     /// The plan and the settings key, once `run` has planned.
@@ -85,8 +99,9 @@ final class ProxySegmentBuild {
 
     init(
         store: ProxyStore, slot: ProxySlot, request: ProxyRequest, fingerprint: SourceFingerprint, settings: TranscodeSettings,
-        context: JobContext, recordId: Int64, playhead: @escaping @Sendable () -> Double?
+        context: JobContext, recordId: Int64?, role: Role = .owner, playhead: @escaping @Sendable () -> Double?
     ) {
+        self.role = role
         self.store = store
         self.slot = slot
         self.request = request
@@ -104,6 +119,12 @@ final class ProxySegmentBuild {
     }
 
     var folder: String { slot.segmentsFolder }
+
+    /// The file by which the owner says which settings its parts are made with, so helpers with others stay out.
+    var settingsMark: String { "\(settingsKey).settings" }
+
+    /// How long the owner waits before looking again when every part left is being made by a helper elsewhere.
+    static let helperPoll: TimeInterval = 0.2
 
     /// Makes the parts still missing, joins them into `output`, and returns what the proxy is. On failure or
     /// cancellation the finished parts stay for the next job; a folder left with none goes.
@@ -123,6 +144,7 @@ final class ProxySegmentBuild {
         settingsKey = Self.settingsKey(settings)
         try prepareFolder()
         var done = try keptParts(of: plan)
+        try markSettings()
         resumedSegments = done.count
         if resumedSegments > 0 {
             store.logger.info("job \(context.id) resumes the \(slot.quality) proxy of \(path) from \(resumedSegments) finished parts")
@@ -147,18 +169,38 @@ final class ProxySegmentBuild {
                     audioLane = nil
                     landed(.audio, try outcome.get())
                 }
-                guard let part = nextPart(parts.filter { done[$0] == nil && !($0 == .audio && audioLane != nil) }, plan: plan) else {
-                    break
-                }
                 if context.isCancelled { throw JobCancelled() }
-                try checkSourceUnchanged()
+                let elsewhere = try partsMadeElsewhere(known: done)
+                if !elsewhere.isEmpty {
+                    store.logger.info("job \(context.id) takes in \(elsewhere.count) parts of \(path) made by another process")
+                    done.merge(elsewhere) { kept, _ in kept }
+                    publishPlaylists(plan: plan, done: done)
+                    report(plan: plan, done: done, running: nil, fraction: 0)
+                }
+                let pending = parts.filter { done[$0] == nil && !($0 == .audio && audioLane != nil) }
+                if pending.isEmpty { break }
+                guard let (part, lock) = try takeNext(pending, plan: plan, done: &done) else {
+                    // Every part left is being made by a helper elsewhere: wait for it to land (or its helper to go).
+                    Thread.sleep(forTimeInterval: Self.helperPoll)
+                    continue
+                }
+                do {
+                    try checkSourceUnchanged()
+                } catch {
+                    lock.release()
+                    throw error
+                }
                 if part == .audio && parts.contains(where: { $0 != .audio && done[$0] == nil }) {
                     let lane = AudioLane()
                     let build = UncheckedSendable(self)
-                    lane.start { try build.value.make(.audio, plan: plan, done: [:], reporting: false, stopped: { lane.isStopped }) }
+                    lane.start {
+                        defer { lock.release() }
+                        return try build.value.make(.audio, plan: plan, done: [:], reporting: false, stopped: { lane.isStopped })
+                    }
                     audioLane = lane
                     continue
                 }
+                defer { lock.release() }
                 landed(part, try make(part, plan: plan, done: done))
             }
             if let lane = audioLane {
@@ -199,16 +241,87 @@ final class ProxySegmentBuild {
             frameRate: plan.frameRate, toneMapped: video.toneMapped, deinterlaced: video.deinterlaced)
     }
 
+    // MARK: - Helping
+
+    /// Makes parts of a proxy whose slot another process owns, while it does: the parts nobody has taken, in this
+    /// process's playhead order, one at a time. Returns how many it made once none is left to take, or the owner
+    /// has let go of the slot (finished, stopped or gone: a job that claims the slot then carries on from the
+    /// parts). Makes nothing for an owner with other settings (no `settingsMark` of this key).
+    func help() throws -> Int {
+        let plan = try SegmentPlan.make(path: request.sourcePath)
+        self.plan = plan
+        settingsKey = Self.settingsKey(settings)
+        var parts = plan.segments.map { ProxyPart.video($0.index) }
+        if plan.audioStreams > 0 { parts.append(.audio) }
+        var made = 0
+        while true {
+            if context.isCancelled { throw JobCancelled() }
+            guard fileSize(store.area.fileURL(settingsMark, folder: folder)) != nil,
+                try WorkLock.isHeld(slot.lockName, in: store.directory)
+            else { return made }
+            var done = try rows()
+            guard let (part, lock) = try takeNext(parts.filter { done[$0] == nil }, plan: plan, done: &done) else { return made }
+            defer { lock.release() }
+            try checkSourceUnchanged()
+            _ = try make(part, plan: plan, done: done)
+            made += 1
+        }
+    }
+
     // MARK: - Parts
 
     /// The order parts are made in: the segment at the playhead, the audio, the segments after, then those before.
-    func nextPart(_ pending: [ProxyPart], plan: SegmentPlan) -> ProxyPart? {
+    func ordered(_ pending: [ProxyPart], plan: SegmentPlan) -> [ProxyPart] {
         let anchor = playhead().map { plan.segment(containing: $0).index } ?? 0
         let pendingSet = Set(pending)
-        if pendingSet.contains(.video(anchor)) { return .video(anchor) }
-        if pendingSet.contains(.audio) { return .audio }
-        let order = Array(anchor..<plan.segments.count) + Array(0..<anchor)
-        return order.lazy.map { ProxyPart.video($0) }.first { pendingSet.contains($0) }
+        let order = [ProxyPart.video(anchor), .audio] + (Array(anchor + 1..<plan.segments.count) + Array(0..<anchor)).map { ProxyPart.video($0) }
+        return order.filter { pendingSet.contains($0) }
+    }
+
+    /// The first part in `ordered` order that nobody else is making, with its lock held. A part found made once its
+    /// lock is held (a helper elsewhere finished it just before) goes into `done` instead; nil when every part of
+    /// `pending` is being made elsewhere.
+    private func takeNext(
+        _ pending: [ProxyPart], plan: SegmentPlan, done: inout [ProxyPart: ProxySegmentRecord]
+    ) throws -> (ProxyPart, WorkLock)? {
+        for part in ordered(pending, plan: plan) {
+            guard let lock = try WorkLock.tryAcquire(slot.partLockName(partFile: fileName(of: part)), in: store.directory) else {
+                continue
+            }
+            if let row = try rows()[part] {
+                if isWhole(row) {
+                    done[part] = row
+                    lock.release()
+                    continue
+                }
+                forget(row)
+            }
+            return (part, lock)
+        }
+        return nil
+    }
+
+    /// The slot's part rows of this settings key, by part.
+    private func rows() throws -> [ProxyPart: ProxySegmentRecord] {
+        var rows: [ProxyPart: ProxySegmentRecord] = [:]
+        for row in try store.catalog.segments(of: slot, settingsKey: settingsKey) {
+            rows[row.part == .audio ? .audio : .video(row.segmentIndex)] = row
+        }
+        return rows
+    }
+
+    /// Parts helpers of other processes finished that `known` lacks, once their files are confirmed whole.
+    private func partsMadeElsewhere(known: [ProxyPart: ProxySegmentRecord]) throws -> [ProxyPart: ProxySegmentRecord] {
+        try rows().filter { known[$0.key] == nil && isWhole($0.value) }
+    }
+
+    /// Marks the folder with this build's settings key (`settingsMark`), for helpers.
+    private func markSettings() throws {
+        try MediaError.mapping { () throws(FileError) in
+            try DurableFile.write(
+                Array(settings.identity.utf8), to: store.area.fileURL(settingsMark, folder: folder),
+                via: store.area.fileURL(settingsMark + ".partial", folder: folder), mode: 0o644)
+        }
     }
 
     /// Encodes one part into a partial file, checks it, moves it into place and records it. With `reporting`, its
@@ -219,6 +332,11 @@ final class ProxySegmentBuild {
     ) throws -> ProxySegmentRecord {
         let name = fileName(of: part)
         let partial = store.area.fileURL("\(name).\(context.id).partial", folder: folder)
+        // The caller holds the part's lock: another partial file of it is a dead writer's.
+        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder)
+        where file.name.hasPrefix(name + ".") && file.name.hasSuffix(".partial") {
+            store.area.removeFile(named: file.name, folder: folder)
+        }
         let final = store.area.fileURL(name, folder: folder)
         let transcodePart: TranscodePart
         var segment: SegmentPlan.Segment? = nil
@@ -253,6 +371,7 @@ final class ProxySegmentBuild {
                 sizeBytes: size, checksum: checksum, frameCount: result.frameCount, frameRate: plan.frameRate,
                 facts: SegmentFacts(result).json, jobId: context.id, createdAt: Date())
             try store.catalog.insert(row)
+            store.logger.info("job \(context.id) made part \(name) of the \(slot.quality) proxy of \(request.sourcePath)")
             return row
         } catch {
             store.area.removeFile(named: partial.lastPathComponent, folder: folder)
@@ -281,14 +400,15 @@ final class ProxySegmentBuild {
 
     // MARK: - What is kept
 
-    /// Creates the slot's segments folder, or empties it of partial files (their writers are gone: the job holds the
-    /// slot's lock).
+    /// Creates the slot's segments folder, or empties it of partial files whose writers are gone (the job holds the
+    /// slot's lock; a helper elsewhere holds its part's).
     private func prepareFolder() throws {
         let url = store.area.url.appendingPathComponent(folder, isDirectory: true)
         if mkdir(url.path, 0o700) != 0 && errno != EEXIST {
             throw MediaError(DurableFile.error(path: url.path))
         }
-        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder) where file.name.hasSuffix(".partial") {
+        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder)
+        where file.name.hasSuffix(".partial") && !store.janitor.isBeingMade(file.name, in: slot) {
             store.area.removeFile(named: file.name, folder: folder)
         }
     }
@@ -316,9 +436,10 @@ final class ProxySegmentBuild {
                 forget(row)
             }
         }
-        // Files no row names (a part whose row was never written) go too.
+        // Files no row names (a part whose row was never written) go too, but a helper's part in the making.
         let named = Set(kept.values.map(\.fileName))
-        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder) where !named.contains(file.name) {
+        for file in store.directory.regularFiles(inArea: store.area.name, folder: folder)
+        where !named.contains(file.name) && !store.janitor.isBeingMade(file.name, in: slot) {
             store.area.removeFile(named: file.name, folder: folder)
         }
         return kept
@@ -335,18 +456,18 @@ final class ProxySegmentBuild {
         store.area.removeFile(named: row.fileName, folder: folder)
     }
 
-    /// Fails the job when the source is no longer the content its parts are made of (changed, or gone); the parts
-    /// made so far are of content that no longer exists, and go.
+    /// Fails the job when the source is no longer the content its parts are made of (changed, or gone); the owner
+    /// deletes the parts made so far (of content that no longer exists).
     private func checkSourceUnchanged() throws {
         let current: SourceFingerprint
         do {
             current = try SourceFingerprint.of(path: request.sourcePath)
         } catch {
-            store.removeSegments(of: slot)
+            if role == .owner { store.removeSegments(of: slot) }
             throw error
         }
         guard current == fingerprint else {
-            store.removeSegments(of: slot)
+            if role == .owner { store.removeSegments(of: slot) }
             throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
         }
     }
@@ -389,17 +510,18 @@ final class ProxySegmentBuild {
         }
         let percent = min(99.9, finished / (Double(totalSlots) + audioWeight) * 100)
         let covered = coverage(plan: plan, done: done)
-        let message: String
+        var message: String
         switch running {
         case .video(let index)?: message = "Encoding segment \(index + 1) of \(plan.segments.count) (\(done.count) of \(count) parts done)"
         case .audio?: message = "Encoding the audio (\(done.count) of \(count) parts done)"
         case nil: message = "\(done.count) of \(count) parts done"
         }
+        if role == .helper { message = "Helping another aura-media process: " + message.prefix(1).lowercased() + message.dropFirst() }
         context.report(
             JobProgress(
                 percent: percent, message: message, rate: rate, segmentsCompleted: done.count, segmentCount: count,
                 coverage: covered))
-        if running == nil || Date().timeIntervalSince(lastShared) >= 1 {
+        if let recordId, running == nil || Date().timeIntervalSince(lastShared) >= 1 {
             lastShared = Date()
             try? store.catalog.updateSegments(
                 id: recordId, jobId: context.id, completed: done.count, count: count, coverage: covered, percent: percent)
