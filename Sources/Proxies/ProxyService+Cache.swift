@@ -105,11 +105,14 @@ extension ProxyService {
     public func stats() async throws -> ProxyCacheStats {
         let counts = await queue.counts
         let limit = store.configuration.cacheLimitBytes
-        let completed = try await BlockingQueue.run { [catalog] in try catalog.completedByLeastRecentUse() }
+        let (completed, parts) = try await BlockingQueue.run { [catalog, store] in
+            (try catalog.completedByLeastRecentUse(), try store.segmentUsage())
+        }
         var stats = ProxyCacheStats(
             totalProxies: 0, totalCacheSizeBytes: 0, totalSourceSizeBytes: 0, cacheLimitBytes: limit,
             queuedJobs: counts.queued, runningJobs: counts.running,
             byQuality: Dictionary(uniqueKeysWithValues: ProxyQuality.allCases.map { ($0, .init(count: 0, sizeBytes: 0)) }))
+        stats.segmentsSizeBytes = parts.values.reduce(0, +)
         for record in completed {
             stats.totalProxies += 1
             stats.totalCacheSizeBytes += record.proxySizeBytes

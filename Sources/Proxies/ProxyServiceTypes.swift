@@ -69,6 +69,9 @@ public struct ProxyCacheStats: Sendable, Equatable {
     public var queuedJobs: Int
     public var runningJobs: Int
     public var byQuality: [ProxyQuality: QualityTotals]
+    /// The bytes of proxies not yet joined: the parts of proxies in the making and those kept for resuming (their
+    /// segments folders). The cache limit counts them with the completed proxies.
+    public var segmentsSizeBytes: Int64 = 0
 
     /// totalCacheSizeBytes / totalSourceSizeBytes; 0 without sources.
     public var compressionRatio: Double {

@@ -108,22 +108,48 @@ final class ProxyStore: Sendable {
 
     // MARK: - Eviction
 
-    /// Evicts least-recently-used completed proxies while the cache is over its limit, down to 90 % of it.
-    /// Never evicts a proxy being generated (here or in another process: its slot is locked; a slot with a queued
-    /// job holds the job's record, which is not completed) or one used in the last minute.
+    /// The bytes on disk of each slot's parts not yet joined: its segments folder (finished parts, their HLS copies
+    /// and playlists, parts in the making). Slots without any are left out.
+    func segmentUsage() throws -> [ProxySlot: Int64] {
+        var usage: [ProxySlot: Int64] = [:]
+        for slot in try catalog.slotsWithSegments() {
+            let bytes = area.usage(folder: slot.segmentsFolder).bytes
+            if bytes > 0 { usage[slot] = bytes }
+        }
+        return usage
+    }
+
+    /// Evicts while the cache (completed proxies and the parts of unfinished ones) is over its limit, down to 90 % of
+    /// it, least recently used first: completed proxies, and the parts a failed or cancelled job kept for resuming
+    /// (dated by their record's last use). Never evicts a proxy being generated or queued (here or in another process:
+    /// its slot is locked, or its record is not completed), a part a helper is making, or anything used in the last
+    /// minute.
     func enforceLimit() {
         let limit = configuration.cacheLimitBytes
         do {
             let completed = try catalog.completedByLeastRecentUse()
-            var total = completed.reduce(Int64(0)) { $0 + $1.proxySizeBytes }
+            let parts = try segmentUsage()
+            var total = completed.reduce(Int64(0)) { $0 + $1.proxySizeBytes } + parts.values.reduce(0, +)
             guard total > limit else { return }
             let target = limit / 10 * 9
             let protectedSince = Date().addingTimeInterval(-Self.recentUseWindow)
+            var candidates: [(usedAt: Date, proxy: ProxyRecord?, parts: ProxySlot?)] = completed.map { ($0.lastAccessedAt, $0, nil) }
+            for slot in parts.keys {
+                candidates.append((try catalog.record(slot)?.lastAccessedAt ?? .distantPast, nil, slot))
+            }
+            candidates.sort { $0.usedAt < $1.usedAt }
             var evicted = 0
-            for listed in completed where total > target {
-                guard listed.lastAccessedAt < protectedSince,
-                    let lock = try WorkLock.tryAcquire(listed.slot.lockName, in: directory)
-                else { continue }
+            var evictedParts = 0
+            for candidate in candidates where total > target && candidate.usedAt < protectedSince {
+                if let slot = candidate.parts {
+                    let freed = try evictParts(of: slot, protectedSince: protectedSince)
+                    total -= freed
+                    evictedParts += freed > 0 ? 1 : 0
+                    continue
+                }
+                guard let listed = candidate.proxy, let lock = try WorkLock.tryAcquire(listed.slot.lockName, in: directory) else {
+                    continue
+                }
                 defer { lock.release() }
                 // Looked at again under the lock: another process may have used or replaced it meanwhile.
                 guard let record = try catalog.record(id: listed.id!), record.status == .completed,
@@ -135,8 +161,10 @@ final class ProxyStore: Sendable {
                 evicted += 1
                 logger.info("evicted \(record.quality) proxy of \(record.sourcePath) (\(record.proxySizeBytes) bytes)")
             }
-            if evicted > 0 {
-                observer.notice("evicted \(evicted) least recently used proxies to keep the cache under its limit of \(limit) bytes")
+            if evicted > 0 || evictedParts > 0 {
+                let parts = evictedParts > 0 ? " and the kept parts of \(evictedParts) unfinished ones" : ""
+                observer.notice(
+                    "evicted \(evicted) least recently used proxies\(parts) to keep the cache under its limit of \(limit) bytes")
             }
             if total > limit {
                 observer.warning("the proxy cache holds \(total) bytes, over its limit of \(limit): the remaining proxies are in use")
@@ -144,6 +172,21 @@ final class ProxyStore: Sendable {
         } catch {
             logger.error("cache limit enforcement failed: \(error)")
         }
+    }
+
+    /// Deletes the parts a slot's unfinished proxy kept, when nobody is making it (its lock is free, its record is
+    /// neither queued nor generating, no helper holds a part) and it was not used since `protectedSince`. Returns the
+    /// bytes freed.
+    private func evictParts(of slot: ProxySlot, protectedSince: Date) throws -> Int64 {
+        guard let lock = try WorkLock.tryAcquire(slot.lockName, in: directory) else { return 0 }
+        defer { lock.release() }
+        let record = try catalog.record(slot)
+        if let record, record.status == .queued || record.status == .generating || record.lastAccessedAt >= protectedSince { return 0 }
+        let files = directory.regularFiles(inArea: area.name, folder: slot.segmentsFolder)
+        if files.contains(where: { janitor.isBeingMade($0.name, in: slot) }) { return 0 }
+        let removed = removeSegments(of: slot)
+        logger.info("evicted the \(removed.files) kept parts of the unfinished \(slot.quality) proxy of \(record?.sourcePath ?? slot.fingerprintKey)")
+        return removed.bytes
     }
 
     // MARK: - Clearing

@@ -127,6 +127,7 @@ struct StatsCommand: AsyncParsableCommand {
             ["compression ratio", String(format: "%.3f", stats.compressionRatio)],
             ["space saved", String(format: "%.1f %%", stats.spaceSavedPercent)],
             ["cache limit", ByteCountFormatter.string(fromByteCount: stats.cacheLimitBytes, countStyle: .file)],
+            ["unfinished proxies' parts", ByteCountFormatter.string(fromByteCount: stats.segmentsSizeBytes, countStyle: .file)],
         ]
         for quality in ProxyQuality.allCases {
             let totals = stats.byQuality[quality]

@@ -63,7 +63,8 @@ export interface CancelGenerationResult { jobId: string; cancelled: boolean; sta
 export interface StatsResult {
   totalProxies: number; totalCacheSizeBytes: number; totalSourceSizeBytes: number; compressionRatio: number;
   spaceSavedPercent: number; cacheLimitBytes: number; queuedJobs: number; runningJobs: number; cacheDirectory: string;
-  byQuality: Record<Quality, { count: number; sizeBytes: number }>; waveformCache?: object; frameCache?: object;
+  byQuality: Record<Quality, { count: number; sizeBytes: number }>; segmentsSizeBytes: number; waveformCache?: object;
+  frameCache?: object;
 }
 export interface ClearCacheResult { deletedFiles: number; freedBytes: number; keptInUse?: number; clearedFrames?: number; [member: string]: unknown }
 export interface ResolveResult {

@@ -20,7 +20,7 @@ extension AuraMediaServer {
                     uniqueKeysWithValues: stats.byQuality.map {
                         ($0.key.rawValue, StatsResult.QualityTotals(count: $0.value.count, sizeBytes: $0.value.sizeBytes))
                     }),
-                cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache,
+                segmentsSizeBytes: stats.segmentsSizeBytes, cacheDirectory: currentSettings.cacheDirectory, waveformCache: waveformCache,
                 frameCache: await frameCacheStats())
         }
 

@@ -20,6 +20,7 @@ struct StatsResult: Encodable, Sendable {
     var queuedJobs: Int
     var runningJobs: Int
     var byQuality: [String: QualityTotals]
+    var segmentsSizeBytes: Int64
     var cacheDirectory: String
     /// The waveform cache (omitted when its directory is unusable).
     var waveformCache: WaveformCacheStats?

@@ -68,7 +68,8 @@ extension AuraMediaServer {
         if let service = try? await proxyService(), let stats = try? await service.stats() {
             gauges.proxyQueued = stats.queuedJobs
             gauges.proxyRunning = stats.runningJobs
-            gauges.proxyCacheBytes = stats.totalCacheSizeBytes
+            // What the limit counts: completed proxies and the parts of unfinished ones.
+            gauges.proxyCacheBytes = stats.totalCacheSizeBytes + stats.segmentsSizeBytes
             gauges.proxyCacheLimitBytes = stats.cacheLimitBytes
         }
         let frameStats = frames.stats()

@@ -125,6 +125,15 @@ public final class ProxyCatalog: Sendable {
     }
 
     /// Every finished segment of a slot, whatever its settings.
+    /// The slots that have part rows (proxies in the making, or kept for resumption).
+    func slotsWithSegments() throws -> [ProxySlot] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT DISTINCT sourceFingerprint, quality FROM proxySegments").compactMap { row in
+                ProxyQuality(rawValue: row["quality"]).map { ProxySlot(fingerprintKey: row["sourceFingerprint"], quality: $0) }
+            }
+        }
+    }
+
     func allSegments(of slot: ProxySlot) throws -> [ProxySegmentRecord] {
         try database.read { db in
             try ProxySegmentRecord.filter(Column("sourceFingerprint") == slot.fingerprintKey && Column("quality") == slot.quality)

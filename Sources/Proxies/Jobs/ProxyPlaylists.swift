@@ -10,8 +10,17 @@ import MediaCache
 /// (`EXT-X-MAP`, repeated only where a segment's differs); a proxy without audio lists its video segments as they are.
 /// A proxy with audio has playlists once its audio part is finished (the second part made).
 ///
-/// Written by the job that makes the proxy (it holds the slot's lock), each file atomically.
+/// Written by the job that owns the proxy (it holds the slot's lock), each file atomically.
 struct ProxyPlaylists {
+    /// What one job's publishing already knows, so each landing part costs a `stat` per listed segment rather than
+    /// reading every segment's initialisation section and rewriting every playlist again: the HLS segments' sizes and
+    /// initialisation sections, and the text each playlist was last written with. Used on the job's thread only.
+    final class Memory {
+        fileprivate var segments: [String: (size: Int64, initLength: Int, initBytes: Data)] = [:]
+        fileprivate var written: [String: String] = [:]
+        init() {}
+    }
+
     let area: CacheArea
     let folder: String
     let settingsKey: String
@@ -45,8 +54,8 @@ struct ProxyPlaylists {
         return runs
     }
 
-    /// Makes the HLS segments still missing and rewrites every run's playlist. Blocking.
-    func publish(rows: [ProxySegmentRecord], hasAudio: Bool) throws {
+    /// Makes the HLS segments still missing and rewrites each run's playlist whose text changed. Blocking.
+    func publish(rows: [ProxySegmentRecord], hasAudio: Bool, memory: Memory = Memory()) throws {
         let audio = rows.first { $0.part == .audio }
         if hasAudio && audio == nil { return }
         for run in Self.runs(of: rows) {
@@ -57,8 +66,16 @@ struct ProxyPlaylists {
             for row in run.rows {
                 let name = hasAudio ? hlsFileName(row.segmentIndex) : row.fileName
                 if hasAudio, fileSize(url(name)) == nil { try makeHLSSegment(row, audio: audio!, name: name) }
-                guard let span = row.timeSpan, let (length, initBytes) = HLSSegment.initialization(of: url(name).path), let size = fileSize(url(name))
-                else { throw MediaError.ioFailure(path: url(name).path, reason: "the HLS segment cannot be read") }
+                guard let span = row.timeSpan, let size = fileSize(url(name)) else {
+                    throw MediaError.ioFailure(path: url(name).path, reason: "the HLS segment cannot be read")
+                }
+                if memory.segments[name]?.size != size {
+                    guard let (length, initBytes) = HLSSegment.initialization(of: url(name).path) else {
+                        throw MediaError.ioFailure(path: url(name).path, reason: "the HLS segment cannot be read")
+                    }
+                    memory.segments[name] = (size, length, initBytes)
+                }
+                let (length, initBytes) = (memory.segments[name]!.initLength, memory.segments[name]!.initBytes)
                 if initBytes != lastInit {
                     body.append("#EXT-X-MAP:URI=\"\(name)\",BYTERANGE=\"\(length)@0\"")
                     lastInit = initBytes
@@ -73,9 +90,12 @@ struct ProxyPlaylists {
             lines.append("#EXT-X-MEDIA-SEQUENCE:\(run.firstIndex)")
             let text = (lines + body).joined(separator: "\n") + "\n"
             let name = playlistName(runStart: run.firstIndex)
+            if memory.written[name] == text, fileSize(url(name)) != nil { continue }
+            memory.written[name] = nil
             try MediaError.mapping { () throws(FileError) in
                 try DurableFile.write(Array(text.utf8), to: url(name), via: url(name + ".partial"), mode: 0o644)
             }
+            memory.written[name] = text
         }
     }
 

@@ -392,7 +392,7 @@ final class ProxySegmentBuild {
     private func publishPlaylists(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord]) {
         do {
             try ProxyPlaylists(area: store.area, folder: folder, settingsKey: settingsKey)
-                .publish(rows: Array(done.values), hasAudio: plan.audioStreams > 0)
+                .publish(rows: Array(done.values), hasAudio: plan.audioStreams > 0, memory: playlistMemory)
         } catch {
             store.logger.warning("the HLS playlist of \(request.sourcePath)'s proxy in progress was not updated: \(error)")
         }
@@ -490,6 +490,8 @@ final class ProxySegmentBuild {
     }
 
     private var lastShared = Date.distantPast
+    /// What publishing the playlists already knows (the owner's job thread only).
+    private let playlistMemory = ProxyPlaylists.Memory()
 
     /// Reports the job's progress (and, about once a second or when a part lands, records it for other processes).
     private func report(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord], running: ProxyPart?, fraction: Double, rate: Double? = nil) {

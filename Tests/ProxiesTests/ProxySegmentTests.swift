@@ -1,0 +1,105 @@
+import Foundation
+import Media
+import MediaCache
+import TestSupport
+import Testing
+
+@testable import Proxies
+
+/// The parts of a proxy in the making (`ProxySegmentBuild`) in one service: a part that goes missing, and what kept
+/// parts weigh in the cache.
+@Suite(.timeLimit(.minutes(10)))
+struct ProxySegmentTests {
+    /// The parts a job's progress reports it encoding, one entry per stretch ("segment 2", "audio").
+    static func encodingStretches(_ observer: RecordingObserver, job: String) -> [String] {
+        var stretches: [String] = []
+        for snapshot in observer.progress(of: job) {
+            guard let message = snapshot.progress.message?.lowercased(), let range = message.range(of: "encoding segment ") else {
+                continue
+            }
+            let part = "segment " + message[range.upperBound...].prefix { $0.isNumber }
+            if stretches.last != part { stretches.append(part) }
+        }
+        return stretches
+    }
+
+    /// The finished part files (video segments and the audio) in the cache's segments folders.
+    static func partFiles(_ cache: URL) -> [URL] {
+        let proxies = cache.appendingPathComponent("proxies")
+        return ProxyFixtures.proxyFiles(cache).filter { $0.hasSuffix(".segments") }.flatMap { folder -> [URL] in
+            ((try? FileManager.default.contentsOfDirectory(atPath: proxies.appendingPathComponent(folder).path)) ?? [])
+                .filter { $0.hasSuffix(".m4a") || ($0.hasSuffix(".m4s") && !$0.contains("-hls-")) }.sorted()
+                .map { proxies.appendingPathComponent(folder).appendingPathComponent($0) }
+        }
+    }
+
+    @Test func aPartDeletedWhileTheProxyIsMadeIsMadeAgainBeforeTheJoin() async throws {
+        let (service, observer, cache) = try makeService()
+        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("deleted-part"))
+        // Segment 1 is about 23 % of the work, the audio 25 %, segment 2 another 23 %: from 75 % on, the job is in
+        // segment 3 with the rest finished.
+        observer.hold(sourcePath: source.path, percent: 75...99)
+        defer { observer.release() }
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        try await observer.waitUntilHeld()
+        let parts = Self.partFiles(cache)
+        try #require(parts.count == 3, "\(parts)")
+        let second = try #require(parts.first { $0.lastPathComponent.hasSuffix("-00001.m4s") })
+        try FileManager.default.removeItem(at: second)
+
+        observer.release()
+        let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+        #expect(Self.encodingStretches(observer, job: ticket.jobId) == ["segment 1", "segment 2", "segment 3", "segment 2"])
+        #expect(abs(record.durationSeconds - 32) < 0.05 && record.hasAudio, "\(record)")
+        let probe = try await OffPool.run { try MediaProbe.probe(path: record.proxyPath) }
+        #expect(probe.primaryVideoStream?.frameCount == 800, "every frame once: \(probe)")
+        #expect(Self.partFiles(cache).isEmpty)
+        await service.shutdown()
+    }
+}
+
+extension ProxySegmentTests {
+    @Test func keptPartsCountInStatsAndTheLimitAndAreEvictedLikeProxies() async throws {
+        let (service, observer, cache) = try makeService()
+        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("kept-parts"))
+        observer.hold(sourcePath: source.path, percent: 75...99)
+        defer { observer.release() }
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        try await observer.waitUntilHeld()
+        _ = await service.cancel(jobId: ticket.jobId)
+        observer.release()
+        #expect(try await observer.waitForOutcome(of: ticket.jobId).name == "cancelled")
+
+        // What the segments folder holds (parts, HLS copies, playlists) is in `stats`, apart from the proxies.
+        let folder = try #require(ProxyFixtures.proxyFiles(cache).first { $0.hasSuffix(".segments") })
+        let folderURL = cache.appendingPathComponent("proxies").appendingPathComponent(folder)
+        let bytes = try FileManager.default.contentsOfDirectory(atPath: folderURL.path)
+            .reduce(Int64(0)) { $0 + (ProxyFixtures.size(folderURL.appendingPathComponent($1)) ?? 0) }
+        // Segments 1 and 2 and the audio were finished; segment 3 was running (it may have finished as it stopped).
+        let kept = Self.partFiles(cache).count
+        #expect(kept >= 3 && bytes > 0)
+        var stats = try await service.stats()
+        #expect(stats.segmentsSizeBytes == bytes && stats.totalCacheSizeBytes == 0 && stats.totalProxies == 0, "\(stats)")
+
+        // Under the limit they stay; over it they stay while used in the last minute, then go like a proxy.
+        await service.reconfigure(ProxyServiceConfiguration(cacheLimitBytes: bytes * 2, maxConcurrentJobs: 1))
+        #expect(Self.partFiles(cache).count == kept)
+        await service.reconfigure(ProxyServiceConfiguration(cacheLimitBytes: bytes / 2, maxConcurrentJobs: 1))
+        #expect(Self.partFiles(cache).count == kept, "the cancelled job's record was used within the last minute")
+        let slot = ProxySlot(fingerprintKey: try SourceFingerprint.of(path: source.path).key, quality: .draft)
+        let record = try #require(try service.catalog.record(slot))
+        try service.catalog.touch(id: record.id!, sourcePath: source.path, at: Date().addingTimeInterval(-300))
+        await service.reconfigure(ProxyServiceConfiguration(cacheLimitBytes: bytes / 2, maxConcurrentJobs: 1))
+        #expect(Self.partFiles(cache).isEmpty && !ProxyFixtures.proxyFiles(cache).contains(folder))
+        stats = try await service.stats()
+        #expect(stats.segmentsSizeBytes == 0)
+        #expect(observer.notices.contains { $0.contains("the kept parts of 1 unfinished") }, "\(observer.notices)")
+
+        // The next generate starts from scratch, and completes.
+        await service.reconfigure(ProxyServiceConfiguration(cacheLimitBytes: 10 << 30, maxConcurrentJobs: 1))
+        let again = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        #expect(again.resumedSegments == 0)
+        #expect(try await observer.waitForOutcome(of: again.jobId).completedRecord != nil)
+        await service.shutdown()
+    }
+}
