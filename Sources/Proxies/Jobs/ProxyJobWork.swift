@@ -135,8 +135,6 @@ final class ProxyJobWork: Sendable {
             if build.resumedSegments > 0 {
                 store.logger.info("job \(context.id) reused \(build.resumedSegments) segments made before")
             }
-            // The proxy is whole: its segments are no longer needed.
-            store.removeSegments(of: slot)
             return made
         } catch {
             store.area.removeFile(named: partial.lastPathComponent)
@@ -235,6 +233,8 @@ final class ProxyJobWork: Sendable {
         guard try store.catalog.update(record, ifJobId: jobId) else {
             throw MediaError.ioFailure(path: final.path, reason: "its catalogue record was taken over")
         }
+        // The proxy is whole: its segments are no longer needed (and no longer count against the limit).
+        store.removeSegments(of: slot)
         store.enforceLimit()
         return record
     }

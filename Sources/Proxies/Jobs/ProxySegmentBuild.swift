@@ -436,8 +436,14 @@ final class ProxySegmentBuild {
                 forget(row)
             }
         }
-        // Files no row names (a part whose row was never written) go too, but a helper's part in the making.
-        let named = Set(kept.values.map(\.fileName))
+        // Files no row names (a part whose row was never written) go too, but a helper's part in the making, and the
+        // HLS copies of kept segments while the audio they were made with is kept (written atomically, so whole; each
+        // is a segment's video and audio copied again, not worth making twice). Playlists are written afresh.
+        var named = Set(kept.values.map(\.fileName))
+        if kept[.audio] != nil {
+            let playlists = ProxyPlaylists(area: store.area, folder: folder, settingsKey: settingsKey)
+            for case .video(let index) in kept.keys { named.insert(playlists.hlsFileName(index)) }
+        }
         for file in store.directory.regularFiles(inArea: store.area.name, folder: folder)
         where !named.contains(file.name) && !store.janitor.isBeingMade(file.name, in: slot) {
             store.area.removeFile(named: file.name, folder: folder)
