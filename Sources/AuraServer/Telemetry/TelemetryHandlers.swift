@@ -15,7 +15,14 @@ extension AuraMediaServer {
                 ClientReport(
                     playbackFps: params.playbackFps, scrubLatencyMs: params.scrubLatencyMs,
                     droppedFrames: params.droppedFrames, cacheHit: params.cacheHit))
-            Task { await checkTargets() }
+            // Judged at once, in the order reports arrive (on the queue and cache sizes read last), so the end of an
+            // episode between two bursts of reports is never missed however busy the machine; the sizes are read
+            // again in the background when they are over a second old, for the next judgement.
+            let last = lastGauges.withLock { $0 }
+            warnAboutNewEpisodes(in: telemetry.summary(gauges: last?.1 ?? TelemetryGauges()))
+            if last.map({ Date().timeIntervalSince($0.0) >= 1 }) ?? true {
+                Task { _ = await gauges(maxAge: 1) }
+            }
         }
     }
 
@@ -31,7 +38,11 @@ extension AuraMediaServer {
     /// proxy jobs call it each time; `requestFrame` only when `targetCheckDue()`). Queue and cache sizes read for a
     /// check are reused for a second (reading them touches the catalogue).
     func checkTargets() async {
-        let summary = telemetry.summary(gauges: await gauges(maxAge: 1))
+        warnAboutNewEpisodes(in: telemetry.summary(gauges: await gauges(maxAge: 1)))
+    }
+
+    /// Sends the warning of each target that starts being missed in `summary`.
+    private func warnAboutNewEpisodes(in summary: MetricsSummary) {
         for target in telemetry.newEpisodes(in: summary) {
             let message = advice(for: target, in: summary)
             logger.warning("\(message)")
