@@ -310,9 +310,10 @@ final class ProxySegmentBuild {
         return rows
     }
 
-    /// Parts helpers of other processes finished that `known` lacks, once their files are confirmed whole.
+    /// Parts helpers of other processes finished that `known` lacks, once their files are confirmed whole (the job's
+    /// own, such as the audio lane's just before its outcome is taken, come in through `landed`).
     private func partsMadeElsewhere(known: [ProxyPart: ProxySegmentRecord]) throws -> [ProxyPart: ProxySegmentRecord] {
-        try rows().filter { known[$0.key] == nil && isWhole($0.value) }
+        try rows().filter { known[$0.key] == nil && $0.value.jobId != context.id && isWhole($0.value) }
     }
 
     /// Marks the folder with this build's settings key (`settingsMark`), for helpers.
