@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import MediaCache
 import Testing
 
@@ -79,5 +80,41 @@ import Testing
         #expect(record.error == "none")
         #expect(record.status == .completed)
         #expect(abs(record.createdAt.timeIntervalSince(created)) < 0.01)
+    }
+
+    /// A catalogue written by the version that shipped segments (`v4-segments`, before `v5-segment-frames`) opens, keeps
+    /// its rows, and takes rows of this version.
+    @Test func aCatalogueOfTheFirstSegmentedVersionIsMigrated() throws {
+        let directory = ProxyFixtures.scratch("catalog-v4")
+        let path = directory.appendingPathComponent(ProxyCatalog.fileName).path
+        _ = try ProxyCatalog(directory: directory)
+        // Back to the shape v4 left: without the two columns v5 adds, and v5 not yet applied; one row of then.
+        let old = try DatabaseQueue(path: path)
+        try old.write { db in
+            try db.execute(sql: "ALTER TABLE proxySegments DROP COLUMN frameCount")
+            try db.execute(sql: "ALTER TABLE proxySegments DROP COLUMN frameRate")
+            try db.execute(sql: "DELETE FROM grdb_migrations WHERE identifier = 'v5-segment-frames'")
+            try db.execute(
+                sql: """
+                    INSERT INTO proxySegments (sourceFingerprint, quality, settingsKey, part, segmentIndex, startSlot, endSlot,
+                        fileName, sizeBytes, checksum, facts, jobId, createdAt)
+                    VALUES ('00000000000000aa', 'Draft', 'oldkey', 'video', 0, 0, 150, 'oldkey-00000.m4s', 10, 'c', '{}', 'job-old',
+                        '2026-12-01 10:00:00.000')
+                    """)
+        }
+        try old.close()
+
+        let catalog = try ProxyCatalog(directory: directory)
+        let slot = ProxySlot(fingerprintKey: "00000000000000aa", quality: .draft)
+        let kept = try #require(try catalog.allSegments(of: slot).first)
+        #expect(kept.fileName == "oldkey-00000.m4s" && kept.frameCount == 0 && kept.timeSpan == nil, "\(kept)")
+        try catalog.insert(
+            ProxySegmentRecord(
+                sourceFingerprint: slot.fingerprintKey, quality: .draft, settingsKey: "newkey", part: .video, segmentIndex: 0,
+                startSlot: 0, endSlot: 250, fileName: "newkey-00000.m4s", sizeBytes: 20, checksum: "d", frameCount: 250,
+                frameRate: 25, facts: "{}", jobId: "job-new", createdAt: Date()))
+        let rows = try catalog.segments(of: slot, settingsKey: "newkey")
+        #expect(rows.count == 1 && rows.first?.timeSpan == 0..<10)
+        #expect(try catalog.slotsWithSegments() == [slot])
     }
 }

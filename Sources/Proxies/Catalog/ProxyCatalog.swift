@@ -101,12 +101,19 @@ public final class ProxyCatalog: Sendable {
                 table.column("fileName", .text).notNull()
                 table.column("sizeBytes", .integer).notNull()
                 table.column("checksum", .text).notNull()
-                table.column("frameCount", .integer).notNull()
-                table.column("frameRate", .double).notNull()
                 table.column("facts", .text).notNull()
                 table.column("jobId", .text)
                 table.column("createdAt", .datetime).notNull()
                 table.primaryKey(["sourceFingerprint", "quality", "settingsKey", "part", "segmentIndex"])
+            }
+        }
+        migrator.registerMigration("v5-segment-frames") { db in
+            // A segment's frame count and the proxy's rate, read on every lookup of the time it covers (they were in
+            // `facts` only). Rows of earlier versions say 0: they were made with another segment length, so another
+            // settings key, and are deleted, never joined, when their proxy is made again.
+            try db.alter(table: ProxySegmentRecord.databaseTableName) { table in
+                table.add(column: "frameCount", .integer).notNull().defaults(to: 0)
+                table.add(column: "frameRate", .double).notNull().defaults(to: 0)
             }
         }
         return migrator
@@ -124,7 +131,6 @@ public final class ProxyCatalog: Sendable {
         }
     }
 
-    /// Every finished segment of a slot, whatever its settings.
     /// The slots that have part rows (proxies in the making, or kept for resumption).
     func slotsWithSegments() throws -> [ProxySlot] {
         try database.read { db in
@@ -134,6 +140,7 @@ public final class ProxyCatalog: Sendable {
         }
     }
 
+    /// Every finished segment of a slot, whatever its settings.
     func allSegments(of slot: ProxySlot) throws -> [ProxySegmentRecord] {
         try database.read { db in
             try ProxySegmentRecord.filter(Column("sourceFingerprint") == slot.fingerprintKey && Column("quality") == slot.quality)
