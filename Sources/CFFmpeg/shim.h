@@ -22,6 +22,30 @@
 #include <errno.h>
 #include <math.h>
 
+/// Bytes of one pooled picture buffer for `format` at `width` x `height`: every plane in one buffer, rows aligned
+/// to 64 bytes, the height rounded up to 32 rows and 128 bytes more, the slack `av_frame_get_buffer` leaves for
+/// SIMD that reads past a row's end. Negative (an AVERROR) for a format that has no planes in memory.
+static inline int aura_picture_buffer_size(int format, int width, int height) {
+    int size = av_image_get_buffer_size((enum AVPixelFormat)format, width, (height + 31) & ~31, 64);
+    return size < 0 ? size : size + 128;
+}
+
+/// Gives `frame` (unreferenced, its width, height and format set) a picture buffer from `pool`, whose buffers
+/// hold `aura_picture_buffer_size` bytes: planes laid out with 64-byte rows. 0, or a negative AVERROR.
+static inline int aura_frame_take_picture_buffer(AVFrame *frame, AVBufferPool *pool) {
+    AVBufferRef *buffer = av_buffer_pool_get(pool);
+    if (!buffer) return AVERROR(ENOMEM);
+    int ret = av_image_fill_arrays(frame->data, frame->linesize, buffer->data, (enum AVPixelFormat)frame->format,
+                                   frame->width, frame->height, 64);
+    if (ret < 0) {
+        av_buffer_unref(&buffer);
+        return ret;
+    }
+    frame->buf[0] = buffer;
+    frame->extended_data = frame->data;
+    return 0;
+}
+
 /// AVERROR(e): a POSIX errno as an FFmpeg error code.
 static inline int aura_averror(int e) { return AVERROR(e); }
 /// AVERROR_EOF.

@@ -23,6 +23,8 @@ final class Packet {
 /// An owned `AVFrame` (freed in `deinit`). Reused across decodes: callers `unref()` after use.
 final class Frame {
     let pointer: UnsafeMutablePointer<AVFrame>
+    /// Where `init(width:height:pixelFormat:)` frames take their picture buffers (nil for frames filled by others).
+    private var pool: PicturePool?
 
     init() throws(MediaError) {
         guard let p = av_frame_alloc() else {
@@ -31,13 +33,15 @@ final class Frame {
         pointer = p
     }
 
-    /// A frame with its own picture buffer of the given size and pixel format.
+    /// A frame with its own picture buffer of the given size and pixel format, renewed from a pool of that shape
+    /// (`renewIfShared`).
     convenience init(width: Int, height: Int, pixelFormat: AVPixelFormat) throws(MediaError) {
         try self.init()
         pointer.pointee.width = Int32(width)
         pointer.pointee.height = Int32(height)
         pointer.pointee.format = pixelFormat.rawValue
-        try FFmpegResult.check(av_frame_get_buffer(pointer, 0), "av_frame_get_buffer")
+        pool = PicturePool(width: Int32(width), height: Int32(height), format: pixelFormat.rawValue)
+        try allocatePicture()
     }
 
     deinit {
@@ -57,6 +61,12 @@ final class Frame {
         pointer.pointee.width = width
         pointer.pointee.height = height
         pointer.pointee.format = format
+        try allocatePicture()
+    }
+
+    /// A picture buffer for the frame's shape: from its pool when the shape is the pool's, else a fresh one.
+    private func allocatePicture() throws(MediaError) {
+        if let pool, pool.fits(pointer) { return try pool.fill(pointer) }
         try FFmpegResult.check(av_frame_get_buffer(pointer, 0), "av_frame_get_buffer")
     }
 }
