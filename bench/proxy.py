@@ -345,7 +345,8 @@ def segment_rows(binary, source, repeat):
         one_pass.append(time.perf_counter() - t0)
         first_usable.append(mid_file_first_segment(binary, source, seconds))
     segment = min(segment_s)
-    print(f"Segmented proxies ({source.name}, {seconds:.0f} s, Preview; best of {rounds} interleaved rounds)\n")
+    print(f"Segmented proxies ({source.name}, {seconds:.0f} s, Preview; best of {rounds} interleaved rounds, and of "
+          f"{rounds} kills)\n")
     print("| row | value | reference | ratio | goal |")
     print("|---|---|---|---|---|")
     ratio = min(segmented) / min(one_pass)
@@ -357,8 +358,11 @@ def segment_rows(binary, source, repeat):
     first = min(first_usable)
     print(f"| first usable segment at a mid-file playhead, cold cache | {first:.1f} s | one video segment's encode "
           f"(median) {segment:.1f} s | {first / segment:.2f}x | <= 2x: {'met' if first <= 2 * segment else 'MISSED'} |")
-    extra, extra_cpu, resumed, finished, video_segments = killed_and_resumed(
-        binary, source, min(segmented), min(segmented_cpu))
+    # Best of the rounds here too, as for the uninterrupted generate it is held against: one run against the best of
+    # several would count the machine's noise as extra work.
+    kills = [killed_and_resumed(binary, source, min(segmented), min(segmented_cpu)) for _ in range(rounds)]
+    extra, _, resumed, finished, video_segments = min(kills, key=lambda kill: kill[0])
+    extra_cpu = min(kill[1] for kill in kills)
     print(f"| kill -9 at ~60 % and a resumed generate, wall | extra {extra:.1f} s ({resumed} parts resumed of {finished} "
           f"finished) | one video segment's encode {segment:.1f} s | {extra / segment:.2f} segments "
           f"| <= 1 segment: {'met' if extra <= segment and resumed == finished else 'MISSED'} |")

@@ -103,3 +103,52 @@ extension ProxySegmentTests {
         await service.shutdown()
     }
 }
+
+extension ProxySegmentTests {
+    /// The owner keeps the plan in the folder's settings mark; a job that resumes the proxy reads it there instead of
+    /// planning again (which decodes pictures to find the scan). Shown with a mark whose plan cuts the proxy into two
+    /// video segments instead of three: the resumed job makes it to that plan, and it is still whole.
+    @Test func aResumedJobMakesTheProxyToThePlanKeptInTheFolder() async throws {
+        let (service, observer, cache) = try makeService()
+        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("kept-plan"))
+        observer.hold(sourcePath: source.path, percent: 75...99)
+        defer { observer.release() }
+        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        try await observer.waitUntilHeld()
+        _ = await service.cancel(jobId: first.jobId)
+        observer.release()
+        #expect(try await observer.waitForOutcome(of: first.jobId).name == "cancelled")
+
+        let folder = try #require(ProxyFixtures.proxyFiles(cache).first { $0.hasSuffix(".segments") })
+        let folderURL = cache.appendingPathComponent("proxies").appendingPathComponent(folder)
+        let markName = try #require(try FileManager.default.contentsOfDirectory(atPath: folderURL.path).first { $0.hasSuffix(".settings") })
+        let markURL = folderURL.appendingPathComponent(markName)
+        var mark = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: markURL)) as? [String: Any])
+        let planned = try await OffPool.run { try SegmentPlan.make(path: source.path) }
+        let kept = try JSONDecoder().decode(SegmentPlan.self, from: JSONSerialization.data(withJSONObject: mark["plan"] as Any))
+        #expect(kept == planned && planned.segments.count == 3)
+
+        // Segments 0 and 1 as one: a cut the planner could have made (at a keyframe), which it never does.
+        let merged = SegmentPlan(
+            frameRateNumerator: planned.frameRateNumerator, frameRateDenominator: planned.frameRateDenominator,
+            durationSeconds: planned.durationSeconds, audioStreams: planned.audioStreams, fieldOrder: planned.fieldOrder,
+            segments: [
+                .init(index: 0, startSlot: 0, endSlot: planned.segments[2].startSlot),
+                .init(index: 1, startSlot: planned.segments[2].startSlot, endSlot: nil),
+            ])
+        mark["plan"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(merged))
+        try JSONSerialization.data(withJSONObject: mark).write(to: markURL)
+
+        let again = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        let record = try #require(try await observer.waitForOutcome(of: again.jobId).completedRecord)
+        // Only the audio fits the kept plan's parts; both video segments are made to it.
+        let reports = observer.progress(of: again.jobId).map(\.progress)
+        #expect(!reports.isEmpty && reports.compactMap(\.segmentCount).allSatisfy { $0 == 3 }, "\(reports)")
+        let encoding = reports.compactMap(\.message).filter { $0.lowercased().contains("encoding segment") }
+        #expect(!encoding.isEmpty && encoding.allSatisfy { $0.contains(" of 2 (") }, "\(encoding)")
+        #expect(Self.encodingStretches(observer, job: again.jobId) == ["segment 1", "segment 2"])
+        let probe = try await OffPool.run { try MediaProbe.probe(path: record.proxyPath) }
+        #expect(probe.primaryVideoStream?.frameCount == 800, "every frame once: \(probe)")
+        await service.shutdown()
+    }
+}

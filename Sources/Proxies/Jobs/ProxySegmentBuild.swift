@@ -63,7 +63,8 @@ enum ProxyPart: Hashable, Sendable {
 ///   helpers take a part's own lock (`ProxySlot.partLockName`) before making it and look for its row once they hold
 ///   it, so no part is made twice; a helper that dies lets go of its lock, and the part is made again by whoever
 ///   takes it next. A helper helps only an owner that marked its settings key in the folder (`settingsMark`), so
-///   parts of other settings are never mixed in.
+///   parts of other settings are never mixed in. The mark also keeps the plan, which a resuming job and helpers
+///   read instead of planning again.
 ///
 /// - Identity: the parts live in the slot's segments folder and catalogue rows under the settings key
 ///   (`TranscodeSettings.identity` and the plan's nominal length, hashed): parts of other settings are deleted, never
@@ -139,9 +140,9 @@ final class ProxySegmentBuild {
 
     private func build(joiningInto output: URL) throws -> TranscodeResult {
         let path = request.sourcePath
-        let plan = try SegmentPlan.make(path: path)
-        self.plan = plan
         settingsKey = Self.settingsKey(settings)
+        let plan = try markedPlan() ?? SegmentPlan.make(path: path)
+        self.plan = plan
         try prepareFolder()
         var done = try keptParts(of: plan)
         try markSettings()
@@ -248,9 +249,9 @@ final class ProxySegmentBuild {
     /// has let go of the slot (finished, stopped or gone: a job that claims the slot then carries on from the
     /// parts). Makes nothing for an owner with other settings (no `settingsMark` of this key).
     func help() throws -> Int {
-        let plan = try SegmentPlan.make(path: request.sourcePath)
-        self.plan = plan
         settingsKey = Self.settingsKey(settings)
+        let plan = try markedPlan() ?? SegmentPlan.make(path: request.sourcePath)
+        self.plan = plan
         var parts = plan.segments.map { ProxyPart.video($0.index) }
         if plan.audioStreams > 0 { parts.append(.audio) }
         var made = 0
@@ -316,13 +317,31 @@ final class ProxySegmentBuild {
         try rows().filter { known[$0.key] == nil && $0.value.jobId != context.id && isWhole($0.value) }
     }
 
-    /// Marks the folder with this build's settings key (`settingsMark`), for helpers.
+    /// What the settings mark holds: the settings' identity, and the plan the parts are made to.
+    private struct SettingsMark: Codable {
+        var identity: String
+        var plan: SegmentPlan
+    }
+
+    /// Marks the folder with this build's settings key (`settingsMark`), for helpers, and keeps the plan in it: a
+    /// job that resumes the proxy, and a helper, plan nothing again (planning decodes pictures to find the scan).
     private func markSettings() throws {
+        guard let plan else { return }
+        let bytes = try JSONEncoder().encode(SettingsMark(identity: settings.identity, plan: plan))
         try MediaError.mapping { () throws(FileError) in
             try DurableFile.write(
-                Array(settings.identity.utf8), to: store.area.fileURL(settingsMark, folder: folder),
+                Array(bytes), to: store.area.fileURL(settingsMark, folder: folder),
                 via: store.area.fileURL(settingsMark + ".partial", folder: folder), mode: 0o644)
         }
+    }
+
+    /// The plan in the folder's settings mark, when one of these settings is there (the folder is the source
+    /// content's, so its plan is this source's); nil for `overwrite`, which makes the proxy afresh.
+    private func markedPlan() -> SegmentPlan? {
+        guard !request.overwrite, let data = try? Data(contentsOf: store.area.fileURL(settingsMark, folder: folder)),
+            let mark = try? JSONDecoder().decode(SettingsMark.self, from: data), mark.identity == settings.identity
+        else { return nil }
+        return mark.plan
     }
 
     /// Encodes one part into a partial file, checks it, moves it into place and records it. With `reporting`, its
