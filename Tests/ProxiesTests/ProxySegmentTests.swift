@@ -59,9 +59,12 @@ struct ProxySegmentTests {
 }
 
 extension ProxySegmentTests {
-    @Test func keptPartsCountInStatsAndTheLimitAndAreEvictedLikeProxies() async throws {
-        let (service, observer, cache) = try makeService()
-        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("kept-parts"))
+    /// Starts a Draft proxy of the three-segment fixture (a copy in `scratch`), holds it in segment 3 (at 75 %, with
+    /// segments 1 and 2 and the audio finished) and cancels it: the source, and the segments folder's name and URL.
+    static func cancelledInTheLastSegment(
+        _ service: ProxyService, _ observer: RecordingObserver, _ cache: URL, scratch: String
+    ) async throws -> (source: URL, folder: String, folderURL: URL) {
+        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch(scratch))
         observer.hold(sourcePath: source.path, percent: 75...99)
         defer { observer.release() }
         let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
@@ -69,10 +72,15 @@ extension ProxySegmentTests {
         _ = await service.cancel(jobId: ticket.jobId)
         observer.release()
         #expect(try await observer.waitForOutcome(of: ticket.jobId).name == "cancelled")
+        let folder = try #require(ProxyFixtures.proxyFiles(cache).first { $0.hasSuffix(".segments") })
+        return (source, folder, cache.appendingPathComponent("proxies").appendingPathComponent(folder))
+    }
+
+    @Test func keptPartsCountInStatsAndTheLimitAndAreEvictedLikeProxies() async throws {
+        let (service, observer, cache) = try makeService()
+        let (source, folder, folderURL) = try await Self.cancelledInTheLastSegment(service, observer, cache, scratch: "kept-parts")
 
         // What the segments folder holds (parts, HLS copies, playlists) is in `stats`, apart from the proxies.
-        let folder = try #require(ProxyFixtures.proxyFiles(cache).first { $0.hasSuffix(".segments") })
-        let folderURL = cache.appendingPathComponent("proxies").appendingPathComponent(folder)
         let bytes = try FileManager.default.contentsOfDirectory(atPath: folderURL.path)
             .reduce(Int64(0)) { $0 + (ProxyFixtures.size(folderURL.appendingPathComponent($1)) ?? 0) }
         // Segments 1 and 2 and the audio were finished; segment 3 was running (it may have finished as it stopped).
@@ -110,17 +118,7 @@ extension ProxySegmentTests {
     /// video segments instead of three: the resumed job makes it to that plan, and it is still whole.
     @Test func aResumedJobMakesTheProxyToThePlanKeptInTheFolder() async throws {
         let (service, observer, cache) = try makeService()
-        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("kept-plan"))
-        observer.hold(sourcePath: source.path, percent: 75...99)
-        defer { observer.release() }
-        let first = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
-        try await observer.waitUntilHeld()
-        _ = await service.cancel(jobId: first.jobId)
-        observer.release()
-        #expect(try await observer.waitForOutcome(of: first.jobId).name == "cancelled")
-
-        let folder = try #require(ProxyFixtures.proxyFiles(cache).first { $0.hasSuffix(".segments") })
-        let folderURL = cache.appendingPathComponent("proxies").appendingPathComponent(folder)
+        let (source, _, folderURL) = try await Self.cancelledInTheLastSegment(service, observer, cache, scratch: "kept-plan")
         let markName = try #require(try FileManager.default.contentsOfDirectory(atPath: folderURL.path).first { $0.hasSuffix(".settings") })
         let markURL = folderURL.appendingPathComponent(markName)
         var mark = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: markURL)) as? [String: Any])
