@@ -86,6 +86,8 @@ struct SegmentedProxyEndToEndTests {
 
     @Test func thePlayheadsSegmentComesFirstAndAJumpReordersTheRest() async throws {
         // (Each `requestFrame` below also moves the playhead; the last ones and the jump agree on 10–20 s.)
+        // Made in runs (one encoder going on from a segment into the next while it is next in order), the job would
+        // go on from 20–30 s into 30–36 s; the jump to 15 s, sent while 20–30 s is encoded, ends that run at 30 s.
         let source = try await Self.source()
         let server = try ServerProcess()
         _ = try await server.initialize()
@@ -94,6 +96,13 @@ struct SegmentedProxyEndToEndTests {
         let ticket = try await server.call(
             "generate", Self.draft.merging(["sourcePath": .string(source.path), "startTime": .double(20), "workDoneToken": token]) { $1 })
         #expect(ticket["resumedSegments"] == .int(0))
+
+        // The user jumps to 15 s while the segment at 20 s (the third) is encoded: it finishes, then 10–20 s comes
+        // before 30–36 s and 0–10 s, which would come next without the jump.
+        _ = try await server.waitFor(timeout: .seconds(120)) {
+            $0["params"]?["token"] == token && $0["params"]?["value"]?["message"]?.stringValue?.hasPrefix("Encoding segment 3 of") == true
+        }
+        server.notify("setPlayhead", ["sourcePath": .string(source.path), "time": .double(15), "rate": .double(0)])
 
         // The first segment finished is the one holding 20 s (20–30 s).
         let first = try await server.waitFor(timeout: .seconds(120)) {
@@ -138,9 +147,6 @@ struct SegmentedProxyEndToEndTests {
         #expect(frames.flatMap(Int.init).map { $0 >= expected } == true, "\(String(describing: frames)) frames, \(expected) covered")
         #expect(counted.contains { $0["codec_type"] as? String == "audio" }, "the playlist carries the primary audio track")
 
-        // The user jumps to 15 s: once the segment running now (30–36 s) is done, 10–20 s comes before 0–10 s, which
-        // would come first without the jump (after the playhead's run the segments before it go in order).
-        server.notify("setPlayhead", ["sourcePath": .string(source.path), "time": .double(15), "rate": .double(0)])
         let done = try await server.waitFor(timeout: .seconds(240)) {
             $0["params"]?["token"] == token && $0["params"]?["value"]?["kind"] == .string("end")
         }
@@ -148,7 +154,8 @@ struct SegmentedProxyEndToEndTests {
         let reports = Self.reports(server, token: token)
         let jumped = try #require(Self.firstCovering(15, in: reports))
         let start = try #require(Self.firstCovering(5, in: reports))
-        #expect(jumped < start, "the segment at the new playhead (10–20 s) was made before 0–10 s")
+        let after = try #require(Self.firstCovering(33, in: reports))
+        #expect(jumped < after && jumped < start, "the segment at the new playhead (10–20 s) was made before 30–36 s and 0–10 s")
         // Every report's coverage only grows, and the job never reports less done than before.
         for (earlier, later) in zip(reports, reports.dropFirst()) {
             #expect((later["segmentsCompleted"]?.intValue ?? 0) >= (earlier["segmentsCompleted"]?.intValue ?? 0))

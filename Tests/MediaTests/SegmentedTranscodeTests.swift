@@ -36,16 +36,52 @@ import Testing
         try Transcoder(sourcePath: source, outputPath: path, settings: settings, part: part).run(progress: { _ in }, isCancelled: { false })
     }
 
-    /// Makes every part of a plan and joins them; returns the joined file and the plan.
-    func segmented(_ source: String, nominalSeconds: Double) throws -> (path: String, plan: SegmentPlan, results: [TranscodeResult]) {
+    /// Makes every part of a plan and joins them; returns the joined file and the plan. Each video segment is made on
+    /// its own, or (`inRuns`) all in one run (`SegmentRun`: one encoder going on from each segment into the next),
+    /// as the server makes consecutive segments.
+    func segmented(
+        _ source: String, nominalSeconds: Double, inRuns: Bool = false
+    ) throws -> (path: String, plan: SegmentPlan, results: [TranscodeResult]) {
         let plan = try SegmentPlan.make(path: source, nominalSeconds: nominalSeconds)
         var paths: [String] = []
         var results: [TranscodeResult] = []
-        for segment in plan.segments {
-            let path = scratch("v\(segment.index).m4s")
-            results.append(try make(.video(segment, of: plan), of: source, into: path))
-            paths.append(path)
+        if inRuns {
+            let first = scratch("v0.m4s")
+            let run = SegmentRun(
+                next: { finished in
+                    guard finished.index + 1 < plan.segments.count else { return nil }
+                    return (plan.segments[finished.index + 1], self.scratch("v\(finished.index + 1).m4s"))
+                },
+                completed: { segment in
+                    paths.append(segment.outputPath)
+                    results.append(segment.result)
+                })
+            let tail = try Transcoder(sourcePath: source, outputPath: first, settings: settings, part: .video(plan.segments[0], of: plan))
+                .feed(progress: { _ in }, isCancelled: { false }, run: run)
+            #expect(paths.count == plan.segments.count - 1, "every segment but the last is complete once fed")
+            let last = try tail.finish()
+            for segment in tail.completedBeforeLast {
+                paths.append(segment.outputPath)
+                results.append(segment.result)
+            }
+            #expect(tail.segment == plan.segments.last)
+            paths.append(tail.outputPath)
+            results.append(last)
+            // Each segment of the run starts on a keyframe and plays on its own.
+            for (index, path) in paths.enumerated() {
+                let packets = ReferenceTools.ffprobe(path, ["-show_packets", "-select_streams", "v"])["packets"] as? [[String: Any]] ?? []
+                #expect((packets.first?["flags"] as? String)?.hasPrefix("K") == true, "segment \(index) starts on a keyframe")
+                let decoded = try ReferenceTools.ffmpeg(["-v", "error", "-i", path, "-f", "null", "-"])
+                #expect(decoded.status == 0 && decoded.stderr.isEmpty, "segment \(index): \(decoded.stderr)")
+            }
+        } else {
+            for segment in plan.segments {
+                let path = scratch("v\(segment.index).m4s")
+                results.append(try make(.video(segment, of: plan), of: source, into: path))
+                paths.append(path)
+            }
         }
+        #expect(paths.count == plan.segments.count)
         let audio = scratch("audio.m4a")
         _ = try make(.audio, of: source, into: audio)
         let joined = scratch("joined.mp4")
@@ -91,8 +127,8 @@ import Testing
         #expect(try SegmentPlan.make(path: Self.source, nominalSeconds: 2) == plan, "the same source is always cut the same way")
     }
 
-    @Test func joinedProxyIsTheOnePassProxy() throws {
-        let (joined, plan, results) = try segmented(Self.source, nominalSeconds: 2)
+    @Test(arguments: [false, true]) func joinedProxyIsTheOnePassProxy(inRuns: Bool) throws {
+        let (joined, plan, results) = try segmented(Self.source, nominalSeconds: 2, inRuns: inRuns)
         let onePass = scratch("one-pass.mp4")
         let whole = try make(.whole, of: Self.source, into: onePass)
 
@@ -131,8 +167,8 @@ import Testing
         }
     }
 
-    @Test func sourceWithoutAnIndexIsCutByTime() throws {
-        let (joined, plan, _) = try segmented(Self.transportStream, nominalSeconds: 2)
+    @Test(arguments: [false, true]) func sourceWithoutAnIndexIsCutByTime(inRuns: Bool) throws {
+        let (joined, plan, _) = try segmented(Self.transportStream, nominalSeconds: 2, inRuns: inRuns)
         #expect(plan.segments.count >= 4)
         let onePass = scratch("one-pass-ts.mp4")
         _ = try make(.whole, of: Self.transportStream, into: onePass)

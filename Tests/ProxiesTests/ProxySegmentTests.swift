@@ -42,6 +42,9 @@ struct ProxySegmentTests {
         defer { observer.release() }
         let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
         try await observer.waitUntilHeld()
+        // Segment 2 may still be completing on its lane (its encoder drains while segment 3 starts).
+        let deadline = TestDeadline.after(.seconds(120))
+        while Self.partFiles(cache).count < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let parts = Self.partFiles(cache)
         try #require(parts.count == 3, "\(parts)")
         let second = try #require(parts.first { $0.lastPathComponent.hasSuffix("-00001.m4s") })
@@ -148,5 +151,45 @@ extension ProxySegmentTests {
         let probe = try await OffPool.run { try MediaProbe.probe(path: record.proxyPath) }
         #expect(probe.primaryVideoStream?.frameCount == 800, "every frame once: \(probe)")
         await service.shutdown()
+    }
+}
+
+extension ProxySegmentTests {
+    /// Segments are made in runs (a segment's last packets come out while the next is fed) and a run's last drains on
+    /// a lane beside the next run; the job's progress still never falls back (a fed segment counts as done), its
+    /// coverage only grows, and every part lands once.
+    @Test func progressNeverFallsBackAcrossSeams() async throws {
+        let (service, observer, _) = try makeService()
+        let source = try await ProxyFixtures.copy(ProxyFixtures.threeSegments(), into: ProxyFixtures.scratch("drains"))
+        let ticket = try await service.generate(ProxyRequest(sourcePath: source.path, quality: .draft, force: true))
+        let record = try #require(try await observer.waitForOutcome(of: ticket.jobId).completedRecord)
+        let reports = observer.progress(of: ticket.jobId).map(\.progress)
+        let percents = reports.map(\.percent)
+        #expect(percents == percents.sorted() && percents.last == 100, "\(percents)")
+        let completed = reports.compactMap(\.segmentsCompleted)
+        #expect(completed == completed.sorted() && completed.last == 4, "\(completed)")
+        let covered = reports.compactMap(\.coverage).map { $0.reduce(0.0) { $0 + $1[1] - $1[0] } }
+        #expect(covered == covered.sorted() && abs((covered.last ?? 0) - 32) < 0.05, "\(covered)")
+        #expect(Self.encodingStretches(observer, job: ticket.jobId) == ["segment 1", "segment 2", "segment 3"])
+        let probe = try await OffPool.run { try MediaProbe.probe(path: record.proxyPath) }
+        #expect(probe.primaryVideoStream?.frameCount == 800, "every frame once: \(probe)")
+        await service.shutdown()
+    }
+
+    /// The percentage across a seam: the segment fed to its end, the same segment with its file not complete yet
+    /// while the next starts (its last packets in the encoder, or its drain on a lane), and landed, are the same
+    /// amount of work.
+    @Test func aFedSegmentCountsAsDone() throws {
+        let plan = SegmentPlan(
+            frameRateNumerator: 25, frameRateDenominator: 1, durationSeconds: 30, audioStreams: 1, fieldOrder: .progressive,
+            segments: [
+                .init(index: 0, startSlot: 0, endSlot: 250), .init(index: 1, startSlot: 250, endSlot: 500),
+                .init(index: 2, startSlot: 500, endSlot: nil),
+            ])
+        let fed = ProxySegmentBuild.percent(plan: plan, done: [.audio], running: (.video(0), 1), fed: [])
+        let fedOnly = ProxySegmentBuild.percent(plan: plan, done: [.audio], running: (.video(1), 0), fed: [.video(0)])
+        let landed = ProxySegmentBuild.percent(plan: plan, done: [.audio, .video(0)], running: (.video(1), 0), fed: [])
+        #expect(abs(fed - 50) < 1e-9 && fedOnly == fed && landed == fed, "\(fed) \(fedOnly) \(landed)")
+        #expect(ProxySegmentBuild.percent(plan: plan, done: [.audio, .video(0), .video(1), .video(2)], running: nil, fed: []) == 99.9)
     }
 }

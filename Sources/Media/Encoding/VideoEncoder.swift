@@ -72,7 +72,8 @@ enum VideoEncoder {
         }
         let ctx = try CodecContext(codec: codec)
         configure(ctx, config, pixelFormat: AV_PIX_FMT_YUV420P)
-        let rc = ctx.open(options: ["preset": x264Preset, "x264-params": x264Parameters])
+        // A picture sent as AV_PICTURE_TYPE_I (the first of each segment of a run, `SegmentRun`) becomes an IDR picture.
+        let rc = ctx.open(options: ["preset": x264Preset, "x264-params": x264Parameters, "forced-idr": "1"])
         if rc < 0 { throw MediaError.ffmpeg(operation: "avcodec_open2(libx264)", code: rc, message: FFmpegResult.message(rc)) }
         return (ctx, hardwareFirst ? reasons.joined(separator: "; ") : nil)
     }
@@ -105,7 +106,8 @@ enum VideoEncoder {
         guard pixelFormat != AV_PIX_FMT_NONE else { return .failure(Failure(reason: "no 8-bit 4:2:0 input format")) }
         guard let ctx = try? CodecContext(codec: codec) else { return .failure(Failure(reason: "out of memory")) }
         configure(ctx, config, pixelFormat: pixelFormat)
-        let rc = ctx.open()
+        // A forced keyframe must be an IDR picture (a segment of a run starts on one); NVENC and QSV know the option.
+        let rc = ctx.open(options: ["forced-idr": "1"])
         if rc < 0 { return .failure(Failure(reason: "cannot open (\(FFmpegResult.message(rc)))")) }
         return .success(ctx)
     }

@@ -28,8 +28,14 @@ final class TranscodeVideoTrack {
     let processing: PictureProcessing
     let frameRate: AVRational
     let width: Int, height: Int
-    /// The first slot encoded, and the slot after the last (nil: to the end of the source).
-    let firstSlot: Int64, endSlot: Int64?
+    /// The first slot of the range being encoded, and the slot after its last (nil: to the end of the source). A run
+    /// of segments (`continueInto`) moves them on from one segment's range to the next.
+    private(set) var firstSlot: Int64, endSlot: Int64?
+    /// Asked when the range is full: the next range to go on with (from the slot after it, encoded without a pause,
+    /// starting on a keyframe), or nil to end here.
+    var continueInto: ((_ from: Int64) throws(MediaError) -> Range<Int64>?)?
+    /// Whether the next picture encoded must be a keyframe (the first of a range a run went on into).
+    private var keyframeNext = false
     /// Where output time 0 is, in microseconds of source time.
     private let globalStartMicros: Int64
 
@@ -145,6 +151,11 @@ final class TranscodeVideoTrack {
         }
     }
 
+    /// Lets go of the decoder's pictures once no more input is needed (the encoder may drain on a while longer).
+    func releaseInput() {
+        decoder.flush()
+    }
+
     /// Flushes the encoder (after the input ended or the range is complete).
     func finish(write: Write) throws(MediaError) {
         try write(nil, encoder, output)
@@ -165,6 +176,14 @@ final class TranscodeVideoTrack {
             // The range is full: its last slots repeat the last picture before this one.
             if haveFrame || havePreRoll {
                 for _ in 0..<min(max(0, end - nextSlot), maxFill) { try encode(lastFrame.pointer, write: write) }
+            }
+            if nextSlot == end, haveFrame || havePreRoll, let next = try continueInto?(end), next.lowerBound == end {
+                // A run goes on into the next range with the same decoder and encoder, from a keyframe.
+                firstSlot = end
+                endSlot = next.upperBound
+                haveFrame = true
+                keyframeNext = true
+                return try place(converted, write: write)
             }
             complete = true
             return
@@ -207,7 +226,8 @@ final class TranscodeVideoTrack {
 
     private func encode(_ frame: UnsafeMutablePointer<AVFrame>, write: Write) throws(MediaError) {
         frame.pointee.pts = nextSlot
-        frame.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        frame.pointee.pict_type = keyframeNext ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE
+        keyframeNext = false
         nextSlot += 1
         try write(frame, encoder, output)
     }

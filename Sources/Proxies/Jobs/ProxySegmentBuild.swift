@@ -155,59 +155,178 @@ final class ProxySegmentBuild {
         report(plan: plan, done: done, running: nil, fraction: 0)
         publishPlaylists(plan: plan, done: done)
 
-        // The audio part runs on a lane of its own beside the video segments (light work that fills the cores the
-        // video leaves idle at each segment's start and end); everything else is made here, one part at a time.
-        var audioLane: AudioLane? = nil
-        defer { audioLane?.stopAndWait() }
-        func landed(_ part: ProxyPart, _ row: ProxySegmentRecord) {
-            done[part] = row
+        // The audio part runs on a lane of its own beside the video (light work that fills the cores the video leaves
+        // idle). Video segments are fed here in runs (`SegmentRun`): one decoder and one encoder go on from a segment
+        // into the next while that one is next in order and nobody else makes it, so consecutive segments cost what a
+        // one-pass encode costs, and each segment's file is committed as soon as its last packet is out. When a run
+        // ends (the playhead moved, the next segment is made elsewhere, the end), the rest of its last segment (the
+        // encoder's drain, the file's completion, installing and recording it) goes to a lane of its own while the
+        // next run starts here: a draining encoder and a starting one each keep few cores busy.
+        // When the job ends early (cancelled, failed), the audio lane stops and a drain completes: its segment is
+        // finished work, kept for the next job. When the source changed, both stop before the parts are deleted.
+        var audioLane: PartLane? = nil
+        var drain: (parts: [ProxyPart], lane: PartLane)? = nil
+        /// The segments of the run being fed whose files are not complete yet, with their locks; the last is fed.
+        var runLocks: [(part: ProxyPart, lock: WorkLock)] = []
+        /// What stopped the run being fed (a failed commit, a changed source): thrown once its feed returns.
+        var runFailure: (any Error)? = nil
+        func stopLanes() {
+            audioLane?.stopAndWait()
+            drain?.lane.stopAndWait()
+        }
+        defer {
+            for (_, lock) in runLocks { lock.release() }
+            audioLane?.stopAndWait()
+            _ = drain?.lane.waitForOutcome()
+        }
+        /// Segments whose every picture is encoded but whose files are not complete yet (they count as done).
+        func fed() -> Set<ProxyPart> { Set((drain?.parts ?? []) + runLocks.dropLast().map(\.part)) }
+        func inMaking() -> Set<ProxyPart> {
+            Set((audioLane == nil ? [] : [.audio]) + (drain?.parts ?? []) + runLocks.map(\.part))
+        }
+        func reportDone() {
+            report(plan: plan, done: done, running: nil, fraction: 0, fed: fed())
+        }
+        func landed(_ rows: [ProxySegmentRecord], reporting: Bool = true) {
+            for row in rows { done[row.proxyPart] = row }
             publishPlaylists(plan: plan, done: done)
-            report(plan: plan, done: done, running: nil, fraction: 0)
+            if reporting { reportDone() }
+        }
+        /// Takes in the parts the lanes finished; a lane's failure is thrown, or (`failures` false: while a part is
+        /// fed) left for the next look.
+        func takeInLanes(failures: Bool = true) throws {
+            if let lane = audioLane, let outcome = lane.outcome, failures || (try? outcome.get()) != nil {
+                audioLane = nil
+                landed(try outcome.get(), reporting: failures)
+            }
+            if let (_, lane) = drain, let outcome = lane.outcome, failures || (try? outcome.get()) != nil {
+                drain = nil
+                landed(try outcome.get(), reporting: failures)
+            }
+        }
+        func takeInPartsMadeElsewhere(reporting: Bool = true) throws {
+            let elsewhere = try partsMadeElsewhere(known: done)
+            guard !elsewhere.isEmpty else { return }
+            store.logger.info("job \(context.id) takes in \(elsewhere.count) parts of \(path) made by another process")
+            done.merge(elsewhere) { kept, _ in kept }
+            publishPlaylists(plan: plan, done: done)
+            if reporting { reportDone() }
+        }
+        func sourceUnchanged() throws {
+            try checkSourceUnchanged(beforeRemoving: stopLanes)
+        }
+        let build = UncheckedSendable(self)
+        func startAudioLane(releasing lock: WorkLock) {
+            let lane = PartLane(name: "aura-proxy-audio")
+            lane.start {
+                defer { lock.release() }
+                return [try build.value.make(.audio, plan: plan, stopped: { lane.isStopped })]
+            }
+            audioLane = lane
+        }
+        /// The segment a run goes on with after `finished`: the next one, when it is the next video part in order
+        /// (the audio, when it comes first, is started on its lane) and its lock is free (taken here).
+        func continueRun(after finished: SegmentPlan.Segment) -> (segment: SegmentPlan.Segment, outputPath: String)? {
+            guard runFailure == nil, !context.isCancelled, finished.index + 1 < plan.segments.count else { return nil }
+            let candidate = ProxyPart.video(finished.index + 1)
+            do {
+                try? takeInLanes(failures: false)
+                try takeInPartsMadeElsewhere(reporting: false)
+                var pending = parts.filter { done[$0] == nil && !inMaking().contains($0) }
+                if ordered(pending, plan: plan).first == .audio, let (_, lock) = try takeNext([.audio], plan: plan, done: &done) {
+                    startAudioLane(releasing: lock)
+                    pending.removeAll { $0 == .audio }
+                }
+                guard ordered(pending, plan: plan).first(where: { $0 != .audio }) == candidate,
+                    let (part, lock) = try takeNext([candidate], plan: plan, done: &done)
+                else { return nil }
+                runLocks.append((part, lock))
+                do {
+                    try sourceUnchanged()
+                } catch {
+                    runFailure = error
+                    return nil
+                }
+                return (plan.segments[finished.index + 1], partialFile(of: part).path)
+            } catch {
+                runFailure = error
+                return nil
+            }
+        }
+        /// A segment of the run whose file is complete: committed here, on the job's thread.
+        func runSegmentCompleted(_ segment: CompletedSegment) {
+            let part = ProxyPart.video(segment.segment.index)
+            guard let at = runLocks.firstIndex(where: { $0.part == part }) else { return }
+            let lock = runLocks.remove(at: at).lock
+            defer { lock.release() }
+            let partial = URL(fileURLWithPath: segment.outputPath)
+            guard runFailure == nil else {
+                store.area.removeFile(named: partial.lastPathComponent, folder: folder)
+                return
+            }
+            do {
+                landed([try commit(part, partial: partial, segment: segment.segment, result: segment.result)], reporting: false)
+            } catch {
+                runFailure = error
+            }
         }
         while true {
             while true {
-                if let lane = audioLane, let outcome = lane.outcome {
-                    audioLane = nil
-                    landed(.audio, try outcome.get())
-                }
+                try takeInLanes()
                 if context.isCancelled { throw JobCancelled() }
-                let elsewhere = try partsMadeElsewhere(known: done)
-                if !elsewhere.isEmpty {
-                    store.logger.info("job \(context.id) takes in \(elsewhere.count) parts of \(path) made by another process")
-                    done.merge(elsewhere) { kept, _ in kept }
-                    publishPlaylists(plan: plan, done: done)
-                    report(plan: plan, done: done, running: nil, fraction: 0)
-                }
-                let pending = parts.filter { done[$0] == nil && !($0 == .audio && audioLane != nil) }
+                try takeInPartsMadeElsewhere()
+                let pending = parts.filter { done[$0] == nil && !inMaking().contains($0) }
                 if pending.isEmpty { break }
                 guard let (part, lock) = try takeNext(pending, plan: plan, done: &done) else {
-                    // Every part left is being made by a helper elsewhere: wait for it to land (or its helper to go).
-                    Thread.sleep(forTimeInterval: Self.helperPoll)
+                    // Every part left is being made by a helper elsewhere (or on a lane here): wait for it to land.
+                    if let lane = drain?.lane ?? audioLane {
+                        _ = lane.waitForOutcome(seconds: Self.helperPoll)
+                    } else {
+                        Thread.sleep(forTimeInterval: Self.helperPoll)
+                    }
                     continue
                 }
                 do {
-                    try checkSourceUnchanged()
+                    try sourceUnchanged()
                 } catch {
                     lock.release()
                     throw error
                 }
-                if part == .audio && parts.contains(where: { $0 != .audio && done[$0] == nil }) {
-                    let lane = AudioLane()
-                    let build = UncheckedSendable(self)
-                    lane.start {
-                        defer { lock.release() }
-                        return try build.value.make(.audio, plan: plan, done: [:], reporting: false, stopped: { lane.isStopped })
-                    }
-                    audioLane = lane
+                if part == .audio && parts.contains(where: { $0 != .audio && done[$0] == nil && !inMaking().contains($0) }) {
+                    startAudioLane(releasing: lock)
                     continue
                 }
-                defer { lock.release() }
-                landed(part, try make(part, plan: plan, done: done))
+                runLocks = [(part, lock)]
+                let started: StartedPart
+                do {
+                    started = try start(
+                        part, plan: plan, stopped: { runFailure != nil },
+                        progress: { fraction, rate in
+                            try? takeInLanes(failures: false)
+                            report(plan: plan, done: done, running: runLocks.last?.part, fraction: fraction, rate: rate, fed: fed())
+                        },
+                        run: SegmentRun(next: continueRun(after:), completed: runSegmentCompleted))
+                } catch {
+                    throw runFailure ?? error
+                }
+                if let runFailure { throw runFailure }
+                // At most one drain at a time (the one before this is long done, as a rule).
+                if let (_, lane) = drain {
+                    drain = nil
+                    landed(try lane.waitForOutcome().get())
+                }
+                let handed = UncheckedSendable((started, runLocks.map(\.lock)))
+                let lane = PartLane(name: "aura-proxy-drain")
+                lane.start {
+                    defer { for lock in handed.value.1 { lock.release() } }
+                    return try build.value.complete(handed.value.0, stopped: { lane.isStopped })
+                }
+                drain = (runLocks.map(\.part), lane)
+                runLocks = []
             }
-            if let lane = audioLane {
-                audioLane = nil
-                landed(.audio, try lane.waitForOutcome().get())
-            }
+            try takeInLanes()
+            for lane in [audioLane, drain?.lane].compactMap({ $0 }) { _ = lane.waitForOutcome() }
+            try takeInLanes()
             // Checked once more before joining: a part damaged or deleted since is made again.
             let damaged = done.filter { !isWhole($0.value) }
             if damaged.isEmpty { break }
@@ -217,7 +336,7 @@ final class ProxySegmentBuild {
                 done[part] = nil
             }
         }
-        try checkSourceUnchanged()
+        try sourceUnchanged()
         let videoRows = plan.segments.map { done[.video($0.index)]! }
         let audioRow = done[.audio]
         context.report(
@@ -264,7 +383,9 @@ final class ProxySegmentBuild {
             guard let (part, lock) = try takeNext(parts.filter { done[$0] == nil }, plan: plan, done: &done) else { return made }
             defer { lock.release() }
             try checkSourceUnchanged()
-            _ = try make(part, plan: plan, done: done)
+            _ = try make(
+                part, plan: plan,
+                progress: { fraction, rate in self.report(plan: plan, done: done, running: part, fraction: fraction, rate: rate) })
             made += 1
         }
     }
@@ -344,37 +465,86 @@ final class ProxySegmentBuild {
         return mark.plan
     }
 
-    /// Encodes one part into a partial file, checks it, moves it into place and records it. With `reporting`, its
-    /// progress is the job's (the part made on the job's thread); `stopped` ends it early like a cancellation.
+    /// A part whose every frame went into its encoders (`start`), still to be completed (`complete`): for a run of
+    /// video segments, its last segment (`TranscodeTail.segment`) and any before it still in the encoder.
+    struct StartedPart {
+        let part: ProxyPart
+        let tail: TranscodeTail
+    }
+
+    /// Encodes one part into a partial file, checks it, moves it into place and records it (`start`, then
+    /// `complete`, on the caller's thread).
     private func make(
-        _ part: ProxyPart, plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord], reporting: Bool = true,
-        stopped: @escaping () -> Bool = { false }
+        _ part: ProxyPart, plan: SegmentPlan, stopped: @escaping () -> Bool = { false },
+        progress: (_ fraction: Double, _ framesPerSecond: Double) -> Void = { _, _ in }
     ) throws -> ProxySegmentRecord {
+        try complete(start(part, plan: plan, stopped: stopped, progress: progress), stopped: stopped).last!
+    }
+
+    /// The partial file a part is written to by this job; another partial file of it, a dead writer's, goes (the
+    /// caller holds the part's lock).
+    private func partialFile(of part: ProxyPart) -> URL {
         let name = fileName(of: part)
-        let partial = store.area.fileURL("\(name).\(context.id).partial", folder: folder)
-        // The caller holds the part's lock: another partial file of it is a dead writer's.
         for file in store.directory.regularFiles(inArea: store.area.name, folder: folder)
         where file.name.hasPrefix(name + ".") && file.name.hasSuffix(".partial") {
             store.area.removeFile(named: file.name, folder: folder)
         }
-        let final = store.area.fileURL(name, folder: folder)
+        return store.area.fileURL("\(name).\(context.id).partial", folder: folder)
+    }
+
+    /// Feeds one part's every frame into its encoders, writing a partial file (`Transcoder.feed`), and, with `run`,
+    /// the segments a run goes on into. `progress` gets the fed segment's fraction done and its frame rate;
+    /// `stopped` ends it early like a cancellation.
+    private func start(
+        _ part: ProxyPart, plan: SegmentPlan, stopped: @escaping () -> Bool = { false },
+        progress: (_ fraction: Double, _ framesPerSecond: Double) -> Void = { _, _ in }, run: SegmentRun? = nil
+    ) throws -> StartedPart {
+        let partial = partialFile(of: part)
         let transcodePart: TranscodePart
-        var segment: SegmentPlan.Segment? = nil
         switch part {
-        case .video(let index):
-            segment = plan.segments[index]
-            transcodePart = .video(plan.segments[index], of: plan)
-        case .audio:
-            transcodePart = .audio
+        case .video(let index): transcodePart = .video(plan.segments[index], of: plan)
+        case .audio: transcodePart = .audio
         }
         do {
             let transcoder = Transcoder(sourcePath: request.sourcePath, outputPath: partial.path, settings: settings, part: transcodePart)
-            let result = try transcoder.run(
-                progress: { progress in
-                    guard reporting else { return }
-                    self.report(plan: plan, done: done, running: part, fraction: progress.percent / 100, rate: progress.framesPerSecond)
-                },
-                isCancelled: { self.context.isCancelled || stopped() })
+            let tail = try transcoder.feed(
+                progress: { progress($0.percent / 100, $0.framesPerSecond) },
+                isCancelled: { self.context.isCancelled || stopped() }, run: run)
+            return StartedPart(part: part, tail: tail)
+        } catch {
+            store.area.removeFile(named: partial.lastPathComponent, folder: folder)
+            throw error
+        }
+    }
+
+    /// Completes a started part: drains its encoders and closes its files (`TranscodeTail.finish`), then commits
+    /// each part it completes (`commit`), in order.
+    private func complete(_ started: StartedPart, stopped: () -> Bool = { false }) throws -> [ProxySegmentRecord] {
+        let tail = started.tail
+        let last = tail.segment.map { ProxyPart.video($0.index) } ?? started.part
+        var files = tail.completedBeforeLast.map(\.outputPath) + [tail.outputPath]
+        defer { for file in files { store.area.removeFile(named: URL(fileURLWithPath: file).lastPathComponent, folder: folder) } }
+        let result = try tail.finish()
+        var rows: [ProxySegmentRecord] = []
+        for earlier in tail.completedBeforeLast {
+            rows.append(
+                try commit(
+                    .video(earlier.segment.index), partial: URL(fileURLWithPath: earlier.outputPath), segment: earlier.segment,
+                    result: earlier.result, stopped: stopped))
+            files.removeFirst()
+        }
+        rows.append(try commit(last, partial: URL(fileURLWithPath: tail.outputPath), segment: tail.segment, result: result, stopped: stopped))
+        files = []
+        return rows
+    }
+
+    /// Checks a part's complete partial file, moves it into place and records it. A part `stopped` before it is
+    /// installed is dropped (the job is failing).
+    private func commit(
+        _ part: ProxyPart, partial: URL, segment: SegmentPlan.Segment?, result: TranscodeResult, stopped: () -> Bool = { false }
+    ) throws -> ProxySegmentRecord {
+        let name = fileName(of: part)
+        do {
             if let reason = result.hardwareFallbackReason, part == .video(0) {
                 store.observer.warning("hardware encoding unavailable, used \(result.videoEncoder): \(reason)")
             }
@@ -384,12 +554,13 @@ final class ProxySegmentBuild {
             guard let (size, checksum) = FileChecksum.of(partial) else {
                 throw MediaError.ioFailure(path: partial.path, reason: "the segment just written cannot be read back")
             }
-            try MediaError.mapping { () throws(FileError) in try DurableFile.install(partial, as: final) }
+            if stopped() { throw MediaError.cancelled }
+            try MediaError.mapping { () throws(FileError) in try DurableFile.install(partial, as: store.area.fileURL(name, folder: folder)) }
             let row = ProxySegmentRecord(
                 sourceFingerprint: slot.fingerprintKey, quality: slot.quality, settingsKey: settingsKey, part: part.kind,
-                segmentIndex: part.index, startSlot: segment?.startSlot ?? 0, endSlot: segment?.endSlot, fileName: name,
-                sizeBytes: size, checksum: checksum, frameCount: result.frameCount, frameRate: plan.frameRate,
-                facts: SegmentFacts(result).json, jobId: context.id, createdAt: Date())
+                segmentIndex: part.index, startSlot: segment?.startSlot ?? 0, endSlot: segment?.endSlot,
+                fileName: name, sizeBytes: size, checksum: checksum, frameCount: result.frameCount,
+                frameRate: plan?.frameRate ?? result.frameRate, facts: SegmentFacts(result).json, jobId: context.id, createdAt: Date())
             try store.catalog.insert(row)
             store.logger.info("job \(context.id) made part \(name) of the \(slot.quality) proxy of \(request.sourcePath)")
             return row
@@ -439,7 +610,7 @@ final class ProxySegmentBuild {
     private func keptParts(of plan: SegmentPlan) throws -> [ProxyPart: ProxySegmentRecord] {
         var kept: [ProxyPart: ProxySegmentRecord] = [:]
         for row in try store.catalog.allSegments(of: slot) {
-            let part: ProxyPart = row.part == .audio ? .audio : .video(row.segmentIndex)
+            let part = row.proxyPart
             let fits: Bool
             switch part {
             case .video(let index):
@@ -483,16 +654,19 @@ final class ProxySegmentBuild {
     }
 
     /// Fails the job when the source is no longer the content its parts are made of (changed, or gone); the owner
-    /// deletes the parts made so far (of content that no longer exists).
-    private func checkSourceUnchanged() throws {
+    /// deletes the parts made so far (of content that no longer exists), once `beforeRemoving` has stopped what
+    /// might still record one.
+    private func checkSourceUnchanged(beforeRemoving: () -> Void = {}) throws {
         let current: SourceFingerprint
         do {
             current = try SourceFingerprint.of(path: request.sourcePath)
         } catch {
+            beforeRemoving()
             if role == .owner { store.removeSegments(of: slot) }
             throw error
         }
         guard current == fingerprint else {
+            beforeRemoving()
             if role == .owner { store.removeSegments(of: slot) }
             throw MediaError.corrupt(path: request.sourcePath, reason: "the source changed while its proxy was being generated")
         }
@@ -516,27 +690,36 @@ final class ProxySegmentBuild {
     }
 
     private var lastShared = Date.distantPast
+    private var lastSharedCount = -1
+
+    /// How much of the proxy is made, in percent (at most 99.9: the join is left), by frame slots: the finished parts,
+    /// the `running` one's fraction, and `fed` ones (every picture encoded, the file not complete yet) as done. The
+    /// audio counts as one video segment's worth of work.
+    static func percent(plan: SegmentPlan, done: Set<ProxyPart>, running: (part: ProxyPart, fraction: Double)?, fed: Set<ProxyPart>) -> Double {
+        let totalSlots = max(1, Int64((plan.durationSeconds * plan.frameRate).rounded()))
+        func weight(_ part: ProxyPart) -> Double {
+            guard case .video(let index) = part else { return Double(totalSlots) / Double(max(1, plan.segments.count)) }
+            let segment = plan.segments[index]
+            return Double(max(0, (segment.endSlot ?? totalSlots) - segment.startSlot))
+        }
+        var finished = done.reduce(0.0) { $0 + weight($1) }
+        if let running { finished += weight(running.part) * running.fraction }
+        finished += fed.subtracting(done).reduce(0.0) { $0 + weight($1) }
+        let audioWeight = plan.audioStreams > 0 ? weight(.audio) : 0
+        return min(99.9, finished / (Double(totalSlots) + audioWeight) * 100)
+    }
     /// What publishing the playlists already knows (the owner's job thread only).
     private let playlistMemory = ProxyPlaylists.Memory()
 
     /// Reports the job's progress (and, about once a second or when a part lands, records it for other processes).
-    private func report(plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord], running: ProxyPart?, fraction: Double, rate: Double? = nil) {
+    /// A `fed` part (its every picture encoded, its file not complete yet) counts as done, so the percentage never
+    /// falls back when it lands.
+    private func report(
+        plan: SegmentPlan, done: [ProxyPart: ProxySegmentRecord], running: ProxyPart?, fraction: Double, rate: Double? = nil,
+        fed: Set<ProxyPart> = []
+    ) {
         let count = plan.segments.count + (plan.audioStreams > 0 ? 1 : 0)
-        let totalSlots = max(1, Int64((plan.durationSeconds * plan.frameRate).rounded()))
-        func slots(_ index: Int) -> Int64 {
-            let segment = plan.segments[index]
-            return max(0, (segment.endSlot ?? totalSlots) - segment.startSlot)
-        }
-        // Video is the work: the audio counts as one segment's worth of it.
-        let audioWeight = plan.audioStreams > 0 ? Double(totalSlots) / Double(max(1, plan.segments.count)) : 0
-        var finished = 0.0
-        for part in done.keys {
-            if case .video(let index) = part { finished += Double(slots(index)) } else { finished += audioWeight }
-        }
-        if let running {
-            if case .video(let index) = running { finished += Double(slots(index)) * fraction } else { finished += audioWeight * fraction }
-        }
-        let percent = min(99.9, finished / (Double(totalSlots) + audioWeight) * 100)
+        let percent = Self.percent(plan: plan, done: Set(done.keys), running: running.map { ($0, fraction) }, fed: fed)
         let covered = coverage(plan: plan, done: done)
         var message: String
         switch running {
@@ -549,38 +732,52 @@ final class ProxySegmentBuild {
             JobProgress(
                 percent: percent, message: message, rate: rate, segmentsCompleted: done.count, segmentCount: count,
                 coverage: covered))
-        if let recordId, running == nil || Date().timeIntervalSince(lastShared) >= 1 {
+        if let recordId, running == nil || done.count != lastSharedCount || Date().timeIntervalSince(lastShared) >= 1 {
             lastShared = Date()
+            lastSharedCount = done.count
             try? store.catalog.updateSegments(
                 id: recordId, jobId: context.id, completed: done.count, count: count, coverage: covered, percent: percent)
         }
     }
 }
 
-/// The audio part on a thread of its own (`ProxySegmentBuild`): started once, its outcome taken once. Stopping it makes
-/// its transcode end as cancelled; a job never leaves before its lane has ended (`stopAndWait`).
-private final class AudioLane: Sendable {
-    private let state = Mutex<(outcome: Result<ProxySegmentRecord, any Error>?, stopped: Bool)>((nil, false))
+/// A part made (or completed) on a thread of its own beside the job's (`ProxySegmentBuild`: the audio, a video
+/// segment's drain): started once, its outcome taken once. Stopping it makes its work end as cancelled; a job never
+/// leaves before its lanes have ended (`stopAndWait`).
+private final class PartLane: Sendable {
+    private let name: String
+    private let state = Mutex<(outcome: Result<[ProxySegmentRecord], any Error>?, stopped: Bool)>((nil, false))
     private let ended = DispatchSemaphore(value: 0)
 
-    func start(_ body: @escaping @Sendable () throws -> ProxySegmentRecord) {
+    init(name: String) {
+        self.name = name
+    }
+
+    func start(_ body: @escaping @Sendable () throws -> [ProxySegmentRecord]) {
         let thread = Thread { [self] in
             let outcome = Result { try body() }
             state.withLock { $0.outcome = outcome }
             ended.signal()
         }
-        thread.name = "aura-proxy-audio"
+        thread.name = name
         thread.start()
     }
 
     var isStopped: Bool { state.withLock { $0.stopped } }
     /// The outcome once the lane has ended; nil while it runs.
-    var outcome: Result<ProxySegmentRecord, any Error>? { state.withLock { $0.outcome } }
+    var outcome: Result<[ProxySegmentRecord], any Error>? { state.withLock { $0.outcome } }
 
-    func waitForOutcome() -> Result<ProxySegmentRecord, any Error> {
+    func waitForOutcome() -> Result<[ProxySegmentRecord], any Error> {
         ended.wait()
         ended.signal()
         return outcome!
+    }
+
+    /// The outcome, once the lane has ended or `seconds` have passed (nil then).
+    func waitForOutcome(seconds: TimeInterval) -> Result<[ProxySegmentRecord], any Error>? {
+        guard ended.wait(timeout: .now() + seconds) == .success else { return nil }
+        ended.signal()
+        return outcome
     }
 
     func stopAndWait() {
@@ -589,8 +786,14 @@ private final class AudioLane: Sendable {
     }
 }
 
+extension ProxySegmentRecord {
+    /// The part of its proxy the row records.
+    var proxyPart: ProxyPart { part == .audio ? .audio : .video(segmentIndex) }
+}
+
 /// A value handed to another thread whose owner guarantees it is not used from two threads at once in a way that races
-/// (`ProxySegmentBuild.make` for the audio lane touches only thread-safe stores and its own locals).
+/// (`ProxySegmentBuild.make` and `complete` on a lane touch only thread-safe stores, the build's fixed values and their
+/// own locals; a `StartedPart` is handed over whole and used by the lane alone).
 private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
