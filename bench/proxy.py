@@ -256,6 +256,7 @@ def main():
     parser.add_argument("--skip-footage", action="store_true", help="skip the HDR, interlaced and 4K HEVC rows")
     parser.add_argument("--footage-only", action="store_true", help="only the HDR, interlaced and 4K HEVC rows")
     parser.add_argument("--segments-only", action="store_true", help="only the segmented-proxy rows")
+    parser.add_argument("--skip-segments", action="store_true", help="skip the segmented-proxy rows")
     args = parser.parse_args()
 
     if args.segments_only:
@@ -279,7 +280,7 @@ def main():
         results.append((label, *best_of(args.repeat, lambda: ffmpeg_once(source, preset, output))))
     rows = [measure(*r, source, source_seconds) for r in results]
     print_report(rows, source, source_seconds, source_frames)
-    if not args.skip_aura:
+    if not args.skip_aura and not args.skip_segments:
         print()
         segment_rows(args.binary, source, args.repeat)
     if not args.skip_aura and not args.skip_4k:

@@ -58,9 +58,13 @@ extension ProxyService {
             else { return nil }
             let playlists = ProxyPlaylists(area: store.area, folder: slot.segmentsFolder, settingsKey: key)
             let url = playlists.url(playlists.playlistName(runStart: run.firstIndex))
-            guard fileSize(url) != nil else { return nil }
+            // What the playlist lists now: a segment recorded a moment ago may not be in it yet (the playlist is
+            // written after the row), and `coverage` promises what a player finds there.
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+            let listed = min(run.rows.count, text.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("#") }.count)
+            guard listed > 0, let end = run.rows[listed - 1].timeSpan?.upperBound else { return nil }
             return ProxyPartialPlaylist(
-                playlistPath: url.path, start: (run.start * 1000).rounded() / 1000, end: (run.end * 1000).rounded() / 1000)
+                playlistPath: url.path, start: (run.start * 1000).rounded() / 1000, end: (end * 1000).rounded() / 1000)
         }
     }
 
