@@ -522,8 +522,13 @@ final class ProxySegmentBuild {
     private func complete(_ started: StartedPart, stopped: () -> Bool = { false }) throws -> [ProxySegmentRecord] {
         let tail = started.tail
         let last = tail.segment.map { ProxyPart.video($0.index) } ?? started.part
-        var files = tail.completedBeforeLast.map(\.outputPath) + [tail.outputPath]
-        defer { for file in files { store.area.removeFile(named: URL(fileURLWithPath: file).lastPathComponent, folder: folder) } }
+        // Files not committed (a failure part way) go; the list is read at the end, once `finish` closed its files.
+        var committed = 0
+        defer {
+            for file in (tail.completedBeforeLast.map(\.outputPath) + [tail.outputPath]).dropFirst(committed) {
+                store.area.removeFile(named: URL(fileURLWithPath: file).lastPathComponent, folder: folder)
+            }
+        }
         let result = try tail.finish()
         var rows: [ProxySegmentRecord] = []
         for earlier in tail.completedBeforeLast {
@@ -531,10 +536,10 @@ final class ProxySegmentBuild {
                 try commit(
                     .video(earlier.segment.index), partial: URL(fileURLWithPath: earlier.outputPath), segment: earlier.segment,
                     result: earlier.result, stopped: stopped))
-            files.removeFirst()
+            committed += 1
         }
         rows.append(try commit(last, partial: URL(fileURLWithPath: tail.outputPath), segment: tail.segment, result: result, stopped: stopped))
-        files = []
+        committed += 1
         return rows
     }
 
