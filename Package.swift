@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", exact: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -57,6 +58,16 @@ let package = Package(
             dependencies: [
                 "Locking", "FileErrors", "Media", "MediaCache", "Jobs",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The proxy farm (issue 20): PostgreSQL as the shared catalogue and work queue, segment claims under leases, the
+        // worker. Makes and joins parts through `Proxies` (segment identity and joining stay in the proxy engine).
+        .target(
+            name: "Farm",
+            dependencies: [
+                "Locking", "FileErrors", "Media", "MediaCache", "Jobs", "Proxies",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -113,7 +124,7 @@ let package = Package(
             name: "aura-media",
             dependencies: [
                 "Locking", "AuraServer", "Bridge", "JSONRPC", "Proxies", "Waveforms", "Frames", "Media", "MediaCache",
-                "CGlibcMalloc", "Jobs", "Settings", "MediaImport",
+                "CGlibcMalloc", "Jobs", "Settings", "MediaImport", "Farm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -127,6 +138,7 @@ let package = Package(
         .testTarget(name: "WaveformsTests", dependencies: ["Locking", "Waveforms", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "FramesTests", dependencies: ["FileErrors", "Frames", "Media", "MediaCache", "Jobs", "TestSupport"]),
         .testTarget(name: "ProxiesTests", dependencies: ["Locking", "FileErrors", "Proxies", "Media", "MediaCache", "TestSupport"]),
+        .testTarget(name: "FarmTests", dependencies: ["aura-media", "Farm", "Proxies", "Media", "MediaCache", "TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Locking", "Telemetry"]),
         .testTarget(
             name: "AuraServerTests",

@@ -66,17 +66,8 @@ public final class ProxyService: Sendable {
     public func generate(_ request: ProxyRequest, listener: ProxyJobListener? = nil) async throws -> ProxyTicket {
         let path = request.sourcePath
         let (fingerprint, info) = try await inspect(path: path)
-        guard let video = info.streams.first(where: { $0.type == "video" && !$0.isAttachedPicture }) else {
-            let kind = info.streams.contains { $0.type == "audio" } ? "an audio-only file" : "a file without a video stream"
-            throw MediaError.unsupported(path: path, reason: "\(kind) cannot have a video proxy")
-        }
-        if info.formatName == "image2" || info.formatName.hasSuffix("_pipe") || (video.frameCount == 1 && (info.durationSeconds ?? 0) < 0.1) {
-            throw MediaError.unsupported(path: path, reason: "a still image cannot have a video proxy")
-        }
+        try Self.checkWorthAProxy(info, path: path, quality: request.quality, scalePercent: request.scalePercent, force: request.force)
         let slot = ProxySlot(fingerprintKey: fingerprint.key, quality: request.quality)
-        if !request.force, let reason = Self.notNeededReason(video: video, quality: request.quality, scalePercent: request.scalePercent) {
-            throw ProxyServiceError.notNeeded(reason: reason)
-        }
         // A fresh proxy answers at once, unless a job of this process is (re)making the slot.
         if !request.overwrite, await queue.activeJob(for: slot) == nil,
             let record = try await BlockingQueue.run({ [store] in
@@ -176,6 +167,21 @@ public final class ProxyService: Sendable {
     /// Why a proxy of this video at `quality` would be pointless, or nil when it is not: a source whose picture (square
     /// pixels, upright) already fits the quality's box would get a proxy of its own size, larger than itself at the
     /// preset's bit rate and no faster to decode. With `scalePercent` the proxy is always smaller, so always made.
+    /// Fails for a source that cannot have a proxy (no video stream, a still image: `MediaError.unsupported`) or, unless
+    /// `force`, needs none (`ProxyServiceError.notNeeded`).
+    static func checkWorthAProxy(_ info: MediaInfo, path: String, quality: ProxyQuality, scalePercent: Int?, force: Bool) throws {
+        guard let video = info.streams.first(where: { $0.type == "video" && !$0.isAttachedPicture }) else {
+            let kind = info.streams.contains { $0.type == "audio" } ? "an audio-only file" : "a file without a video stream"
+            throw MediaError.unsupported(path: path, reason: "\(kind) cannot have a video proxy")
+        }
+        if info.formatName == "image2" || info.formatName.hasSuffix("_pipe") || (video.frameCount == 1 && (info.durationSeconds ?? 0) < 0.1) {
+            throw MediaError.unsupported(path: path, reason: "a still image cannot have a video proxy")
+        }
+        if !force, let reason = notNeededReason(video: video, quality: quality, scalePercent: scalePercent) {
+            throw ProxyServiceError.notNeeded(reason: reason)
+        }
+    }
+
     public static func notNeededReason(video: StreamInfo, quality: ProxyQuality, scalePercent: Int?) -> String? {
         guard scalePercent == nil, let geometry = video.displayGeometry,
             TranscodeGeometry.fits(geometry, within: (quality.width, quality.height))

@@ -11,7 +11,7 @@ struct AuraMediaCommand: AsyncParsableCommand {
         abstract: "Proxy media, waveforms, frames and telemetry for video editors, over JSON-RPC on stdin/stdout.",
         subcommands: [
             ServeCommand.self, GenerateCommand.self, ImportCommand.self, StatsCommand.self, ClearCommand.self, BridgeCommand.self,
-            TranscodeCommand.self,
+            TranscodeCommand.self, WorkerCommand.self, FarmCommand.self,
         ],
         defaultSubcommand: ServeCommand.self)
 }

@@ -14,6 +14,7 @@ struct GenerateCommand: AsyncParsableCommand {
         abstract: "Make proxies of the given files (same engine and catalogue as the server).")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var farm: CatalogueOptions
 
     @Option(help: "Quality: Draft, Preview or High.")
     var quality: ProxyQuality = .default
@@ -46,6 +47,12 @@ struct GenerateCommand: AsyncParsableCommand {
 
     func run() async throws {
         common.bootstrapLogging(default: .warning)
+        if let location = try farm.location() {
+            let status = try await FarmGenerate.run(
+                files: files, quality: quality, scalePercent: scalePercent, priority: priority, force: force, location: location)
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let settings = try common.loadSettings(logger: Logger(label: "aura.settings")).settings
         let display = ProgressDisplay(interactive: isatty(STDOUT_FILENO) == 1)
         let service = try ProxyService(

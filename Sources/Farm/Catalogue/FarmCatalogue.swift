@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Proxies
+
+/// A farm's catalogue and work queue in PostgreSQL: the proxies ordered, their parts (segments and audio) with their
+/// claims, and the workers. Every process of a farm (workers, editor servers, the CLI) uses one.
+///
+/// Claims are leases: a worker claims one part at a time (`FOR UPDATE SKIP LOCKED`, so claimers never wait on each
+/// other), keeps its claims alive by `heartbeat`, and records a part only while it still holds it. A part whose lease
+/// expired (its worker died, or lost the network) is claimable again, and another worker makes it. Completing the last
+/// part of a proxy makes its completer the joiner, under a lease of its own.
+///
+/// Every call waits at most `timeout` for the server: PostgreSQL unreachable is `FarmCatalogueUnreachable`, naming the
+/// host, and the pool keeps trying to reconnect in the background.
+public final class FarmCatalogue: Sendable {
+    public let location: FarmCatalogueLocation
+    let client: PostgresClient
+    let logger: Logger
+    /// How long a call waits for the server before it fails as unreachable.
+    public let timeout: Duration
+
+    init(location: FarmCatalogueLocation, logger: Logger, timeout: Duration) {
+        self.location = location
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        client = PostgresClient(configuration: location.clientConfiguration(), backgroundLogger: quiet)
+        self.logger = logger
+        self.timeout = timeout
+    }
+
+    /// Connects to the catalogue at `location`, migrates it, runs `body` with it, and closes it.
+    public static func with<T: Sendable>(
+        _ location: FarmCatalogueLocation, logger: Logger, timeout: Duration = .seconds(10),
+        _ body: @Sendable (FarmCatalogue) async throws -> T
+    ) async throws -> T {
+        let catalogue = FarmCatalogue(location: location, logger: logger, timeout: timeout)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await catalogue.client.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            try await catalogue.migrate()
+            return try await body(catalogue)
+        }
+    }
+
+    /// Applies missing migrations (safe with several processes at once).
+    func migrate() async throws {
+        let applied = try await timed { [client, logger] in try await FarmSchema.migrate(client, logger: logger) }
+        for name in applied { logger.info("farm catalogue \(location) migrated: \(name)") }
+    }
+
+    /// Runs `operation`, failing as unreachable when the server does not answer within `timeout` or refuses the
+    /// connection.
+    func timed<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask {
+                do {
+                    return try await operation()
+                } catch let error as PSQLError where error.code == .connectionError || error.code == .serverClosedConnection {
+                    throw FarmCatalogueUnreachable(location: self.location.description, reason: String(describing: error.underlying ?? error))
+                }
+            }
+            group.addTask { [timeout, location] in
+                try await Task.sleep(for: timeout)
+                throw FarmCatalogueUnreachable(location: location.description, reason: "no answer within \(timeout)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    /// Runs `body` in a transaction, within `timeout`.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await timed { [client, logger] in try await client.withTransaction(logger: logger) { try await body($0) } }
+    }
+
+    /// Runs one statement, within `timeout`, and collects its rows.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await timed { [client, logger] in
+            try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        }
+    }
+
+    /// The channel on which workers announce changes (`{"proxy": id, "event": ...}`).
+    public static let channel = "aura_farm"
+}
+
+/// The catalogue's server did not answer: local work goes on, and the connection is tried again.
+public struct FarmCatalogueUnreachable: Error, Sendable, CustomStringConvertible {
+    /// The catalogue, as `FarmCatalogueLocation.description` (no password).
+    public var location: String
+    public var reason: String
+    public var description: String { "The farm catalogue at \(location) cannot be reached: \(reason)." }
+}
+
+extension PostgresRandomAccessRow {
+    func value<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        try self[column].decode(T.self)
+    }
+}
