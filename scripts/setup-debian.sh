@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what AuraMedia needs on Debian 12, only when missing: FFmpeg 5.1's libav* development packages (libavfilter
 # for colour management and deinterlacing: zscale, tonemap, bwdif, idet),
-# SQLite, pkg-config, and (for tests, fixtures and benchmarks only) the ffmpeg CLI and python3.
+# SQLite, pkg-config, and (for tests, fixtures and benchmarks only) the ffmpeg CLI, python3 and PostgreSQL.
 # The Swift toolchain (6.x) is expected on PATH.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v python3 >/dev/null || need+=(python3)
 command -v node >/dev/null || need+=(nodejs)  # the TypeScript client's tests (node --test)
+# The farm's tests run a throwaway PostgreSQL cluster (scripts/pg-test-cluster.sh); a studio's farm uses its own server.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ "${AURA_SETUP_BROWSER:-1}" = 1 ]; then  # the web demo's test: headless Chromium
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)

@@ -17,7 +17,12 @@ swift test --skip-build --filter FuzzTests
 # The module tests, then the end-to-end tests, each in a process of its own. Swift Testing starts every test of a
 # process at once, so a test's time there is close to the whole process's: smaller processes keep each test's time
 # near its own work, far inside its time limit on a machine two or three times slower than the developers'.
-swift test --skip-build --skip JSONRPCTests --skip JobsTests --skip FuzzTests --skip EndToEndTests
+swift test --skip-build --skip JSONRPCTests --skip JobsTests --skip FuzzTests --skip EndToEndTests --skip FarmTests
+# The farm (issue 20): its catalogue and queue, and real workers, against a throwaway PostgreSQL cluster (an
+# unprivileged owner, a free loopback port, a database per test), stopped when the tests end.
+farm_cluster="$(bash scripts/pg-test-cluster.sh start)"
+trap 'bash scripts/pg-test-cluster.sh stop "${farm_cluster#* }"' EXIT
+AURA_FARM_TEST_CLUSTER="$farm_cluster" swift test --skip-build --filter FarmTests
 swift test --skip-build --filter EndToEndTests --skip CrashSafetyEndToEndTests --skip HostileInputEndToEndTests
 # Crashes, floods and hostile media: servers killed, 10,000-request bursts, minutes of audio; in a process of their own
 # so that their load does not starve the timed suites above.

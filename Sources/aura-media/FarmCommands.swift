@@ -135,8 +135,20 @@ enum FarmGenerate {
                             "\(file): proxy #\(submission.proxyId) ordered, \(order.partCount) parts, \(submission.resumedSegments) already made\n"
                                 .utf8))
                     var last = -1
+                    var backoff = Duration.seconds(1)
                     while true {
-                        guard let state = try await catalogue.proxy(id: submission.proxyId) else {
+                        let found: FarmProxyState?
+                        do {
+                            found = try await catalogue.proxy(id: submission.proxyId)
+                            backoff = .seconds(1)
+                        } catch let error as FarmCatalogueUnreachable {
+                            // The farm goes on without us; wait for the catalogue to come back.
+                            FileHandle.standardError.write(Data("\(file): \(error) Trying again in \(backoff).\n".utf8))
+                            try await Task.sleep(for: backoff)
+                            backoff = min(backoff * 2, .seconds(15))
+                            continue
+                        }
+                        guard let state = found else {
                             throw FarmGenerateFailed(message: "its order vanished from the catalogue")
                         }
                         if state.segmentsCompleted != last {

@@ -59,8 +59,9 @@ public final class FarmCatalogue: Sendable {
             group.addTask {
                 do {
                     return try await operation()
-                } catch let error as PSQLError where error.code == .connectionError || error.code == .serverClosedConnection {
-                    throw FarmCatalogueUnreachable(location: self.location.description, reason: String(describing: error.underlying ?? error))
+                } catch let error as PSQLError where Self.isUnreachable(error) {
+                    let reason = error.serverInfo?[.message] ?? String(describing: error.underlying ?? error)
+                    throw FarmCatalogueUnreachable(location: self.location.description, reason: reason)
                 }
             }
             group.addTask { [timeout, location] in
@@ -69,6 +70,18 @@ public final class FarmCatalogue: Sendable {
             }
             defer { group.cancelAll() }
             return try await group.next()!
+        }
+    }
+
+    /// Whether `error` says the server is gone (the connection failed or closed, the server is shutting down or
+    /// starting: SQLSTATE classes 08 and 57), rather than that a statement is wrong.
+    static func isUnreachable(_ error: PSQLError) -> Bool {
+        switch error.code {
+        case .connectionError, .serverClosedConnection, .uncleanShutdown: return true
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("57")
+        default: return false
         }
     }
 

@@ -34,6 +34,19 @@ public struct FarmProxyState: Sendable, Codable, Equatable {
     public var percent: Double { segmentCount == 0 ? 0 : (status == "completed" ? 100 : Double(segmentsCompleted) / Double(segmentCount) * 99) }
 }
 
+/// A part of a farm proxy as the catalogue has it.
+public struct FarmPartState: Sendable, Codable, Equatable {
+    public var part: Int
+    /// `queued`, `claimed`, `done`.
+    public var state: String
+    /// How many times it was claimed.
+    public var attempts: Int
+    /// The worker that made it, once done.
+    public var madeBy: String?
+    /// The worker that claimed it last.
+    public var heldBy: String?
+}
+
 /// What submitting a proxy found.
 public struct FarmSubmission: Sendable, Equatable {
     public var proxyId: Int64
@@ -282,6 +295,17 @@ extension FarmCatalogue {
     }
 
     // MARK: - Reading
+
+    /// Every part of a proxy: its state, how often it was claimed, and who made it.
+    public func parts(proxyId: Int64) async throws -> [FarmPartState] {
+        try await rows(
+            "SELECT part, state, attempts, made_by, worker_id FROM farm_segments WHERE proxy_id = \(proxyId) ORDER BY part"
+        ).map { row in
+            FarmPartState(
+                part: try row.value("part"), state: try row.value("state"), attempts: try row.value("attempts"),
+                madeBy: try row.value("made_by"), heldBy: try row.value("worker_id"))
+        }
+    }
 
     /// A proxy's state, with its coverage.
     public func proxy(id: Int64) async throws -> FarmProxyState? {
