@@ -118,9 +118,14 @@ struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show proxy cache statistics.")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var farm: CatalogueOptions
 
     func run() async throws {
         common.bootstrapLogging(default: .warning)
+        if let location = try farm.location() {
+            print(try await FarmStatsTable.render(location))
+            return
+        }
         let settings = try common.loadSettings(logger: Logger(label: "aura.settings")).settings
         let service = try ProxyService(
             directoryPath: settings.cacheDirectory, configuration: settings.cliProxyConfiguration,

@@ -63,7 +63,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let options = FarmWorkerOptions(
             cachePath: common.cacheDirectory!, jobs: jobs, lease: .seconds(leaseSeconds),
             pathMappings: pathMaps.compactMap(PathMapping.init(argument:)))
-        try await FarmCatalogue.with(location, logger: logger) { catalogue in
+        try await FarmCatalogue.with(location, logger: logger, connections: jobs + 2) { catalogue in
             let worker = try FarmWorker(id: FarmWorker.makeId(), catalogue: catalogue, options: options, logger: logger)
             let signals = [SIGTERM, SIGINT].map { signal in
                 Foundation.signal(signal, SIG_IGN)
@@ -84,7 +84,41 @@ struct WorkerCommand: AsyncParsableCommand {
 /// `aura-media farm status`: the farm's queue, workers and throughput.
 struct FarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "farm", abstract: "The proxy farm.", subcommands: [FarmStatusCommand.self])
+        commandName: "farm", abstract: "The proxy farm.", subcommands: [FarmStatusCommand.self, FarmBenchCommand.self])
+}
+
+/// `aura-media farm bench`: what `bench/bench farm` runs (claim throughput, `stats` and `status` on a large catalogue).
+struct FarmBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure a catalogue (a database of its own: it fills it). Prints JSON.", shouldDisplay: false)
+
+    @OptionGroup var farm: CatalogueOptions
+
+    @Option(help: "Simulated workers.")
+    var workers = 16
+
+    @Option(help: "Completed proxies in the catalogue.")
+    var proxies = 100_000
+
+    @Option(name: .customLong("segments-each"), help: "Parts of each.")
+    var segmentsEach = 10
+
+    @Option(help: "Seconds each throughput is measured for.")
+    var seconds = 5.0
+
+    func run() async throws {
+        guard let location = try farm.location() else { throw ValidationError("farm bench needs --catalogue") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let result = try await FarmBenchmark.run(
+            location, workers: workers, proxies: proxies, segmentsEach: segmentsEach, seconds: seconds, logger: Logger(label: "aura.bench"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        print(String(decoding: try encoder.encode(result), as: UTF8.self))
+    }
 }
 
 struct FarmStatusCommand: AsyncParsableCommand {
@@ -190,4 +224,24 @@ enum FarmGenerate {
 struct FarmGenerateFailed: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// `stats --catalogue URL`: the farm's totals.
+enum FarmStatsTable {
+    static func render(_ location: FarmCatalogueLocation) async throws -> String {
+        let stats = try await FarmCatalogue.with(location, logger: Logger(label: "aura.stats")) { try await $0.stats() }
+        func bytes(_ count: Int64) -> String { ByteCountFormatter.string(fromByteCount: count, countStyle: .file) }
+        var rows = [
+            ["farm catalogue", location.description],
+            ["proxies", "\(stats.completedProxies)"],
+            ["proxies' size", bytes(stats.completedSizeBytes)],
+            ["being made", "\(stats.inProgress) (\(stats.partsMade) parts made, \(stats.partsWaiting) to make)"],
+            ["failed", "\(stats.failed)"],
+        ]
+        for quality in ProxyQuality.allCases {
+            let totals = stats.byQuality[quality.rawValue]
+            rows.append([quality.rawValue, "\(totals?.count ?? 0) (\(bytes(totals?.sizeBytes ?? 0)))"])
+        }
+        return Table.render(header: ["", "value"], rows: rows)
+    }
 }

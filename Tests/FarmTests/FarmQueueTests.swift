@@ -191,6 +191,36 @@ struct FarmQueueTests {
         }
     }
 
+    @Test func statsFollowTheProxiesThroughTheirStates() async throws {
+        let location = try await FarmTestCluster.freshDatabase()
+        try await FarmCatalogue.with(location, logger: FarmTestCluster.logger) { catalogue in
+            let done = try await catalogue.submit(Self.order(segments: 1, name: "done"), by: "test")
+            let failing = try await catalogue.submit(Self.order(segments: 2, name: "failing"), by: "test")
+            _ = try await catalogue.submit(Self.order(segments: 3, name: "waiting"), by: "test")
+            var stats = try await catalogue.stats()
+            #expect(stats.inProgress == 3)
+            #expect(stats.completedProxies == 0)
+            #expect(stats.partsWaiting == 2 + 3 + 4)
+            // Make the first proxy's parts and join it; fail the second.
+            var joiner: String?
+            while let claim = try await catalogue.claim(worker: "w", lease: .seconds(30), settingsKeys: Self.keys), claim.proxyId == done.proxyId {
+                if try await catalogue.complete(claim, made: Self.made(claim), worker: "w", lease: .seconds(30)) == true { joiner = "w" }
+            }
+            #expect(joiner == "w")
+            let file = ProxyJoinedFile(
+                relativePath: "farm/x.mp4", sizeBytes: 1234, width: 1280, height: 720, frameCount: 250, durationSeconds: 10,
+                videoEncoder: "libx264", hasAudio: true)
+            #expect(try await catalogue.recordJoined(proxyId: done.proxyId, file: file, worker: "w"))
+            try await catalogue.fail(proxyId: failing.proxyId, kind: "corrupt", message: "changed")
+            stats = try await catalogue.stats()
+            #expect(stats.completedProxies == 1)
+            #expect(stats.completedSizeBytes == 1234)
+            #expect(stats.byQuality["Preview"] == FarmStats.QualityTotals(count: 1, sizeBytes: 1234))
+            #expect(stats.failed == 1)
+            #expect(stats.inProgress == 1)
+        }
+    }
+
     @Test func migratingFromSeveralProcessesAtOnceIsSafe() async throws {
         let location = try await FarmTestCluster.freshDatabase()
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -135,7 +135,9 @@ struct FarmWorkerEndToEndTests {
                 guard let proxy = try await catalogue.status().proxies.first else { return [] }
                 return try await catalogue.parts(proxyId: proxy.id)
             }
-            let writing = (FileManager.default.enumerator(atPath: cache + "/farm")?.allObjects as? [String] ?? []).contains { $0.hasSuffix(".partial") }
+            let writing = (FileManager.default.enumerator(atPath: cache + "/farm")?.allObjects as? [String] ?? []).contains {
+                $0.hasSuffix(".partial")
+            }
             if writing { held = parts.first { $0.state == "claimed" } }
         }
         let killed = try #require(held, "the worker never started a segment")

@@ -20,21 +20,24 @@ public final class FarmCatalogue: Sendable {
     /// How long a call waits for the server before it fails as unreachable.
     public let timeout: Duration
 
-    init(location: FarmCatalogueLocation, logger: Logger, timeout: Duration) {
+    init(location: FarmCatalogueLocation, logger: Logger, timeout: Duration, connections: Int) {
         self.location = location
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
-        client = PostgresClient(configuration: location.clientConfiguration(), backgroundLogger: quiet)
+        var configuration = location.clientConfiguration()
+        configuration.options.maximumConnections = connections
+        client = PostgresClient(configuration: configuration, backgroundLogger: quiet)
         self.logger = logger
         self.timeout = timeout
     }
 
-    /// Connects to the catalogue at `location`, migrates it, runs `body` with it, and closes it.
+    /// Connects to the catalogue at `location` (a pool of at most `connections`), migrates it, runs `body` with it, and
+    /// closes it.
     public static func with<T: Sendable>(
-        _ location: FarmCatalogueLocation, logger: Logger, timeout: Duration = .seconds(10),
+        _ location: FarmCatalogueLocation, logger: Logger, timeout: Duration = .seconds(10), connections: Int = 4,
         _ body: @Sendable (FarmCatalogue) async throws -> T
     ) async throws -> T {
-        let catalogue = FarmCatalogue(location: location, logger: logger, timeout: timeout)
+        let catalogue = FarmCatalogue(location: location, logger: logger, timeout: timeout, connections: connections)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
                 await catalogue.client.run()
@@ -52,10 +55,11 @@ public final class FarmCatalogue: Sendable {
         for name in applied { logger.info("farm catalogue \(location) migrated: \(name)") }
     }
 
-    /// Runs `operation`, failing as unreachable when the server does not answer within `timeout` or refuses the
-    /// connection.
-    func timed<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
+    /// Runs `operation`, failing as unreachable when the server does not answer within `limit` (default `timeout`) or
+    /// refuses the connection.
+    func timed<T: Sendable>(limit: Duration? = nil, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = limit ?? self.timeout
+        return try await withThrowingTaskGroup(of: T.self) { group in
             group.addTask {
                 do {
                     return try await operation()
@@ -64,7 +68,7 @@ public final class FarmCatalogue: Sendable {
                     throw FarmCatalogueUnreachable(location: self.location.description, reason: reason)
                 }
             }
-            group.addTask { [timeout, location] in
+            group.addTask { [location] in
                 try await Task.sleep(for: timeout)
                 throw FarmCatalogueUnreachable(location: location.description, reason: "no answer within \(timeout)")
             }

@@ -98,7 +98,6 @@ public struct FarmCatalogueLocation: Sendable, Equatable, CustomStringConvertibl
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: tlsSetting)
         configuration.options.connectTimeout = .seconds(5)
-        configuration.options.maximumConnections = 8
         return configuration
     }
 }

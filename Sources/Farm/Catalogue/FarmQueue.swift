@@ -109,19 +109,31 @@ extension FarmCatalogue {
 
     /// Claims the next part to make among proxies of `settingsKeys`: the highest priority, oldest proxy first, and in
     /// it the part at its playhead, then the audio, the parts after, those before. Nil when none is claimable.
+    ///
+    /// The proxies are chosen first (the first three with claimable parts), then a part among theirs: a claim reads the
+    /// parts of three proxies, not the whole queue (`= ANY(ARRAY(...))` makes that an index condition whatever the
+    /// planner's estimates). Three, so that claimers skipping each other's locked rows still
+    /// find work when the first proxy has fewer parts left than there are claimers.
     public func claim(worker: String, lease: Duration, settingsKeys: [String]) async throws -> FarmClaim? {
         let seconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         let rows = try await rows(
             """
-            WITH candidate AS (
-                SELECT s.proxy_id, s.part, s.worker_id AS previous
-                FROM farm_segments s JOIN farm_proxies p ON p.id = s.proxy_id
+            WITH proxies AS (
+                SELECT p.id, COALESCE(p.playhead, 0) AS playhead, p.priority FROM farm_proxies p
                 WHERE p.status = 'making' AND p.settings_key = ANY(\(settingsKeys))
+                    AND EXISTS (SELECT 1 FROM farm_segments s WHERE s.proxy_id = p.id
+                        AND (s.state = 'queued' OR (s.state = 'claimed' AND s.lease_until < now())))
+                ORDER BY p.priority DESC, p.id
+                LIMIT 3
+            ), candidate AS (
+                SELECT s.proxy_id, s.part, s.worker_id AS previous
+                FROM farm_segments s JOIN proxies p ON p.id = s.proxy_id
+                WHERE s.proxy_id = ANY(ARRAY(SELECT id FROM proxies))
                     AND (s.state = 'queued' OR (s.state = 'claimed' AND s.lease_until < now()))
                 ORDER BY p.priority DESC, p.id,
-                    CASE WHEN NOT s.is_audio AND s.start_seconds <= COALESCE(p.playhead, 0) AND COALESCE(p.playhead, 0) < s.end_seconds THEN 0
+                    CASE WHEN NOT s.is_audio AND s.start_seconds <= p.playhead AND p.playhead < s.end_seconds THEN 0
                          WHEN s.is_audio THEN 1
-                         WHEN s.start_seconds >= COALESCE(p.playhead, 0) THEN 2
+                         WHEN s.start_seconds >= p.playhead THEN 2
                          ELSE 3 END,
                     s.start_seconds
                 LIMIT 1
@@ -181,43 +193,36 @@ extension FarmCatalogue {
     /// made the last part).
     public func complete(_ claim: FarmClaim, made: ProxyMadePart, worker: String, lease: Duration) async throws -> Bool? {
         let seconds = Double(lease.components.seconds)
-        return try await transaction { connection in
-            // The proxy's row first: completions of one proxy take turns, so exactly one sees its last part land.
-            _ = try await connection.query("SELECT id FROM farm_proxies WHERE id = \(claim.proxyId) FOR UPDATE", logger: self.logger).collect()
-            let updated = try await connection.query(
-                """
+        let event = Self.event(claim.proxyId, "segment")
+        // One statement, so a proxy's row is held for one round trip. The part turns done only for its holder, and the
+        // proxy's count goes up by what turned done: concurrent completions of one proxy queue on its row and each
+        // sees the count the one before left (READ COMMITTED re-reads a row it waited for), so exactly one completer
+        // reaches the part count and becomes the joiner.
+        let rows = try await rows(
+            """
+            WITH done AS (
                 UPDATE farm_segments SET state = 'done', file_name = \(made.fileName), size_bytes = \(made.sizeBytes),
                     checksum = \(made.checksum), frame_count = \(made.frameCount), facts = \(made.facts), made_by = \(worker),
                     done_at = now(), lease_until = NULL, last_error = NULL
                 WHERE proxy_id = \(claim.proxyId) AND part = \(claim.part) AND worker_id = \(worker) AND state = 'claimed'
                 RETURNING part
-                """, logger: self.logger
-            ).collect()
-            guard !updated.isEmpty else { return nil }
-            try await connection.query("UPDATE farm_workers SET segments_made = segments_made + 1 WHERE id = \(worker)", logger: self.logger)
-            let row = try await connection.query(
-                """
-                UPDATE farm_proxies SET
-                    segments_completed = (SELECT count(*) FROM farm_segments WHERE proxy_id = \(claim.proxyId) AND state = 'done'),
-                    updated_at = now()
-                WHERE id = \(claim.proxyId) RETURNING segments_completed, segment_count, status
-                """, logger: self.logger
-            ).collect()[0].makeRandomAccess()
-            let completed: Int = try row.value("segments_completed")
-            let count: Int = try row.value("segment_count")
-            let status: String = try row.value("status")
-            let joins = completed == count && status == "making"
-            if joins {
-                try await connection.query(
-                    """
-                    UPDATE farm_proxies SET status = 'joining', join_worker = \(worker),
-                        join_lease_until = now() + make_interval(secs => \(seconds))
-                    WHERE id = \(claim.proxyId)
-                    """, logger: self.logger)
-            }
-            try await connection.query("SELECT pg_notify(\(Self.channel), \(Self.event(claim.proxyId, "segment")))", logger: self.logger)
-            return joins
-        }
+            ), counted AS (
+                UPDATE farm_workers SET segments_made = segments_made + 1 WHERE id = \(worker) AND EXISTS (SELECT 1 FROM done)
+            ), proxy AS (
+                UPDATE farm_proxies SET segments_completed = segments_completed + 1, updated_at = now(),
+                    status = CASE WHEN status = 'making' AND segments_completed + 1 = segment_count THEN 'joining' ELSE status END,
+                    join_worker = CASE WHEN status = 'making' AND segments_completed + 1 = segment_count THEN \(worker) ELSE join_worker END,
+                    join_lease_until = CASE WHEN status = 'making' AND segments_completed + 1 = segment_count
+                        THEN now() + make_interval(secs => \(seconds)) ELSE join_lease_until END
+                WHERE id = \(claim.proxyId) AND EXISTS (SELECT 1 FROM done)
+                RETURNING status, join_worker
+            )
+            SELECT (SELECT count(*) FROM done) AS recorded,
+                COALESCE((SELECT status = 'joining' AND join_worker = \(worker) FROM proxy), false) AS joins,
+                pg_notify(\(Self.channel), \(event)) AS notified
+            """)
+        guard let row = rows.first, try row.value("recorded", as: Int64.self) == 1 else { return nil }
+        return try row.value("joins", as: Bool.self)
     }
 
     /// Gives a claimed part back to the queue (the worker stops, or failed to make it: `error`).
@@ -307,20 +312,17 @@ extension FarmCatalogue {
         }
     }
 
-    /// A proxy's state, with its coverage.
+    /// A proxy's state, with its coverage (one statement).
     public func proxy(id: Int64) async throws -> FarmProxyState? {
         let rows = try await rows(
             """
-            SELECT id, source_path, quality, status, segment_count, segments_completed, proxy_path, proxy_size_bytes, error_kind, error
-            FROM farm_proxies WHERE id = \(id)
+            SELECT id, source_path, quality, status, segment_count, segments_completed, proxy_path, proxy_size_bytes, error_kind, error,
+                (SELECT COALESCE(json_agg(json_build_array(start_seconds, end_seconds) ORDER BY start_seconds), '[]')::text
+                    FROM farm_segments WHERE proxy_id = p.id AND state = 'done' AND NOT is_audio) AS spans
+            FROM farm_proxies p WHERE id = \(id)
             """)
         guard let row = rows.first else { return nil }
-        let spans = try await self.rows(
-            """
-            SELECT start_seconds, end_seconds FROM farm_segments WHERE proxy_id = \(id) AND state = 'done' AND NOT is_audio
-            ORDER BY start_seconds
-            """
-        ).map { [try $0.value("start_seconds", as: Double.self), try $0.value("end_seconds", as: Double.self)] }
+        let spans = try JSONDecoder().decode([[Double]].self, from: Data(try row.value("spans", as: String.self).utf8))
         var coverage: [[Double]] = []
         for span in spans {
             if let last = coverage.last, abs(last[1] - span[0]) < 1e-6 { coverage[coverage.count - 1][1] = span[1] } else { coverage.append(span) }

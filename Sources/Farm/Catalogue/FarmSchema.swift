@@ -64,9 +64,43 @@ enum FarmSchema {
                     PRIMARY KEY (proxy_id, part)
                 )
                 """,
-                "CREATE INDEX farm_segments_claimable ON farm_segments (state, lease_until)",
+                // What claims read: the unfinished parts, by proxy; the proxies being made, in claim order.
+                "CREATE INDEX farm_segments_unfinished ON farm_segments (proxy_id, state, lease_until) WHERE state <> 'done'",
                 "CREATE INDEX farm_segments_done_at ON farm_segments (done_at) WHERE state = 'done'",
-                "CREATE INDEX farm_proxies_status ON farm_proxies (status)",
+                "CREATE INDEX farm_segments_holder ON farm_segments (worker_id) WHERE state = 'claimed'",
+                "CREATE INDEX farm_proxies_status ON farm_proxies (status, priority DESC, id)",
+                // The totals `stats` reads, kept by a trigger as proxies are ordered, change state and are deleted (the
+                // frequent writes, a part's count, do not fire it): stats costs one small read however large the farm.
+                """
+                CREATE TABLE farm_totals (
+                    status text NOT NULL,
+                    quality text NOT NULL,
+                    proxies bigint NOT NULL DEFAULT 0,
+                    size_bytes bigint NOT NULL DEFAULT 0,
+                    PRIMARY KEY (status, quality)
+                )
+                """,
+                """
+                CREATE FUNCTION farm_totals_track() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+                        UPDATE farm_totals SET proxies = proxies - 1, size_bytes = size_bytes - COALESCE(OLD.proxy_size_bytes, 0)
+                        WHERE status = OLD.status AND quality = OLD.quality;
+                    END IF;
+                    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+                        INSERT INTO farm_totals (status, quality, proxies, size_bytes)
+                        VALUES (NEW.status, NEW.quality, 1, COALESCE(NEW.proxy_size_bytes, 0))
+                        ON CONFLICT (status, quality) DO UPDATE SET proxies = farm_totals.proxies + 1,
+                            size_bytes = farm_totals.size_bytes + EXCLUDED.size_bytes;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                """
+                CREATE TRIGGER farm_totals_track AFTER INSERT OR DELETE OR UPDATE OF status, quality, proxy_size_bytes ON farm_proxies
+                FOR EACH ROW EXECUTE FUNCTION farm_totals_track()
+                """,
                 """
                 CREATE TABLE farm_workers (
                     id text PRIMARY KEY,

@@ -115,3 +115,60 @@ extension FarmCatalogue {
             segmentsLastTenMinutes: Int(try counts.value("ten", as: Int64.self)), queuedSegments: Int(try counts.value("queued", as: Int64.self)))
     }
 }
+
+/// The farm's totals, as `stats --catalogue` shows them.
+public struct FarmStats: Sendable, Codable, Equatable {
+    public struct QualityTotals: Sendable, Codable, Equatable {
+        public var count: Int
+        public var sizeBytes: Int64
+
+        public init(count: Int, sizeBytes: Int64) {
+            self.count = count
+            self.sizeBytes = sizeBytes
+        }
+    }
+
+    public var completedProxies: Int
+    public var completedSizeBytes: Int64
+    public var byQuality: [String: QualityTotals]
+    /// Proxies being made (parts waiting, being made or being joined), and failed ones.
+    public var inProgress: Int
+    public var failed: Int
+    /// Parts made of proxies still in the making.
+    public var partsMade: Int
+    public var partsWaiting: Int
+}
+
+extension FarmCatalogue {
+    /// The farm's totals: the trigger-kept totals by state and quality, and one aggregate over the parts of unfinished
+    /// proxies.
+    public func stats() async throws -> FarmStats {
+        let byStatus = try await rows(
+            """
+            SELECT status, quality, proxies AS n, size_bytes AS bytes FROM farm_totals WHERE proxies <> 0
+            """)
+        var stats = FarmStats(
+            completedProxies: 0, completedSizeBytes: 0, byQuality: [:], inProgress: 0, failed: 0, partsMade: 0, partsWaiting: 0)
+        for row in byStatus {
+            let count = Int(try row.value("n", as: Int64.self))
+            switch try row.value("status", as: String.self) {
+            case "completed":
+                let bytes: Int64 = try row.value("bytes")
+                stats.completedProxies += count
+                stats.completedSizeBytes += bytes
+                stats.byQuality[try row.value("quality"), default: .init(count: 0, sizeBytes: 0)].count += count
+                stats.byQuality[try row.value("quality"), default: .init(count: 0, sizeBytes: 0)].sizeBytes += bytes
+            case "failed": stats.failed += count
+            default: stats.inProgress += count
+            }
+        }
+        let parts = try await rows(
+            """
+            SELECT count(*) FILTER (WHERE s.state = 'done') AS made, count(*) FILTER (WHERE s.state <> 'done') AS waiting
+            FROM farm_segments s JOIN farm_proxies p ON p.id = s.proxy_id WHERE p.status IN ('making', 'joining')
+            """)[0]
+        stats.partsMade = Int(try parts.value("made", as: Int64.self))
+        stats.partsWaiting = Int(try parts.value("waiting", as: Int64.self))
+        return stats
+    }
+}
