@@ -152,6 +152,24 @@ struct FarmQueueTests {
         }
     }
 
+    @Test func aProxyWhoseJoinFailedIsJoinedWhenOrderedAgain() async throws {
+        let location = try await FarmTestCluster.freshDatabase()
+        try await FarmCatalogue.with(location, logger: FarmTestCluster.logger) { catalogue in
+            let order = Self.order(segments: 1)
+            let submission = try await catalogue.submit(order, by: "test")
+            while let claim = try await catalogue.claim(worker: "w", lease: .seconds(30), settingsKeys: Self.keys) {
+                _ = try await catalogue.complete(claim, made: Self.made(claim), worker: "w", lease: .seconds(30))
+            }
+            // The join fails (the shared folder is full): every part is kept.
+            try await catalogue.fail(proxyId: submission.proxyId, kind: "diskFull", message: "full")
+            let again = try await catalogue.submit(order, by: "test")
+            #expect(again.resumedSegments == 2)
+            #expect(try await catalogue.proxy(id: submission.proxyId)?.status == "joining")
+            let join = try #require(try await catalogue.claimJoin(worker: "other", lease: .seconds(30), settingsKeys: Self.keys))
+            #expect(join.proxyId == submission.proxyId)
+        }
+    }
+
     @Test func damagedPartsFoundWhenJoiningGoBackToTheQueue() async throws {
         let location = try await FarmTestCluster.freshDatabase()
         try await FarmCatalogue.with(location, logger: FarmTestCluster.logger) { catalogue in

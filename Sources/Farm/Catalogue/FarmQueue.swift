@@ -59,7 +59,8 @@ public struct FarmSubmission: Sendable, Equatable {
 extension FarmCatalogue {
     // MARK: - Ordering proxies
 
-    /// Orders a proxy (or finds the order already there). A failed order is taken up again: its finished parts are kept.
+    /// Orders a proxy (or finds the order already there). A failed order is taken up again: its finished parts are kept,
+    /// and one whose parts are all made (its join failed) goes straight to joining, for any worker to take.
     public func submit(_ order: ProxyWorkOrder, priority: Int = 0, playhead: Double? = nil, by submitter: String) async throws -> FarmSubmission {
         let work = String(decoding: try JSONEncoder().encode(order), as: UTF8.self)
         let quality = order.quality.rawValue
@@ -72,7 +73,11 @@ extension FarmCatalogue {
                 VALUES (\(order.fingerprint.key), \(quality), \(order.scalePercent), \(order.settingsKey), \(order.sourcePath), \(work),
                     'making', \(priority), \(playhead), \(order.partCount), \(submitter))
                 ON CONFLICT (fingerprint, quality, settings_key) DO UPDATE SET
-                    status = CASE WHEN farm_proxies.status = 'failed' THEN 'making' ELSE farm_proxies.status END,
+                    status = CASE WHEN farm_proxies.status <> 'failed' THEN farm_proxies.status
+                        WHEN farm_proxies.segments_completed = farm_proxies.segment_count THEN 'joining' ELSE 'making' END,
+                    join_worker = CASE WHEN farm_proxies.status = 'failed' THEN NULL ELSE farm_proxies.join_worker END,
+                    join_lease_until = CASE WHEN farm_proxies.status = 'failed' THEN now() - interval '1 second'
+                        ELSE farm_proxies.join_lease_until END,
                     error = CASE WHEN farm_proxies.status = 'failed' THEN NULL ELSE farm_proxies.error END,
                     error_kind = CASE WHEN farm_proxies.status = 'failed' THEN NULL ELSE farm_proxies.error_kind END,
                     priority = GREATEST(farm_proxies.priority, EXCLUDED.priority),

@@ -4,9 +4,10 @@ import TestSupport
 import Testing
 
 /// Real `aura-media worker` processes and `generate --catalogue` on one catalogue and one shared cache folder: the farm
-/// as a studio runs it, on one machine.
+/// as a studio runs it, on one machine. (Not named …EndToEndTests: the test command's end-to-end step selects those by
+/// name, and these run in the farm's step, beside its PostgreSQL cluster.)
 @Suite(.timeLimit(.minutes(10)))
-struct FarmWorkerEndToEndTests {
+struct FarmWorkerProcessTests {
     /// The built executable, next to the test bundle.
     static var executable: String {
         let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aura-media")
@@ -19,15 +20,29 @@ struct FarmWorkerEndToEndTests {
         let process: Process
         let log: URL
 
-        init(catalogue: String, cache: String, lease: Int = 30, extra: [String] = []) throws {
+        /// `fileSizeLimit`: the worker runs under `RLIMIT_FSIZE` of that many bytes (SIGXFSZ ignored), so writing a
+        /// bigger file fails with EFBIG, as on a full disk.
+        init(catalogue: String, cache: String, lease: Int = 30, extra: [String] = [], fileSizeLimit: Int? = nil) throws {
             log = TestFiles.scratch("farm-workers").appendingPathComponent("worker-\(UUID().uuidString).log")
             FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process = try Spawn.start { () throws -> Process in
                 let process = Process()
-                process.executableURL = URL(fileURLWithPath: FarmWorkerEndToEndTests.executable)
-                process.arguments =
+                let arguments =
                     ["worker", "--catalogue", catalogue, "--cache-dir", cache, "--lease-seconds", "\(lease)", "--log-level", "info"] + extra
+                if let fileSizeLimit {
+                    // An ignored signal stays ignored across exec; prlimit then execs the worker with the limit set.
+                    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                    process.arguments =
+                        [
+                            "-c", #"trap '' XFSZ; exec prlimit --fsize=\#(fileSizeLimit):\#(fileSizeLimit) "$0" "$@""#,
+                            FarmWorkerProcessTests.executable,
+                        ]
+                        + arguments
+                } else {
+                    process.executableURL = URL(fileURLWithPath: FarmWorkerProcessTests.executable)
+                    process.arguments = arguments
+                }
                 process.standardOutput = handle
                 process.standardError = handle
                 process.standardInput = FileHandle.nullDevice
@@ -186,9 +201,9 @@ struct FarmWorkerEndToEndTests {
         let result = try await generation.value
         for worker in workers { _ = await worker.stop() }
         #expect(result.status == 0, "\(result.text)\n\(result.stderr)")
+        // The outage was real: the ordering command, which asks every 250 ms, waited for it. (A worker sees it only
+        // when it calls during the outage; one encoding a segment throughout does not, and carries on.)
         #expect(result.stderr.contains("cannot be reached"), "generate saw the outage and waited: \(result.stderr)")
-        let logs = workers.map(\.text).joined()
-        #expect(logs.contains("cannot be reached"), "\(logs)")
         let parts = try await FarmCatalogue.with(location, logger: FarmTestCluster.logger) { catalogue in
             try await catalogue.parts(proxyId: try #require(try await catalogue.status().proxies.first).id)
         }
@@ -196,6 +211,29 @@ struct FarmWorkerEndToEndTests {
         #expect(parts.allSatisfy { $0.state == "done" && $0.attempts == 1 }, "nothing lost or made twice: \(parts)")
         let path = try #require(Self.proxyPath(in: result.text, cache: cache))
         #expect(try await Self.probe(path).frames == 1500)
+    }
+
+    @Test func aFullSharedFolderFailsTheProxyAsDiskFullAndLeavesNoPartialFile() async throws {
+        let location = try await FarmTestCluster.freshDatabase()
+        let url = location.description
+        let cache = TestFiles.scratch("farm-full").path
+        let source = try await MediaFixtures.mediaOffPool(
+            "farm-12s-full.mp4", MediaFixtures.video + MediaFixtures.sine + ["-t", "12", "-c:v", "libx264", "-c:a", "aac"])
+        // Files over 64 KB cannot be written: the first video segment fails as on a full disk.
+        let full = try Worker(catalogue: url, cache: cache, fileSizeLimit: 64 << 10)
+        let failed = try await Self.generate(url, ["--force", source.path])
+        _ = await full.stop()
+        #expect(failed.status != 0)
+        #expect(failed.text.contains("diskFull"), "\(failed.text)\n\(failed.stderr)")
+        let left = (FileManager.default.enumerator(atPath: cache + "/farm")?.allObjects as? [String]) ?? []
+        #expect(!left.contains { $0.hasSuffix(".partial") || $0.hasSuffix(".mp4") }, "\(left)")
+        // With room again, ordering it again makes it.
+        let worker = try Worker(catalogue: url, cache: cache)
+        let made = try await Self.generate(url, ["--force", source.path])
+        _ = await worker.stop()
+        #expect(made.status == 0, "\(made.text)\n\(made.stderr)")
+        let path = try #require(Self.proxyPath(in: made.text, cache: cache))
+        #expect(try await Self.probe(path).frames == 300)
     }
 
     @Test func aWorkerMapsTheOrderingMachinesPathsAndTheFingerprintConfirmsTheFile() async throws {
