@@ -24,7 +24,7 @@ struct FarmWorkerProcessTests {
         /// bigger file fails with EFBIG, as on a full disk.
         init(catalogue: String, cache: String, lease: Int = 30, extra: [String] = [], fileSizeLimit: Int? = nil) throws {
             log = TestFiles.scratch("farm-workers").appendingPathComponent("worker-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let handle = try FileHandle(forWritingTo: log)
             process = try Spawn.start { () throws -> Process in
                 let process = Process()

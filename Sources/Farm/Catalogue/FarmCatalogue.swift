@@ -63,9 +63,13 @@ public final class FarmCatalogue: Sendable {
             group.addTask {
                 do {
                     return try await operation()
-                } catch let error as PSQLError where Self.isUnreachable(error) {
-                    let reason = error.serverInfo?[.message] ?? String(describing: error.underlying ?? error)
-                    throw FarmCatalogueUnreachable(location: self.location.description, reason: reason)
+                } catch let error as PSQLError {
+                    // PSQLError's description hides everything; say what happened, without the statement's values.
+                    let reason = error.serverInfo?[.message] ?? error.underlying.map { String(describing: $0) } ?? "\(error.code)"
+                    if Self.isUnreachable(error) {
+                        throw FarmCatalogueUnreachable(location: self.location.description, reason: reason)
+                    }
+                    throw FarmCatalogueFailure(location: self.location.description, reason: reason)
                 }
             }
             group.addTask { [location] in
@@ -77,15 +81,23 @@ public final class FarmCatalogue: Sendable {
         }
     }
 
-    /// Whether `error` says the server is gone (the connection failed or closed, the server is shutting down or
-    /// starting: SQLSTATE classes 08 and 57), rather than that a statement is wrong.
+    /// Whether `error` says the server is gone or cannot take us now (the connection failed, closed or was cut short;
+    /// SQLSTATE classes 08, 57 and 53: connection exceptions, the server shutting down or starting, too many
+    /// connections), rather than that a statement is wrong. A fast shutdown fails a statement in flight in more than
+    /// one way (seen in CI: a generic `PSQLError` that `generate` reported as a failure), so every error of the
+    /// connection counts, and only the server's own answers and the client's protocol errors do not.
     static func isUnreachable(_ error: PSQLError) -> Bool {
         switch error.code {
-        case .connectionError, .serverClosedConnection, .uncleanShutdown: return true
         case .server:
+            // Connection exceptions, the server shutting down or starting, too many connections.
             let state = error.serverInfo?[.sqlState] ?? ""
-            return state.hasPrefix("08") || state.hasPrefix("57")
-        default: return false
+            return state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("53")
+        case .tooManyParameters, .invalidCommandTag, .unsupportedAuthMechanism, .authMechanismRequiresPassword, .saslError,
+            .sslUnsupported:
+            return false
+        default:
+            // Everything else happens to the connection (closed, reset, refused, cut short while the server stops).
+            return true
         }
     }
 
@@ -103,6 +115,13 @@ public final class FarmCatalogue: Sendable {
 
     /// The channel on which workers announce changes (`{"proxy": id, "event": ...}`).
     public static let channel = "aura_farm"
+}
+
+/// The catalogue refused a statement (not a connection problem): the message is the server's.
+public struct FarmCatalogueFailure: Error, Sendable, CustomStringConvertible {
+    public var location: String
+    public var reason: String
+    public var description: String { "The farm catalogue at \(location) refused a request: \(reason)." }
 }
 
 /// The catalogue's server did not answer: local work goes on, and the connection is tried again.
