@@ -164,9 +164,6 @@ public final class ProxyService: Sendable {
         return await cancel(jobId: job.id)
     }
 
-    /// Why a proxy of this video at `quality` would be pointless, or nil when it is not: a source whose picture (square
-    /// pixels, upright) already fits the quality's box would get a proxy of its own size, larger than itself at the
-    /// preset's bit rate and no faster to decode. With `scalePercent` the proxy is always smaller, so always made.
     /// Fails for a source that cannot have a proxy (no video stream, a still image: `MediaError.unsupported`) or, unless
     /// `force`, needs none (`ProxyServiceError.notNeeded`).
     static func checkWorthAProxy(_ info: MediaInfo, path: String, quality: ProxyQuality, scalePercent: Int?, force: Bool) throws {
@@ -182,6 +179,9 @@ public final class ProxyService: Sendable {
         }
     }
 
+    /// Why a proxy of this video at `quality` would be pointless, or nil when it is not: a source whose picture (square
+    /// pixels, upright) already fits the quality's box would get a proxy of its own size, larger than itself at the
+    /// preset's bit rate and no faster to decode. With `scalePercent` the proxy is always smaller, so always made.
     public static func notNeededReason(video: StreamInfo, quality: ProxyQuality, scalePercent: Int?) -> String? {
         guard scalePercent == nil, let geometry = video.displayGeometry,
             TranscodeGeometry.fits(geometry, within: (quality.width, quality.height))
